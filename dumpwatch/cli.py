@@ -1,0 +1,80 @@
+"""The ``dumpwatch`` command: the front door that wires matchers, crawler and alerts together.
+
+Every command has ``--help`` with an example. Usage errors exit with status 2; problems with one
+input of a scan are reported in that input's ``errors`` and never stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from dumpwatch.config import DumpwatchError, Home
+
+
+class Context:
+    """What every command gets: the home directory and the parsed configuration."""
+
+    def __init__(self, home: Home, config_path: str | None):
+        self.home = home
+        self._config_path = config_path
+        self._config = None
+
+    @property
+    def config(self) -> dict:
+        if self._config is None:
+            self._config = self.home.load_config(self._config_path)
+        return self._config
+
+    def db(self):
+        from dumpwatch.store import open_db
+
+        self.home.ensure()
+        return open_db(self.home.db_path)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", "home", envvar="DUMPWATCH_HOME", type=click.Path(file_okay=False),
+              help="State directory (database, key, index, config). Default: DUMPWATCH_HOME or the "
+                   "user data directory.")
+@click.option("--config", "config_path", envvar="DUMPWATCH_CONFIG", type=click.Path(dir_okay=False),
+              help="Configuration file (default: HOME/dumpwatch.toml).")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.version_option(package_name="dumpwatch")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, config_path: str | None, verbose: int) -> None:
+    """dumpwatch: find reposts of a leaked health-data file, and alert the people who must know.
+
+    \b
+    Quick start:
+      dumpwatch enroll leak.csv --leak labos-2021 --lab-column laboratoire
+      dumpwatch scan suspicious.csv https://paste.example/raw/abc --json
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(Home.resolve(home), config_path)
+
+
+# Commands live in their own modules, registered here.
+from dumpwatch.commands import engine as _engine  # noqa: E402
+
+for _cmd in _engine.COMMANDS:
+    cli.add_command(_cmd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="dumpwatch", standalone_mode=True)
+    except DumpwatchError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,156 @@
+"""Where dumpwatch keeps its state, its secret key and its configuration.
+
+Everything lives under one home directory (``--home DIR``, ``DUMPWATCH_HOME``, or the user's data
+directory), except the fingerprint key when it is given by the environment:
+
+    HOME/dumpwatch.db        findings, leaks, outbox (SQLite, no cleartext identifier of a leak)
+    HOME/index/LEAK/         keyed fingerprint index of each enrolled leak
+    HOME/secret/key          the fingerprint key (mode 0600, directory 0700), never in the database
+    HOME/dumpwatch.toml      configuration (sources, receivers, routes), optional
+
+``DUMPWATCH_KEY`` (64 hex characters) or ``DUMPWATCH_KEY_FILE`` take precedence over the key file,
+so the key can live on another volume or in a secret manager.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 32
+
+
+class DumpwatchError(Exception):
+    """Base class of errors a user can act on; the message says how."""
+
+
+class ConfigError(DumpwatchError):
+    """The configuration is invalid: the message names the file, the key and the fix."""
+
+    def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None):
+        where = " ".join(p for p in (str(path) if path else "", f"[{key}]" if key else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = path
+        self.key = key
+
+
+class SecretKeyError(DumpwatchError):
+    """The fingerprint key is missing, malformed or does not fit the index."""
+
+
+def default_home() -> Path:
+    env = os.environ.get("DUMPWATCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("dumpwatch"))
+
+
+@dataclass(frozen=True)
+class Home:
+    """The paths of one dumpwatch home directory."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, root: str | Path | None = None) -> "Home":
+        return cls(Path(root).expanduser() if root else default_home())
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "dumpwatch.db"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def key_path(self) -> Path:
+        return self.root / "secret" / "key"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "dumpwatch.toml"
+
+    def ensure(self) -> "Home":
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index_dir.mkdir(exist_ok=True)
+        return self
+
+    # -- the fingerprint key -------------------------------------------------------------------
+    def load_key(self, *, create: bool = False) -> bytes:
+        """Return the fingerprint key: from the environment, else from the key file.
+
+        With ``create=True`` a missing key file is made (32 random bytes, mode 0600); otherwise a
+        missing key is an error that says how to provide one.
+        """
+        env_hex = os.environ.get("DUMPWATCH_KEY")
+        if env_hex:
+            try:
+                key = bytes.fromhex(env_hex.strip())
+            except ValueError:
+                raise SecretKeyError("DUMPWATCH_KEY must be hexadecimal (64 characters for 32 bytes)") from None
+            return _checked_key(key, "DUMPWATCH_KEY")
+        path = Path(os.environ.get("DUMPWATCH_KEY_FILE") or self.key_path)
+        if path.exists():
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                log.warning("key file %s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
+            return _checked_key(bytes.fromhex(path.read_text().strip()), str(path))
+        if not create:
+            raise SecretKeyError(
+                f"no fingerprint key at {path}: enroll a leak first (it creates one), or set "
+                "DUMPWATCH_KEY / DUMPWATCH_KEY_FILE to the key the index was built with"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path.parent, 0o700)
+        key = secrets.token_bytes(KEY_BYTES)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key.hex() + "\n")
+        log.info("created fingerprint key %s (mode 0600); back it up apart from the database", path)
+        return key
+
+    # -- configuration -------------------------------------------------------------------------
+    def load_config(self, path: str | Path | None = None) -> dict[str, Any]:
+        """Read the TOML configuration (``path``, else HOME/dumpwatch.toml, else empty)."""
+        cfg_path = Path(path) if path else self.config_path
+        if not cfg_path.exists():
+            if path:
+                raise ConfigError("configuration file not found", path=cfg_path)
+            return {}
+        try:
+            with cfg_path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=cfg_path) from None
+        data["_path"] = str(cfg_path)
+        return data
+
+
+def key_id(key: bytes) -> str:
+    """A short public identifier of a key, stored with an index to detect a wrong key."""
+    return hashlib.blake2b(b"dumpwatch key id", key=key, digest_size=8).hexdigest()
+
+
+def _checked_key(key: bytes, where: str) -> bytes:
+    if len(key) < 16:
+        raise SecretKeyError(f"{where}: key too short ({len(key)} bytes, at least 16 needed)")
+    return key
+
+
+def section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A table of the configuration, or an empty one; an error names the key if it is not a table."""
+    value = config.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError("must be a table", path=config.get("_path"), key=name)
+    return value
