@@ -87,10 +87,66 @@ def _m001_core(db: sqlite_utils.Database) -> None:
 
 # --- crawler tables (issue 3) go below this line ---
 
+def _m101_crawler(db: sqlite_utils.Database) -> None:
+    """Crawler state: the seen-set (URLs and content hashes) and one row per source run."""
+    db["crawl_seen_urls"].create(
+        {
+            "key": str,  # the URL, or URL + "@" + a version marker (a topic's last-post date)
+            "url": str,
+            "source": str,
+            "first_seen": str,
+            "last_seen": str,
+            "status": str,  # ok | gone | bad | error
+            "http_status": int,
+            "reason": str,  # why a page was bad or skipped
+            "sha256": str,
+        },
+        pk="key",
+    )
+    db["crawl_seen_urls"].create_index(["source", "last_seen"])
+    db["crawl_seen_content"].create(
+        {
+            "sha256": str,
+            "size": int,
+            "source": str,
+            "url": str,  # where it was first seen
+            "first_seen": str,
+            "last_seen": str,
+            "verdict": str,
+            "finding_id": int,
+        },
+        pk="sha256",
+    )
+    db["crawl_runs"].create(
+        {
+            "id": int,
+            "run_key": str,  # given by the launcher, to read the run back
+            "source": str,
+            "kind": str,
+            "started": str,
+            "finished": str,
+            "ok": int,
+            "close_reason": str,
+            "pages": int,
+            "listed": int,  # items seen on listing pages, new or not: 0 means a silent source
+            "documents": int,
+            "findings": int,
+            "errors": int,
+            "bad": int,
+            "skipped": int,
+            "detail": str,  # JSON: error reasons, counters
+        },
+        pk="id",
+    )
+    db["crawl_runs"].create_index(["source", "id"])
+    db["crawl_runs"].create_index(["run_key"])
+
+
 # --- alerts tables (issue 4) go below this line ---
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
+    ("101_crawler", _m101_crawler),
 ]
 
 
