@@ -144,9 +144,109 @@ def _m101_crawler(db: sqlite_utils.Database) -> None:
 
 # --- alerts tables (issue 4) go below this line ---
 
+def _m102_alerts(db: sqlite_utils.Database) -> None:
+    """The alerts outbox: alerts (one per finding and receiver), incidents (groups), notifications
+    (the messages, with their delivery state), per-receiver state, silences. See alerts/outbox.py."""
+    db["alert_incidents"].create(
+        {
+            "id": int,
+            "group_key": str,  # receiver|route|leak|verdict|lab (or receiver|route|digest)
+            "receiver": str,
+            "route": str,
+            "labels": str,  # JSON
+            "status": str,  # open | closed
+            "opened_at": str,
+            "last_alert_at": str,
+            "last_notified_at": str,
+            "next_flush_at": str,  # set while alerts wait to go out
+            "next_repeat_at": str,
+            "notifications": int,
+            "group_wait": float,
+            "group_interval": float,
+            "repeat_interval": float,
+            "closed_at": str,
+            "closed_by": str,
+        },
+        pk="id",
+    )
+    db["alert_incidents"].create_index(["group_key", "status"])
+    db["alert_incidents"].create_index(["status", "next_flush_at"])
+    db["alerts"].create(
+        {
+            "id": int,
+            "alert_key": str,  # stable: receiver + finding dedup key + lab scope
+            "finding_id": int,
+            "incident_id": int,
+            "receiver": str,
+            "route": str,
+            "lab": str,  # "" = whole copy; else the only lab this alert shows
+            "severity": str,
+            "labels": str,  # JSON
+            "status": str,  # pending | notified | silenced
+            "silence_id": int,
+            "notification_id": int,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("finding_id", "findings", "id"), ("incident_id", "alert_incidents", "id")],
+    )
+    db["alerts"].create_index(["alert_key"], unique=True)
+    db["alerts"].create_index(["incident_id", "status"])
+    db["alert_notifications"].create(
+        {
+            "id": int,
+            "idempotency_key": str,  # sent as Idempotency-Key header / Message-ID
+            "receiver": str,
+            "incident_id": int,
+            "kind": str,  # alert | update | reminder | digest | fallback | test
+            "severity": str,
+            "subject": str,
+            "payload": str,  # JSON: the rendered message, frozen at enqueue time
+            "status": str,  # pending | sending | delivered | dead
+            "attempts": int,
+            "created_at": str,
+            "next_attempt_at": str,
+            "dead_after": str,
+            "claimed_by": str,  # host:pid of the sender while sending
+            "lease_until": str,
+            "last_attempt_at": str,
+            "last_error": str,
+            "delivered_at": str,
+            "fallback_of": int,
+        },
+        pk="id",
+    )
+    db["alert_notifications"].create_index(["idempotency_key"], unique=True)
+    db["alert_notifications"].create_index(["status", "next_attempt_at"])
+    db["alert_receivers"].create(
+        {
+            "receiver": str,
+            "consecutive_failures": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "last_failure_at": str,
+            "last_success_at": str,
+        },
+        pk="receiver",
+    )
+    db["alert_silences"].create(
+        {
+            "id": int,
+            "matchers": str,  # JSON: label -> glob
+            "author": str,
+            "comment": str,
+            "created_at": str,
+            "starts_at": str,
+            "ends_at": str,
+        },
+        pk="id",
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("101_crawler", _m101_crawler),
+    ("102_alerts", _m102_alerts),
 ]
 
 
