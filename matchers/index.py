@@ -1,0 +1,199 @@
+"""The keyed fingerprint index of one enrolled leak: built once, saved as arrays, memory-mapped.
+
+On disk (``HOME/index/LEAK/``), numpy arrays and a small ``meta.json`` (counts, lab names, column
+names, the key's public id), no cleartext value of the leak:
+
+    strong_fp.npy  uint64  sorted keyed fingerprints of NIR bodies, emails, phones, name+birth date
+    strong_rec.npy uint32  the enrolled record each belongs to
+    strong_kind.npy uint8  which kind (see ``fingerprint.STRONG_KINDS``)
+    salt.npy       uint64  per-record random salt of the secondary fingerprints
+    name.npy dob.npy postcode.npy  uint64  salted fingerprints (0: field absent)
+    lab.npy        uint16  index into meta["labs"]
+    gram_off.npy gram.npy  uint32  salted name-bigram tokens of each record (CSR layout)
+
+Loading maps the files (``mmap_mode="r"``): start-up costs milliseconds whatever the leak's size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dumpwatch.config import DumpwatchError
+from matchers.fingerprint import STRONG_KINDS, Fingerprinter
+
+LEAK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ARRAYS = ("strong_fp", "strong_rec", "strong_kind", "salt", "name", "dob", "postcode", "lab",
+           "gram_off", "gram")
+
+
+class IndexFileError(DumpwatchError):
+    """An index is missing, corrupt, or was built with another key."""
+
+
+def check_leak_name(name: str) -> str:
+    if not LEAK_NAME.fullmatch(name):
+        raise DumpwatchError(f"invalid leak name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
+    return name
+
+
+@dataclass
+class LeakIndex:
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    dup_fps: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def labs(self) -> list[str]:
+        return self.meta["labs"]
+
+    def __len__(self) -> int:
+        return int(self.meta["records"])
+
+    def __getattr__(self, item: str) -> np.ndarray:
+        try:
+            return self.__dict__["arrays"][item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+    def lookup(self, q: np.ndarray) -> np.ndarray:
+        """Enrolled record (int64) of each fingerprint in ``q`` (uint64), -1 when absent; 0 is absent."""
+        fps = self.arrays["strong_fp"]
+        if len(fps) == 0 or len(q) == 0:
+            return np.full(len(q), -1, dtype=np.int64)
+        pos = np.searchsorted(fps, q)
+        pos[pos >= len(fps)] = 0
+        hit = (fps[pos] == q) & (q != 0)
+        return np.where(hit, self.arrays["strong_rec"][pos].astype(np.int64), -1)
+
+    def all_records(self, fp: int) -> list[int]:
+        """Every enrolled record holding this fingerprint (shared emails or phones in a family)."""
+        fps = self.arrays["strong_fp"]
+        lo = int(np.searchsorted(fps, np.uint64(fp), side="left"))
+        hi = int(np.searchsorted(fps, np.uint64(fp), side="right"))
+        return [int(r) for r in self.arrays["strong_rec"][lo:hi]]
+
+    def grams(self, rec: int) -> list[int]:
+        off = self.arrays["gram_off"]
+        return self.arrays["gram"][off[rec]:off[rec + 1]].tolist()
+
+    # -- persistence -------------------------------------------------------------------------------
+    def save(self, directory: Path) -> Path:
+        """Write atomically: a new index replaces the old one only once fully written."""
+        directory = Path(directory)
+        tmp = directory.with_name(f".{directory.name}.tmp-{secrets.token_hex(4)}")
+        tmp.mkdir(parents=True)
+        for name in _ARRAYS:
+            np.save(tmp / f"{name}.npy", self.arrays[name])
+        (tmp / "meta.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, sort_keys=True))
+        old = None
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{secrets.token_hex(4)}")
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path, key_id: str | None = None) -> "LeakIndex":
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+            arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+        except (OSError, ValueError) as exc:
+            raise IndexFileError(f"index {directory} is unreadable ({exc}); enroll the leak again") from None
+        if key_id and meta.get("key_id") != key_id:
+            raise IndexFileError(
+                f"index {directory.name} was built with another key (key id {meta.get('key_id')}, "
+                f"current {key_id}): set DUMPWATCH_KEY/DUMPWATCH_KEY_FILE to the original key, or re-enroll"
+            )
+        fps = arrays["strong_fp"]
+        dups = frozenset(int(x) for x in fps[1:][fps[1:] == fps[:-1]]) if len(fps) > 1 else frozenset()
+        return cls(meta=meta, arrays=arrays, dup_fps=dups)
+
+
+def load_all(index_dir: Path, key_id: str | None = None) -> list[LeakIndex]:
+    """Every enrolled leak under ``index_dir`` (sorted by name)."""
+    index_dir = Path(index_dir)
+    if not index_dir.is_dir():
+        return []
+    return [LeakIndex.load(d, key_id) for d in sorted(index_dir.iterdir())
+            if d.is_dir() and not d.name.startswith(".") and (d / "meta.json").exists()]
+
+
+class IndexBuilder:
+    """Accumulates enrolled records' fingerprints; :meth:`build` makes the :class:`LeakIndex`."""
+
+    def __init__(self, fingerprinter: Fingerprinter):
+        self.fpr = fingerprinter
+        self.strong: list[tuple[int, int, int]] = []
+        self.salt: list[int] = []
+        self.name: list[int] = []
+        self.dob: list[int] = []
+        self.postcode: list[int] = []
+        self.lab: list[int] = []
+        self.gram_off: list[int] = [0]
+        self.gram: list[int] = []
+        self.labs: dict[str, int] = {}
+        self.lab_counts: dict[str, int] = {}
+
+    def add(self, *, nir: str | None, emails: list[str], phones: list[str], name: str | None,
+            dob: str | None, postcode: str | None, lab: str | None, grams: list[str]) -> int:
+        """Add one record from normalised values; returns its record number."""
+        rec = len(self.salt)
+        salt = secrets.randbits(64)
+        fpr = self.fpr
+        if nir:
+            self.strong.append((fpr.fp("nir", nir), rec, STRONG_KINDS["nir"]))
+        for e in dict.fromkeys(emails):
+            self.strong.append((fpr.fp("email", e), rec, STRONG_KINDS["email"]))
+        for p in dict.fromkeys(phones):
+            self.strong.append((fpr.fp("phone", p), rec, STRONG_KINDS["phone"]))
+        if name and dob:
+            self.strong.append((fpr.fp("namedob", f"{name}|{dob}"), rec, STRONG_KINDS["namedob"]))
+        self.salt.append(salt)
+        self.name.append(fpr.salted(salt, "name", name) if name else 0)
+        self.dob.append(fpr.salted(salt, "dob", dob) if dob else 0)
+        self.postcode.append(fpr.salted(salt, "postcode", postcode) if postcode else 0)
+        lab = (lab or "").strip() or "(unknown)"
+        self.lab.append(self.labs.setdefault(lab, len(self.labs)))
+        self.lab_counts[lab] = self.lab_counts.get(lab, 0) + 1
+        if grams:
+            self.gram.extend(fpr.tokens(salt, grams))
+        self.gram_off.append(len(self.gram))
+        return rec
+
+    def build(self, meta: dict[str, Any]) -> LeakIndex:
+        strong = np.array(self.strong, dtype=np.uint64).reshape(-1, 3)
+        order = np.argsort(strong[:, 0], kind="stable")
+        strong = strong[order]
+        arrays = {
+            "strong_fp": np.ascontiguousarray(strong[:, 0]),
+            "strong_rec": strong[:, 1].astype(np.uint32),
+            "strong_kind": strong[:, 2].astype(np.uint8),
+            "salt": np.array(self.salt, dtype=np.uint64),
+            "name": np.array(self.name, dtype=np.uint64),
+            "dob": np.array(self.dob, dtype=np.uint64),
+            "postcode": np.array(self.postcode, dtype=np.uint64),
+            "lab": np.array(self.lab, dtype=np.uint16),
+            "gram_off": np.array(self.gram_off, dtype=np.uint32),
+            "gram": np.array(self.gram, dtype=np.uint32),
+        }
+        meta = {**meta, "records": len(self.salt),
+                "labs": sorted(self.labs, key=self.labs.get), "lab_counts": self.lab_counts}
+        fps = arrays["strong_fp"]
+        dups = frozenset(int(x) for x in fps[1:][fps[1:] == fps[:-1]]) if len(fps) > 1 else frozenset()
+        return LeakIndex(meta=meta, arrays=arrays, dup_fps=dups)

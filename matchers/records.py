@@ -1,0 +1,142 @@
+"""One input record (a row, a JSON object, a key-value block, a line of text) as normalised fields.
+
+The fields of a :class:`Fields` are normalised forms, never written anywhere: they live for the
+time it takes to fingerprint them and to redact a sample.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from matchers import identifiers as ids
+from matchers.schema import Mapping
+
+_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+
+
+@dataclass
+class Fields:
+    nirs: list[str] = field(default_factory=list)  # 13-character bodies
+    nir_keyed: int = 0  # how many carried a valid key
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)  # 9-digit national numbers
+    names: list[str] = field(default_factory=list)  # candidate name keys (sorted folded words)
+    name_tokens: list[str] = field(default_factory=list)  # words of the primary name candidate
+    dobs: list[str] = field(default_factory=list)  # YYYYMMDD
+    postcodes: list[str] = field(default_factory=list)
+    blood: int = 0
+    health: bool = False
+    lab_hint: str | None = None
+
+    def has_strong(self) -> bool:
+        return bool(self.nirs or self.emails or self.phones)
+
+    def merge(self, other: "Fields") -> "Fields":
+        """Fields of a text window: this line and its neighbours."""
+        out = Fields(**{k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()})
+        for k in ("nirs", "emails", "phones", "names", "dobs", "postcodes"):
+            getattr(out, k).extend(x for x in getattr(other, k) if x not in getattr(out, k))
+        return out
+
+
+def add_nir(f: Fields, value: str) -> None:
+    p = ids.nir_parts(value)
+    if p:
+        f.nirs.append(p[0])
+        f.nir_keyed += p[1]
+
+
+def from_mapped(row: Sequence[str] | dict, mapping: Mapping) -> Fields:
+    """Fields of a row whose columns the schema matcher mapped."""
+    get = row.get if isinstance(row, dict) else (lambda c, _d="": row[c] if c < len(row) else _d)
+    f = Fields()
+    last = first = full = ""
+    for col, kind in mapping.columns.items():
+        v = get(col, "")
+        if not v:
+            continue
+        if kind == "nir":
+            add_nir(f, v)
+        elif kind == "email":
+            e = ids.email_norm(v)
+            if e:
+                f.emails.append(e)
+        elif kind == "phone":
+            p = ids.phone_nsn(v)
+            if p:
+                f.phones.append(p)
+        elif kind == "birth_date":
+            d = ids.date_norm(v)
+            if d:
+                f.dobs.append(d)
+        elif kind == "postcode":
+            pc = ids.postcode_norm(v)
+            if pc:
+                f.postcodes.append(pc)
+        elif kind == "last_name":
+            last = f"{last} {v}"
+        elif kind == "first_name":
+            first = f"{first} {v}"
+        elif kind == "full_name":
+            full = f"{full} {v}"
+        elif kind == "blood_group":
+            f.blood += 1
+        elif kind in ("treatment", "pathology"):
+            f.health = True
+        elif kind == "comment" and ids.health_terms(v):
+            f.health = True
+    if last or first or full:
+        toks = ids.name_tokens(last, first, full)
+        if toks:
+            f.names.append(" ".join(toks))
+            f.name_tokens = toks
+    elif mapping.name_parts:
+        # Headerless: any two (or three) alphabetic columns may be last and first name.
+        parts = [get(c, "") for c in mapping.name_parts]
+        parts = [p for p in parts if p]
+        for i in range(len(parts)):
+            for j in range(i + 1, len(parts)):
+                key = ids.name_key(parts[i], parts[j])
+                if key:
+                    f.names.append(key)
+        if parts:
+            f.name_tokens = ids.name_tokens(*parts[:2])
+    return f
+
+
+def from_text(text: str) -> Fields:
+    """Fields found by pattern in free text (a line, a block, an unmapped JSON value)."""
+    f = Fields()
+    for m in ids.NIR_IN_TEXT.finditer(text):
+        add_nir(f, m.group(0))
+    for m in ids.EMAIL_IN_TEXT.finditer(text):
+        e = ids.email_norm(m.group(0))
+        if e and e not in f.emails:
+            f.emails.append(e)
+    if any(c in text for c in "0+"):
+        for m in ids.PHONE_IN_TEXT.finditer(text):
+            p = ids.phone_nsn(m.group(0))
+            if p and p not in f.phones:
+                f.phones.append(p)
+    if f.nirs or f.emails or f.phones:
+        for m in ids.DATE_IN_TEXT.finditer(text):
+            d = ids.date_norm(m.group(0))
+            if d:
+                f.dobs.append(d)
+        # 5-digit runs that are not part of a longer number: postcodes (NIR groups are 3 digits).
+        f.postcodes.extend(m.group(0) for m in ids.POSTCODE_IN_TEXT.finditer(text))
+        words = [w for w in (ids.fold(w) for w in _WORD.findall(_strip_emails(text))) if len(w) > 1]
+        for size in (2, 3):
+            for i in range(len(words) - size + 1):
+                f.names.append(" ".join(sorted(words[i:i + size])))
+        f.name_tokens = sorted(words[:2])
+    f.blood = len(ids.BLOOD_IN_TEXT.findall(text))
+    f.health = bool(ids.health_terms(text)) if len(text) < 20000 else False
+    return f
+
+
+def _strip_emails(text: str) -> str:
+    """Name words are not taken from inside email addresses (an email that spells a name is one proof)."""
+    return ids.EMAIL_IN_TEXT.sub(" ", text)

@@ -1,0 +1,483 @@
+"""The scanner: a document's bytes → tables → records → matches against every enrolled leak → Finding.
+
+A record of a leak is *found* when at least two independent fields of one input record (a row, a
+JSON object, a key-value block, or a line of text with its neighbours) match the same enrolled
+record. Strong fields (NIR, email, phone) are looked up by keyed fingerprint; secondary fields
+(name, birth date, postcode) are then checked against that one candidate with its salted
+fingerprints, the name with a typo-tolerant comparison of salted bigram tokens (rapidfuzz). An
+input record is credited to at most one enrolled record, and an enrolled record is counted once.
+
+Delimited tables take a vectorised path: per batch of rows, the strong fields are fingerprinted,
+looked up with numpy, and rows whose fields agree on one record are confirmed without further
+work; only rows with a single or conflicting hit go through the per-record verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from matchers import identifiers as ids
+from matchers import schema as sch
+from matchers.extract import Limits, Table, extract
+from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
+from matchers.fingerprint import STRONG_KINDS, Fingerprinter
+from matchers.index import LeakIndex, load_all
+from matchers.records import Fields, from_mapped, from_text
+
+log = logging.getLogger(__name__)
+
+BATCH = 8192
+PROFILE_ROWS = 200
+NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
+SCHEMA_THRESHOLD = 0.45
+NIR_THRESHOLD = 10  # valid NIRs (with key) that make an unknown document a schema match
+SAMPLE_SIZE = 3
+_ZERO = b"\0" * 8
+_KIND_ORDER = ("nir", "email", "phone")
+
+
+@dataclass
+class _LeakHits:
+    index: LeakIndex
+    matched: np.ndarray  # bool per enrolled record
+
+    @classmethod
+    def of(cls, index: LeakIndex) -> "_LeakHits":
+        return cls(index, np.zeros(len(index), dtype=bool))
+
+
+@dataclass
+class _Tally:
+    """What one input accumulates while its tables are matched."""
+
+    leaks: list[_LeakHits]
+    records_seen: int = 0
+    identifiers: dict[str, int] = field(default_factory=dict)
+    kinds: set[str] = field(default_factory=set)
+    health: bool = False
+    schema_score: float = 0.0
+    schema_leak: str | None = None
+    nir_keyed: int = 0
+    sample: list[str] = field(default_factory=list)
+
+    def count(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.identifiers[kind] = self.identifiers.get(kind, 0) + n
+
+    def add_sample(self, f: Fields) -> None:
+        if len(self.sample) >= SAMPLE_SIZE:
+            return
+        if f.nirs:
+            s = ids.redact_nir(f.nirs[0])
+        elif f.emails:
+            s = ids.redact_email(f.emails[0])
+        elif f.phones:
+            s = ids.redact_phone(f.phones[0])
+        else:
+            return
+        if s not in self.sample:
+            self.sample.append(s)
+
+
+class _HashingReader:
+    """A read-only binary stream that hashes (SHA-256) and counts what passes through it."""
+
+    def __init__(self, raw: BinaryIO, progress: Callable[[int], None] | None = None):
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        if self.progress and data:
+            self.progress(len(data))
+        return data
+
+    def read1(self, n: int = -1) -> bytes:
+        return self.read(n if n and n > 0 else 65536)
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+class Scanner:
+    """Matches documents against the enrolled leaks it was given (pure: no network, no database)."""
+
+    def __init__(self, indexes: Sequence[LeakIndex], key: bytes, *, repost_threshold: int = 3,
+                 limits: Limits | None = None):
+        self.indexes = list(indexes)
+        self.fpr = Fingerprinter(key)
+        self.repost_threshold = repost_threshold
+        self.limits = limits or Limits()
+        self._hash = {k: self.fpr.hasher(k) for k in STRONG_KINDS}
+
+    @classmethod
+    def from_index_dir(cls, index_dir: Path, key: bytes, **kwargs) -> "Scanner":
+        from dumpwatch.config import key_id
+
+        return cls(load_all(index_dir, key_id(key)), key, **kwargs)
+
+    # -- entry points ------------------------------------------------------------------------------
+    def scan_path(self, path: str | Path, *, progress: Callable[[int], None] | None = None) -> Finding:
+        path = Path(path)
+        try:
+            with path.open("rb") as fh:
+                return self.scan_stream(fh, str(path), progress=progress)
+        except OSError as exc:
+            return Finding(input=str(path), errors=(f"{path}: cannot read ({exc.strerror or exc})",))
+
+    def scan_bytes(self, data: bytes, name: str) -> Finding:
+        import io
+
+        return self.scan_stream(io.BytesIO(data), name)
+
+    def scan_stream(self, stream: BinaryIO, name: str, *,
+                    progress: Callable[[int], None] | None = None) -> Finding:
+        reader = _HashingReader(stream, progress)
+        errors: list[str] = []
+        tally = _Tally([_LeakHits.of(i) for i in self.indexes])
+        try:
+            for table in extract(reader, name, self.limits, errors):
+                self._match_table(table, tally)
+            reader.drain()
+        except OSError as exc:
+            errors.append(f"{name}: read error ({exc})")
+        except Exception as exc:  # a bug must not stop a scan of many inputs: report it
+            log.exception("scanning %s failed", name)
+            errors.append(f"{name}: internal error while scanning ({type(exc).__name__}: {exc})")
+        return self._finding(name, tally, reader, errors)
+
+    # -- verdict -----------------------------------------------------------------------------------
+    def _finding(self, name: str, t: _Tally, reader: _HashingReader, errors: list[str]) -> Finding:
+        per_leak = {h.index.name: int(h.matched.sum()) for h in t.leaks}
+        best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
+        matched = per_leak[best.index.name] if best else 0
+        labs: dict[str, int] = {}
+        if best and matched:
+            counts = np.bincount(best.index.lab[best.matched], minlength=len(best.index.labs))
+            labs = {best.index.labs[i]: int(c) for i, c in enumerate(counts) if c}
+        if matched >= self.repost_threshold:
+            verdict, leak = REPOST, best.index.name
+        elif t.schema_score >= SCHEMA_THRESHOLD or t.nir_keyed >= NIR_THRESHOLD:
+            verdict, leak = SCHEMA_MATCH, (best.index.name if matched else t.schema_leak)
+        else:
+            verdict, leak = NONE, (best.index.name if matched else None)
+        categories = []
+        if t.kinds & {"last_name", "first_name", "full_name", "birth_date", "sex", "address"}:
+            categories.append("identity")
+        if t.kinds & {"email", "phone", "address"}:
+            categories.append("contact")
+        if "nir" in t.kinds:
+            categories.append("nir")
+        if t.health or t.kinds & {"blood_group", "treatment", "pathology"}:
+            categories.append("health")
+        return Finding(
+            input=name, verdict=verdict, leak=leak, matched_records=matched,
+            records_seen=t.records_seen, schema_score=round(t.schema_score, 3),
+            identifiers=dict(sorted(t.identifiers.items())), labs=labs, categories=tuple(categories),
+            errors=tuple(errors), sha256=reader.sha.hexdigest(), size=reader.size,
+            sample=tuple(t.sample) if matched or verdict != NONE else (),
+            leaks={k: v for k, v in per_leak.items() if v},
+        )
+
+    # -- tables ------------------------------------------------------------------------------------
+    def _match_table(self, table: Table, t: _Tally) -> None:
+        if table.kind == "text":
+            self._match_text(table.rows, t)
+            return
+        rows = iter(table.rows)
+        sample = list(itertools.islice(rows, PROFILE_ROWS))
+        if not sample:
+            return
+        mapping = sch.map_columns(table.header, sample)
+        self._score_schema(mapping, len(sample), t)
+        all_rows = itertools.chain(sample, rows)
+        if not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
+            self._match_seq_fast(all_rows, mapping, t)
+        else:
+            self._match_generic(all_rows, mapping, t)
+
+    def _score_schema(self, mapping: sch.Mapping, n_rows: int, t: _Tally) -> None:
+        kinds = mapping.kinds
+        t.kinds |= kinds
+        if n_rows < 3 or not kinds & {"nir", "email", "phone", "birth_date"}:
+            return
+        score, leak = sch.schema_score(kinds), None
+        for idx in self.indexes:
+            ref = set(idx.meta.get("columns", {}).values())
+            s = max(sch.schema_score(kinds, ref) if ref else 0.0,
+                    sch.header_similarity(mapping.header, idx.meta.get("header", [])))
+            if s > score:
+                score, leak = s, idx.name
+        if score > t.schema_score:
+            t.schema_score, t.schema_leak = score, leak
+
+    # -- fast path: sequence rows with mapped strong columns -----------------------------------------
+    def _match_seq_fast(self, rows: Iterator, mapping: sch.Mapping, t: _Tally) -> None:
+        strong_cols = [(c, k) for k in _KIND_ORDER for c in mapping.cols(k)]
+        norm = {"nir": _nir_body, "email": ids.email_norm, "phone": ids.phone_nsn}
+        col_kinds = [k for _, k in strong_cols]
+        while True:
+            batch = list(itertools.islice(rows, BATCH))
+            if not batch:
+                return
+            t.records_seen += len(batch)
+            digests: list[list[bytes]] = []
+            for c, k in strong_cols:
+                f, h = norm[k], self._hash[k]
+                out = []
+                n_ok = 0
+                for row in batch:
+                    v = row[c] if c < len(row) else ""
+                    nv = f(v) if v else None
+                    if nv:
+                        out.append(h(nv))
+                        n_ok += 1
+                    else:
+                        out.append(_ZERO)
+                digests.append(out)
+                t.count(k, n_ok)
+            if "nir" in col_kinds:
+                t.nir_keyed += sum(1 for row in batch for c, k in strong_cols
+                                   if k == "nir" and c < len(row) and len(row[c]) >= 15
+                                   and _nir_keyed(row[c]))
+            queries = [np.frombuffer(b"".join(d), dtype="<u8") for d in digests]
+            slow = np.zeros(len(batch), dtype=bool)
+            for hits in t.leaks:
+                idx = hits.index
+                recs = [idx.lookup(q) for q in queries]
+                best = np.full(len(batch), -1, dtype=np.int64)
+                for i, j in itertools.combinations(range(len(recs)), 2):
+                    if col_kinds[i] == col_kinds[j]:
+                        continue
+                    agree = (recs[i] >= 0) & (recs[i] == recs[j]) & (best < 0)
+                    best[agree] = recs[i][agree]
+                any_hit = np.zeros(len(batch), dtype=bool)
+                for r in recs:
+                    any_hit |= r >= 0
+                if idx.dup_fps:
+                    dup = np.array(sorted(idx.dup_fps), dtype=np.uint64)
+                    for q in queries:
+                        slow |= np.isin(q, dup)
+                confirmed = best >= 0
+                slow |= any_hit & ~confirmed
+                # Rows that found nothing strong may still be found by name + birth date.
+                if mapping.kinds & {"birth_date"} and (mapping.kinds & set(sch.NAME_KINDS) or mapping.name_parts):
+                    slow |= ~any_hit
+                new = confirmed & ~slow
+                if new.any():
+                    hits.matched[best[new]] = True
+                    if len(t.sample) < SAMPLE_SIZE:
+                        for i in np.flatnonzero(new)[:SAMPLE_SIZE]:
+                            t.add_sample(from_mapped(batch[i], mapping))
+            if not t.health and t.kinds & {"treatment", "pathology", "comment", "blood_group"}:
+                t.health = any((g := from_mapped(r, mapping)).health or g.blood for r in batch[:PROFILE_ROWS])
+            slow_rows = [batch[i] for i in np.flatnonzero(slow)]
+            if slow_rows:
+                self._resolve([from_mapped(r, mapping) for r in slow_rows], t, count=False)
+
+    # -- generic path: dict rows, key-value blocks, combos, tables without strong columns ---------------
+    def _match_generic(self, rows: Iterable, mapping: sch.Mapping, t: _Tally) -> None:
+        unmapped_text = not mapping.kinds & {"nir", "email", "phone"}
+        for batch in _batched(rows, BATCH):
+            fields = []
+            for row in batch:
+                f = from_mapped(row, mapping)
+                if unmapped_text and not f.has_strong():
+                    # Nothing mapped as an identifier: look for identifiers in the values themselves.
+                    text = " ; ".join(row.values() if isinstance(row, dict) else row)
+                    g = from_text(text)
+                    if g.has_strong():
+                        f = f.merge(g)
+                        f.nir_keyed += g.nir_keyed
+                fields.append(f)
+            t.records_seen += len(batch)
+            self._resolve(fields, t)
+
+    def _match_text(self, lines: Iterable[str], t: _Tally) -> None:
+        window = 2
+        for batch in _batched(lines, BATCH):
+            fields = [from_text(line) if line else Fields() for line in batch]
+            t.health |= any(f.health for f in fields)
+            self._resolve(fields, t, window=window)
+
+    # -- per-record verification -------------------------------------------------------------------
+    def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True, window: int = 0) -> None:
+        """Confirm records one by one: candidates from strong fields, then secondary fields."""
+        if count:
+            for f in fields:
+                if f.has_strong():
+                    if window:
+                        t.records_seen += 1
+                    t.count("nir", len(f.nirs))
+                    t.count("email", len(f.emails))
+                    t.count("phone", len(f.phones))
+                t.count("blood_group", f.blood)
+                t.nir_keyed += f.nir_keyed
+                if f.health:
+                    t.health = True
+            if window:
+                kinds = set()
+                for f in fields:
+                    if f.nirs:
+                        kinds.add("nir")
+                    if f.emails:
+                        kinds.add("email")
+                    if f.phones:
+                        kinds.add("phone")
+                t.kinds |= kinds
+        for hits in t.leaks:
+            idx = hits.index
+            lookups = self._lookup_strong(fields, idx)
+            for i, f in enumerate(fields):
+                cands = lookups[i]
+                if not cands and f.dobs and f.names:
+                    cands = self._namedob_candidates(f, idx)
+                if not cands:
+                    continue
+                rec = self._verify(f, cands, idx)
+                if rec is None and window:
+                    lo, hi = max(0, i - window), min(len(fields), i + window + 1)
+                    merged = f
+                    for j in range(lo, hi):
+                        if j != i:
+                            merged = merged.merge(fields[j])
+                    merged_cands = dict(cands)
+                    for j in range(lo, hi):
+                        if j != i:
+                            for r, ks in lookups[j].items():
+                                merged_cands.setdefault(r, set()).update(ks)
+                    rec = self._verify(merged, {r: merged_cands[r] for r in cands}, idx)
+                if rec is not None and not hits.matched[rec]:
+                    hits.matched[rec] = True
+                    t.add_sample(f)
+
+    def _lookup_strong(self, fields: list[Fields], idx: LeakIndex) -> list[dict[int, set[str]]]:
+        owners: list[tuple[int, str, int]] = []
+        buf: list[bytes] = []
+        for i, f in enumerate(fields):
+            for kind, values in (("nir", f.nirs), ("email", f.emails), ("phone", f.phones)):
+                h = self._hash[kind]
+                for v in values:
+                    d = h(v)
+                    buf.append(d)
+                    owners.append((i, kind, int.from_bytes(d, "little")))
+        out: list[dict[int, set[str]]] = [{} for _ in fields]
+        if not buf:
+            return out
+        recs = idx.lookup(np.frombuffer(b"".join(buf), dtype="<u8"))
+        for (i, kind, fp), rec in zip(owners, recs.tolist()):
+            if rec < 0:
+                continue
+            for r in (idx.all_records(fp) if fp in idx.dup_fps else (rec,)):
+                out[i].setdefault(r, set()).add(kind)
+        return out
+
+    def _namedob_candidates(self, f: Fields, idx: LeakIndex) -> dict[int, set[str]]:
+        out: dict[int, set[str]] = {}
+        for name in f.names[:40]:
+            for dob in f.dobs[:3]:
+                fp = self.fpr.fp("namedob", f"{name}|{dob}")
+                rec = int(idx.lookup(np.array([fp], dtype=np.uint64))[0])
+                if rec >= 0:
+                    for r in (idx.all_records(fp) if fp in idx.dup_fps else (rec,)):
+                        out.setdefault(r, set()).update(("name", "dob"))
+        return out
+
+    def _verify(self, f: Fields, cands: dict[int, set[str]], idx: LeakIndex) -> int | None:
+        """The enrolled record (among ``cands``) that ≥ 2 independent fields of ``f`` match, if any."""
+        best, best_score = None, 0.0
+        for rec, strong in cands.items():
+            matched = set(strong)
+            salt = int(idx.salt[rec])
+            if "dob" not in matched and f.dobs and idx.dob[rec]:
+                stored = int(idx.dob[rec])
+                if any(self.fpr.salted(salt, "dob", d) == stored for d in f.dobs[:6]):
+                    matched.add("dob")
+            if "postcode" not in matched and f.postcodes and idx.postcode[rec]:
+                stored = int(idx.postcode[rec])
+                if any(self.fpr.salted(salt, "postcode", p) == stored for p in f.postcodes[:6]):
+                    matched.add("postcode")
+            if "name" not in matched and f.names and len(matched) < 2:
+                if self._name_matches(f, rec, salt, idx):
+                    if not (matched == {"email"} and any(ids.email_spells_name(e, f.name_tokens)
+                                                         for e in f.emails)):
+                        matched.add("name")
+            if len(matched) >= 2:
+                score = sum(_FIELD_WEIGHT.get(k, 0.3) for k in matched)
+                if score > best_score:
+                    best, best_score = rec, score
+        return best
+
+    def _name_matches(self, f: Fields, rec: int, salt: int, idx: LeakIndex) -> bool:
+        stored = int(idx.name[rec])
+        if not stored:
+            return False
+        names = f.names[:60]
+        if any(self.fpr.salted(salt, "name", n) == stored for n in names):
+            return True
+        grams = idx.grams(rec)
+        if not grams:
+            return False
+        # Typo tolerance: Dice coefficient of the salted bigram multisets (rapidfuzz on int lists).
+        for n in names[:12]:
+            mine = self.fpr.tokens(salt, ids.bigrams(n))
+            if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:
+                return True
+        return False
+
+
+_FIELD_WEIGHT = {"nir": 1.0, "email": 0.9, "phone": 0.9, "name": 0.6, "dob": 0.5, "postcode": 0.2}
+
+
+def _nir_body(value: str) -> str | None:
+    p = ids.nir_parts(value)
+    return p[0] if p else None
+
+
+def _nir_keyed(value: str) -> bool:
+    p = ids.nir_parts(value)
+    return bool(p and p[1])
+
+
+def _batched(it: Iterable, n: int) -> Iterator[list]:
+    it = iter(it)
+    while batch := list(itertools.islice(it, n)):
+        yield batch

@@ -1,0 +1,214 @@
+"""Schema matcher: which column holds what, and how much a table looks like a lab-patient file.
+
+Columns are mapped by their header (fuzzy, French and English aliases, with rapidfuzz) and by a
+content profile of a sample of their values (a headerless column of valid NIRs is the NIR column).
+Nothing here keeps a value: only column names, kinds and scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from matchers import identifiers as ids
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "last_name": ("nom", "nom de famille", "nom naissance", "nom de naissance", "nom usage", "nom patient",
+                  "last name", "lastname", "surname", "family name", "name last", "patient nom"),
+    "first_name": ("prenom", "prenoms", "first name", "firstname", "given name", "forename", "name first",
+                   "patient prenom"),
+    "full_name": ("nom complet", "nom et prenom", "nom prenom", "identite", "patient", "name", "full name",
+                  "fullname"),
+    "birth_date": ("date de naissance", "date naissance", "naissance", "ddn", "ne le", "nee le", "dob",
+                   "birth date", "birthdate", "date of birth", "birthday", "date naiss"),
+    "nir": ("nir", "n secu", "no secu", "num secu", "numero secu", "numero de securite sociale",
+            "numero securite sociale", "securite sociale", "secu", "n ss", "no ss", "num ss", "nss",
+            "ssn", "social security number", "social security", "insee", "numero insee", "matricule"),
+    "phone": ("telephone", "tel", "tel fixe", "tel portable", "telephone portable", "portable", "mobile",
+              "gsm", "phone", "phone number", "telephone number", "cell", "mobile phone", "numero de telephone"),
+    "email": ("email", "e mail", "mail", "courriel", "adresse mail", "adresse email", "email address",
+              "adresse electronique"),
+    "address": ("adresse", "adresse postale", "rue", "voie", "address", "street", "street address",
+                "address line"),
+    "postcode": ("code postal", "cp", "zip", "zip code", "zipcode", "postcode", "postal code"),
+    "city": ("ville", "commune", "localite", "city", "town"),
+    "sex": ("sexe", "genre", "civilite", "sex", "gender", "title"),
+    "blood_group": ("groupe sanguin", "groupe", "gs", "groupe rhesus", "blood type", "blood group", "abo"),
+    "doctor": ("medecin traitant", "medecin", "medecin prescripteur", "prescripteur", "doctor", "physician",
+               "gp", "referring doctor"),
+    "insurer": ("mutuelle", "complementaire", "organisme", "assurance", "caisse", "insurer", "insurance",
+                "health insurance"),
+    "comment": ("commentaire", "commentaires", "remarque", "remarques", "observation", "observations",
+                "info", "informations", "notes", "note", "comment", "comments", "info medicale"),
+    "treatment": ("traitement", "traitements", "traitement en cours", "medicaments", "treatment",
+                  "treatments", "medication", "medications", "drugs"),
+    "pathology": ("pathologie", "pathologies", "maladie", "maladies", "diagnostic", "antecedents",
+                  "condition", "conditions", "diagnosis", "disease"),
+    "lab": ("laboratoire", "labo", "lab", "laboratory", "site", "etablissement", "centre"),
+    "sample_date": ("date prelevement", "date de prelevement", "prelevement", "date examen", "date analyse",
+                    "sample date", "collection date"),
+}
+KINDS = tuple(ALIASES)
+STRONG = ("nir", "email", "phone")
+NAME_KINDS = ("last_name", "first_name", "full_name")
+HEALTH_KINDS = ("blood_group", "treatment", "pathology", "comment")
+
+# How much each kind says that a table is a lab-patient file (the generic schema).
+WEIGHTS = {
+    "nir": 3.0, "last_name": 1.5, "first_name": 1.5, "full_name": 1.5, "birth_date": 1.5, "phone": 1.0,
+    "email": 1.0, "address": 0.5, "postcode": 0.5, "city": 0.5, "sex": 0.25, "blood_group": 1.0,
+    "doctor": 1.0, "insurer": 1.0, "comment": 0.5, "treatment": 1.0, "pathology": 1.0, "lab": 0.5,
+    "sample_date": 0.5,
+}
+GENERIC_SCHEMA = frozenset(WEIGHTS) - {"full_name"}
+
+_ALIAS_KIND = {ids.fold(a): k for k, aliases in ALIASES.items() for a in aliases}
+_ALIAS_CHOICES = [a for a in _ALIAS_KIND if len(a) >= 4]
+# Kinds a column's values can prove by themselves.
+PROFILED = ("nir", "email", "phone", "birth_date", "postcode", "blood_group")
+
+
+def header_kind(name: str) -> str | None:
+    """The kind a column header names, if any (``N° Sécu`` → ``nir``, ``zip`` → ``postcode``)."""
+    key = ids.fold(name)
+    if not key:
+        return None
+    if key in _ALIAS_KIND:
+        return _ALIAS_KIND[key]
+    if len(key) < 4:
+        return None
+    best = process.extractOne(key, _ALIAS_CHOICES, scorer=fuzz.token_sort_ratio, score_cutoff=86)
+    return _ALIAS_KIND[best[0]] if best else None
+
+
+def value_kind(value: str) -> str | None:
+    """The kind a single value proves by its form, or ``None``."""
+    v = value.strip()
+    if not v or len(v) > 80:
+        return None
+    if "@" in v:
+        return "email" if ids.email_norm(v) else None
+    if any(c.isdigit() for c in v):
+        p = ids.nir_parts(v)
+        if p and (p[1] or len(v.translate(ids._NIR_STRIP)) == 13):
+            return "nir"
+        if ids.phone_nsn(v) and ids.PHONE_IN_TEXT.fullmatch(v.strip()):
+            return "phone"
+        if ids.date_norm(v):
+            return "birth_date"
+        if ids.postcode_norm(v):
+            return "postcode"
+    if ids.BLOOD_GROUP.match(v):
+        return "blood_group"
+    return None
+
+
+def profile(values: Iterable[str]) -> dict[str, float]:
+    """Fraction of the non-empty values of a column that look like each provable kind."""
+    counts: dict[str, int] = {}
+    n = 0
+    health = 0
+    for v in values:
+        if not v or not v.strip():
+            continue
+        n += 1
+        k = value_kind(v)
+        if k:
+            counts[k] = counts.get(k, 0) + 1
+        elif ids.health_terms(v):
+            health += 1
+    out = {k: c / n for k, c in counts.items()} if n else {}
+    if n and health:
+        out["health"] = health / n
+    return out
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Which columns (by index or key) hold which kind, and the evidence behind it."""
+
+    columns: dict[int | str, str] = field(default_factory=dict)  # column -> kind
+    header: tuple[str, ...] | None = None
+    name_parts: tuple[int | str, ...] = ()  # headerless alphabetic columns that may hold names
+
+    def cols(self, kind: str) -> list[int | str]:
+        return [c for c, k in self.columns.items() if k == kind]
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self.columns.values())
+
+
+def map_columns(header: Sequence[str] | None, sample_rows: Sequence[Sequence[str]] | Sequence[dict],
+                overrides: dict[str, str] | None = None) -> Mapping:
+    """Map the columns of a table from its header and a sample of its rows.
+
+    ``sample_rows`` are sequences (delimited, html) or dicts (json, key-value: keys act as header).
+    ``overrides`` maps a column name (or its index as a string) to a kind, or to ``""`` to ignore it.
+    """
+    overrides = {ids.fold(k) if not k.isdigit() else k: v for k, v in (overrides or {}).items()}
+    if sample_rows and isinstance(sample_rows[0], dict):
+        keys: list[str] = []
+        for r in sample_rows:
+            keys.extend(k for k in r if k not in keys)
+        columns: list[int | str] = list(keys)
+        names = keys
+        values = {k: [r.get(k, "") for r in sample_rows] for k in keys}
+    else:
+        width = max((len(r) for r in sample_rows), default=len(header or ()))
+        columns = list(range(width))
+        names = list(header or ()) + [""] * (width - len(header or ()))
+        values = {i: [r[i] if i < len(r) else "" for r in sample_rows] for i in columns}
+    mapped: dict[int | str, str] = {}
+    alpha: list[int | str] = []
+    for col, name in zip(columns, names):
+        fname = ids.fold(str(name))
+        if fname in overrides or str(col) in overrides:
+            kind = overrides.get(fname, overrides.get(str(col)))
+            if kind:
+                mapped[col] = kind
+            continue
+        by_header = header_kind(str(name)) if name else None
+        prof = profile(values[col])
+        by_content = max(prof.items(), key=lambda kv: kv[1]) if prof else None
+        kind = by_header
+        if by_content and by_content[1] >= 0.6 and by_content[0] in PROFILED:
+            # Values that prove their kind win over a misleading header, except for dates
+            # (a header tells a birth date from a sample date) and postcodes (vs. other 5-digit codes).
+            if not (by_header and by_content[0] in ("birth_date", "postcode")):
+                kind = by_content[0]
+        if kind:
+            mapped[col] = kind
+        elif not name and _looks_alphabetic(values[col]):
+            alpha.append(col)
+    return Mapping(columns=mapped, header=tuple(header) if header else None, name_parts=tuple(alpha))
+
+
+def _looks_alphabetic(values: Sequence[str]) -> bool:
+    vals = [v for v in values if v and v.strip()]
+    if not vals:
+        return False
+    ok = sum(1 for v in vals if len(v) <= 40 and not any(c.isdigit() for c in v) and len(v.split()) <= 3)
+    return ok / len(vals) >= 0.8
+
+
+def schema_score(kinds: Iterable[str], reference: Iterable[str] = GENERIC_SCHEMA) -> float:
+    """Weighted share of the reference schema's kinds that the table has (0–1)."""
+    ref = set(reference)
+    have = set(kinds)
+    if "full_name" in have:
+        have |= {"last_name", "first_name"}
+    total = sum(WEIGHTS.get(k, 0.5) for k in ref)
+    return sum(WEIGHTS.get(k, 0.5) for k in ref & have) / total if total else 0.0
+
+
+def header_similarity(header: Sequence[str] | None, reference: Sequence[str]) -> float:
+    """Share of the reference header's names found (fuzzily) in a table's header (0–1)."""
+    if not header or not reference:
+        return 0.0
+    mine = [ids.fold(h) for h in header if h]
+    hits = sum(1 for r in reference
+               if process.extractOne(ids.fold(r), mine, scorer=fuzz.ratio, score_cutoff=90))
+    return hits / len(reference)
