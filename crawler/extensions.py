@@ -1,0 +1,98 @@
+"""The run recorder: one ``crawl_runs`` row per crawl, the seen-set flushed, source health checked."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+
+from crawler import health
+from crawler.state import CrawlState, state_of
+
+log = logging.getLogger(__name__)
+
+# Close reasons of a crawl that went as planned (a page-count stop is a planned stop).
+OK_CLOSE_REASONS = ("finished", "closespider_pagecount", "closespider_itemcount")
+
+
+class RunRecorder:
+    """Records the run of a source; ``DUMPWATCH_RUN_KEY`` lets the launcher read it back."""
+
+    def __init__(self, crawler: Crawler, state: CrawlState):
+        self.crawler = crawler
+        self.state = state
+        self.run_key = crawler.settings.get("DUMPWATCH_RUN_KEY") or uuid.uuid4().hex
+        self.failing_runs = state.crawl_config.defaults.failing_runs
+        self.run_id: int | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "RunRecorder":
+        ext = cls(crawler, state_of(crawler))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.spider_error, signal=signals.spider_error)
+        return ext
+
+    def spider_opened(self, spider: Spider) -> None:
+        src = self.state.source
+        self.run_id = health.start_run(self.state.db, source=src.name, kind=src.kind, run_key=self.run_key)
+        log.info("crawl of %s (%s) started, run %s", src.name, src.kind, self.run_key)
+
+    def spider_error(self, failure: Any, response: Any, spider: Spider) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value("dumpwatch/errors")
+        stats.inc_value(f"dumpwatch/error_reasons/{failure.type.__name__} in a callback")
+        if response is not None and response.meta.get("dw_seen_key"):
+            self.state.seen.mark(response.meta["dw_seen_key"], url=response.url, status="error",
+                                 reason=f"{failure.type.__name__} while parsing")
+
+    def counters(self) -> dict[str, int]:
+        stats = self.crawler.stats
+        assert stats is not None
+        get = stats.get_value
+        return {
+            "pages": int(get("downloader/response_count", 0)),
+            "listed": int(get("dumpwatch/listed", 0)),
+            "documents": int(get("dumpwatch/documents", 0)),
+            "findings": int(get("dumpwatch/findings", 0)),
+            "errors": int(get("dumpwatch/errors", 0)),
+            "bad": int(get("dumpwatch/bad", 0)),
+            "skipped": int(get("dumpwatch/skipped_seen", 0)) + int(get("dumpwatch/duplicate_content", 0)),
+        }
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        state = self.state
+        state.seen.flush()
+        stats = self.crawler.stats
+        assert stats is not None
+        all_stats = stats.get_stats()
+        counters = self.counters()
+        listing_ok = int(all_stats.get("dumpwatch/listing_ok", 0))
+        ok = reason in OK_CLOSE_REASONS and listing_ok > 0
+        detail = {
+            "listing_ok": listing_ok,
+            "listing_failed": int(all_stats.get("dumpwatch/listing_failed", 0)),
+            "error_reasons": _suffixed(all_stats, "dumpwatch/error_reasons/"),
+            "bad_reasons": _suffixed(all_stats, "dumpwatch/bad_reasons/"),
+            "verdicts": _suffixed(all_stats, "dumpwatch/verdicts/"),
+            "retry_after": int(all_stats.get("dumpwatch/retry_after", 0)),
+            "robots_forbidden": int(all_stats.get("robotstxt/forbidden", 0)),
+            "duplicate_content": int(all_stats.get("dumpwatch/duplicate_content", 0)),
+            "skipped_seen": int(all_stats.get("dumpwatch/skipped_seen", 0)),
+        }
+        if self.run_id is None:  # pragma: no cover - spider_opened always runs first
+            self.run_id = health.start_run(state.db, source=state.source.name, kind=state.source.kind,
+                                           run_key=self.run_key)
+        health.finish_run(state.db, self.run_id, ok=ok, close_reason=reason, counters=counters, detail=detail)
+        problems = health.check_health(state.db, state.source.name, failing_runs=self.failing_runs,
+                                       config=state.config)
+        log.info("crawl of %s finished (%s, ok=%s): %s%s", state.source.name, reason, ok, counters,
+                 f"; health: {', '.join(problems)}" if problems else "")
+
+
+def _suffixed(stats: dict[str, Any], prefix: str) -> dict[str, int]:
+    return {k[len(prefix):]: int(v) for k, v in stats.items() if k.startswith(prefix)}

@@ -1,0 +1,165 @@
+"""Per-source health: one row per run, and health findings when a source fails or falls silent.
+
+A monitor that silently stops seeing anything is the worst failure of this kind of tool, so two
+problems are raised to the operators through the alerts outbox (``alerts.outbox.record_health``):
+
+- ``failing``: the last ``failing_runs`` runs (``[crawler] failing_runs``, default 3) all failed
+  (no listing page could be read, the crawl crashed or was stopped);
+- ``silent``: a run that worked found no item at all on its listing pages (``listed == 0``) while an
+  earlier run of the same source did: the site changed its structure, or blocks us.
+
+``listed`` counts the items (pastes, topics, entries, messages) a run saw on its listing pages,
+new or already seen, so a quiet source with nothing new is not mistaken for a silent one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from dumpwatch.store import utcnow
+
+log = logging.getLogger(__name__)
+
+RUN_COUNTERS = ("pages", "listed", "documents", "findings", "errors", "bad", "skipped")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One crawl of one source, as recorded in ``crawl_runs``."""
+
+    id: int
+    run_key: str
+    source: str
+    kind: str
+    started: str
+    finished: str | None
+    ok: bool
+    close_reason: str
+    pages: int = 0
+    listed: int = 0
+    documents: int = 0
+    findings: int = 0
+    errors: int = 0
+    bad: int = 0
+    skipped: int = 0
+    detail: dict[str, Any] | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "RunRecord":
+        return cls(
+            id=row["id"], run_key=row["run_key"] or "", source=row["source"], kind=row["kind"] or "",
+            started=row["started"], finished=row["finished"], ok=bool(row["ok"]),
+            close_reason=row["close_reason"] or "",
+            **{k: int(row[k] or 0) for k in RUN_COUNTERS},
+            detail=json.loads(row["detail"]) if row["detail"] else {},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["detail"] = self.detail or {}
+        return data
+
+
+def start_run(db: sqlite_utils.Database, *, source: str, kind: str, run_key: str) -> int:
+    with db.conn:
+        return db["crawl_runs"].insert({
+            "run_key": run_key, "source": source, "kind": kind, "started": utcnow(), "finished": None,
+            "ok": 0, "close_reason": "running", **{k: 0 for k in RUN_COUNTERS}, "detail": "{}",
+        }).last_pk
+
+
+def finish_run(db: sqlite_utils.Database, run_id: int, *, ok: bool, close_reason: str,
+               counters: dict[str, int], detail: dict[str, Any] | None = None) -> None:
+    row = {"finished": utcnow(), "ok": int(ok), "close_reason": close_reason,
+           **{k: int(counters.get(k, 0)) for k in RUN_COUNTERS},
+           "detail": json.dumps(detail or {}, sort_keys=True)}
+    with db.conn:
+        db["crawl_runs"].update(run_id, row)
+
+
+def record_failed_run(db: sqlite_utils.Database, *, source: str, kind: str, run_key: str, reason: str,
+                      detail: dict[str, Any] | None = None) -> int:
+    """A run that never got to record itself (its process crashed, timed out or could not start)."""
+    existing = db.execute("SELECT id FROM crawl_runs WHERE run_key = ?", [run_key]).fetchone()
+    run_id = existing[0] if existing else start_run(db, source=source, kind=kind, run_key=run_key)
+    finish_run(db, run_id, ok=False, close_reason=reason, counters={}, detail=detail)
+    return run_id
+
+
+def get_run(db: sqlite_utils.Database, run_key: str) -> RunRecord | None:
+    rows = list(db["crawl_runs"].rows_where("run_key = ?", [run_key], limit=1))
+    return RunRecord.from_row(rows[0]) if rows else None
+
+
+def recent_runs(db: sqlite_utils.Database, source: str, limit: int = 10) -> list[RunRecord]:
+    rows = db["crawl_runs"].rows_where("source = ? AND finished IS NOT NULL", [source],
+                                       order_by="id desc", limit=limit)
+    return [RunRecord.from_row(r) for r in rows]
+
+
+def last_success(db: sqlite_utils.Database, source: str) -> str | None:
+    row = db.execute("SELECT max(finished) FROM crawl_runs WHERE source = ? AND ok = 1", [source]).fetchone()
+    return row[0] if row else None
+
+
+def problems(db: sqlite_utils.Database, source: str, *, failing_runs: int = 3) -> list[tuple[str, dict[str, Any]]]:
+    """The health problems of a source given its recorded runs: ``[(problem, detail), ...]``."""
+    runs = recent_runs(db, source, limit=max(failing_runs, 10))
+    if not runs:
+        return []
+    found: list[tuple[str, dict[str, Any]]] = []
+    latest = runs[0]
+    streak = 0
+    for run in runs:
+        if run.ok:
+            break
+        streak += 1
+    if streak >= failing_runs:
+        found.append(("failing", {
+            "failed_runs": streak,
+            "last_success": last_success(db, source),
+            "last_reason": latest.close_reason,
+            "last_errors": (latest.detail or {}).get("error_reasons", {}),
+        }))
+    elif latest.ok and latest.listed == 0:
+        earlier = [r for r in runs[1:] if r.ok and r.listed > 0]
+        if earlier:
+            found.append(("silent", {
+                "listed_before": earlier[0].listed,
+                "since_run": latest.id,
+                "pages": latest.pages,
+                "last_success": latest.finished,
+            }))
+    return found
+
+
+def check_health(db: sqlite_utils.Database, source: str, *, failing_runs: int = 3,
+                 config: dict | None = None) -> list[str]:
+    """Record a health finding for each current problem of ``source``; return the problems."""
+    from alerts.outbox import record_health
+
+    names = []
+    for problem, detail in problems(db, source, failing_runs=failing_runs):
+        log.warning("source %s is %s: %s", source, problem, detail)
+        record_health(db, source=source, problem=problem, detail=detail, config=config)
+        names.append(problem)
+    return names
+
+
+def summary(db: sqlite_utils.Database, sources: list[str]) -> list[dict[str, Any]]:
+    """Per source: the last run's counters, the last success and the current problems."""
+    out = []
+    for name in sources:
+        runs = recent_runs(db, name, limit=1)
+        out.append({
+            "source": name,
+            "last_run": runs[0].to_json() if runs else None,
+            "last_success": last_success(db, name),
+            "problems": [p for p, _ in problems(db, name)],
+        })
+    return out

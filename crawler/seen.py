@@ -1,0 +1,108 @@
+"""The persistent seen-set: which pages were fetched and which contents were matched, and when.
+
+Two tables (migration ``101_crawler`` in dumpwatch/store.py):
+
+- ``crawl_seen_urls``: one row per page key (its URL, or URL + "@" + a version marker such as a
+  topic's last-post date). A page whose row is younger than the source's ``recrawl_age`` and whose
+  status is ``ok``, ``gone`` or ``bad`` is not fetched again; an ``error`` row is retried next run.
+- ``crawl_seen_content``: one row per content SHA-256. The same bytes, wherever they show up again
+  (a repost of a repost, a mirror), are not matched twice and never make a second finding.
+
+Page marks are buffered and written when the crawl closes (Scrapy closes a spider only after every
+item went through the pipelines), so a crawl killed midway fetches those pages again next time
+rather than losing what they held. Content marks are written at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlite_utils
+
+from dumpwatch.store import utcnow
+
+log = logging.getLogger(__name__)
+
+FRESH_STATUSES = ("ok", "gone", "bad")
+
+
+def _cutoff(age_seconds: float) -> str:
+    then = datetime.now(timezone.utc) - timedelta(seconds=age_seconds)
+    return then.replace(microsecond=0).isoformat()
+
+
+class SeenSet:
+    """Seen pages and contents of one source (content hashes are shared by all sources)."""
+
+    def __init__(self, db: sqlite_utils.Database, source: str, recrawl_age: float):
+        self.db = db
+        self.source = source
+        self.recrawl_age = recrawl_age
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    # -- pages ---------------------------------------------------------------------------------
+    def is_fresh(self, key: str) -> bool:
+        """True when ``key`` was fetched recently enough (and not in error): skip it."""
+        if key in self._pending:
+            return self._pending[key]["status"] in FRESH_STATUSES
+        row = self.db.execute(
+            "SELECT status, last_seen FROM crawl_seen_urls WHERE key = ?", [key]).fetchone()
+        if row is None:
+            return False
+        status, last_seen = row
+        return status in FRESH_STATUSES and last_seen >= _cutoff(self.recrawl_age)
+
+    def mark(self, key: str, *, url: str | None = None, status: str = "ok", http_status: int | None = None,
+             reason: str = "", sha256: str | None = None) -> None:
+        """Buffer a page mark; a later mark of the same key keeps the worse news (bad over ok)."""
+        previous = self._pending.get(key)
+        row = {"key": key, "url": url or key, "source": self.source, "status": status,
+               "http_status": http_status, "reason": reason, "sha256": sha256}
+        if previous:
+            if previous["status"] == "bad" and status == "ok":
+                row["status"], row["reason"] = "bad", previous["reason"]
+            for k in ("http_status", "sha256"):
+                if row[k] is None:
+                    row[k] = previous[k]
+        self._pending[key] = row
+
+    def flush(self) -> int:
+        """Write buffered page marks; return how many."""
+        if not self._pending:
+            return 0
+        now = utcnow()
+        rows = list(self._pending.values())
+        with self.db.conn:
+            for row in rows:
+                existing = self.db.execute(
+                    "SELECT first_seen FROM crawl_seen_urls WHERE key = ?", [row["key"]]).fetchone()
+                row = dict(row, first_seen=existing[0] if existing else now, last_seen=now)
+                self.db["crawl_seen_urls"].upsert(row, pk="key")
+        self._pending.clear()
+        log.debug("seen-set: %d page marks written for %s", len(rows), self.source)
+        return len(rows)
+
+    # -- contents ------------------------------------------------------------------------------
+    def content_seen(self, sha256: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM crawl_seen_content WHERE sha256 = ?", [sha256]).fetchone()
+        return row is not None
+
+    def touch_content(self, sha256: str) -> None:
+        self.db.execute("UPDATE crawl_seen_content SET last_seen = ? WHERE sha256 = ?", [utcnow(), sha256])
+
+    def mark_content(self, sha256: str, *, size: int, url: str, verdict: str,
+                     finding_id: int | None) -> None:
+        now = utcnow()
+        with self.db.conn:
+            self.db["crawl_seen_content"].upsert(
+                {"sha256": sha256, "size": size, "source": self.source, "url": url, "first_seen": now,
+                 "last_seen": now, "verdict": verdict, "finding_id": finding_id}, pk="sha256")
+
+
+def bad_pages(db: sqlite_utils.Database, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Pages recorded as bad or in error, newest first (URL, status, reason): for operators."""
+    where = "status IN ('bad', 'error')" + (" AND source = ?" if source else "")
+    return list(db["crawl_seen_urls"].rows_where(where, [source] if source else [],
+                                                 order_by="last_seen desc", limit=limit))

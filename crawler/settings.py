@@ -1,0 +1,76 @@
+"""Scrapy settings of the dumpwatch crawler (``scrapy.cfg`` points here).
+
+Per-source politeness (concurrency, delay, robots.txt, timeouts, download size, headers, user
+agent) comes from ``dumpwatch.toml`` and is applied by the source spider before the crawl starts;
+what is here are the project-wide defaults and the wiring.
+
+Our own settings share the ``DUMPWATCH_`` prefix:
+
+``DUMPWATCH_HOME``
+    the home directory (database, key, index); default: the ``DUMPWATCH_HOME`` environment variable,
+    else the user data directory.
+``DUMPWATCH_CONFIG``
+    the configuration file; default: ``DUMPWATCH_CONFIG`` in the environment, else HOME/dumpwatch.toml.
+``DUMPWATCH_RUN_KEY``
+    an identifier the launcher gives a run, to read its ``crawl_runs`` row back (default: random).
+``DUMPWATCH_REPOST_THRESHOLD``
+    matched records from which a document is a repost (default 3), passed to the engine.
+``DUMPWATCH_RETRY_BACKOFF`` / ``DUMPWATCH_RETRY_AFTER_MAX``
+    first backoff delay in seconds (doubled at each retry) and the longest ``Retry-After`` honoured;
+    set from ``[crawler] retry_backoff`` and ``retry_after_max``.
+``DUMPWATCH_TEST_MODE``
+    tests only: AutoThrottle off whatever the source says.
+"""
+
+from __future__ import annotations
+
+import os
+
+BOT_NAME = "dumpwatch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+DUMPWATCH_HOME = os.environ.get("DUMPWATCH_HOME", "")
+DUMPWATCH_CONFIG = os.environ.get("DUMPWATCH_CONFIG", "")
+DUMPWATCH_RUN_KEY = ""
+DUMPWATCH_REPOST_THRESHOLD = 3
+DUMPWATCH_RETRY_BACKOFF = 2.0
+DUMPWATCH_RETRY_AFTER_MAX = 600.0
+DUMPWATCH_TEST_MODE = False
+
+# Politeness defaults; each source overrides them from its configuration.
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 50 * 1000**2
+DOWNLOAD_WARNSIZE = 10 * 1000**2
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = True
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.middlewares.SeenMarkMiddleware": 540,
+    "crawler.middlewares.SourceProxyMiddleware": 740,
+}
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.ScanPipeline": 300,
+}
+
+EXTENSIONS = {
+    "crawler.extensions.RunRecorder": 500,
+}
