@@ -106,22 +106,31 @@ def reclaim(db: sqlite_utils.Database, now: datetime) -> int:
 
 
 def deliver_due(db: sqlite_utils.Database, alerting: Alerting, *, now: datetime | None = None,
-                limit: int = 200, sender: Sender | None = None, rng: random.Random | None = None) -> Report:
+                limit: int = 200, sender: Sender | None = None, rng: random.Random | None = None,
+                ids: list[int] | None = None) -> Report:
     """One delivery pass: flush due groups to the outbox, then send what is due. Never raises for a
-    receiver's failure (it is recorded on the message and the receiver)."""
+    receiver's failure (it is recorded on the message and the receiver).
+
+    With ``ids``, send only those messages, now, whatever their receiver's backoff (``alerts test``,
+    ``alerts retry --now``)."""
     from alerts.channels import send as channel_send
 
     now = now or clock.now()
     send = sender or channel_send
     report = Report()
-    report.queued = len(grouping.flush_due(db, alerting, now))
-    report.reclaimed = reclaim(db, now)
     stamp = clock.iso(now)
     me = worker_id()
-    backing_off: set[str] = {r for (r,) in db.execute(
-        "SELECT receiver FROM alert_receivers WHERE next_attempt_at > ?", [stamp]).fetchall()}
-    rows = db.execute("SELECT id FROM alert_notifications WHERE status = 'pending' AND next_attempt_at <= ? "
-                      "ORDER BY id LIMIT ?", [stamp, limit]).fetchall()
+    if ids is None:
+        report.queued = len(grouping.flush_due(db, alerting, now))
+    report.reclaimed = reclaim(db, now)
+    if ids is None:
+        backing_off: set[str] = {r for (r,) in db.execute(
+            "SELECT receiver FROM alert_receivers WHERE next_attempt_at > ?", [stamp]).fetchall()}
+        rows = db.execute("SELECT id FROM alert_notifications WHERE status = 'pending' AND next_attempt_at <= ? "
+                          "ORDER BY id LIMIT ?", [stamp, limit]).fetchall()
+    else:
+        backing_off = set()
+        rows = [(i,) for i in ids]
     for (nid,) in rows:
         row = _get(db, nid)
         if row["receiver"] in backing_off:

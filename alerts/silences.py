@@ -64,7 +64,7 @@ def add(db: sqlite_utils.Database, matchers: dict[str, str], *, author: str, com
         ends_at: datetime, starts_at: datetime | None = None, now: datetime | None = None) -> int:
     now = now or clock.now()
     if not author.strip() or not comment.strip():
-        raise SilenceError("a silence needs an author and a comment (who, and why)")
+        raise SilenceError("a silence needs an author (--author, default $USER) and a comment (--comment): who, and why")
     if ends_at <= (starts_at or now):
         raise SilenceError("a silence must end after it starts: give a positive --duration or a later --until")
     with db.atomic():

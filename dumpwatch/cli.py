@@ -67,6 +67,11 @@ from dumpwatch.commands import engine as _engine  # noqa: E402
 for _cmd in _engine.COMMANDS:
     cli.add_command(_cmd)
 
+from dumpwatch.commands import alerts as _alerts  # noqa: E402
+
+for _cmd in _alerts.COMMANDS:
+    cli.add_command(_cmd)
+
 
 def main(argv: list[str] | None = None) -> None:
     try:

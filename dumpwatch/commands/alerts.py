@@ -1,0 +1,405 @@
+"""`dumpwatch alerts …` and `dumpwatch findings …`: see and act on the outbox, silences and findings."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from dumpwatch.config import DumpwatchError
+
+
+def _alerting(obj: Any):
+    from alerts.outbox import alerting_of
+
+    return alerting_of(obj.config)
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = {c: min(60, max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows)))
+              for c in cols}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = "" if r.get(c) is None else str(r.get(c))
+            cells.append((v[: widths[c] - 1] + "…" if len(v) > widths[c] else v).ljust(widths[c]))
+        click.echo("  ".join(cells).rstrip())
+
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """See and act on the alert outbox: messages, delivery, silences, incidents.
+
+    \b
+    Example:
+      dumpwatch alerts list --status dead
+      dumpwatch alerts send
+    """
+
+
+@alerts_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "delivered", "dead"]), help="Only this state.")
+@click.option("--receiver", help="Only messages to this receiver.")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def alerts_list(obj: Any, status: str | None, receiver: str | None, limit: int, as_json: bool) -> None:
+    """List messages in the outbox (newest first) with their delivery state.
+
+    \b
+    Example:
+      dumpwatch alerts list --receiver cnil --status pending
+    """
+    db = obj.db()
+    where, params = [], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if receiver:
+        where.append("receiver = ?")
+        params.append(receiver)
+    cols = ["id", "receiver", "kind", "severity", "status", "attempts", "created_at", "next_attempt_at",
+            "delivered_at", "idempotency_key", "subject", "last_error"]
+    rows = [dict(r) for r in db["alert_notifications"].rows_where(" AND ".join(where) or None, params or None,
+                                                                  order_by="id desc", limit=limit, select=", ".join(cols))]
+    if as_json:
+        for r in rows:
+            _echo_json(r)
+        return
+    _table(rows, ["id", "receiver", "kind", "severity", "status", "attempts", "created_at", "subject"])
+
+
+@alerts_group.command("show")
+@click.argument("message_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="The stored message and its payload as JSON.")
+@click.option("--draft", is_flag=True, help="Print only the Article 33 notification draft (Markdown).")
+@click.pass_obj
+def alerts_show(obj: Any, message_id: int, as_json: bool, draft: bool) -> None:
+    """Show one message: delivery state, errors, and the text that is (or was) sent.
+
+    \b
+    Example:
+      dumpwatch alerts show 12
+      dumpwatch alerts show 12 --draft > article33.md
+    """
+    db = obj.db()
+    row = db.execute("SELECT * FROM alert_notifications WHERE id = ?", [message_id]).fetchone()
+    if row is None:
+        raise DumpwatchError(f"no message {message_id}; see: dumpwatch alerts list")
+    cols = [d[0] for d in db.execute("SELECT * FROM alert_notifications LIMIT 0").description]
+    msg = dict(zip(cols, row))
+    payload = json.loads(msg.pop("payload"))
+    if draft:
+        click.echo(payload["markdown"] or "(no Article 33 draft for this message)")
+        return
+    if as_json:
+        _echo_json({**msg, "payload": payload})
+        return
+    for k in cols:
+        if k != "payload":
+            click.echo(f"{k:16} {'' if msg[k] is None else msg[k]}")
+    alerts = db.execute("SELECT id, alert_key, finding_id, lab FROM alerts WHERE notification_id = ?",
+                        [message_id]).fetchall()
+    if alerts:
+        click.echo("alerts           " + ", ".join(f"{a[0]} (finding {a[2]}{', lab ' + a[3] if a[3] else ''})"
+                                                   for a in alerts))
+    click.echo("")
+    click.echo(payload["text"])
+
+
+@alerts_group.command("retry")
+@click.argument("message_id", type=int)
+@click.option("--now", "send_now", is_flag=True, help="Run a delivery pass right away.")
+@click.pass_obj
+def alerts_retry(obj: Any, message_id: int, send_now: bool) -> None:
+    """Make a message due again (a dead one included), with a fresh maximum age.
+
+    \b
+    Example:
+      dumpwatch alerts retry 12 --now
+    """
+    from alerts import delivery
+
+    alerting = _alerting(obj)
+    db = obj.db()
+    row = delivery.retry(db, alerting, message_id)
+    click.echo(f"message {message_id} to {row['receiver']} is due again ({row['idempotency_key']})")
+    if send_now:
+        report = delivery.deliver_due(db, alerting, ids=[message_id])
+        click.echo(report.summary())
+
+
+@alerts_group.command("test")
+@click.argument("receiver")
+@click.pass_obj
+def alerts_test(obj: Any, receiver: str) -> None:
+    """Send a test message to RECEIVER now, through the outbox, and say whether it arrived.
+
+    \b
+    Example:
+      dumpwatch alerts test cnil
+    """
+    import secrets
+
+    from alerts import clock, delivery, grouping, render
+
+    alerting = _alerting(obj)
+    if receiver not in alerting.receivers:
+        known = ", ".join(sorted(alerting.receivers)) or "none: add [[receivers]] to dumpwatch.toml"
+        raise DumpwatchError(f"no receiver {receiver!r} in the configuration (known: {known})")
+    db = obj.db()
+    key = f"dw-test-{secrets.token_hex(8)}"
+    with db.atomic():
+        nid = grouping.insert_message(db, alerting, receiver=receiver, kind="test", key=key,
+                                      message=render.probe_message(receiver, key), incident_id=None,
+                                      now=clock.now())
+    report = delivery.deliver_due(db, alerting, ids=[nid])
+    row = db["alert_notifications"].get(nid)
+    if row["status"] == "delivered":
+        click.echo(f"test message {key} delivered to {receiver} (message {nid})")
+        return
+    raise DumpwatchError(f"test message to {receiver} not delivered: {row['last_error'] or report.summary()}")
+
+
+@alerts_group.command("send")
+@click.option("--limit", default=200, show_default=True, help="At most this many messages in this pass.")
+@click.pass_obj
+def alerts_send(obj: Any, limit: int) -> None:
+    """Run the delivery job once: group due alerts into messages, send due messages.
+
+    The daemon runs the same job every few seconds; a message that fails is retried later with
+    backoff, so running this again is always safe.
+
+    \b
+    Example:
+      dumpwatch alerts send
+    """
+    from alerts.jobs import deliver_once
+
+    _alerting(obj)  # validate before touching the database
+    obj.home.ensure()
+    report = deliver_once(obj.home.db_path, obj.config, limit=limit)
+    click.echo(report.summary())
+
+
+@alerts_group.command("incidents")
+@click.option("--all", "show_all", is_flag=True, help="Closed incidents too.")
+@click.pass_obj
+def alerts_incidents(obj: Any, show_all: bool) -> None:
+    """List incidents: the groups of alerts (receiver, leak, verdict, lab) that go out together.
+
+    \b
+    Example:
+      dumpwatch alerts incidents --all
+    """
+    db = obj.db()
+    rows = db.execute(
+        "SELECT i.id, i.receiver, i.route, i.status, i.opened_at, i.last_alert_at, i.notifications, "
+        "i.next_flush_at, (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id) AS alerts, i.group_key "
+        f"FROM alert_incidents i {'' if show_all else 'WHERE i.status = ' + repr('open')} ORDER BY i.id DESC"
+    ).fetchall()
+    cols = ["id", "receiver", "route", "status", "opened_at", "last_alert_at", "notifications", "next_flush_at",
+            "alerts", "group_key"]
+    _table([dict(zip(cols, r)) for r in rows], cols)
+
+
+@alerts_group.command("ack")
+@click.argument("incident_id", type=int)
+@click.option("--author", default=lambda: os.environ.get("USER") or os.environ.get("LOGNAME", ""), help="Who acknowledges (default $USER).")
+@click.pass_obj
+def alerts_ack(obj: Any, incident_id: int, author: str) -> None:
+    """Acknowledge an incident: no more reminders; it closes once its waiting alerts are sent.
+
+    \b
+    Example:
+      dumpwatch alerts ack 3 --author dpo@lab.example
+    """
+    from alerts import grouping
+
+    if not grouping.acknowledge(obj.db(), incident_id, author=author or "unknown"):
+        raise DumpwatchError(f"no open incident {incident_id}; see: dumpwatch alerts incidents")
+    click.echo(f"incident {incident_id} acknowledged by {author or 'unknown'}")
+
+
+@alerts_group.group("silence")
+def silence_group() -> None:
+    """Silences: stop alerts matching labels from being sent, until they expire.
+
+    \b
+    Example:
+      dumpwatch alerts silence add --match leak=labos-2021 --match receiver=ops \\
+          --comment "takedown in progress" --duration 4h
+    """
+
+
+@silence_group.command("add")
+@click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=GLOB",
+              help="Label matcher (leak, verdict, severity, lab, source, receiver); repeat for more.")
+@click.option("--author", default=lambda: os.environ.get("USER") or os.environ.get("LOGNAME", ""), help="Who silences (default $USER).")
+@click.option("--comment", required=True, help="Why (shown in silence list).")
+@click.option("--duration", default="2h", show_default=True, help="How long: 30m, 4h, 2d …")
+@click.option("--until", "until", help="Or an end time (ISO 8601, UTC if no offset).")
+@click.pass_obj
+def silence_add(obj: Any, matchers: tuple[str, ...], author: str, comment: str, duration: str,
+                until: str | None) -> None:
+    """Add a silence: alerts whose labels match every matcher are not sent while it lasts.
+
+    \b
+    Example:
+      dumpwatch alerts silence add --match lab="Biolab Vannes" --comment "DPO on leave, CNIL informed" \\
+          --until 2021-03-01T00:00:00
+    """
+    from alerts import clock, silences
+    from alerts.settings import parse_duration
+    from dumpwatch.config import ConfigError
+
+    now = clock.now()
+    if until:
+        try:
+            ends = clock.parse(until)
+        except ValueError:
+            raise click.BadParameter(f"{until!r} is not an ISO 8601 time", param_hint="--until") from None
+    else:
+        try:
+            ends = now + timedelta(seconds=parse_duration(duration, where="--duration"))
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--duration") from None
+    sid = silences.add(obj.db(), silences.parse_matchers(matchers), author=author, comment=comment,
+                       ends_at=ends, now=now)
+    click.echo(f"silence {sid} until {clock.iso(ends)}")
+
+
+@silence_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Expired silences too.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def silence_list(obj: Any, show_all: bool, as_json: bool) -> None:
+    """List active silences (with --all, expired ones too).
+
+    \b
+    Example:
+      dumpwatch alerts silence list --all
+    """
+    import dataclasses
+
+    from alerts import clock, silences
+
+    now = clock.now()
+    rows = []
+    for s in silences.listed(obj.db(), include_expired=show_all, now=now):
+        d = dataclasses.asdict(s)
+        d["state"] = "active" if s.active(now) else ("pending" if s.starts_at > clock.iso(now) else "expired")
+        rows.append(d)
+    if as_json:
+        for d in rows:
+            _echo_json(d)
+        return
+    for d in rows:
+        d["matchers"] = " ".join(f"{k}={v}" for k, v in d["matchers"].items())
+    _table(rows, ["id", "state", "matchers", "author", "ends_at", "comment"])
+
+
+@silence_group.command("expire")
+@click.argument("silence_id", type=int)
+@click.pass_obj
+def silence_expire(obj: Any, silence_id: int) -> None:
+    """Expire a silence now: alerts it matches are sent again from the next pass.
+
+    \b
+    Example:
+      dumpwatch alerts silence expire 4
+    """
+    from alerts import silences
+
+    s = silences.expire(obj.db(), silence_id)
+    click.echo(f"silence {s.id} expired at {s.ends_at}")
+
+
+# -- findings --------------------------------------------------------------------------------------
+
+@click.group("findings")
+def findings_group() -> None:
+    """Inspect recorded findings (reposts, schema matches, source health).
+
+    \b
+    Example:
+      dumpwatch findings list --verdict repost
+    """
+
+
+@findings_group.command("list")
+@click.option("--verdict", type=click.Choice(["repost", "schema-match", "source-health"]), help="Only this verdict.")
+@click.option("--leak", help="Only this leak.")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def findings_list(obj: Any, verdict: str | None, leak: str | None, limit: int, as_json: bool) -> None:
+    """List findings, newest first.
+
+    \b
+    Example:
+      dumpwatch findings list --leak labos-2021 --json
+    """
+    from dumpwatch import store
+
+    where, params = [], []
+    if verdict:
+        where.append("verdict = ?")
+        params.append(verdict)
+    if leak:
+        where.append("leak = ?")
+        params.append(leak)
+    rows = store.findings(obj.db(), where=" AND ".join(where) or None, params=params or None, limit=limit)
+    if as_json:
+        for r in rows:
+            _echo_json(r)
+        return
+    _table(rows, ["id", "verdict", "leak", "matched_records", "source", "detected_at", "url"])
+
+
+@findings_group.command("show")
+@click.argument("finding_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.pass_obj
+def findings_show(obj: Any, finding_id: int, as_json: bool) -> None:
+    """Show one finding and the alerts it caused.
+
+    \b
+    Example:
+      dumpwatch findings show 7
+    """
+    import sqlite_utils
+
+    from dumpwatch import store
+
+    db = obj.db()
+    try:
+        f = store.get_finding(db, finding_id)
+    except sqlite_utils.db.NotFoundError:
+        raise DumpwatchError(f"no finding {finding_id}; see: dumpwatch findings list") from None
+    alerts = [dict(r) for r in db["alerts"].rows_where("finding_id = ?", [finding_id], order_by="id",
+                                                        select="id, receiver, lab, severity, status, "
+                                                               "incident_id, notification_id")]
+    if as_json:
+        _echo_json({**f, "alerts": alerts})
+        return
+    for k, v in f.items():
+        click.echo(f"{k:16} {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}")
+    click.echo("")
+    _table(alerts, ["id", "receiver", "lab", "severity", "status", "incident_id", "notification_id"])
+
+
+COMMANDS = [alerts_group, findings_group]
