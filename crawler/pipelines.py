@@ -19,7 +19,7 @@ from scrapy.crawler import Crawler
 
 from crawler.items import Document
 from crawler.state import CrawlState, state_of
-from dumpwatch.config import DumpwatchError
+from dumpwatch.config import ConfigError, DumpwatchError, section
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,25 @@ class ScannerUnavailable(DumpwatchError):
     """The engine could not be loaded (no leak enrolled, wrong key, missing index)."""
 
 
-def load_scanner(state: CrawlState, repost_threshold: int) -> Any:
-    """The engine for a crawl: every enrolled leak of the home, with its key."""
+def load_scanner(state: CrawlState, repost_threshold: int | None = None) -> Any:
+    """The engine for a crawl, as ``dumpwatch scan`` builds it: every enrolled leak of the home, with
+    its key, the ``[scan] repost_threshold`` and the ``[limits]`` of the configuration."""
+    from matchers.extract import Limits
     from matchers.scan import Scanner
 
+    config = state.config
+    path = config.get("_path")
+    if repost_threshold is None:
+        repost_threshold = section(config, "scan").get("repost_threshold", 3)
+        if isinstance(repost_threshold, bool) or not isinstance(repost_threshold, int) or repost_threshold < 1:
+            raise ConfigError("must be a whole number >= 1", path=path, key="scan.repost_threshold")
+    try:
+        limits = Limits(**section(config, "limits"))
+    except TypeError as exc:
+        raise ConfigError(f"unknown limit: {exc}", path=path, key="limits") from None
     try:
         return Scanner.from_index_dir(state.home.index_dir, state.home.load_key(),
-                                      repost_threshold=repost_threshold)
+                                      repost_threshold=repost_threshold, limits=limits)
     except DumpwatchError:
         raise
     except Exception as exc:  # the engine's own errors are not all DumpwatchErrors
@@ -56,8 +68,8 @@ class ScanPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "ScanPipeline":
         state = state_of(crawler)
-        threshold = crawler.settings.getint("DUMPWATCH_REPOST_THRESHOLD", 3)
-        return cls(crawler, state, load_scanner(state, threshold))
+        threshold = crawler.settings.get("DUMPWATCH_REPOST_THRESHOLD")
+        return cls(crawler, state, load_scanner(state, int(threshold) if threshold else None))
 
     def close_spider(self) -> None:
         self.executor.shutdown(wait=True)

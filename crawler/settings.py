@@ -14,7 +14,8 @@ Our own settings share the ``DUMPWATCH_`` prefix:
 ``DUMPWATCH_RUN_KEY``
     an identifier the launcher gives a run, to read its ``crawl_runs`` row back (default: random).
 ``DUMPWATCH_REPOST_THRESHOLD``
-    matched records from which a document is a repost (default 3), passed to the engine.
+    matched records from which a document is a repost; default: ``[scan] repost_threshold`` of the
+    configuration (3), as ``dumpwatch scan`` uses.
 ``DUMPWATCH_RETRY_BACKOFF`` / ``DUMPWATCH_RETRY_AFTER_MAX``
     first backoff delay in seconds (doubled at each retry) and the longest ``Retry-After`` honoured;
     set from ``[crawler] retry_backoff`` and ``retry_after_max``.
@@ -33,7 +34,7 @@ NEWSPIDER_MODULE = "crawler.spiders"
 DUMPWATCH_HOME = os.environ.get("DUMPWATCH_HOME", "")
 DUMPWATCH_CONFIG = os.environ.get("DUMPWATCH_CONFIG", "")
 DUMPWATCH_RUN_KEY = ""
-DUMPWATCH_REPOST_THRESHOLD = 3
+DUMPWATCH_REPOST_THRESHOLD = None  # None: [scan] repost_threshold of the configuration (default 3)
 DUMPWATCH_RETRY_BACKOFF = 2.0
 DUMPWATCH_RETRY_AFTER_MAX = 600.0
 DUMPWATCH_TEST_MODE = False

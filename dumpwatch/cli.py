@@ -67,6 +67,10 @@ from dumpwatch.commands import engine as _engine  # noqa: E402
 for _cmd in _engine.COMMANDS:
     cli.add_command(_cmd)
 
+from dumpwatch.commands import crawl as _crawl  # noqa: E402
+
+cli.add_command(_crawl.crawl)
+
 from dumpwatch.commands import alerts as _alerts  # noqa: E402
 
 for _cmd in _alerts.COMMANDS:
