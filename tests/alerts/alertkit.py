@@ -119,10 +119,13 @@ class WebhookReceiver:
                 if receiver.slow:
                     receiver.release.wait(60)
                 status = receiver.status if ok else 401
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"ok": %s}' % (b"true" if status < 300 else b"false"))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"ok": %s}' % (b"true" if status < 300 else b"false"))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender was killed while we held its request
 
             def log_message(self, *args: Any) -> None:
                 pass
