@@ -212,3 +212,17 @@ def assert_no_identifier(blob: bytes, people: list[dict[str, str]], where: str) 
     lowered = text.lower()
     for ident in identifiers_of(people):
         assert ident.lower() not in lowered, f"cleartext identifier found in {where}"
+
+
+class Capture:
+    """A sender that keeps what it is given (the channels themselves are tested with real servers)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object, str]] = []
+
+    def __call__(self, receiver, message, key):
+        self.sent.append((receiver.name, message, key))
+        return "captured"
+
+    def to(self, name: str) -> list:
+        return [m for r, m, _ in self.sent if r == name]
