@@ -21,7 +21,6 @@ from urllib.parse import unquote, urljoin, urlsplit
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import HtmlResponse, Response, TextResponse
-from scrapy.utils.url import url_is_from_any_domain
 
 from crawler.items import Document
 from crawler.state import CrawlState, attach
@@ -99,7 +98,11 @@ class SourceSpider(scrapy.Spider):
         self.crawler.stats.inc_value(key, n)
 
     def allowed(self, url: str) -> bool:
-        return urlsplit(url).scheme in ("http", "https") and url_is_from_any_domain(url, self.allowed_domains)
+        """An http(s) URL whose host is one of the allowed domains or a subdomain of one."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        return parts.scheme in ("http", "https") and any(
+            host == d.lower() or host.endswith("." + d.lower()) for d in self.allowed_domains)
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.src.start_urls:

@@ -40,12 +40,9 @@ class TelegramSpider(SourceSpider):
         self.inc("dumpwatch/listed", len(messages))
         parts = urlsplit(response.url)
         base = f"{parts.scheme}://{parts.netloc}{parts.path.split('/s/', 1)[0]}"
-        new, ids = 0, []
+        new = 0
         for m in messages:
             post = m.attrib["data-post"].strip("/")
-            num = post.rsplit("/", 1)[-1]
-            if num.isdigit():
-                ids.append(int(num))
             key = f"{base}/{post}"
             if self.state.seen.is_fresh(key):
                 self.inc("dumpwatch/skipped_seen")
@@ -63,8 +60,8 @@ class TelegramSpider(SourceSpider):
             links = m.css(".tgme_widget_message_text a::attr(href)").getall()
             yield from self.follow(response.url, links, hops=1)
         page = int(response.meta.get("dw_page", 1))
-        if new and ids and page < self.src.max_pages:
-            more = response.css("a.tme_messages_more[data-before]::attr(href)").get()
-            if not more:
-                more = f"{parts.path}?before={min(ids)}"
-            yield self.listing_request(urljoin(response.url, more), self.parse, page=page + 1)
+        if new and page < self.src.max_pages:
+            more = (response.css("a.tme_messages_more[data-before]::attr(href)").get()
+                    or response.css("link[rel=prev]::attr(href)").get())
+            if more:
+                yield self.listing_request(urljoin(response.url, more), self.parse, page=page + 1)
