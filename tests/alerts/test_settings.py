@@ -1,0 +1,96 @@
+"""Configuration: the documented example loads; mistakes are errors naming the receiver/route and key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from alerts.privacy import scrub
+from alerts.settings import load, parse_duration
+from dumpwatch.config import ConfigError
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "alerts.md"
+
+
+def _doc_config() -> dict:
+    block = re.search(r"```toml\n(.*?)```", DOC.read_text(), re.S).group(1)
+    cfg = tomllib.loads(block)
+    cfg["_path"] = "docs/alerts.md"
+    return cfg
+
+
+def test_documented_example_loads():
+    a = load(_doc_config())
+    assert set(a.receivers) == {"cnil", "ops", "oncall", "dpo-atlantique", "dpo-armor"}
+    assert a.contacts["LBM Armor Analyses"] == "dpo-armor" and a.fallback_receiver == "oncall"
+    assert [r.name for r in a.routes] == ["authority", "lab-contacts", "critical-to-oncall", "operators"]
+    assert a.routes[2].timing.group_wait == 0 and a.routes[0].timing.group_wait == 30
+    assert a.timing.repeat_interval == 4 * 3600 and a.max_age == 86400
+    assert a.receivers["oncall"].security == "starttls" and a.receivers["oncall"].smtp_port == 587
+    assert a.receivers["cnil"].verify_tls is True and a.receivers["ops"].format == "slack"
+
+
+def test_defaults_without_configuration():
+    a = load(None)
+    assert not a.configured and a.timing.group_wait == 30 and a.timing.group_interval == 300
+    assert [r.name for r in a.routes] == ["lab-contacts"]  # authority/operators receivers not configured
+
+
+@pytest.mark.parametrize("mutate,key,words", [
+    (lambda c: c["routes"][3].update(receiver="opz"), "routes.operators.receiver", "not defined"),
+    (lambda c: c["receivers"][0].pop("secret_env"), "receivers.cnil.secret_env", "secret_env or secret_file"),
+    (lambda c: c["receivers"][0].update(url="ftp://x"), "receivers.cnil.url", "https://"),
+    (lambda c: c["receivers"][2].update(security="ssl"), "receivers.oncall.security", "starttls"),
+    (lambda c: c["receivers"][2].update(password="hunter2"), "receivers.oncall.password", ""),
+    (lambda c: c["receivers"][2].update(smtp_prot=25), "receivers.oncall.smtp_prot", "unknown key"),
+    (lambda c: c["receivers"][3].update(name="cnil"), "receivers[3].name", "unique"),
+    (lambda c: c["contacts"].update({"Bio Pontivy": "nobody"}), "contacts.Bio Pontivy", "not defined"),
+    (lambda c: c["alerts"].update(group_wait="soon"), "alerts.group_wait", "duration"),
+    (lambda c: c["alerts"].update(fallback_receiver="pager"), "alerts.fallback_receiver", "not defined"),
+    (lambda c: c["routes"][0]["match"].update(colour="red"), "routes.authority.match.colour", "cannot match"),
+    (lambda c: c["routes"][1].update(receiver="cnil"), "routes.lab-contacts.receiver", "per_lab"),
+    (lambda c: c["routes"][2].update(min_severity="urgent"), "routes.critical-to-oncall.min_severity", "severity"),
+])
+def test_mistakes_name_the_key(mutate, key, words):
+    cfg = _doc_config()
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        load(cfg)
+    assert f"[{key}]" in str(err.value) and "docs/alerts.md" in str(err.value)
+    assert words in str(err.value)
+
+
+def test_credentials_from_env_or_file(tmp_path, monkeypatch):
+    cfg = _doc_config()
+    a = load(cfg)
+    monkeypatch.delenv("DUMPWATCH_CNIL_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="DUMPWATCH_CNIL_SECRET"):
+        a.receivers["cnil"].secret()
+    monkeypatch.setenv("DUMPWATCH_CNIL_SECRET", "abc")
+    assert a.receivers["cnil"].secret() == b"abc"
+    with pytest.raises(ConfigError, match="ops.secret"):
+        a.receivers["ops"].secret()
+
+
+def test_durations():
+    assert parse_duration("30s") == 30 and parse_duration("5m") == 300 and parse_duration("4h") == 14400
+    assert parse_duration("1d") == 86400 and parse_duration(12) == 12 and parse_duration("250ms") == 0.25
+    with pytest.raises(ConfigError):
+        parse_duration("-5s")
+
+
+@pytest.mark.parametrize("text,leaked", [
+    ("patient 2 95 10 99 126 111 93 ok", "99 126 111"),
+    ("nir=253072B07300470", "07300470"),
+    ("contact jean.dupont42@orange.fr", "jean.dupont42"),
+    ("tel +33 6 12 34 56 78 / 0612345678", "12 34 56"),
+])
+def test_scrub_masks_identifiers(text, leaked):
+    out = scrub(text)
+    assert leaked not in out and leaked.replace(" ", "") not in out.replace(" ", "")
+    assert scrub(out) == out  # idempotent; redacted forms stay as they are
+    assert scrub("1 85 05 ** *** *** **") == "1 85 05 ** *** *** **"
+    assert scrub("sha256 3f2a0612345678abcdef") == "sha256 3f2a0612345678abcdef"
