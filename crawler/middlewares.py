@@ -118,7 +118,7 @@ class SourceProxyMiddleware:
 class SeenMarkMiddleware:
     """Record in the seen-set what became of every item page (``meta["dw_seen_key"]``).
 
-    2xx → ``ok``; 404/410 → ``gone``; other final HTTP errors and network errors → ``error`` (tried
+    2xx → ``ok``; 404/410 → ``gone`` (an error for a listing page); other final HTTP errors and network errors → ``error`` (tried
     again next run); a body over ``max_download_size`` → ``bad``. Also counts the errors of the run.
     """
 
@@ -140,7 +140,7 @@ class SeenMarkMiddleware:
         if 200 <= status < 300:
             if key:
                 self.seen.mark(key, url=request.url, status="ok", http_status=status)
-        elif status in (404, 410):
+        elif status in (404, 410) and not request.meta.get("dw_listing"):
             self._inc("dumpwatch/gone")
             if key:
                 self.seen.mark(key, url=request.url, status="gone", http_status=status, reason=f"HTTP {status}")

@@ -104,5 +104,7 @@ class SiteServer:
             return [p for _, p, _ in self.log]
 
     def clear_log(self) -> None:
+        """Forget the requests seen, and start every sequence of responses (``then``) again."""
         with self._lock:
             self.log.clear()
+            self._served.clear()
