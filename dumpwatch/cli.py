@@ -76,6 +76,10 @@ from dumpwatch.commands import alerts as _alerts  # noqa: E402
 for _cmd in _alerts.COMMANDS:
     cli.add_command(_cmd)
 
+from dumpwatch.demo import demo as _demo  # noqa: E402
+
+cli.add_command(_demo)
+
 
 def main(argv: list[str] | None = None) -> None:
     try:
