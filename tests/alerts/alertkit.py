@@ -95,12 +95,13 @@ class WebhookReceiver:
     slow: bool = False  # hold each request until ``release`` is set (a sender can be killed meanwhile)
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    ssl_context: Any = None  # an ssl.SSLContext: serve HTTPS
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}/hook"
 
     def keys(self) -> Counter:
         return Counter(h.key for h in self.hooks)
@@ -131,6 +132,8 @@ class WebhookReceiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.ssl_context is not None:
+            self.server.socket = self.ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

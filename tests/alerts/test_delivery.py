@@ -171,3 +171,57 @@ def test_slack_format_is_signed_text(home, people, secret_file, smtp_server, web
     assert set(body) == {"text", "username"} and hook.signature_ok and hook.key.startswith("dw-")
     assert "CRITICAL repost of labos-2021: 150 records" in body["text"]
     assert_no_identifier(hook.body, people, "a slack body")
+
+
+@pytest.fixture(scope="module")
+def tls_ca(tmp_path_factory):
+    """A throwaway CA and a server certificate for 127.0.0.1 (trustme)."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return server_ctx, ca_file
+
+
+def test_https_webhook_verifies_certificates(home, people, secret_file, smtp_server, tls_ca):
+    server_ctx, ca_file = tls_ca
+    receiver = WebhookReceiver(ssl_context=server_ctx).start()
+    try:
+        cfg = base_config(cnil_url=receiver.url, secret_file=secret_file, smtp_port=smtp_server.port, labs=[])
+        db = open_db(home.db_path)
+        record_finding(db, make_finding(people[:5], url="https://x.example/tls-a", leak="a"), config=cfg)
+        refused = deliver_due(db, alerting_of(cfg))
+        assert refused.failed == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.errors[0]
+        assert receiver.hooks == []
+        cfg["receivers"][0]["ca_file"] = str(ca_file)
+        nid = db.execute("SELECT id FROM alert_notifications").fetchone()[0]
+        from alerts.delivery import retry
+
+        retry(db, alerting_of(cfg), nid)
+        ok = deliver_due(db, alerting_of(cfg))
+        assert ok.delivered == 1 and receiver.hooks[0].signature_ok
+    finally:
+        receiver.stop()
+
+
+def test_smtp_implicit_tls(home, people, secret_file, webhook, tls_ca):
+    server_ctx, ca_file = tls_ca
+    smtp = start_smtp(ssl_context=server_ctx)
+    try:
+        lab = people[0]["laboratoire"]
+        cfg = base_config(cnil_url=webhook.url, secret_file=secret_file, smtp_port=smtp.port, labs=[lab])
+        cfg["receivers"][2].update(security="tls", ca_file=str(ca_file))
+        db = open_db(home.db_path)
+        mine = [p for p in people if p["laboratoire"] == lab][:3]
+        record_finding(db, make_finding(mine, url="https://paste.example/raw/smtps"), config=cfg)
+        report = deliver_due(db, alerting_of(cfg))
+        assert report.delivered == 2, report.errors
+        assert len(smtp.mails) == 1
+    finally:
+        smtp.controller.stop()
