@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from alerts.channels.webhook import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from matchers.finding import Finding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,9 @@ def copy_people(people):
     return labs[0], labs[1], a + b
 
 
-def test_real_smtp_and_webhook_content_and_privacy(home, people, copy_people, webhook, smtp_server, secret_file):
+def test_real_smtp_and_webhook_content_and_privacy(home, people, copy_people, webhook, smtp_server, secret_file,
+                                                    caplog):
+    caplog.set_level(logging.DEBUG)
     lab_a, lab_b, copy = copy_people
     cfg = base_config(cnil_url=webhook.url, secret_file=secret_file, smtp_port=smtp_server.port,
                       labs=[lab_a, lab_b])
@@ -94,6 +97,7 @@ def test_real_smtp_and_webhook_content_and_privacy(home, people, copy_people, we
     for m in smtp_server.mails:
         assert_no_identifier(m.content, people, "a raw email")
         assert_no_identifier(mail_text(m.content).encode(), people, "a decoded email")
+    assert_no_identifier(caplog.text.encode(), people, "the logs")
     db.close()
     blob = b"".join(p.read_bytes() for p in Path(home.db_path).parent.glob("dumpwatch.db*"))
     assert blob
