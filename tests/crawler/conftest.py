@@ -154,7 +154,7 @@ def pinnwand(tmp_path_factory):
     d = tmp_path_factory.mktemp("pinnwand")
     cfg = d / "pinnwand.toml"
     cfg.write_text(f'database_uri = "sqlite:///{d}/pinnwand.db"\npaste_size = 1048576\nspamscore = 101\n'
-                   'expiries = {{ "1day" = 86400 }}\n'
+                   'expiries = { "1day" = 86400 }\n'
                    '[ratelimit.read]\ncapacity = 100000\nconsume = 1\nrefill = 100000\n'
                    '[ratelimit.create]\ncapacity = 100000\nconsume = 1\nrefill = 100000\n'
                    '[ratelimit.delete]\ncapacity = 100000\nconsume = 1\nrefill = 100000\n')

@@ -1,0 +1,200 @@
+"""Crawler benchmark: 5,000 local pages crawled with the full pipeline vs a bare spider, same run.
+
+A local server (127.0.0.1, stdlib, threaded) serves a JSON listing of N pastes, 95 % noise and 5 %
+synthetic reposts, all distinct. Two crawls of the same pages, alternated ``--rounds`` times:
+
+- *bare*: a spider that reads the listing and downloads every page, and does nothing else
+  (``scrapy runspider`` on :class:`BareSpider` below);
+- *full*: ``scrapy crawl paste-api -a source=bench``, the real spider with the seen-set, the
+  extraction + matchers pipeline (one enrolled synthetic leak of 2,000 people), the store and the
+  alerts outbox, on a fresh copy of the home each round.
+
+Both with the same concurrency (16), no delay, no AutoThrottle, no robots.txt. Reported: pages/s of
+each (Scrapy's own elapsed time of the crawl, start-up excluded) and the ratio full/bare; the best
+round of each is kept. Run from the repo root::
+
+    .venv/bin/python bench/bench_crawl.py --pages 5000 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import scrapy
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONCURRENCY = 16
+
+
+class BareSpider(scrapy.Spider):
+    """Downloads every page of the listing; yields nothing (the baseline)."""
+
+    name = "bare"
+
+    def __init__(self, listing: str = "", **kwargs: Any):
+        super().__init__(**kwargs)
+        self.start_urls = [listing]
+
+    def parse(self, response: Any, **kwargs: Any) -> Any:
+        for item in json.loads(response.body):
+            yield scrapy.Request(item["scrape_url"], callback=self.parse_page)
+
+    def parse_page(self, response: Any) -> None:
+        return None
+
+
+def make_pages(n: int, people: list[dict[str, str]]) -> dict[str, bytes]:
+    from dumpwatch import synth
+
+    noise_lines = [
+        "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
+        "2021-02-24 10:12:01 ERROR [worker-3] connection reset by peer (retry 2/5)\n",
+        "sku;designation;prix;stock\nA-1001;Vis inox 4x40;0.12;5000\nB-2001;Perceuse 18V;89.90;14\n",
+        "Le far breton : 250 g de farine, 200 g de sucre, 4 oeufs, 1 l de lait, pruneaux.\n",
+        "quelqu'un a le lien de la suite ? merci d'avance, le premier est mort\n",
+    ]
+    pages: dict[str, bytes] = {}
+    fmts = ("csv", "json", "kv", "chatter")
+    for i in range(n):
+        if i % 20 == 7:  # 5 % reposts, 20 people each, in turn in four shapes
+            k = (i // 20) % (len(people) // 20)
+            header, rows = synth.transform(people[k * 20:(k + 1) * 20], seed=i)
+            body = synth.render(header, rows, fmts[(i // 20) % 4], seed=i)
+        else:
+            body = f"paste {i}\n" + "".join(noise_lines[(i + j) % 5] for j in range(12))
+        pages[f"/raw/p{i:05d}"] = body.encode("utf-8")
+    return pages
+
+
+def serve(pages: dict[str, bytes]) -> tuple[ThreadingHTTPServer, str]:
+    listing_cache: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path == "/api/recent.json":
+                base = f"http://{self.headers['Host']}"
+                body = listing_cache.get(base)
+                if body is None:
+                    body = json.dumps([{"key": p.rsplit("/", 1)[1], "date": "2021-02-24", "size": len(b),
+                                        "scrape_url": base + p} for p, b in pages.items()]).encode()
+                    listing_cache[base] = body
+                ctype = "application/json"
+            else:
+                body = pages.get(self.path, b"")
+                ctype = "text/plain; charset=utf-8"
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+COMMON = ["-s", "LOG_LEVEL=INFO", "-s", f"CONCURRENT_REQUESTS={CONCURRENCY}", "-s", "DOWNLOAD_DELAY=0",
+          "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "ROBOTSTXT_OBEY=False",
+          "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={CONCURRENCY}", "-s", "CLOSESPIDER_PAGECOUNT=0"]
+
+
+def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd + ["-s", f"LOG_FILE={log}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    wall = time.perf_counter() - t0
+    text = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"crawl failed ({proc.returncode}): {proc.stderr[-2000:]}\n{text[-2000:]}")
+    elapsed = float(re.search(r"'elapsed_time_seconds': ([0-9.]+)", text).group(1))
+    pages = int(re.search(r"'downloader/response_count': (\d+)", text).group(1))
+    return {"wall": wall, "elapsed": elapsed, "pages": pages}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--people", type=int, default=2000)
+    args = ap.parse_args()
+
+    from dumpwatch import synth
+    from dumpwatch.store import open_db
+
+    work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
+    try:
+        people = synth.generate(args.people, seed=7)
+        template_home = work / "enrolled"
+        leak = synth.write_csv(people, work / "leak.csv")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DUMPWATCH_")}
+        subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(template_home), "enroll", str(leak),
+                        "--leak", "bench", "--lab-column", "laboratoire"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)
+        leak.unlink()
+        pages = make_pages(args.pages, people)
+        reposts = sum(1 for i in range(args.pages) if i % 20 == 7)
+        httpd, base = serve(pages)
+        (template_home / "dumpwatch.toml").write_text(
+            f'[[sources]]\nname = "bench"\nkind = "paste-api"\nstart_urls = ["{base}/api/recent.json"]\n'
+            f'delay = 0\nautothrottle = false\nobey_robots = false\nconcurrency = {CONCURRENCY}\n'
+            f'[crawler]\nmax_requests = {args.pages + 10}\n')
+        env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
+        results: dict[str, list[dict[str, float]]] = {"bare": [], "full": []}
+        findings = 0
+        for r in range(args.rounds):
+            bare = run([sys.executable, "-m", "scrapy", "runspider", str(Path(__file__).resolve()),
+                        "-a", f"listing={base}/api/recent.json", *COMMON], env, work / f"bare-{r}.log")
+            results["bare"].append(bare)
+            home = work / f"home-{r}"
+            shutil.copytree(template_home, home)
+            full = run([sys.executable, "-m", "scrapy", "crawl", "paste-api", "-a", "source=bench", *COMMON],
+                       {**env, "DUMPWATCH_HOME": str(home)}, work / f"full-{r}.log")
+            results["full"].append(full)
+            findings = open_db(home / "dumpwatch.db").execute(
+                "SELECT count(*) FROM findings WHERE verdict = 'repost'").fetchone()[0]
+            print(f"round {r + 1}: bare {bare['pages']} pages in {bare['elapsed']:.2f} s, "
+                  f"full {full['pages']} pages in {full['elapsed']:.2f} s, {findings} repost findings", file=sys.stderr)
+        httpd.shutdown()
+        best = {k: min(v, key=lambda x: x["elapsed"]) for k, v in results.items()}
+        out = {
+            "pages": args.pages,
+            "reposts": reposts,
+            "repost_findings": findings,
+            "bare_pages_per_s": round(best["bare"]["pages"] / best["bare"]["elapsed"], 1),
+            "full_pages_per_s": round(best["full"]["pages"] / best["full"]["elapsed"], 1),
+            "bare_s": round(best["bare"]["elapsed"], 2),
+            "full_s": round(best["full"]["elapsed"], 2),
+            "ratio_full_over_bare": round(best["full"]["elapsed"] / best["bare"]["elapsed"], 2),
+            "bare_wall_s": round(best["bare"]["wall"], 2),
+            "full_wall_s": round(best["full"]["wall"], 2),
+        }
+        print(json.dumps(out, indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
