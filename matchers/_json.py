@@ -1,0 +1,304 @@
+"""JSON → tables of flat records, streaming (ijson), for arrays, objects of arrays and JSON lines.
+
+Records are ``dict[str, str]``: nested objects are flattened with dotted keys (``patient.nom``),
+lists of scalars joined with ``", "``, lists of objects indexed (``analyses.0.code``), every value
+a string (``None`` → ``""``, booleans → ``true``/``false``). Keys are kept as written.
+
+Shapes:
+
+* root array → one table (``name``), one record per item, built by ijson's C backend;
+* root object → each array found under object members becomes its own table
+  (``name#/patients``, ``name#/data/rows``); the scalars around them (``"source": "export"``)
+  form one last record (``name``). Short arrays of scalars (<= 1000) stay in that record, joined;
+* JSON lines → one table, one record per line; lines that do not parse are counted in one error.
+
+Malformed or truncated JSON yields the records read so far plus an error entry.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import ijson
+
+from matchers._model import Context, Table
+from matchers.decode import text_lines
+
+SCALAR_JOIN_MAX = 1000
+_STRUCTURAL_SECOND = ("start_map", "map_key", "start_array", "end_array", "end_map")
+
+
+class _Utf8:
+    """A ``read(n) -> bytes`` view of a text stream: ijson parses UTF-8 whatever the source was."""
+
+    def __init__(self, text: io.TextIOBase):
+        self._text = text
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:
+            return b""   # ijson probes the type of the stream with read(0)
+        return self._text.read(n if n > 0 else 65536).encode("utf-8", "surrogatepass")
+
+
+def _premature(exc: BaseException) -> bool:
+    message = str(exc)
+    return "premature EOF" in message or "Incomplete JSON content" in message
+
+
+def probe(sample: str, complete: bool) -> str | None:
+    """``array``, ``object``, ``lines`` or ``None`` (not JSON) for a text sample."""
+    text = sample.lstrip("\ufeff \t\r\n")
+    if not text or text[0] not in "[{":
+        return None
+    first, _, rest = text.partition("\n")
+    try:
+        value: Any = json.loads(first)
+    except ValueError:
+        value = None
+    if isinstance(value, (dict, list)):
+        following = next((line for line in rest.split("\n") if line.strip()), None)
+        if following is not None:
+            return "lines"
+        if complete:
+            return "array" if isinstance(value, list) else "object"
+    events: list[str] = []
+    error: BaseException | None = None
+    try:
+        for event, _value in ijson.basic_parse(io.BytesIO(text.encode("utf-8", "surrogatepass"))):
+            events.append(event)
+            if len(events) >= 200:
+                break
+    except ijson.JSONError as exc:
+        error = exc
+    structural = len(events) >= 2 and events[1] in _STRUCTURAL_SECOND
+    if error is None or (_premature(error) and not complete) or structural:
+        if not events:
+            return None
+        return "array" if events[0] == "start_array" else "object" if events[0] == "start_map" else None
+    return None
+
+
+def _s(value: Any) -> str:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def flatten(value: Any, prefix: str, out: dict[str, str]) -> dict[str, str]:
+    """Flatten one JSON value into ``out`` under ``prefix`` (see module docstring)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list):
+        if all(not isinstance(item, (dict, list)) for item in value):
+            out[prefix or "value"] = ", ".join(_s(item) for item in value)
+        else:
+            for i, item in enumerate(value):
+                flatten(item, f"{prefix}.{i}" if prefix else str(i), out)
+    else:
+        out[prefix or "value"] = _s(value)
+    return out
+
+
+def record(value: Any, key: str = "value") -> dict[str, str]:
+    """One array item as a record: objects flattened, scalars under ``key``."""
+    if isinstance(value, dict):
+        return flatten(value, "", {})
+    if isinstance(value, list):
+        out: dict[str, str] = {}
+        for i, item in enumerate(value):
+            flatten(item, str(i), out)
+        return out
+    return {key: _s(value)}
+
+
+@dataclass
+class _State:
+    records: int = 0
+    failed: bool = False
+
+
+def _pointer(keys: list[str]) -> str:
+    return "/".join(str(k).replace("~", "~0").replace("/", "~1") for k in keys)
+
+
+def json_tables(text: io.TextIOBase, shape: str, source: str, encoding: str | None,
+                ctx: Context) -> Iterator[Table]:
+    state = _State()
+
+    def report_failure(exc: BaseException) -> None:
+        if not state.failed:
+            state.failed = True
+            what = "truncated" if _premature(exc) else "malformed"
+            ctx.report(source, f"{what} JSON ({type(exc).__name__}): stopped after "
+                               f"{state.records} records; the records before were read")
+
+    if shape == "lines":
+        yield Table(source, "json", None, _lines_rows(text, source, ctx, state), encoding)
+    elif shape == "array":
+        items = ijson.items(_Utf8(text), "item")
+        yield Table(source, "json", None, _array_rows(items, state, report_failure), encoding)
+    else:
+        events = _safe(ijson.basic_parse(_Utf8(text)), report_failure)
+        yield from _ObjectWalker(events, source, encoding, ctx, state).tables()
+
+
+def _safe(events: Iterator[tuple[str, Any]], on_error: Callable[[BaseException], None]
+          ) -> Iterator[tuple[str, Any]]:
+    try:
+        yield from events
+    except Exception as exc:  # noqa: BLE001 — bad content is reported, never raised
+        on_error(exc)
+
+
+def _array_rows(items: Iterator[Any], state: _State, on_error: Callable[[BaseException], None]
+                ) -> Iterator[dict[str, str]]:
+    try:
+        for item in items:
+            state.records += 1
+            yield record(item)
+    except Exception as exc:  # noqa: BLE001
+        on_error(exc)
+
+
+def _lines_rows(text: io.TextIOBase, source: str, ctx: Context, state: _State
+                ) -> Iterator[dict[str, str]]:
+    bad = 0
+    first_bad = 0
+    for number, line in enumerate(text_lines(text, ctx.limits.max_line_chars), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            bad += 1
+            first_bad = first_bad or number
+            continue
+        state.records += 1
+        yield record(value)
+    if bad:
+        ctx.report(source, f"{bad} JSON lines could not be parsed (first at line {first_bad}); "
+                           f"{state.records} records read")
+
+
+class _ObjectWalker:
+    """Walks a root object's events; arrays under object members become tables."""
+
+    def __init__(self, events: Iterator[tuple[str, Any]], source: str, encoding: str | None,
+                 ctx: Context, state: _State):
+        self._events = events
+        self._source = source
+        self._encoding = encoding
+        self._ctx = ctx
+        self._state = state
+        self._rest: dict[str, str] = {}
+        self._rest_chars = 0
+        self._rest_full = False
+
+    def _keep(self, key: str, value: str) -> None:
+        if self._rest_full:
+            return
+        self._rest_chars += len(key) + len(value)
+        if self._rest_chars > self._ctx.limits.max_json_bytes:
+            self._rest_full = True
+            self._ctx.report(self._source, f"JSON object members larger than max_json_bytes="
+                                           f"{self._ctx.limits.max_json_bytes}: the rest was skipped")
+            return
+        self._rest[key] = value
+
+    def tables(self) -> Iterator[Table]:
+        stack: list[str | None] = []
+        key: str | None = None
+        for event, value in self._events:
+            if event == "map_key":
+                key = value
+            elif event == "start_map":
+                stack.append(key)
+                key = None
+            elif event == "end_map":
+                stack.pop()
+                key = None
+                if not stack:
+                    break
+            elif event == "start_array":
+                path = [k for k in stack[1:] if k is not None] + ([key] if key is not None else [])
+                yield from self._array(path)
+            else:
+                path = [k for k in stack[1:] if k is not None] + ([key] if key is not None else [])
+                self._keep(".".join(path) or "value", _s(value))
+        if self._rest:
+            self._state.records += 1
+            yield Table(self._source, "json", None, iter([self._rest]), self._encoding)
+
+    def _array(self, path: list[str]) -> Iterator[Table]:
+        name = path[-1] if path else "value"
+        scalars: list[str] = []
+        first_item: tuple[str, Any] | None = None
+        for event, value in self._events:
+            if event == "end_array":
+                self._keep(".".join(path) or "value", ", ".join(scalars))
+                return
+            if event in ("start_map", "start_array") or len(scalars) >= SCALAR_JOIN_MAX:
+                first_item = (event, value)
+                break
+            scalars.append(_s(value))
+        else:
+            return   # events ended (truncated JSON, already reported)
+        rows = self._rows(name, scalars, first_item)
+        yield Table(f"{self._source}#/{_pointer(path)}", "json", None, rows, self._encoding)
+        for _ in rows:
+            pass
+
+    def _rows(self, name: str, scalars: list[str], first: tuple[str, Any]) -> Iterator[dict[str, str]]:
+        for value in scalars:
+            self._state.records += 1
+            yield {name: value}
+        event, value = first
+        while True:
+            if event == "end_array":
+                return
+            if event in ("start_map", "start_array"):
+                built = self._build(event, value)
+                if built is not None:
+                    self._state.records += 1
+                    yield record(built, name)
+            else:
+                self._state.records += 1
+                yield {name: _s(value)}
+            nxt = next(self._events, None)
+            if nxt is None:
+                return
+            event, value = nxt
+
+    def _build(self, event: str, value: Any) -> Any:
+        builder = ijson.common.ObjectBuilder()
+        builder.event(event, value)
+        depth = 1
+        chars = 0
+        limit = self._ctx.limits.max_json_bytes
+        building = True
+        for event, value in self._events:
+            if event in ("start_map", "start_array"):
+                depth += 1
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+            elif building and isinstance(value, str):
+                chars += len(value)
+                if chars > limit:
+                    building = False
+                    self._ctx.report(self._source, f"one JSON record is larger than max_json_bytes"
+                                                   f"={limit}: skipped")
+            if building:
+                builder.event(event, value)
+            if depth == 0:
+                return builder.value if building else None
+        return builder.value if building else None   # truncated: what was built so far

@@ -1,0 +1,114 @@
+"""Types shared by the extraction modules: limits, tables, errors and the per-input context.
+
+Public names are re-exported by :mod:`matchers.extract`; import them from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from dumpwatch.config import ConfigError, DumpwatchError
+
+log = logging.getLogger("matchers.extract")
+
+KINDS = ("delimited", "json", "html", "keyvalue", "combo", "text")
+
+
+class ExtractError(DumpwatchError):
+    """A problem with the content of one input (never raised out of ``extract``: reported)."""
+
+
+class ArchiveBombError(ExtractError):
+    """A compressed member expands too much (declared or counted ratio above ``max_ratio``)."""
+
+
+class LimitExceededError(ExtractError):
+    """A size, depth or count limit of :class:`Limits` was reached."""
+
+
+class CorruptInputError(ExtractError):
+    """A container or document is truncated or corrupt."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the work one input may cause; see docs/extraction.md.
+
+    Every limit is per input (one call of ``extract``), nested members included.
+    """
+
+    max_bytes: int = 2 * 1024**3         # total decompressed bytes read from one input
+    max_ratio: float = 200.0             # decompressed/compressed ratio above which a member is a bomb
+    max_depth: int = 3                   # nested containers (a.zip!b.zip!c.gz!d.csv is depth 3)
+    max_members: int = 10_000            # members of one archive
+    max_json_bytes: int = 256 * 1024**2  # one non-streamable JSON record / HTML page (characters)
+    max_line_chars: int = 1024**2        # longer physical lines are split (never one giant string)
+    ratio_grace_bytes: int = 1024**2     # members expanding to less than this are never called bombs
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"Limits.{f.name} must be a positive number, not {value!r}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, path: str | Path | None = None,
+                     section: str = "extract") -> "Limits":
+        """Limits from a configuration table (``[extract]`` of dumpwatch.toml); unknown keys are errors."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"unknown key; expected one of {', '.join(sorted(known))}",
+                                  path=path, key=f"{section}.{key}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"must be a positive number, not {value!r}", path=path,
+                                  key=f"{section}.{key}")
+            values[key] = float(value) if key == "max_ratio" else int(value)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of records found in an input; ``rows`` is lazy (see the contract in extract.py)."""
+
+    source: str
+    kind: str
+    header: tuple[str, ...] | None
+    rows: Iterator[Any]
+    encoding: str | None = None
+
+
+class Context:
+    """What one ``extract`` call shares between its readers: limits, error list, byte budget."""
+
+    def __init__(self, limits: Limits, errors: list[str] | None):
+        self.limits = limits
+        self.errors: list[str] = errors if errors is not None else []
+        self.used = 0
+
+    def report(self, source: str, reason: str) -> None:
+        """Record one problem. ``reason`` never quotes content: names, sizes and causes only."""
+        message = f"{source}: {reason}"
+        self.errors.append(message)
+        log.info("extract: %s", message)
+
+    def take(self, n: int) -> None:
+        """Count ``n`` decompressed bytes against ``max_bytes``."""
+        self.used += n
+        if self.used > self.limits.max_bytes:
+            raise LimitExceededError(
+                f"more than max_bytes={self.limits.max_bytes} bytes of content; the rest was not "
+                f"read (raise Limits.max_bytes / [extract] max_bytes to read further)")
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used > self.limits.max_bytes
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limits.max_bytes - self.used)

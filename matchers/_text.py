@@ -1,0 +1,505 @@
+"""Text → tables: delimited files, key-value blocks, combo lists and free text.
+
+Two paths:
+
+* a document whose sample is a delimited table (after at most :data:`MAX_LEADING` junk lines)
+  becomes one ``delimited`` table whose ``rows`` is the ``csv.reader`` itself, fed by a C-level
+  line iterator: no Python code runs per row (the scan's speed floor is a bare csv parse);
+* everything else goes through the *segmenter*, which streams the lines once and cuts them into
+  consecutive tables (text, keyvalue, combo, delimited blocks of >= 3 lines). Every line lands
+  in exactly one table, so the matcher never counts a record twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from matchers._model import Context, Table
+from matchers.decode import raw_lines
+
+DELIMITERS = ";,\t|"
+MAX_LEADING = 5            # junk lines (a banner, a title) tolerated before a delimited file
+CONSISTENT = 0.9           # share of sample records with the modal column count
+MIN_BLOCK = 3              # lines of a delimited block inside a text
+LOOKAHEAD_BLANKS = 8
+SNIFF_LINES = 60
+
+_LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+
+# `Nom: DUPONT`, `N° SS : 1 85 …`, `Tél = 06 …`, `Adresse......: 3 rue …`
+_KV = re.compile(r"^\s*(?P<key>[^\W\d_][^:=;,|\t@<>{}\[\]\"]{0,39}?)[\s.]*[:=]\s*(?P<value>.*?)\s*$")
+# `jean.dupont@orange.fr:azerty123` (also `;` or `|`)
+_COMBO = re.compile(r"^\s*(?P<email>[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,})\s*(?P<sep>[:;|])"
+                    r"(?P<secret>.*\S)\s*$")
+
+# Column names a leak's header may use (French and English), compared after normalisation.
+KNOWN_COLUMNS = (
+    "nom", "prenom", "name", "lastname", "firstname", "surname", "givenname", "fullname", "nomfamille",
+    "sexe", "sex", "gender", "genre", "civilite", "datenaissance", "datedenaissance", "naissance",
+    "ddn", "birthdate", "dateofbirth", "dob", "adresse", "address", "streetaddress", "street",
+    "rue", "codepostal", "cp", "zip", "zipcode", "postalcode", "postcode", "ville", "city",
+    "commune", "pays", "country", "telephone", "tel", "phone", "mobile", "portable", "gsm",
+    "email", "mail", "courriel", "emailaddress", "nir", "secu", "numsecu", "numerosecu",
+    "securitesociale", "nss", "ssn", "insee", "laboratoire", "labo", "lab", "laboratory",
+    "groupesanguin", "bloodtype", "bloodgroup", "medecin", "medecintraitant", "doctor",
+    "physician", "mutuelle", "insurer", "insurance", "commentaire", "comment", "notes", "note",
+    "remarque", "traitement", "treatment", "medication", "pathologie", "pathology", "condition",
+    "diagnostic", "diagnosis", "dateprelevement", "sampledate", "date", "id", "identifiant",
+    "password", "motdepasse", "pass", "login", "username", "user", "age",
+)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as ``readline`` sees them (only CR, LF and CRLF end a line), without terminators."""
+    lines = _LINE_SPLIT.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def parse_kv(line: str) -> tuple[str, str] | None:
+    match = _KV.match(line)
+    if not match:
+        return None
+    key = match.group("key").strip()
+    value = match.group("value")
+    if value.startswith("//") or len(key.split()) > 4:
+        return None   # a URL (`http://…`) or a sentence with a colon
+    return key, value
+
+
+def parse_combo(line: str) -> tuple[str, str] | None:
+    match = _COMBO.match(line)
+    if not match:
+        return None
+    sep, secret = match.group("sep"), match.group("secret")
+    if sep in ";|" and sep in secret:
+        return None   # a delimited row that starts with an email, not a combo
+    return match.group("email"), secret
+
+
+def cell_count(line: str, delimiter: str) -> int:
+    if delimiter not in line:
+        return 1
+    if '"' not in line:
+        return line.count(delimiter) + 1
+    return len(split_cells(line, delimiter))
+
+
+def split_cells(line: str, delimiter: str) -> list[str]:
+    if '"' not in line:
+        return line.split(delimiter)
+    return next(csv.reader([line], delimiter=delimiter, quotechar='"', strict=False), [])
+
+
+def min_columns(delimiter: str) -> int:
+    # Prose has commas: a comma block needs three columns; the other separators are not prose.
+    return 3 if delimiter == "," else 2
+
+
+# -- header heuristic --------------------------------------------------------------------------
+
+def _normalise(cell: str) -> str:
+    folded = unicodedata.normalize("NFKD", cell).encode("ascii", "ignore").decode().lower()
+    return "".join(c for c in folded if c.isalnum())
+
+
+@lru_cache(maxsize=4096)
+def known_column(cell: str) -> bool:
+    """Whether ``cell`` is (close to) a usual column name; short names must match exactly."""
+    norm = _normalise(cell)
+    if not norm:
+        return False
+    if norm in _KNOWN_SET:
+        return True
+    if len(norm) < 4 or len(norm) > 30:
+        return False
+    from rapidfuzz import fuzz, process
+
+    return process.extractOne(norm, KNOWN_COLUMNS, scorer=fuzz.ratio, score_cutoff=85) is not None
+
+
+_KNOWN_SET = frozenset(KNOWN_COLUMNS)
+
+
+def _dataish(cell: str) -> bool:
+    return "@" in cell or any(c.isdigit() for c in cell)
+
+
+def looks_like_header(first: Iterable[str], later: Iterable[Iterable[str]]) -> bool:
+    """The first row is a header when it names usual columns, or when it holds no digit and no
+    ``@`` while the rows after it do. Deliberately simple: the schema matcher maps columns."""
+    cells = [c.strip() for c in first]
+    filled = [c for c in cells if c]
+    if not filled or len(filled) * 2 < len(cells):
+        return False
+    if any(len(c) > 60 for c in filled):
+        return False
+    known = sum(1 for c in filled if known_column(c))
+    if known >= min(2, len(filled)):
+        return True
+    if any(_dataish(c) for c in filled):
+        return False
+    rows = [list(r) for r in later]
+    data_rows = [r for r in rows if any(_dataish(c) for c in r)]
+    return bool(rows) and len(data_rows) * 2 >= len(rows)
+
+
+# -- whole-document delimited sniffing ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class DelimitedGuess:
+    delimiter: str
+    leading: int                     # junk lines before the table
+    columns: int
+    quoted: bool                     # the sample uses '"' quoting
+    rows: tuple[tuple[str, ...], ...]  # a few sample records (header detection)
+
+
+def sniff_delimited(lines: list[str]) -> DelimitedGuess | None:
+    """A delimiter under which the sample's records have one consistent column count (>= 2)."""
+    body = lines[:2000]
+    if sum(1 for line in body if line.strip()) < 2:
+        return None
+    sniffed: str | None = None
+    try:
+        sniffed = csv.Sniffer().sniff("\n".join(body[:SNIFF_LINES]), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    order = [sniffed] if sniffed else []
+    order += [d for d in DELIMITERS if d != sniffed]
+    best: tuple[float, DelimitedGuess] | None = None
+    for delimiter in order:
+        if not any(delimiter in line for line in body[:SNIFF_LINES]):
+            continue
+        guess = _consistent(body, delimiter)
+        if guess is None:
+            continue
+        score = guess[0]
+        if delimiter == sniffed:
+            return guess[1]
+        if best is None or score > best[0]:
+            best = guess
+    return best[1] if best else None
+
+
+def _consistent(body: list[str], delimiter: str) -> tuple[float, DelimitedGuess] | None:
+    for leading in range(min(MAX_LEADING + 1, len(body) - 1)):
+        if not body[leading].strip():
+            continue
+        records = [r for r in csv.reader(body[leading:], delimiter=delimiter, quotechar='"',
+                                         strict=False) if r]
+        if len(records) < 2:
+            return None
+        counts = Counter(len(r) for r in records)
+        columns, freq = counts.most_common(1)[0]
+        share = freq / len(records)
+        if columns >= 2 and share >= CONSISTENT and len(records[0]) == columns:
+            quoted = any('"' in line for line in body)
+            rows = tuple(tuple(r) for r in records[:20])
+            return columns * share, DelimitedGuess(delimiter, leading, columns, quoted, rows)
+    return None
+
+
+@dataclass
+class _Guard:
+    tripped: bool = False
+
+
+def _guarded(lines: Iterator[str], runaway: int, guard: _Guard, report: Callable[[str], None]
+             ) -> Iterator[str]:
+    """Lines for a quoting csv.reader; stops a quoted cell that never closes (a stray ``"``)."""
+    inside = False
+    open_chars = 0
+    for line in lines:
+        if '"' in line and line.count('"') & 1:
+            inside = not inside
+        if inside:
+            open_chars += len(line)
+            if open_chars > runaway:
+                guard.tripped = True
+                report(f"a quoted cell runs over {runaway} characters (a stray '\"'?): the rest "
+                       "of the table is read without quoting")
+                yield line
+                return
+        else:
+            open_chars = 0
+        yield line
+
+
+def delimited_tables(text: io.TextIOBase, guess: DelimitedGuess, source: str, encoding: str | None,
+                     ctx: Context) -> Iterator[Table]:
+    """The fast path: optional leading text lines, then ``csv.reader`` over the rest."""
+    cap = ctx.limits.max_line_chars
+    runaway = 4 * cap
+    limit = runaway + 2 * cap
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
+    lines = raw_lines(text, cap)
+    if guess.leading:
+        leading = [line.rstrip("\r\n") for _, line in zip(range(guess.leading), lines)]
+        yield Table(source, "text", None, iter(leading), encoding)
+    guard = _Guard()
+    if guess.quoted:
+        source_lines: Iterator[str] = _guarded(lines, runaway, guard,
+                                               lambda reason: ctx.report(source, reason))
+        reader = csv.reader(source_lines, delimiter=guess.delimiter, quotechar='"', strict=False)
+    else:
+        reader = csv.reader(lines, delimiter=guess.delimiter, quoting=csv.QUOTE_NONE, strict=False)
+    header = None
+    if guess.rows and looks_like_header(guess.rows[0], guess.rows[1:]):
+        first = next(reader, None)
+        header = tuple(first) if first is not None else None
+    yield Table(source, "delimited", header, reader, encoding)
+    for _ in reader:    # the consumer may have stopped early
+        pass
+    if guard.tripped:
+        rest = csv.reader(lines, delimiter=guess.delimiter, quoting=csv.QUOTE_NONE, strict=False)
+        yield Table(source, "delimited", header, rest, encoding)
+
+
+# -- the segmenter -----------------------------------------------------------------------------
+
+class _Line:
+    __slots__ = ("text", "blank", "_kv", "_combo", "_cells")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.blank = not text.strip()
+        self._kv: object = _UNSET
+        self._combo: object = _UNSET
+        self._cells: dict[str, int] = {}
+
+    @property
+    def kv(self) -> tuple[str, str] | None:
+        if self._kv is _UNSET:
+            self._kv = None if self.blank else parse_kv(self.text)
+        return self._kv  # type: ignore[return-value]
+
+    @property
+    def combo(self) -> tuple[str, str] | None:
+        if self._combo is _UNSET:
+            self._combo = None if self.blank or "@" not in self.text else parse_combo(self.text)
+        return self._combo  # type: ignore[return-value]
+
+    @property
+    def rule(self) -> bool:
+        """A separator line (`-----`, `=====`): no letter or digit."""
+        return not self.blank and not any(c.isalnum() for c in self.text)
+
+    def cells(self, delimiter: str) -> int:
+        n = self._cells.get(delimiter)
+        if n is None:
+            n = self._cells[delimiter] = 0 if self.blank else cell_count(self.text, delimiter)
+        return n
+
+
+_UNSET = object()
+
+
+class Segmenter:
+    """Cuts a stream of lines into consecutive tables of one kind each (see module docstring)."""
+
+    def __init__(self, lines: Iterable[str], source: str, encoding: str | None):
+        self._it = iter(lines)
+        self._buf: deque[_Line] = deque()
+        self._source = source
+        self._encoding = encoding
+        self.consumed = 0
+
+    # lookahead ---------------------------------------------------------------------------
+    def peek(self, i: int = 0) -> _Line | None:
+        while len(self._buf) <= i:
+            nxt = next(self._it, None)
+            if nxt is None:
+                return None
+            self._buf.append(_Line(nxt))
+        return self._buf[i]
+
+    def pop(self) -> _Line:
+        self.peek(0)
+        self.consumed += 1
+        return self._buf.popleft()
+
+    def _next_filled(self, i: int) -> int | None:
+        """Index of the first non-blank line at or after ``i`` (None at EOF or too far)."""
+        for j in range(i, i + LOOKAHEAD_BLANKS + 1):
+            line = self.peek(j)
+            if line is None:
+                return None
+            if not line.blank:
+                return j
+        return None
+
+    def _next_data(self, i: int) -> int | None:
+        """Like :meth:`_next_filled`, also skipping separator lines (`-----`)."""
+        for j in range(i, i + LOOKAHEAD_BLANKS + 1):
+            line = self.peek(j)
+            if line is None:
+                return None
+            if not line.blank and not line.rule:
+                return j
+        return None
+
+    def _at_eof_after(self, i: int) -> bool:
+        for j in range(i, i + LOOKAHEAD_BLANKS + 1):
+            line = self.peek(j)
+            if line is None:
+                return True
+            if not line.blank:
+                return False
+        return False
+
+    # classification ----------------------------------------------------------------------
+    def detect(self, i: int = 0) -> tuple[str, tuple[str, int] | None]:
+        """Kind of the segment starting at line ``i``: text, combo, keyvalue or delimited."""
+        line = self.peek(i)
+        if line is None:
+            return "text", None
+        if line.blank:
+            j = self._next_filled(i + 1)
+            if j is None:
+                return "text", None
+            kind, info = self.detect(j)
+            return (kind, info) if kind != "text" else ("text", None)
+        if line.combo:
+            j = self._next_filled(i + 1)
+            if (j is None and self._at_eof_after(i + 1)) or \
+                    (j is not None and self.peek(j).combo):  # type: ignore[union-attr]
+                return "combo", None
+        if line.kv:
+            nxt = self.peek(i + 1)
+            if nxt is not None and nxt.kv:
+                return "keyvalue", None
+        block = self._delimited_block(i)
+        if block:
+            return "delimited", block
+        return "text", None
+
+    def _delimited_block(self, i: int) -> tuple[str, int] | None:
+        window = [self.peek(j) for j in range(i, i + MIN_BLOCK)]
+        if any(line is None or line.blank for line in window):
+            return None
+        best: tuple[str, int] | None = None
+        for delimiter in DELIMITERS:
+            n = window[0].cells(delimiter)  # type: ignore[union-attr]
+            if n < min_columns(delimiter):
+                continue
+            if all(line.cells(delimiter) == n for line in window[1:]):  # type: ignore[union-attr]
+                if best is None or n > best[1]:
+                    best = (delimiter, n)
+        return best
+
+    # rows of each kind -------------------------------------------------------------------
+    def _text_rows(self) -> Iterator[str]:
+        while self.peek(0) is not None:
+            yield self.pop().text
+            if self.peek(0) is None or self.detect(0)[0] != "text":
+                return
+
+    def _combo_rows(self) -> Iterator[dict[str, str]]:
+        while (line := self.peek(0)) is not None:
+            if line.blank:
+                j = self._next_filled(1)
+                if j is None:
+                    if self._at_eof_after(1):
+                        while self.peek(0) is not None:
+                            self.pop()
+                    return
+                if not self.peek(j).combo:  # type: ignore[union-attr]
+                    return
+                for _ in range(j):
+                    self.pop()
+                continue
+            combo = line.combo
+            if not combo:
+                return
+            self.pop()
+            yield {"email": combo[0], "secret": combo[1]}
+
+    def _kv_rows(self) -> Iterator[dict[str, str]]:
+        record: dict[str, str] = {}
+        while (line := self.peek(0)) is not None:
+            if line.blank or line.rule:
+                if record:
+                    yield record
+                    record = {}
+                nxt = self._next_data(1)
+                if nxt is None or not self.peek(nxt).kv:  # type: ignore[union-attr]
+                    break
+                for _ in range(nxt):
+                    self.pop()
+                continue
+            pair = line.kv
+            if pair is None:
+                nxt = self.peek(1)
+                if record and nxt is not None and nxt.kv and not line.combo:
+                    last = next(reversed(record))   # a wrapped value (address on two lines)
+                    record[last] = f"{record[last]} {line.text.strip()}".strip()
+                    self.pop()
+                    continue
+                break
+            key, value = pair
+            if key in record:
+                yield record
+                record = {}
+            record[key] = value
+            self.pop()
+        if record:
+            yield record
+
+    def _delimited_rows(self, delimiter: str, columns: int) -> Iterator[list[str]]:
+        while (line := self.peek(0)) is not None and not line.blank \
+                and line.cells(delimiter) == columns:
+            self.pop()
+            yield split_cells(line.text, delimiter)
+
+    # tables ------------------------------------------------------------------------------
+    def tables(self) -> Iterator[Table]:
+        while self.peek(0) is not None:
+            before = self.consumed
+            kind, info = self.detect(0)
+            header: tuple[str, ...] | None = None
+            rows: Iterator
+            if kind == "combo":
+                rows, out_kind = self._combo_rows(), "combo"
+            elif kind == "keyvalue":
+                rows, out_kind = self._kv_rows(), "keyvalue"
+            elif kind == "delimited" and info is not None:
+                while self.peek(0) is not None and self.peek(0).blank:  # type: ignore[union-attr]
+                    self.pop()
+                delimiter, columns = info
+                sample = [split_cells(self.peek(j).text, delimiter)  # type: ignore[union-attr]
+                          for j in range(MIN_BLOCK)]
+                if looks_like_header(sample[0], sample[1:]):
+                    header = tuple(sample[0])
+                    self.pop()
+                rows, out_kind = self._delimited_rows(delimiter, columns), "delimited"
+            else:
+                rows, out_kind = self._text_rows(), "text"
+            yield Table(self._source, out_kind, header, rows, self._encoding)
+            for _ in rows:   # the consumer may have stopped early: move past this segment
+                pass
+            if self.consumed == before:   # never loop: a segment that took nothing is text
+                yield Table(self._source, "text", None, iter([self.pop().text]), self._encoding)
+
+
+def document_plan(sample: str) -> str:
+    """``blank``, ``segment`` (key-value / combo / mixed text) or ``delimited`` for a sample."""
+    lines = split_lines(sample)
+    filled = [line for line in lines if line.strip()]
+    if not filled:
+        return "blank"
+    probe = filled[:500]
+    combos = sum(1 for line in probe if "@" in line and parse_combo(line))
+    kvs = sum(1 for line in probe if parse_kv(line))
+    if (combos + kvs) * 2 >= len(probe):
+        return "segment"
+    return "delimited"

@@ -1,0 +1,500 @@
+"""Containers: gzip, bzip2, xz, zip and tar, found by their magic bytes, opened within limits.
+
+Every stream handed to the text layer is a :class:`SafeReader`: it counts decompressed bytes
+against ``Limits.max_bytes``, checks the expansion ratio of compressed members against
+``Limits.max_ratio`` *while reading* (headers lie), and turns any failure (bomb, truncation, bad
+CRC, a read error) into one error entry and a clean end of file, so the csv reader or JSON parser
+above it simply stops: nothing ever raises into the consumer's loop.
+
+Declared sizes are checked first, before a byte is inflated: a zip member's ``file_size`` and
+``compress_size``, a seekable gzip's ISIZE trailer. Zip needs random access: a non-seekable input
+or a nested zip is spooled to a temporary file (bounded by what is left of ``max_bytes``). A zip
+whose central directory is missing (truncated download) is salvaged from its local headers.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import logging
+import lzma
+import struct
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from matchers._model import (
+    ArchiveBombError,
+    Context,
+    CorruptInputError,
+    ExtractError,
+    LimitExceededError,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK = 16 * 1024          # compressed bytes fed per step: bounds the overrun before a bomb is seen
+SPOOL_CHUNK = 1024 * 1024
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+BZIP2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def container_kind(head: bytes) -> str | None:
+    """``gzip``, ``bzip2``, ``xz``, ``zip``, ``tar`` or ``None``, from the first bytes only."""
+    if head.startswith(GZIP_MAGIC) and len(head) >= 3 and head[2] == 8:
+        return "gzip"
+    if head.startswith(ZIP_MAGICS):
+        return "zip"
+    if head.startswith(BZIP2_MAGIC) and len(head) >= 10 and head[3:4].isdigit() \
+            and head[4:10] in (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90"):
+        return "bzip2"
+    if head.startswith(XZ_MAGIC):
+        return "xz"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """A reason for an error entry; never quotes content (library messages with data are dropped)."""
+    if isinstance(exc, ExtractError):
+        return str(exc)
+    if isinstance(exc, zlib.error):
+        return f"corrupt compressed data ({exc})"
+    if isinstance(exc, (EOFError, lzma.LZMAError)):
+        return f"truncated or corrupt compressed data ({type(exc).__name__})"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"corrupt zip member ({exc})"
+    if isinstance(exc, tarfile.TarError):
+        return f"corrupt tar archive ({type(exc).__name__})"
+    if isinstance(exc, OSError):
+        return f"read error ({type(exc).__name__}: {exc.strerror or exc})"
+    return f"read failed ({type(exc).__name__})"
+
+
+class SafeReader(io.RawIOBase):
+    """A raw binary stream over ``read`` that never raises: problems become one report and EOF.
+
+    ``head``: bytes already read from ``read`` (the sniffing sample), served first.
+    ``meter``: count what is served against ``max_bytes``.
+    ``compressed``: how many compressed bytes produced what was served so far (a number or a
+    callable); when given, serving more than ``max_ratio`` times that is a bomb.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], ctx: Context, source: str, *,
+                 head: bytes = b"", meter: bool = False,
+                 compressed: int | Callable[[], int] | None = None,
+                 on_close: Callable[[], None] | None = None):
+        super().__init__()
+        self._read = read
+        self._ctx = ctx
+        self._source = source
+        self._head = memoryview(head) if head else None
+        self._meter = meter
+        self._compressed = compressed
+        self._on_close = on_close
+        self._failed = False
+        self.served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._failed:
+            return 0
+        size = len(buffer)
+        if self._head is not None:
+            n = min(size, len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:] if n < len(self._head) else None
+            self._count(n)   # the head was read before the meter existed: count it now
+            return n
+        try:
+            data = self._read(size)
+            n = len(data)
+            buffer[:n] = data
+            self._count(n)
+            return n
+        except Exception as exc:  # noqa: BLE001 — the contract: report, never raise
+            self.fail(describe(exc))
+            return 0
+
+    def _count(self, n: int) -> None:
+        self.served += n
+        try:
+            if self._meter:
+                self._ctx.take(n)
+            if self._compressed is not None:
+                compressed = self._compressed() if callable(self._compressed) else self._compressed
+                limits = self._ctx.limits
+                if self.served > limits.ratio_grace_bytes and \
+                        self.served > limits.max_ratio * max(compressed, 1):
+                    raise ArchiveBombError(
+                        f"refused: expands more than max_ratio={limits.max_ratio:g} times "
+                        f"({self.served} bytes from {compressed} compressed), a decompression bomb")
+        except ExtractError as exc:
+            self.fail(str(exc))
+
+    def fail(self, reason: str) -> None:
+        """Report once and behave as EOF from now on."""
+        if not self._failed:
+            self._failed = True
+            self._head = None
+            self._ctx.report(self._source, reason)
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    def close(self) -> None:
+        if not self.closed and self._on_close is not None:
+            try:
+                self._on_close()
+            except Exception:  # noqa: BLE001 — closing a member must not mask the result
+                log.debug("closing %s failed", self._source, exc_info=True)
+        super().close()
+
+
+class Inflate:
+    """Streaming decompression of gzip / bzip2 / xz / raw deflate with bounded output per call.
+
+    Multi-member gzip (and concatenated bzip2/xz) streams are followed; trailing NUL padding is
+    ignored; a stream that ends early raises :class:`CorruptInputError` ("truncated").
+    """
+
+    NAMES = {"gzip": "gzip", "bzip2": "bzip2", "xz": "xz", "deflate": "deflate"}
+
+    def __init__(self, read: Callable[[int], bytes], kind: str, *, limit: int | None = None):
+        self._read = read
+        self.kind = kind
+        self._limit = limit            # compressed bytes available (raw deflate in a zip)
+        self._d = self._new()
+        self._zlib = kind in ("gzip", "deflate")
+        self.consumed = 0              # compressed bytes fed so far
+        self._eof = False
+        self._pending = b""            # input of the next member, already fetched
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self.kind == "deflate":
+            return zlib.decompressobj(-zlib.MAX_WBITS)
+        if self.kind == "bzip2":
+            return bz2.BZ2Decompressor()
+        if self.kind == "xz":
+            return lzma.LZMADecompressor()
+        raise ValueError(f"unknown compression {self.kind!r}")
+
+    def _fetch(self) -> bytes:
+        size = CHUNK
+        if self._limit is not None:
+            size = min(size, self._limit - self.consumed)
+            if size <= 0:
+                return b""
+        data = self._read(size)
+        self.consumed += len(data)
+        return data
+
+    @property
+    def unused(self) -> int:
+        """Compressed bytes fed but not part of the stream (valid once the stream ended)."""
+        return len(self._d.unused_data) if self._d.eof else 0
+
+    def _next_member(self) -> bool:
+        """After one member ended: start the next one, or decide the stream is over."""
+        if self.kind == "deflate":
+            return False
+        rest = self._d.unused_data
+        while not rest.strip(b"\x00"):
+            rest = self._fetch()
+            if not rest:
+                return False
+        rest = rest.lstrip(b"\x00")
+        magic = {"gzip": GZIP_MAGIC, "bzip2": BZIP2_MAGIC, "xz": XZ_MAGIC}[self.kind]
+        if not rest.startswith(magic[:len(rest)]):
+            raise CorruptInputError(f"trailing data after the {self.kind} stream was ignored")
+        self._d = self._new()
+        self._pending = rest
+        return True
+
+    def read(self, n: int) -> bytes:
+        n = max(1, min(n, SPOOL_CHUNK))
+        while not self._eof:
+            d = self._d
+            if d.eof:
+                if not self._next_member():
+                    self._eof = True
+                    return b""
+                d = self._d
+            if self._pending:
+                feed, self._pending = self._pending, b""
+            elif self._zlib:
+                feed = d.unconsumed_tail or self._fetch()
+                if not feed:
+                    raise CorruptInputError(f"truncated {self.kind} stream (ends before its end marker)")
+            elif d.needs_input:
+                feed = self._fetch()
+                if not feed:
+                    raise CorruptInputError(f"truncated {self.kind} stream (ends before its end marker)")
+            else:
+                feed = b""
+            out = d.decompress(feed, n)
+            if out:
+                return out
+        return b""
+
+
+def gzip_declared_size(stream: IO[bytes]) -> tuple[int, int] | None:
+    """(ISIZE trailer, compressed size) of a seekable gzip, the stream left where it was."""
+    try:
+        if not stream.seekable():
+            return None
+        start = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        if end - start < 18:
+            stream.seek(start)
+            return None
+        stream.seek(end - 4)
+        (isize,) = struct.unpack("<I", stream.read(4))
+        stream.seek(start)
+        return isize, end - start
+    except (OSError, ValueError):
+        return None
+
+
+def check_declared(ctx: Context, declared: int, compressed: int) -> str | None:
+    """Why a member must be refused from its declared sizes alone, or None."""
+    limits = ctx.limits
+    if declared > ctx.remaining:
+        return (f"refused: declares {declared} bytes, more than what is left of max_bytes="
+                f"{limits.max_bytes} (raise Limits.max_bytes to read it)")
+    if declared > limits.ratio_grace_bytes and declared > limits.max_ratio * max(compressed, 1):
+        return (f"refused: declares {declared} bytes from {compressed} compressed, a ratio above "
+                f"max_ratio={limits.max_ratio:g}: a decompression bomb (not expanded)")
+    return None
+
+
+def spool(read: Callable[[int], bytes], limit: int) -> IO[bytes]:
+    """Copy a stream into a temporary file (random access for zipfile), at most ``limit`` bytes."""
+    tmp = tempfile.TemporaryFile(prefix="dumpwatch-spool-")
+    total = 0
+    try:
+        while True:
+            chunk = read(SPOOL_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise LimitExceededError(
+                    f"more than {limit} bytes to spool (what is left of max_bytes); not read")
+            tmp.write(chunk)
+        tmp.seek(0)
+        return tmp
+    except BaseException:
+        tmp.close()
+        raise
+
+
+# -- zip ----------------------------------------------------------------------------------------
+
+def zip_members(fileobj: IO[bytes], source: str, ctx: Context) -> Iterator[tuple[str, SafeReader]]:
+    """(source, stream) of each readable member; problems with a member are reported and skipped.
+
+    Each stream must be consumed (or abandoned) before the next member is asked for.
+    """
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            struct.error, NotImplementedError) as exc:
+        ctx.report(source, f"zip central directory unreadable ({type(exc).__name__}: truncated "
+                           "or corrupt archive); members salvaged from their local headers")
+        fileobj.seek(0)
+        yield from salvage_zip_members(fileobj, source, ctx)
+        return
+    with archive:
+        infos = archive.infolist()
+        limit = ctx.limits.max_members
+        if len(infos) > limit:
+            ctx.report(source, f"{len(infos)} members, more than max_members={limit}: only the "
+                               f"first {limit} were read")
+            infos = infos[:limit]
+        for info in infos:
+            if info.is_dir():
+                continue
+            name = f"{source}!{info.filename}"
+            reason = _zip_refusal(info, ctx)
+            if reason:
+                ctx.report(name, reason)
+                continue
+            try:
+                member = archive.open(info)
+            except Exception as exc:  # noqa: BLE001
+                ctx.report(name, describe(exc))
+                continue
+            reader = SafeReader(member.read, ctx, name, meter=True, compressed=info.compress_size,
+                                on_close=member.close)
+            try:
+                yield name, reader
+            finally:
+                reader.close()
+
+
+def _zip_refusal(info: zipfile.ZipInfo, ctx: Context) -> str | None:
+    if info.flag_bits & 0x1:
+        return "encrypted member skipped (no password)"
+    if info.compress_type not in _ZIP_METHODS:
+        return f"compression method {info.compress_type} not supported, member skipped"
+    return check_declared(ctx, info.file_size, info.compress_size)
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+
+
+def _range_reader(fileobj: IO[bytes], length: int | None) -> Callable[[int], bytes]:
+    left = [length]
+
+    def read(n: int) -> bytes:
+        if left[0] is not None:
+            n = min(n, left[0])
+            if n <= 0:
+                return b""
+        data = fileobj.read(n)
+        if left[0] is not None:
+            left[0] -= len(data)
+        return data
+
+    return read
+
+
+def salvage_zip_members(fileobj: IO[bytes], source: str, ctx: Context
+                        ) -> Iterator[tuple[str, SafeReader]]:
+    """Members of a zip without central directory, read in order from their local headers."""
+    count = 0
+    pos = fileobj.tell()
+    while True:
+        fileobj.seek(pos)
+        raw = fileobj.read(_LOCAL.size)
+        if len(raw) < _LOCAL.size or not raw.startswith(b"PK\x03\x04"):
+            return
+        (_sig, _ver, flags, method, _t, _d, _crc, csize, usize, name_len, extra_len) = _LOCAL.unpack(raw)
+        filename = fileobj.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        extra = fileobj.read(extra_len)
+        if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
+            usize, csize = _zip64_sizes(extra, usize, csize)
+        data_start = fileobj.tell()
+        name = f"{source}!{filename}"
+        sized = not (flags & 0x8) or csize > 0
+        count += 1
+        if count > ctx.limits.max_members:
+            ctx.report(source, f"more than max_members={ctx.limits.max_members} members: the rest "
+                               "was not read")
+            return
+        if filename.endswith("/"):
+            pos = data_start + (csize if sized else 0)
+            continue
+        if flags & 0x1 or method not in (0, 8):
+            ctx.report(name, "encrypted member skipped (no password)" if flags & 0x1 else
+                       f"compression method {method} not supported, member skipped")
+            if not sized:
+                ctx.report(source, "cannot find the next member after it: salvage stopped")
+                return
+            pos = data_start + csize
+            continue
+        if sized and not (flags & 0x8):
+            reason = check_declared(ctx, usize, csize)
+            if reason:
+                ctx.report(name, reason)
+                pos = data_start + csize
+                continue
+        if method == 0:
+            if not sized:
+                ctx.report(name, "stored member of unknown size: salvage stopped")
+                return
+            inflate = None
+            reader = SafeReader(_range_reader(fileobj, csize), ctx, name, meter=True)
+        else:
+            inflate = Inflate(_range_reader(fileobj, csize if sized else None), "deflate")
+            reader = SafeReader(inflate.read, ctx, name, meter=True,
+                                compressed=lambda inf=inflate: inf.consumed)
+        try:
+            yield name, reader
+            while not reader.failed and reader.read(SPOOL_CHUNK):   # find where the member ends
+                pass
+        finally:
+            reader.close()
+        if reader.failed:
+            return
+        if sized:
+            end = data_start + csize
+        else:
+            assert inflate is not None
+            end = data_start + inflate.consumed - inflate.unused
+        if flags & 0x8:   # data descriptor: optional signature, crc, sizes (32- or 64-bit)
+            fileobj.seek(end)
+            desc = fileobj.read(4)
+            end += 16 if desc == b"PK\x07\x08" else 12
+        pos = end
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, i)
+        if tag == 0x0001:
+            body = extra[i + 4:i + 4 + size]
+            values = [struct.unpack_from("<Q", body, j)[0] for j in range(0, len(body) - 7, 8)]
+            if usize == 0xFFFFFFFF and values:
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+            break
+        i += 4 + size
+    return usize, csize
+
+
+# -- tar ----------------------------------------------------------------------------------------
+
+def tar_members(stream: IO[bytes], source: str, ctx: Context, *, meter: bool = False
+                ) -> Iterator[tuple[str, SafeReader]]:
+    """Regular files of a tar read as a stream (no seeking): ``tarfile`` mode ``r|``.
+
+    ``meter``: count member bytes against ``max_bytes`` (a bare tar; inside a compressed stream
+    the decompressor already counts them).
+    """
+    try:
+        archive = tarfile.open(fileobj=stream, mode="r|")
+    except tarfile.TarError as exc:
+        ctx.report(source, describe(exc))
+        return
+    count = 0
+    try:
+        for info in archive:
+            if not info.isfile():
+                continue
+            count += 1
+            if count > ctx.limits.max_members:
+                ctx.report(source, f"more than max_members={ctx.limits.max_members} members: "
+                                   "the rest was not read")
+                return
+            name = f"{source}!{info.name}"
+            member = archive.extractfile(info)
+            if member is None:
+                continue
+            reader = SafeReader(member.read, ctx, name, meter=meter)
+            try:
+                yield name, reader
+            finally:
+                reader.close()
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        ctx.report(source, describe(exc))
+    finally:
+        archive.close()
+

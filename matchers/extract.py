@@ -1,0 +1,282 @@
+"""Extraction: the bytes of a paste, post, attachment or file → tables of records, streaming.
+
+CONTRACT (the matchers depend on it):
+
+    for table in extract(stream, name, limits=Limits(), errors=errs):
+        table.kind     # "delimited" | "json" | "html" | "keyvalue" | "combo" | "text"
+        table.source   # "name" or "name!member/path.csv" inside containers (nested:
+                       # "a.zip!b.zip!c.csv"); "name#/patients" for an array under a JSON object
+                       # member; "name#table2" for the second data table of an HTML page
+        table.header   # tuple of column names when the table has a header (delimited, html), else None
+        table.encoding # detected text encoding ("utf-8", "cp1252", "utf-16" …), None for str input
+        for row in table.rows:   # lazy; exhaust one table's rows before asking for the next table
+            ...                  # delimited/html: a sequence of str (aligned with header/column index)
+                                 # json/keyvalue/combo: a dict[str, str] (flattened keys)
+                                 # text: a str, one line of free text
+
+``errors`` (a list) receives one human-readable string per problem ("name!member: reason"); bad
+content never raises out of ``extract`` nor out of iterating ``rows``: a truncated archive, a
+bomb, a read error or malformed JSON ends the affected table early and adds an error entry.
+Error entries never quote content (names, sizes and causes only).
+
+More precisely:
+
+* ``delimited`` rows are the ``csv.reader`` itself (lists of str), header row already consumed
+  when ``header`` is set. Rows may be ragged; a blank line gives ``[]``. No Python code runs per
+  row on this path, so a scan can stay close to the speed of a bare ``csv.reader``.
+* ``combo`` rows are ``{"email": ..., "secret": ...}``; ``keyvalue`` rows are the ``key: value``
+  pairs of one record, keys as written (``"N° SS"``, ``"Tél"``).
+* Every line of a text document lands in exactly one table: a mixed paste (chatter with a block
+  of CSV rows, a banner above ``key: value`` records) comes out as consecutive tables.
+* Leaving a table before its end is allowed: asking for the next table skips the rest.
+* Binary content (NUL bytes, images, executables), an empty input, or a member refused by a limit
+  gives an error entry and no table.
+
+See docs/extraction.md for the formats handled and the limits.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import traceback
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from matchers._html import html_tables, looks_html
+from matchers._json import json_tables
+from matchers._json import probe as json_probe
+from matchers._model import (
+    KINDS,
+    ArchiveBombError,
+    Context,
+    CorruptInputError,
+    ExtractError,
+    LimitExceededError,
+    Limits,
+    Table,
+)
+from matchers._text import Segmenter, delimited_tables, document_plan, sniff_delimited, split_lines
+from matchers.containers import (
+    Inflate,
+    SafeReader,
+    check_declared,
+    container_kind,
+    gzip_declared_size,
+    spool,
+    tar_members,
+    zip_members,
+)
+from matchers.decode import SAMPLE_BYTES, decode_sample, open_text, read_head, sniff, text_lines
+
+__all__ = [
+    "KINDS", "ArchiveBombError", "CorruptInputError", "ExtractError", "LimitExceededError",
+    "Limits", "Table", "extract", "extract_bytes", "extract_text",
+]
+
+log = logging.getLogger(__name__)
+
+SAMPLE_CHARS = SAMPLE_BYTES
+_SUFFIXES = {".gz": "", ".tgz": ".tar", ".gzip": "", ".bz2": "", ".tbz2": ".tar", ".xz": "",
+             ".txz": ".tar"}
+
+
+def extract(stream: BinaryIO, name: str, limits: Limits = Limits(),
+            errors: list[str] | None = None) -> Iterator[Table]:
+    """Tables of records in a binary stream (file, socket, ``BytesIO``), read once, streaming.
+
+    ``name`` labels the input in table sources and error entries (a path or a URL).
+    """
+    ctx = Context(limits, errors)
+    yield from _never_raise(_input(stream, name, ctx), name, ctx)
+
+
+def extract_bytes(data: bytes, name: str, limits: Limits = Limits(),
+                  errors: list[str] | None = None) -> Iterator[Table]:
+    """:func:`extract` over bytes already in memory."""
+    return extract(io.BytesIO(data), name, limits, errors)
+
+
+def extract_text(text: str, name: str, errors: list[str] | None = None, *,
+                 limits: Limits = Limits()) -> Iterator[Table]:
+    """Tables in content already decoded (a page's text, a post body): no container, no binary
+    check, same shapes (HTML, JSON, delimited, key-value, combo, text). ``encoding`` is None."""
+    ctx = Context(limits, errors)
+    sample, complete = _sample_of(text)
+    tables = _text(io.StringIO(text), sample, complete, name, None, ctx, 0)
+    yield from _never_raise(tables, name, ctx)
+
+
+def _never_raise(tables: Iterator[Table], name: str, ctx: Context) -> Iterator[Table]:
+    try:
+        yield from tables
+    except Exception as exc:  # noqa: BLE001 — a bug must not stop a scan; no message: it may hold data
+        frames = "".join(traceback.format_tb(exc.__traceback__, limit=-3))
+        log.warning("extraction of %s failed with %s (a bug, please report):\n%s",
+                    name, type(exc).__name__, frames)
+        ctx.report(name, f"extraction failed ({type(exc).__name__}); the rest of this input "
+                         "was skipped")
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        if not stream.seekable():
+            return False
+        stream.tell()
+        return True
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _input(stream: BinaryIO, name: str, ctx: Context) -> Iterator[Table]:
+    seekable = _seekable(stream)
+    try:
+        if seekable:
+            start = stream.tell()
+            head = read_head(stream.read)
+            stream.seek(start)
+        else:
+            head = read_head(stream.read)
+    except OSError as exc:
+        ctx.report(name, f"read error ({type(exc).__name__}: {exc.strerror or exc})")
+        return
+    kind = container_kind(head)
+    if kind is None:
+        reader = SafeReader(stream.read, ctx, name, head=b"" if seekable else head, meter=True)
+        yield from _leaf(reader, head, name, ctx)
+    else:
+        yield from _container(kind, stream, head, seekable, name, ctx, 0)
+
+
+def _member(reader: SafeReader, name: str, ctx: Context, depth: int) -> Iterator[Table]:
+    """A stream found inside a container: sniff it again (a zip in a zip, a csv in a gzip)."""
+    head = read_head(reader.read)
+    full = SafeReader(reader.read, ctx, name, head=head)
+    kind = container_kind(head)
+    if kind is None:
+        yield from _leaf(full, head, name, ctx)
+    else:
+        yield from _container(kind, full, head, False, name, ctx, depth)
+
+
+def _inner_name(name: str, kind: str, head: bytes) -> str:
+    if kind == "gzip" and len(head) > 10 and head[3] & 0x08:
+        offset = 10
+        if head[3] & 0x04 and len(head) >= 12:
+            offset += 2 + int.from_bytes(head[10:12], "little")
+        end = head.find(b"\x00", offset)
+        if end > offset:
+            return head[offset:end].decode("latin-1").rsplit("/", 1)[-1]
+    base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1].split("?", 1)[0]
+    for suffix, replacement in _SUFFIXES.items():
+        if base.lower().endswith(suffix) and len(base) > len(suffix):
+            return base[:-len(suffix)] + replacement
+    return "content"
+
+
+def _container(kind: str, stream: BinaryIO | SafeReader, head: bytes, seekable: bool, name: str,
+               ctx: Context, depth: int) -> Iterator[Table]:
+    limits = ctx.limits
+    if depth >= limits.max_depth:
+        ctx.report(name, f"{kind} archive nested deeper than max_depth={limits.max_depth}: "
+                         "not opened (raise Limits.max_depth to read it)")
+        return
+    # The compressed bytes, from their first byte (the head was already read when not seekable).
+    source = stream if seekable or isinstance(stream, SafeReader) else \
+        SafeReader(stream.read, ctx, name, head=head)
+    if kind in ("gzip", "bzip2", "xz"):
+        if kind == "gzip" and seekable:
+            declared = gzip_declared_size(stream)  # type: ignore[arg-type]
+            if declared is not None:
+                reason = check_declared(ctx, *declared)
+                if reason:
+                    ctx.report(name, reason)
+                    return
+        inflate = Inflate(source.read, kind)
+        child_name = f"{name}!{_inner_name(name, kind, head)}"
+        child = SafeReader(inflate.read, ctx, child_name, meter=True,
+                           compressed=lambda: inflate.consumed)
+        try:
+            yield from _member(child, child_name, ctx, depth + 1)
+        finally:
+            child.close()
+    elif kind == "zip":
+        if seekable:
+            yield from _zip(stream, name, ctx, depth)  # type: ignore[arg-type]
+            return
+        try:
+            spooled = spool(source.read, ctx.remaining if not isinstance(stream, SafeReader)
+                            else limits.max_bytes)
+        except ExtractError as exc:
+            ctx.report(name, str(exc))
+            return
+        with spooled:
+            if source.failed or ctx.exhausted:   # already reported
+                return
+            yield from _zip(spooled, name, ctx, depth)
+    elif kind == "tar":
+        buffered = io.BufferedReader(source, 64 * 1024) if isinstance(source, SafeReader) \
+            else source
+        for member_name, member in tar_members(buffered, name, ctx, meter=depth == 0):  # type: ignore[arg-type]
+            yield from _member(member, member_name, ctx, depth + 1)
+
+
+def _zip(fileobj: BinaryIO, name: str, ctx: Context, depth: int) -> Iterator[Table]:
+    for member_name, member in zip_members(fileobj, name, ctx):
+        yield from _member(member, member_name, ctx, depth + 1)
+
+
+def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context) -> Iterator[Table]:
+    """A stream that is not a container: text in some encoding, or binary content."""
+    if not head:
+        if not raw.failed:
+            ctx.report(name, "empty (0 bytes): nothing to read")
+        return
+    complete = len(head) < SAMPLE_BYTES
+    sniffed = sniff(head, complete)
+    if sniffed.encoding is None:
+        ctx.report(name, sniffed.binary or "binary content, skipped")
+        return
+    text = open_text(raw, sniffed.encoding)
+    sample = decode_sample(head, sniffed.encoding, complete)
+    yield from _text(text, sample, complete, name, sniffed.encoding, ctx, 0)
+
+
+def _sample_of(text: str) -> tuple[str, bool]:
+    if len(text) <= SAMPLE_CHARS:
+        return text, True
+    sample = text[:SAMPLE_CHARS]
+    cut = max(sample.rfind("\n"), sample.rfind("\r"))
+    return (sample[:cut + 1] if cut >= 0 else sample), False
+
+
+def _text(text: io.TextIOBase, sample: str, complete: bool, source: str, encoding: str | None,
+          ctx: Context, html_depth: int) -> Iterator[Table]:
+    limits = ctx.limits
+    if html_depth < 2 and looks_html(sample):
+        page = text.read(limits.max_json_bytes + 1)
+        if len(page) > limits.max_json_bytes:
+            ctx.report(source, f"HTML page larger than max_json_bytes={limits.max_json_bytes} "
+                               "characters: not parsed (raise Limits.max_json_bytes to read it)")
+            return
+        tables, visible = html_tables(page, source, encoding)
+        del page
+        yield from tables
+        visible_sample, visible_complete = _sample_of(visible)
+        yield from _text(io.StringIO(visible), visible_sample, visible_complete, source,
+                         encoding, ctx, html_depth + 1)
+        return
+    shape = json_probe(sample, complete)
+    if shape is not None:
+        yield from json_tables(text, shape, source, encoding, ctx)
+        return
+    plan = document_plan(sample)
+    if plan == "blank" and complete:
+        ctx.report(source, "no content (only blank lines)")
+        return
+    if plan == "delimited":
+        guess = sniff_delimited(split_lines(sample))
+        if guess is not None:
+            yield from delimited_tables(text, guess, source, encoding, ctx)
+            return
+    yield from Segmenter(text_lines(text, limits.max_line_chars), source, encoding).tables()
