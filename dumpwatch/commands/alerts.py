@@ -171,6 +171,8 @@ def alerts_test(obj: Any, receiver: str) -> None:
     if row["status"] == "delivered":
         click.echo(f"test message {key} delivered to {receiver} (message {nid})")
         return
+    with db.atomic():  # a test is not retried later
+        db.execute("UPDATE alert_notifications SET status = 'dead' WHERE id = ? AND status = 'pending'", [nid])
     raise DumpwatchError(f"test message to {receiver} not delivered: {row['last_error'] or report.summary()}")
 
 
@@ -193,6 +195,32 @@ def alerts_send(obj: Any, limit: int) -> None:
     obj.home.ensure()
     report = deliver_once(obj.home.db_path, obj.config, limit=limit)
     click.echo(report.summary())
+
+
+@alerts_group.command("receivers")
+@click.pass_obj
+def alerts_receivers(obj: Any) -> None:
+    """List configured receivers with their delivery state (failures in a row, backoff, last error).
+
+    \b
+    Example:
+      dumpwatch alerts receivers
+    """
+    alerting = _alerting(obj)
+    db = obj.db()
+    state = {r["receiver"]: r for r in db["alert_receivers"].rows}
+    counts = {(r, s): n for r, s, n in db.execute(
+        "SELECT receiver, status, count(*) FROM alert_notifications GROUP BY receiver, status")}
+    rows = []
+    for name in sorted(set(alerting.receivers) | set(state)):
+        r = alerting.receivers.get(name)
+        st = state.get(name, {})
+        rows.append({"name": name, "type": r.type if r else "(not configured)",
+                     "target": (r.url if r.type == "webhook" else ", ".join(r.to)) if r else "",
+                     "pending": counts.get((name, "pending"), 0), "dead": counts.get((name, "dead"), 0),
+                     "failures": st.get("consecutive_failures") or 0, "retry_at": st.get("next_attempt_at"),
+                     "last_error": st.get("last_error") if st.get("consecutive_failures") else ""})
+    _table(rows, ["name", "type", "target", "pending", "dead", "failures", "retry_at", "last_error"])
 
 
 @alerts_group.command("incidents")

@@ -83,11 +83,20 @@ def test_test_command(configured, webhook):
     assert webhook.hooks[-1].json()["kind"] == "test" and webhook.hooks[-1].signature_ok
     from dumpwatch.cli import main
 
+    table = _run(home, "alerts", "receivers").output
+    assert "cnil" in table and "down" in table
+
     with pytest.raises(SystemExit) as exc:
         main(["--home", str(home.root), "alerts", "test", "down"])
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
         main(["--home", str(home.root), "alerts", "test", "nobody"])
+    down = [line for line in _run(home, "alerts", "receivers").output.splitlines() if line.startswith("down")]
+    assert down and "failed: Connect" in down[0] and " 1 " in down[0]
+    # A failed test message is not retried later.
+    statuses = [json.loads(line)["status"] for line in _run(home, "alerts", "list", "--receiver", "down",
+                                                              "--json").output.splitlines()]
+    assert statuses == ["dead"]
 
 
 def test_silence_commands(configured):
