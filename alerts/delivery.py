@@ -38,6 +38,17 @@ Sender = Callable[[Receiver, Message, str], str]
 
 
 @dataclass
+class _Tally:
+    queued: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    deferred: int = 0
+    reclaimed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Report:
     """What one delivery pass did."""
 
@@ -47,7 +58,7 @@ class Report:
     dead: int = 0
     deferred: int = 0  # due, but their receiver is backing off
     reclaimed: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: tuple[str, ...] = ()
 
     def summary(self) -> str:
         return (f"queued {self.queued}, delivered {self.delivered}, failed {self.failed}, dead {self.dead}, "
@@ -117,7 +128,7 @@ def deliver_due(db: sqlite_utils.Database, alerting: Alerting, *, now: datetime 
 
     now = now or clock.now()
     send = sender or channel_send
-    report = Report()
+    report = _Tally()
     stamp = clock.iso(now)
     me = worker_id()
     if ids is None:
@@ -168,7 +179,8 @@ def deliver_due(db: sqlite_utils.Database, alerting: Alerting, *, now: datetime 
                                           "next_attempt_at": None, "last_success_at": stamp}, pk="receiver")
         report.delivered += 1
         log.info("message %s delivered to %s (%s)", row["idempotency_key"], row["receiver"], receipt)
-    return report
+    return Report(queued=report.queued, delivered=report.delivered, failed=report.failed, dead=report.dead,
+                  deferred=report.deferred, reclaimed=report.reclaimed, errors=tuple(report.errors))
 
 
 def _get(db: sqlite_utils.Database, nid: int) -> dict[str, Any]:
@@ -176,7 +188,7 @@ def _get(db: sqlite_utils.Database, nid: int) -> dict[str, Any]:
 
 
 def _failed(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any], error: str, permanent: bool,
-            now: datetime, report: Report, rng: random.Random | None) -> None:
+            now: datetime, report: _Tally, rng: random.Random | None) -> None:
     stamp = clock.iso(now)
     attempts = int(row["attempts"]) + 1
     dead = permanent or stamp >= row["dead_after"]
