@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -62,12 +63,17 @@ def record_finding(db: sqlite_utils.Database, finding: Any, *, source: str = "",
     row["detected_at"] = clock.iso(now)
     if not first_seen:
         row["first_seen"] = row["detected_at"]
-    with db.atomic():
-        finding_id = store.insert_finding(db, row)
-        if finding_id is None:
-            log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
-            return None
-        enqueue(db, alerting, finding_id, row, now=now)
+    try:
+        with db.atomic():
+            finding_id = store.insert_finding(db, row)
+            if finding_id is None:
+                log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
+                return None
+            enqueue(db, alerting, finding_id, row, now=now)
+    except sqlite3.IntegrityError:
+        # Another process recorded the same copy between our check and our insert.
+        log.debug("copy recorded concurrently (%s): no new alert", row["dedup_key"])
+        return None
     return finding_id
 
 
@@ -98,11 +104,14 @@ def record_health(db: sqlite_utils.Database, *, source: str, problem: str, detai
         "detail": json.dumps(scrub_value({"problem": problem, **(detail or {})}), sort_keys=True,
                              ensure_ascii=False),
     }
-    with db.atomic():
-        finding_id = store.insert_finding(db, row)
-        if finding_id is None:
-            return None
-        enqueue(db, alerting, finding_id, row, now=now)
+    try:
+        with db.atomic():
+            finding_id = store.insert_finding(db, row)
+            if finding_id is None:
+                return None
+            enqueue(db, alerting, finding_id, row, now=now)
+    except sqlite3.IntegrityError:
+        return None
     return finding_id
 
 

@@ -144,3 +144,25 @@ def test_silences_hold_then_expire(people):
     deliver_due(db, alerting, sender=cap, now=t0 + timedelta(hours=1, seconds=1))
     assert len(cap.to("lab0")) == 1  # the new copy goes out; the silenced one stays silenced
     assert len(cap.to("lab0")[0].data["alerts"]) == 1
+
+
+def test_same_copy_recorded_concurrently_by_two_processes(home, people, monkeypatch):
+    """Two connections (two crawler processes) racing on one copy: one finding, one alert."""
+    cfg = _cfg()
+    a, b = open_db(home.db_path), open_db(home.db_path)
+    f = make_finding(people[:10], url="https://p.example/race", sha="c" * 64)
+    import dumpwatch.store as store
+
+    real = store.insert_finding
+    calls = []
+
+    def interleaved(db, row):
+        calls.append(db)
+        if len(calls) == 1:  # while a is between its check and its insert, b records the same copy
+            assert record_finding(b, f, config=cfg) is not None
+        return real(db, row) if db is b else db["findings"].insert(row).last_pk
+
+    monkeypatch.setattr(store, "insert_finding", interleaved)
+    assert record_finding(a, f, config=cfg) is None
+    assert len(calls) == 2
+    assert a["findings"].count == 1 and a["alerts"].count == 1
