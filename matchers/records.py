@@ -20,6 +20,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 class Fields:
     nirs: list[str] = field(default_factory=list)  # 13-character bodies
     nir_keyed: int = 0  # how many carried a valid key
+    nir_shaped: int = 0  # 15-character candidates seen, valid key or not
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)  # 9-digit national numbers
     names: list[str] = field(default_factory=list)  # candidate name keys (sorted folded words)
@@ -42,6 +43,8 @@ class Fields:
 
 
 def add_nir(f: Fields, value: str) -> None:
+    if len(value) >= 15:
+        f.nir_shaped += 1
     p = ids.nir_parts(value)
     if p:
         f.nirs.append(p[0])

@@ -121,19 +121,25 @@ def _fetch(url: str, max_bytes: int):
     import httpx
 
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    error = None
     try:
         with httpx.stream("GET", url, follow_redirects=True, timeout=30.0,
                           headers={"User-Agent": "dumpwatch (leak monitor)"}) as resp:
             if resp.status_code >= 400:
-                return None, f"{url}: HTTP {resp.status_code}"
-            n = 0
-            for chunk in resp.iter_raw():
-                n += len(chunk)
-                if n > max_bytes:
-                    return None, f"{url}: larger than {max_bytes} bytes; refused (raise limits.max_bytes)"
-                spool.write(chunk)
+                error = f"{url}: HTTP {resp.status_code}"
+            else:
+                n = 0
+                for chunk in resp.iter_raw():
+                    n += len(chunk)
+                    if n > max_bytes:
+                        error = f"{url}: larger than {max_bytes} bytes; refused (raise limits.max_bytes)"
+                        break
+                    spool.write(chunk)
     except httpx.HTTPError as exc:
-        return None, f"{url}: {type(exc).__name__}: {exc}"
+        error = f"{url}: {type(exc).__name__}: {exc}"
+    if error:
+        spool.close()
+        return None, error
     spool.seek(0)
     return spool, None
 

@@ -87,6 +87,7 @@ def test_scan_url(enrolled, people, tmp_path):
         result = run(enrolled.root, "scan", f"{base}/raw/abc", f"{base}/gone", "--json")
     finally:
         srv.shutdown()
+        srv.server_close()
     out = [json.loads(line) for line in result.output.splitlines()]
     assert out[0]["verdict"] == "repost" and out[0]["matched_records"] == 10
     assert out[1]["verdict"] == "none" and "404" in out[1]["errors"][0]
