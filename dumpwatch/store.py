@@ -259,7 +259,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     for name, fn in MIGRATIONS:
         if name in done:
             continue
-        with db.conn:
+        with db.atomic():
             fn(db)
             db["_migrations"].insert({"name": name, "applied_at": utcnow()})
         log.debug("applied migration %s", name)
@@ -316,7 +316,7 @@ def finding_row(finding: Any, *, source: str = "", url: str | None = None,
 def insert_finding(db: sqlite_utils.Database, row: dict[str, Any]) -> int | None:
     """Insert a finding row; return its id, or ``None`` if the same copy was already recorded.
 
-    Call inside ``with db.conn:`` to make it part of a larger transaction (the alerts outbox).
+    Call inside ``with db.atomic():`` to make it part of a larger transaction (the alerts outbox).
     """
     existing = db.execute("SELECT id FROM findings WHERE dedup_key = ?", [row["dedup_key"]]).fetchone()
     if existing:
