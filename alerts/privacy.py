@@ -10,25 +10,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# A NIR: sex digit, year, month, department (digits or 2A/2B), commune, order, key; any separators.
-_NIR = re.compile(r"(?<![\dA-Za-z])([1-478])[ .-]?(\d{2})[ .-]?(\d{2})[ .-]?((?:\d{2}|2[AaBb]))"
-                  r"[ .-]?(\d{3})[ .-]?(\d{3})(?:[ .-]?(\d{2}))?(?![\dA-Za-z])")
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])([A-Za-z0-9._%+-]*)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-# French phone numbers, national or international, with any usual separators.
-_PHONE = re.compile(r"(?<![\w*])(?:(?:\+|00)33[ .-]?(?:\(0\)[ .-]?)?|0)[1-9](?:[ .-]?\d{2}){4}(?!\w)")
+from matchers import identifiers as ids
+
+# The engine's own patterns: anything NIR-, email- or phone-shaped, valid or not, is masked.
+_NIR = ids.NIR_IN_TEXT
+_EMAIL = ids.EMAIL_IN_TEXT
+_PHONE = ids.PHONE_IN_TEXT
 
 
 def _nir(m: re.Match[str]) -> str:
-    return f"{m.group(1)} {m.group(2)} {m.group(3)} ** *** *** **"
+    return ids.redact_nir("".join(m.groups()[:6]).upper())
 
 
 def _email(m: re.Match[str]) -> str:
-    return f"{m.group(1)}***@{m.group(3)}"
+    return ids.redact_email(m.group(0))
 
 
 def _phone(m: re.Match[str]) -> str:
-    national = "0" + re.sub(r"\D", "", m.group(0))[-9:]
-    return f"{national[:2]} ** ** ** {national[-2:]}"
+    return ids.redact_phone(ids.phone_nsn(m.group(0)) or re.sub(r"\D", "", m.group(0))[-9:])
 
 
 def scrub(text: str) -> str:

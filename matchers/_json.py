@@ -301,4 +301,4 @@ class _ObjectWalker:
                 builder.event(event, value)
             if depth == 0:
                 return builder.value if building else None
-        return builder.value if building else None   # truncated: what was built so far
+        return None   # truncated inside this record: only whole records are returned

@@ -97,12 +97,17 @@ class Context:
         self.errors.append(message)
         log.info("extract: %s", message)
 
-    def take(self, n: int) -> None:
-        """Count ``n`` decompressed bytes against ``max_bytes``."""
-        self.used += n
-        if self.used > self.limits.max_bytes:
-            raise LimitExceededError(
-                f"more than max_bytes={self.limits.max_bytes} bytes of content; the rest was not "
+    def take(self, n: int) -> int:
+        """Count ``n`` content bytes against ``max_bytes``; returns how many fit (< n: exhausted)."""
+        room = self.limits.max_bytes - self.used
+        if n <= room:
+            self.used += n
+            return n
+        self.used = self.limits.max_bytes + 1
+        return max(room, 0)
+
+    def limit_reason(self) -> str:
+        return (f"more than max_bytes={self.limits.max_bytes} bytes of content; the rest was not "
                 f"read (raise Limits.max_bytes / [extract] max_bytes to read further)")
 
     @property

@@ -290,6 +290,12 @@ class _Line:
         return self._combo  # type: ignore[return-value]
 
     @property
+    def starts_record(self) -> bool:
+        """A `key: value` line with a value (`et les combos :` does not start a record)."""
+        pair = self.kv
+        return pair is not None and bool(pair[1])
+
+    @property
     def rule(self) -> bool:
         """A separator line (`-----`, `=====`): no letter or digit."""
         return not self.blank and not any(c.isalnum() for c in self.text)
@@ -374,7 +380,7 @@ class Segmenter:
             if (j is None and self._at_eof_after(i + 1)) or \
                     (j is not None and self.peek(j).combo):  # type: ignore[union-attr]
                 return "combo", None
-        if line.kv:
+        if line.starts_record:
             nxt = self.peek(i + 1)
             if nxt is not None and nxt.kv:
                 return "keyvalue", None
@@ -432,7 +438,7 @@ class Segmenter:
                     yield record
                     record = {}
                 nxt = self._next_data(1)
-                if nxt is None or not self.peek(nxt).kv:  # type: ignore[union-attr]
+                if nxt is None or not self.peek(nxt).starts_record:  # type: ignore[union-attr]
                     break
                 for _ in range(nxt):
                     self.pop()

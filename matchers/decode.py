@@ -84,10 +84,14 @@ def _utf16_without_bom(head: bytes) -> str | None:
     even = sample[0::2].count(0) / len(sample[0::2])
     odd = sample[1::2].count(0) / len(sample[1::2])
     if odd > 0.4 and even < 0.05:
-        return "utf-16-le"
-    if even > 0.4 and odd < 0.05:
-        return "utf-16-be"
-    return None
+        codec = "utf-16-le"
+    elif even > 0.4 and odd < 0.05:
+        codec = "utf-16-be"
+    else:
+        return None
+    text = sample[:len(sample) // 2 * 2].decode(codec, errors="replace")
+    bad = sum(1 for c in text if (not c.isprintable() and c not in "\t\n\r\f\v\x1b") or c == "\ufffd")
+    return codec if bad <= _MAX_CONTROL_RATIO * len(text) else None
 
 
 def _valid_utf8(head: bytes, complete: bool) -> bool:

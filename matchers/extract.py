@@ -60,8 +60,8 @@ from matchers._text import Segmenter, delimited_tables, document_plan, sniff_del
 from matchers.containers import (
     Inflate,
     SafeReader,
-    check_declared,
     container_kind,
+    gzip_bomb_confirmed,
     gzip_declared_size,
     spool,
     tar_members,
@@ -188,9 +188,12 @@ def _container(kind: str, stream: BinaryIO | SafeReader, head: bytes, seekable: 
         if kind == "gzip" and seekable:
             declared = gzip_declared_size(stream)  # type: ignore[arg-type]
             if declared is not None:
-                reason = check_declared(ctx, *declared)
-                if reason:
-                    ctx.report(name, reason)
+                size, packed = declared
+                if size > limits.ratio_grace_bytes and size > limits.max_ratio * packed \
+                        and gzip_bomb_confirmed(stream, ctx):  # type: ignore[arg-type]
+                    ctx.report(name, f"refused: declares {size} bytes from {packed} compressed, a "
+                                     f"ratio above max_ratio={limits.max_ratio:g}, confirmed by its "
+                                     "first blocks: a decompression bomb (not expanded)")
                     return
         inflate = Inflate(source.read, kind)
         child_name = f"{name}!{_inner_name(name, kind, head)}"
