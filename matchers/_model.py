@@ -53,12 +53,12 @@ class Limits:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"Limits.{f.name} must be a positive number, not {value!r}")
+                raise ConfigError(f"must be a positive number, not {value!r}", key=f"limits.{f.name}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str | Path | None = None,
-                     section: str = "extract") -> "Limits":
-        """Limits from a configuration table (``[extract]`` of dumpwatch.toml); unknown keys are errors."""
+                     section: str = "limits") -> "Limits":
+        """Limits from a configuration table (``[limits]`` of dumpwatch.toml); unknown keys are errors."""
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
         for key, value in data.items():
