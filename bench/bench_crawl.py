@@ -6,7 +6,7 @@ synthetic reposts, all distinct. Two crawls of the same pages, alternated ``--ro
 - *bare*: a spider that reads the listing and downloads every page, and does nothing else
   (``scrapy runspider`` on :class:`BareSpider` below);
 - *full*: ``scrapy crawl paste-api -a source=bench``, the real spider with the seen-set, the
-  extraction + matchers pipeline (one enrolled synthetic leak of 2,000 people), the store and the
+  extraction + matchers pipeline (one enrolled synthetic leak of 5,000 people), the store and the
   alerts outbox, on a fresh copy of the home each round.
 
 Both with the same concurrency (16), no delay, no AutoThrottle, no robots.txt. Reported: pages/s of
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def make_pages(n: int, people: list[dict[str, str]]) -> dict[str, bytes]:
     fmts = ("csv", "json", "kv", "chatter")
     for i in range(n):
         if i % 20 == 7:  # 5 % reposts, 20 people each, in turn in four shapes
-            k = (i // 20) % (len(people) // 20)
+            k = (i // 20) % (len(people) // 20)  # distinct people per repost while there are enough
             header, rows = synth.transform(people[k * 20:(k + 1) * 20], seed=i)
             body = synth.render(header, rows, fmts[(i // 20) % 4], seed=i)
         else:
@@ -122,23 +123,26 @@ COMMON = ["-s", "LOG_LEVEL=INFO", "-s", f"CONCURRENT_REQUESTS={CONCURRENCY}", "-
 
 
 def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd + ["-s", f"LOG_FILE={log}"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=1800)
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"crawl failed ({proc.returncode}): {proc.stderr[-2000:]}\n{text[-2000:]}")
     elapsed = float(re.search(r"'elapsed_time_seconds': ([0-9.]+)", text).group(1))
     pages = int(re.search(r"'downloader/response_count': (\d+)", text).group(1))
-    return {"wall": wall, "elapsed": elapsed, "pages": pages}
+    return {"wall": wall, "elapsed": elapsed, "pages": pages, "cpu": cpu}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--people", type=int, default=2000)
+    ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost page)")
     args = ap.parse_args()
 
     from dumpwatch import synth
@@ -190,6 +194,8 @@ def main() -> None:
             "ratio_full_over_bare": round(best["full"]["elapsed"] / best["bare"]["elapsed"], 2),
             "bare_wall_s": round(best["bare"]["wall"], 2),
             "full_wall_s": round(best["full"]["wall"], 2),
+            "bare_crawler_cpu_s": round(best["bare"]["cpu"], 2),
+            "full_crawler_cpu_s": round(best["full"]["cpu"], 2),
         }
         print(json.dumps(out, indent=1))
     finally:

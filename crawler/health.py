@@ -66,7 +66,7 @@ class RunRecord:
 
 
 def start_run(db: sqlite_utils.Database, *, source: str, kind: str, run_key: str) -> int:
-    with db.conn:
+    with db.atomic():
         return db["crawl_runs"].insert({
             "run_key": run_key, "source": source, "kind": kind, "started": utcnow(), "finished": None,
             "ok": 0, "close_reason": "running", **{k: 0 for k in RUN_COUNTERS}, "detail": "{}",
@@ -78,7 +78,7 @@ def finish_run(db: sqlite_utils.Database, run_id: int, *, ok: bool, close_reason
     row = {"finished": utcnow(), "ok": int(ok), "close_reason": close_reason,
            **{k: int(counters.get(k, 0)) for k in RUN_COUNTERS},
            "detail": json.dumps(detail or {}, sort_keys=True)}
-    with db.conn:
+    with db.atomic():
         db["crawl_runs"].update(run_id, row)
 
 

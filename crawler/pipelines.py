@@ -1,7 +1,8 @@
 """The pipeline every document goes through: content seen-set → extraction + matchers → store + outbox.
 
-The matchers run in one worker thread so that downloads go on while a document is scanned; the
-database is only touched from the reactor thread. ``dumpwatch scan`` and the crawler share the
+The matchers run in a worker process (``DUMPWATCH_SCAN_PROCESSES``, default 1; 0 = a thread) so
+that downloads go on while a document is scanned, on another core; the database is only touched
+from the reactor thread. ``dumpwatch scan`` and the crawler share the
 engine entry point (:meth:`matchers.scan.Scanner.scan_bytes`), so a crawled document gets exactly
 the verdict the same bytes get from the command line.
 """
@@ -12,7 +13,11 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -28,11 +33,26 @@ class ScannerUnavailable(DumpwatchError):
     """The engine could not be loaded (no leak enrolled, wrong key, missing index)."""
 
 
-def load_scanner(state: CrawlState, repost_threshold: int | None = None) -> Any:
+@dataclass(frozen=True)
+class ScannerSpec:
+    """How to build the engine (picklable: a scan worker process builds its own from it)."""
+
+    index_dir: Path
+    key: bytes = field(repr=False)
+    repost_threshold: int
+    limits: Any
+
+    def build(self) -> Any:
+        from matchers.scan import Scanner
+
+        return Scanner.from_index_dir(self.index_dir, self.key, repost_threshold=self.repost_threshold,
+                                      limits=self.limits)
+
+
+def scanner_spec(state: CrawlState, repost_threshold: int | None = None) -> ScannerSpec:
     """The engine for a crawl, as ``dumpwatch scan`` builds it: every enrolled leak of the home, with
     its key, the ``[scan] repost_threshold`` and the ``[limits]`` of the configuration."""
     from matchers.extract import Limits
-    from matchers.scan import Scanner
 
     config = state.config
     path = config.get("_path")
@@ -44,35 +64,87 @@ def load_scanner(state: CrawlState, repost_threshold: int | None = None) -> Any:
         limits = Limits(**section(config, "limits"))
     except TypeError as exc:
         raise ConfigError(f"unknown limit: {exc}", path=path, key="limits") from None
+    return ScannerSpec(state.home.index_dir, state.home.load_key(), repost_threshold, limits)
+
+
+def load_scanner(spec: ScannerSpec) -> Any:
     try:
-        return Scanner.from_index_dir(state.home.index_dir, state.home.load_key(),
-                                      repost_threshold=repost_threshold, limits=limits)
+        return spec.build()
     except DumpwatchError:
         raise
     except Exception as exc:  # the engine's own errors are not all DumpwatchErrors
-        raise ScannerUnavailable(f"cannot load the fingerprint index in {state.home.index_dir}: {exc}; "
+        raise ScannerUnavailable(f"cannot load the fingerprint index in {spec.index_dir}: {exc}; "
                                  "enroll a leak first: dumpwatch enroll FILE --leak NAME") from exc
+
+
+# -- the scan worker process -------------------------------------------------------------------------
+
+_worker_scanner: Any = None
+
+
+def _worker_init(spec: ScannerSpec) -> None:
+    global _worker_scanner
+    _worker_scanner = spec.build()
+
+
+def _worker_scan(body: bytes, name: str) -> Any:
+    return _worker_scanner.scan_bytes(body, name)
+
+
+class ScanWorker:
+    """Runs the engine off the reactor: in ``processes`` worker processes (default 1), so matching
+    runs on another core while Scrapy downloads, or in one thread when ``processes = 0``.
+
+    A worker that dies (a crash on one document) is replaced; that document is reported as an error.
+    """
+
+    def __init__(self, spec: ScannerSpec, processes: int):
+        self.spec = spec
+        self.processes = processes
+        self.scanner = load_scanner(spec)  # errors surface here, with a clear message, before crawling
+        self.executor: Executor = self._executor()
+
+    def _executor(self) -> Executor:
+        if self.processes <= 0:
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dumpwatch-scan")
+        return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(self.spec,))
+
+    async def scan(self, body: bytes, name: str) -> Any:
+        loop = asyncio.get_running_loop()
+        if self.processes <= 0:
+            return await loop.run_in_executor(self.executor, self.scanner.scan_bytes, body, name)
+        try:
+            return await loop.run_in_executor(self.executor, _worker_scan, body, name)
+        except BrokenProcessPool:
+            log.error("the scan worker died while scanning %s: starting a new one", name)
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = self._executor()
+            raise
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class ScanPipeline:
     """Scan each new document and record what it is; count everything in the crawl stats."""
 
-    def __init__(self, crawler: Crawler, state: CrawlState, scanner: Any):
+    def __init__(self, crawler: Crawler, state: CrawlState, worker: ScanWorker):
         self.crawler = crawler
         self.state = state
-        self.scanner = scanner
+        self.worker = worker
         self.stats = crawler.stats
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dumpwatch-scan")
         self._inflight: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "ScanPipeline":
         state = state_of(crawler)
         threshold = crawler.settings.get("DUMPWATCH_REPOST_THRESHOLD")
-        return cls(crawler, state, load_scanner(state, int(threshold) if threshold else None))
+        spec = scanner_spec(state, int(threshold) if threshold else None)
+        return cls(crawler, state, ScanWorker(spec, crawler.settings.getint("DUMPWATCH_SCAN_PROCESSES", 1)))
 
     def close_spider(self) -> None:
-        self.executor.shutdown(wait=True)
+        self.worker.close()
 
     def _inc(self, key: str, n: int = 1) -> None:
         assert self.stats is not None
@@ -96,8 +168,7 @@ class ScanPipeline:
             return item
         self._inflight.add(sha)
         try:
-            loop = asyncio.get_running_loop()
-            finding = await loop.run_in_executor(self.executor, self.scanner.scan_bytes, body, item.name)
+            finding = await self.worker.scan(body, item.name)
         except Exception as exc:  # one bad document never stops a crawl
             log.error("scan of %s failed: %s", item.url, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
             self._inc("dumpwatch/errors")

@@ -74,7 +74,7 @@ class SeenSet:
             return 0
         now = utcnow()
         rows = list(self._pending.values())
-        with self.db.conn:
+        with self.db.atomic():
             for row in rows:
                 existing = self.db.execute(
                     "SELECT first_seen FROM crawl_seen_urls WHERE key = ?", [row["key"]]).fetchone()
@@ -95,7 +95,7 @@ class SeenSet:
     def mark_content(self, sha256: str, *, size: int, url: str, verdict: str,
                      finding_id: int | None) -> None:
         now = utcnow()
-        with self.db.conn:
+        with self.db.atomic():
             self.db["crawl_seen_content"].upsert(
                 {"sha256": sha256, "size": size, "source": self.source, "url": url, "first_seen": now,
                  "last_seen": now, "verdict": verdict, "finding_id": finding_id}, pk="sha256")

@@ -16,6 +16,9 @@ Our own settings share the ``DUMPWATCH_`` prefix:
 ``DUMPWATCH_REPOST_THRESHOLD``
     matched records from which a document is a repost; default: ``[scan] repost_threshold`` of the
     configuration (3), as ``dumpwatch scan`` uses.
+``DUMPWATCH_SCAN_PROCESSES``
+    worker processes that run the engine (default 1: matching on another core than Scrapy's
+    reactor); 0 runs it in a thread of the crawl process.
 ``DUMPWATCH_RETRY_BACKOFF`` / ``DUMPWATCH_RETRY_AFTER_MAX``
     first backoff delay in seconds (doubled at each retry) and the longest ``Retry-After`` honoured;
     set from ``[crawler] retry_backoff`` and ``retry_after_max``.
@@ -35,6 +38,7 @@ DUMPWATCH_HOME = os.environ.get("DUMPWATCH_HOME", "")
 DUMPWATCH_CONFIG = os.environ.get("DUMPWATCH_CONFIG", "")
 DUMPWATCH_RUN_KEY = ""
 DUMPWATCH_REPOST_THRESHOLD = None  # None: [scan] repost_threshold of the configuration (default 3)
+DUMPWATCH_SCAN_PROCESSES = 1
 DUMPWATCH_RETRY_BACKOFF = 2.0
 DUMPWATCH_RETRY_AFTER_MAX = 600.0
 DUMPWATCH_TEST_MODE = False

@@ -120,15 +120,20 @@ def write_config(home, sources: str, crawler: str = TEST_CRAWLER) -> Path:
     return path
 
 
-def run_crawl(home, name: str, **kw):
-    """One crawl of a configured source, in a child process, as `dumpwatch crawl` runs it."""
+def run_crawl(home, name: str, scan_processes: int = 0, **kw):
+    """One crawl of a configured source, in a child process, as `dumpwatch crawl` runs it.
+
+    The engine runs in a thread of the crawl (``scan_processes=0``) unless a test asks for the
+    default worker process: spawning one costs about a second per crawl.
+    """
     from crawler.run import crawl_source
     from crawler.sources import load_crawl_config
 
     config = home.load_config()
     cc = load_crawl_config(config)
     return crawl_source(cc.get(name), home=home, timeout=kw.pop("timeout", 90),
-                        settings={"DUMPWATCH_TEST_MODE": "True", **kw.pop("settings", {})},
+                        settings={"DUMPWATCH_TEST_MODE": "True", "DUMPWATCH_SCAN_PROCESSES": scan_processes,
+                                  **kw.pop("settings", {})},
                         failing_runs=cc.defaults.failing_runs, config=config, **kw)
 
 

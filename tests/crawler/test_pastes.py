@@ -12,7 +12,7 @@ name = "pw-api"
 kind = "paste-api"
 start_urls = ["{pinnwand}/dw/recent.json"]
 """)
-    result = run_crawl(crawl_home, "pw-api")
+    result = run_crawl(crawl_home, "pw-api", scan_processes=1)
     assert result.ok, result
     found = {f["url"] for f in findings_of(crawl_home, "pw-api")}
     assert set(pastes["repost"]) <= found
