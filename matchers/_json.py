@@ -111,7 +111,10 @@ def flatten(value: Any, prefix: str, out: dict[str, str]) -> dict[str, str]:
 def record(value: Any, key: str = "value") -> dict[str, str]:
     """One array item as a record: objects flattened, scalars under ``key``."""
     if isinstance(value, dict):
-        return flatten(value, "", {})
+        for item in value.values():
+            if type(item) is not str:
+                return flatten(value, "", {})
+        return value      # already flat, all strings (the common case): no copy
     if isinstance(value, list):
         out: dict[str, str] = {}
         for i, item in enumerate(value):

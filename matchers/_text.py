@@ -159,7 +159,7 @@ class DelimitedGuess:
     delimiter: str
     leading: int                     # junk lines before the table
     columns: int
-    quoted: bool                     # the sample uses '"' quoting
+    quoting: str                     # "none", "sparse" or "dense": how the sample uses '"'
     rows: tuple[tuple[str, ...], ...]  # a few sample records (header detection)
 
 
@@ -202,9 +202,11 @@ def _consistent(body: list[str], delimiter: str) -> tuple[float, DelimitedGuess]
         columns, freq = counts.most_common(1)[0]
         share = freq / len(records)
         if columns >= 2 and share >= CONSISTENT and len(records[0]) == columns:
-            quoted = any('"' in line for line in body)
+            with_quotes = sum(1 for line in body if '"' in line)
+            quoting = ("none" if not with_quotes else
+                       "dense" if with_quotes * 2 >= len(body) else "sparse")
             rows = tuple(tuple(r) for r in records[:20])
-            return columns * share, DelimitedGuess(delimiter, leading, columns, quoted, rows)
+            return columns * share, DelimitedGuess(delimiter, leading, columns, quoting, rows)
     return None
 
 
@@ -247,10 +249,15 @@ def delimited_tables(text: io.TextIOBase, guess: DelimitedGuess, source: str, en
         leading = [line.rstrip("\r\n") for _, line in zip(range(guess.leading), lines)]
         yield Table(source, "text", None, iter(leading), encoding)
     guard = _Guard()
-    if guess.quoted:
+    if guess.quoting == "sparse":
+        # Few quoted cells: a stray '"' could open a cell that swallows the rest of the file.
         source_lines: Iterator[str] = _guarded(lines, runaway, guard,
                                                lambda reason: ctx.report(source, reason))
         reader = csv.reader(source_lines, delimiter=guess.delimiter, quotechar='"', strict=False)
+    elif guess.quoting == "dense":
+        # Quotes on most lines: after a stray one the reader resyncs at the next quote; a
+        # guard per line would cost a Python call per row for nothing.
+        reader = csv.reader(lines, delimiter=guess.delimiter, quotechar='"', strict=False)
     else:
         reader = csv.reader(lines, delimiter=guess.delimiter, quoting=csv.QUOTE_NONE, strict=False)
     header = None

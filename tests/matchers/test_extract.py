@@ -119,21 +119,36 @@ def test_banner_lines_before_a_csv_are_a_text_table(sample):
     assert tables[1][2] == tuple(header) and tables[1][3] == rows
 
 
-def test_stray_quote_does_not_swallow_the_file(sample):
-    """An unclosed quote would make one giant cell of the rest: it is cut and reported."""
+def test_stray_quote_does_not_swallow_the_file():
+    """Few quoted cells, one never closed: the reader would make one giant cell of the rest of
+    the file. The cell is cut, reported, and the rest is read without quoting."""
     header, rows = synth.transform(synth.generate(400, seed=3), columns=COLS)
-    text = synth.csv_text(header, rows, ";", csv.QUOTE_ALL)
-    lines = text.splitlines()
-    lines[10] = lines[10].replace('"', "", 1)          # one quote missing on row 10
+    rows = [list(r) for r in rows]
+    for r in rows[:20]:
+        r[5] = f"{r[5]}; centre"                     # quoted by the writer (holds the delimiter)
+    lines = synth.csv_text(header, rows, ";").splitlines()
+    assert lines[20].endswith('centre";' + rows[19][6])
+    lines[20] = lines[20].replace('centre";', "centre;")   # row 19 loses its closing quote
     errors: list[str] = []
     limits = Limits(max_line_chars=2000)                # runaway threshold 8000 characters
     tables = collect(extract_bytes("\n".join(lines).encode(), "q.csv", limits, errors))
-    assert any("quoted cell" in e for e in errors)
+    assert len(errors) == 1 and "quoted cell runs over 8000 characters" in errors[0]
     delimited = [t for t in tables if t[0] == "delimited"]
     assert len(delimited) == 2                          # the rest is read without quoting
-    tail_emails = {r[2].strip('"') for r in delimited[1][3] if len(r) > 2}
-    assert rows[-1][2] in tail_emails
-    assert max(len(c) for t in delimited for r in t[3] for c in r) < 20_000
+    assert delimited[0][3][:19] == rows[:19]
+    assert delimited[1][3][-1] == rows[-1]
+    assert max(len(c) for t in delimited for r in t[3] for c in r) < 8000 + 2000
+
+
+def test_dense_quoting_resyncs_after_a_stray_quote():
+    header, rows = synth.transform(synth.generate(300, seed=3), columns=COLS)
+    lines = synth.csv_text(header, rows, ";", csv.QUOTE_ALL).splitlines()
+    lines[10] = lines[10].replace('"', "", 1)           # one opening quote missing on row 10
+    tables, errors = run("\n".join(lines))
+    got = only(tables, "delimited")[3]
+    assert errors == [] and len(got) == len(rows)
+    assert got[:9] == rows[:9] and got[10:] == rows[10:]
+    assert isinstance(next(extract_bytes("\n".join(lines).encode(), "x")).rows, CSV_READER)
 
 
 def test_csv_sniffing_rejects_prose_with_commas():
