@@ -142,6 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--scan-processes", type=int, default=1, help="DUMPWATCH_SCAN_PROCESSES of the full crawl")
     ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost page)")
     args = ap.parse_args()
 
@@ -174,7 +175,8 @@ def main() -> None:
             results["bare"].append(bare)
             home = work / f"home-{r}"
             shutil.copytree(template_home, home)
-            full = run([sys.executable, "-m", "scrapy", "crawl", "paste-api", "-a", "source=bench", *COMMON],
+            full = run([sys.executable, "-m", "scrapy", "crawl", "paste-api", "-a", "source=bench", *COMMON,
+                        "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}"],
                        {**env, "DUMPWATCH_HOME": str(home)}, work / f"full-{r}.log")
             results["full"].append(full)
             findings = open_db(home / "dumpwatch.db").execute(
@@ -185,6 +187,7 @@ def main() -> None:
         best = {k: min(v, key=lambda x: x["elapsed"]) for k, v in results.items()}
         out = {
             "pages": args.pages,
+            "scan_processes": args.scan_processes,
             "reposts": reposts,
             "repost_findings": findings,
             "bare_pages_per_s": round(best["bare"]["pages"] / best["bare"]["elapsed"], 1),

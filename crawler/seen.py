@@ -73,13 +73,14 @@ class SeenSet:
         if not self._pending:
             return 0
         now = utcnow()
-        rows = list(self._pending.values())
+        rows = [(r["key"], r["url"], r["source"], now, now, r["status"], r["http_status"], r["reason"], r["sha256"])
+                for r in self._pending.values()]
         with self.db.atomic():
-            for row in rows:
-                existing = self.db.execute(
-                    "SELECT first_seen FROM crawl_seen_urls WHERE key = ?", [row["key"]]).fetchone()
-                row = dict(row, first_seen=existing[0] if existing else now, last_seen=now)
-                self.db["crawl_seen_urls"].upsert(row, pk="key")
+            self.db.conn.executemany(
+                "INSERT INTO crawl_seen_urls (key, url, source, first_seen, last_seen, status, http_status, reason,"
+                " sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET url = excluded.url,"
+                " source = excluded.source, last_seen = excluded.last_seen, status = excluded.status,"
+                " http_status = excluded.http_status, reason = excluded.reason, sha256 = excluded.sha256", rows)
         self._pending.clear()
         log.debug("seen-set: %d page marks written for %s", len(rows), self.source)
         return len(rows)
@@ -96,9 +97,10 @@ class SeenSet:
                      finding_id: int | None) -> None:
         now = utcnow()
         with self.db.atomic():
-            self.db["crawl_seen_content"].upsert(
-                {"sha256": sha256, "size": size, "source": self.source, "url": url, "first_seen": now,
-                 "last_seen": now, "verdict": verdict, "finding_id": finding_id}, pk="sha256")
+            self.db.execute(
+                "INSERT OR IGNORE INTO crawl_seen_content (sha256, size, source, url, first_seen, last_seen, verdict,"
+                " finding_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [sha256, size, self.source, url, now, now, verdict, finding_id])
 
 
 def bad_pages(db: sqlite_utils.Database, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -59,6 +59,9 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = True
+# Documents a callback yields are few (a paste, the posts of a topic page): Scrapy's default of 100
+# concurrent items costs one asyncio task each per response for nothing.
+CONCURRENT_ITEMS = 16
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
