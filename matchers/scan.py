@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +141,9 @@ class Scanner:
     """Matches documents against the enrolled leaks it was given (pure: no network, no database)."""
 
     def __init__(self, indexes: Sequence[LeakIndex], key: bytes, *, repost_threshold: int = 3,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, workers: int = 1):
         self.indexes = list(indexes)
+        self.workers = workers  # > 1: large plain delimited files are split across processes
         self.fpr = Fingerprinter(key)
         self.repost_threshold = repost_threshold
         self.limits = limits or Limits()
@@ -157,10 +159,29 @@ class Scanner:
     def scan_path(self, path: str | Path, *, progress: Callable[[int], None] | None = None) -> Finding:
         path = Path(path)
         try:
+            if self.workers > 1 and self.indexes:
+                finding = self._scan_parallel(path)
+                if finding:
+                    return finding
             with path.open("rb") as fh:
                 return self.scan_stream(fh, str(path), progress=progress)
         except OSError as exc:
             return Finding(input=str(path), errors=(f"{path}: cannot read ({exc.strerror or exc})",))
+
+    def _scan_parallel(self, path: Path) -> Finding | None:
+        from matchers import parallel
+
+        plan = parallel.plan(path, self, self.workers)
+        if plan is None:
+            return None
+        tally = _Tally([_LeakHits.of(i) for i in self.indexes])
+        self._score_schema(plan.mapping, len(plan.sample), tally)
+        try:
+            sha = parallel.scan_ranges(self, path, plan, tally)
+        except RuntimeError as exc:
+            log.warning("%s; scanning %s in one process", exc, path)
+            return None
+        return self._finding(str(path), tally, sha, path.stat().st_size, [])
 
     def scan_bytes(self, data: bytes, name: str) -> Finding:
         import io
@@ -181,10 +202,10 @@ class Scanner:
         except Exception as exc:  # a bug must not stop a scan of many inputs: report it
             log.exception("scanning %s failed", name)
             errors.append(f"{name}: internal error while scanning ({type(exc).__name__}: {exc})")
-        return self._finding(name, tally, reader, errors)
+        return self._finding(name, tally, reader.sha.hexdigest(), reader.size, errors)
 
     # -- verdict -----------------------------------------------------------------------------------
-    def _finding(self, name: str, t: _Tally, reader: _HashingReader, errors: list[str]) -> Finding:
+    def _finding(self, name: str, t: _Tally, sha256: str, size: int, errors: list[str]) -> Finding:
         per_leak = {h.index.name: int(h.matched.sum()) for h in t.leaks}
         best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
         matched = per_leak[best.index.name] if best else 0
@@ -213,7 +234,7 @@ class Scanner:
             input=name, verdict=verdict, leak=leak, matched_records=matched,
             records_seen=t.records_seen, schema_score=round(t.schema_score, 3),
             identifiers=dict(sorted(t.identifiers.items())), labs=labs, categories=tuple(categories),
-            errors=tuple(errors), sha256=reader.sha.hexdigest(), size=reader.size,
+            errors=tuple(errors), sha256=sha256, size=size,
             sample=tuple(t.sample) if matched or verdict != NONE else (),
             leaks={k: v for k, v in per_leak.items() if v},
         )
@@ -263,13 +284,12 @@ class Scanner:
             # One fingerprint column per strong column: (kind, uint64 fingerprints, 0 = absent).
             columns: list[tuple[str, np.ndarray]] = []
             for c, k in numeric_cols:
-                cells = [r[c] if c < len(r) else "" for r in batch]
+                cells = _column(batch, c)
                 ints, keyed = nir_column(cells) if k == "nir" else phone_column(cells)
-                present = int(np.count_nonzero(ints))
-                t.count(k, present)
+                t.count(k, int(np.count_nonzero(ints)))
                 if k == "nir":
                     t.nir_keyed += int(np.count_nonzero(keyed))
-                    t.nir_shaped += sum(1 for c in cells if len(c) >= 15)
+                    t.nir_shaped += len(cells) - sum(map(_SHORT.__contains__, map(len, cells)))
                 columns.append((k, self.fpr.numeric(k, ints)))
             need = np.ones(n, dtype=bool)  # rows not yet confirmed by numeric identifiers in any leak
             per_leak = [self._confirm(h.index, columns, n) for h in t.leaks]
@@ -277,7 +297,7 @@ class Scanner:
                 need &= best < 0
             if email_cols:
                 for c in email_cols:
-                    cells = [r[c] if c < len(r) else "" for r in batch]
+                    cells = _column(batch, c)
                     t.count("email", len(cells) - cells.count(""))
                 todo = np.flatnonzero(need)
                 if len(todo):
@@ -542,6 +562,17 @@ def phone_column(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
     nsn = np.where(np.isin(g10, _CC) & (g9 % 10 == 0), v % 10**9, nsn)
     nsn = np.where(ok & (nsn >= 10**8), nsn, 0)
     return nsn, nsn > 0
+
+
+_SHORT = frozenset(range(15))
+
+
+def _column(batch: list[Sequence[str]], c: int) -> list[str]:
+    """Cell ``c`` of every row ("" where a ragged row is too short), at C speed when none is."""
+    try:
+        return list(map(operator.itemgetter(c), batch))
+    except IndexError:
+        return [r[c] if c < len(r) else "" for r in batch]
 
 
 def _batched(it: Iterable, n: int) -> Iterator[list]:

@@ -149,8 +149,10 @@ def _fetch(url: str, max_bytes: int):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input on stdout, one per line.")
 @click.option("--threshold", type=click.IntRange(min=1), default=None,
               help="Confirmed records needed for a 'repost' verdict (default 3, or scan.repost_threshold).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for one large plain CSV file (default: scan.workers, else the number of CPUs).")
 @click.pass_obj
-def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None) -> None:
+def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, workers: int | None) -> None:
     """Scan files, directories (recursively) and http(s) URLs for reposts of enrolled leaks.
 
     Verdicts: 'repost' (at least THRESHOLD records of an enrolled leak confirmed, each by two
@@ -172,8 +174,9 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None) ->
         key = home.load_key()
     except DumpwatchError:
         key = os.urandom(32)  # nothing enrolled: schema matching only, no fingerprint to compare
+    workers = workers or section(obj.config, "scan").get("workers") or os.cpu_count() or 1
     scanner = Scanner.from_index_dir(home.index_dir, key, repost_threshold=repost_threshold(obj.config, threshold),
-                                     limits=limits)
+                                     limits=limits, workers=workers)
     if not scanner.indexes and not as_json:
         click.echo("note: no leak enrolled yet; only schema matches can be reported "
                    "(see: dumpwatch enroll --help)", err=True)

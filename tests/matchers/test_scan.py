@@ -200,3 +200,40 @@ def test_enroll_refuses_a_file_without_identifiers():
     data = synth.csv_text(["a", "b"], [["x", "y"]] * 10).encode()
     with pytest.raises(EnrollError):
         enroll_stream(io.BytesIO(data), "nothing.csv", leak="x", key=KEY)
+
+
+# -- one large file on several cores -------------------------------------------------------------------
+
+@pytest.fixture
+def small_parallel_threshold(monkeypatch):
+    from matchers import parallel
+
+    monkeypatch.setattr(parallel, "MIN_BYTES", 1)
+    return parallel
+
+
+def test_parallel_scan_gives_the_same_finding(scanner, leak_people, tmp_path, small_parallel_threshold):
+    header, rows = synth.transform(leak_people, shuffle_columns=True, english=True, spaced=True, seed=5)
+    path = tmp_path / "big.csv"
+    path.write_text(synth.csv_text(header, rows + [["x"] * 3] * 50, ";"), encoding="cp1252")
+    one = scanner.scan_path(path)
+    two = Scanner(scanner.indexes, KEY, workers=3)
+    assert small_parallel_threshold.plan(path, two, 3) is not None
+    f = two.scan_path(path)
+    assert f == one
+    assert f.matched_records == 600 and f.records_seen == 650
+
+
+def test_parallel_scan_falls_back_when_it_cannot_split(scanner, leak_people, tmp_path, small_parallel_threshold):
+    import gzip
+
+    header, rows = synth.transform(leak_people[:100])
+    rows[3][1] = "multi\nline"  # a quoted field holding a line break: ranges cannot be cut safely
+    text = synth.csv_text(header, rows)
+    plain, packed = tmp_path / "q.csv", tmp_path / "q.csv.gz"
+    plain.write_text(text)
+    packed.write_bytes(gzip.compress(text.encode()))
+    two = Scanner(scanner.indexes, KEY, workers=2)
+    for path in (plain, packed):
+        assert small_parallel_threshold.plan(path, two, 2) is None
+        assert two.scan_path(path).matched_records == 100
