@@ -100,18 +100,16 @@ class BackoffRetryMiddleware(RetryMiddleware):
 class SourceProxyMiddleware:
     """Send every request of a source through its ``proxy`` (e.g. a local Tor HTTP tunnel)."""
 
-    def __init__(self, proxy: str):
+    def __init__(self, proxy: str | None):
         self.proxy = proxy
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "SourceProxyMiddleware":
-        proxy = state_of(crawler).source.proxy
-        if not proxy:
-            raise NotConfigured("no proxy for this source")
-        return cls(proxy)
+        return cls(state_of(crawler).source.proxy)
 
     def process_request(self, request: Request) -> None:
-        request.meta.setdefault("proxy", self.proxy)
+        if self.proxy:
+            request.meta.setdefault("proxy", self.proxy)
         return None
 
 

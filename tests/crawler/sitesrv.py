@@ -38,6 +38,8 @@ class SiteServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[tuple[float, str, str]] = []  # (time, path, user agent)
+        self.headers: list[dict[str, str]] = []
+        self.proxied: list[str] = []
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
         server = self
@@ -49,8 +51,13 @@ class SiteServer:
                 pass
 
             def do_GET(self) -> None:
+                if self.path.startswith("http://"):  # asked as a proxy: serve our own page, note it
+                    self.path = "/" + self.path.split("/", 3)[3]
+                    with server._lock:
+                        server.proxied.append(self.path)
                 with server._lock:
                     server.log.append((time.monotonic(), self.path, self.headers.get("User-Agent", "")))
+                    server.headers.append(dict(self.headers))
                     route = server.routes.get(self.path) or server.routes.get(self.path.split("?", 1)[0] + "?*")
                     if route is not None and route.then:
                         n = server._served.get(self.path, 0)
@@ -107,4 +114,6 @@ class SiteServer:
         """Forget the requests seen, and start every sequence of responses (``then``) again."""
         with self._lock:
             self.log.clear()
+            self.headers.clear()
+            self.proxied.clear()
             self._served.clear()
