@@ -32,6 +32,7 @@ LOOKAHEAD_BLANKS = 8
 SNIFF_LINES = 60
 
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+_ALNUM = re.compile(r"[^\W_]")
 
 # `Nom: DUPONT`, `N° SS : 1 85 …`, `Tél = 06 …`, `Adresse......: 3 rue …`
 _KV = re.compile(r"^\s*(?P<key>[^\W\d_][^:=;,|\t@<>{}\[\]\"]{0,39}?)[\s.]*[:=]\s*(?P<value>.*?)\s*$")
@@ -305,7 +306,7 @@ class _Line:
     @property
     def rule(self) -> bool:
         """A separator line (`-----`, `=====`): no letter or digit."""
-        return not self.blank and not any(c.isalnum() for c in self.text)
+        return not self.blank and _ALNUM.search(self.text) is None
 
     def cells(self, delimiter: str) -> int:
         n = self._cells.get(delimiter)
@@ -439,7 +440,20 @@ class Segmenter:
 
     def _kv_rows(self) -> Iterator[dict[str, str]]:
         record: dict[str, str] = {}
-        while (line := self.peek(0)) is not None:
+        buf = self._buf
+        while True:
+            line = buf[0] if buf else self.peek(0)
+            if line is None:
+                break
+            pair = line.kv
+            if pair is not None:                  # the common case first
+                key, value = pair
+                if key in record:                 # a repeated key starts the next record
+                    yield record
+                    record = {}
+                record[key] = value
+                self.pop()
+                continue
             if line.blank or line.rule:
                 if record:
                     yield record
@@ -450,21 +464,13 @@ class Segmenter:
                 for _ in range(nxt):
                     self.pop()
                 continue
-            pair = line.kv
-            if pair is None:
-                nxt = self.peek(1)
-                if record and nxt is not None and nxt.kv and not line.combo:
-                    last = next(reversed(record))   # a wrapped value (address on two lines)
-                    record[last] = f"{record[last]} {line.text.strip()}".strip()
-                    self.pop()
-                    continue
-                break
-            key, value = pair
-            if key in record:
-                yield record
-                record = {}
-            record[key] = value
-            self.pop()
+            nxt_line = self.peek(1)
+            if record and nxt_line is not None and nxt_line.kv and not line.combo:
+                last = next(reversed(record))       # a wrapped value (address on two lines)
+                record[last] = f"{record[last]} {line.text.strip()}".strip()
+                self.pop()
+                continue
+            break
         if record:
             yield record
 

@@ -275,7 +275,8 @@ def _text(text: io.TextIOBase, sample: str, complete: bool, source: str, encodin
         return
     plan = document_plan(sample)
     if plan == "blank" and complete:
-        ctx.report(source, "no content (only blank lines)")
+        if html_depth == 0:   # a page with no text besides its tables is not a problem
+            ctx.report(source, "no content (only blank lines)")
         return
     if plan == "delimited":
         guess = sniff_delimited(split_lines(sample))

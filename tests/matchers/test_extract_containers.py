@@ -404,3 +404,32 @@ def test_tar_gz_members(csv_bytes, people):
         assert errors == []
         assert [t[1] for t in tables] == ["dump.tgz!dump.tar!dump/p.csv", "dump.tgz!dump.tar!dump/p.json"]
         assert tables[0][3] == rows and len(tables[1][3]) == 7
+
+
+def test_office_file_strings_come_out_as_lines(people):
+    """An xlsx is a zip of XML parts: its shared strings are read as text lines, one per cell."""
+    header, rows = synth.transform(people[:5], columns=["nom", "email", "nir"])
+    cells = [c for r in [header, *rows] for c in r]
+    shared = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+              '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+              + "".join(f"<si><t>{c}</t></si>" for c in cells) + "</sst>")
+    archive = zip_bytes({"[Content_Types].xml": b'<?xml version="1.0"?><Types></Types>',
+                         "xl/sharedStrings.xml": shared.encode()})
+    tables, errors = run(archive, "patients.xlsx")
+    assert errors == []
+    lines = [line for t in tables if t[1] == "patients.xlsx!xl/sharedStrings.xml" for line in t[3]]
+    assert [line for line in lines if line] == cells
+
+
+def test_abandoning_an_extraction_midway_leaves_nothing_open(csv_bytes):
+    """A consumer may stop anywhere: spooled files and members are closed (warnings are errors)."""
+    import gc
+
+    data, rows = csv_bytes
+    archive = zip_bytes({"a.csv": data, "in.zip": zip_bytes({"b.csv": data}), "c.csv.gz": gzip.compress(data)})
+    for stream in (Pipe(archive), io.BytesIO(archive)):
+        tables = extract(stream, "x.zip")
+        first = next(tables)
+        assert next(iter(first.rows)) == rows[0]
+        del tables, first
+        gc.collect()
