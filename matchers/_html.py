@@ -40,12 +40,17 @@ _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 
 LOOKS_HTML = re.compile(
-    r"^\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<table[\s>]|<div[\s>]|<meta\s"
-    r"|<title[\s>]|<!--|<p[\s>]|<pre[\s>]|<\?xml)", re.IGNORECASE)
+    r"^\s*(?:<!doctype\s+html|<\?xml|<!--|<(?:html|head|body|meta|title|table|div|p|pre|span|br|"
+    r"ul|ol|li|article|section|main|blockquote|code|a|b|strong|em|h[1-6])[\s>/])", re.IGNORECASE)
+# A post body's HTML that starts with text: "Voici la base<br>Nom: …<br>…"
+_BREAKS = re.compile(r"<br\s*/?>|</p>|</div>|</td>|</li>", re.IGNORECASE)
 
 
 def looks_html(sample: str) -> bool:
-    return bool(LOOKS_HTML.match(sample.lstrip("\ufeff")))
+    if LOOKS_HTML.match(sample.lstrip("\ufeff")):
+        return True
+    head = sample[:4096]
+    return len(_BREAKS.findall(head)) >= 3
 
 
 def is_xml(sample: str) -> bool:

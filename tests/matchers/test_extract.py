@@ -473,6 +473,18 @@ def test_html_dump_in_pre_and_kv_post_body(people):
         assert hidden not in everything
 
 
+def test_html_fragment_of_a_post_body():
+    body = ("Voici un extrait <b>gratuit</b> :<br>Nom: DUPONT<br>Prénom: Jean<br>"
+            "Tél: 06 12 34 56 78<br><br>Nom: MARTIN<br>Prénom: Léa<br>Tél: 07 00 00 00 01<br>")
+    errors: list[str] = []
+    tables = collect(extract_text(body, "post#3", errors))
+    assert kinds(tables) == ["text", "keyvalue"]
+    assert tables[0][3] == ["Voici un extrait gratuit :"]
+    assert tables[1][3][1] == {"Nom": "MARTIN", "Prénom": "Léa", "Tél": "07 00 00 00 01"}
+    # a text that merely mentions a tag is not HTML
+    assert kinds(collect(extract_text("use <br> for breaks\nok\n", "p"))) == ["text"]
+
+
 def test_html_pastebin_page_is_read_once(people):
     """A pinnwand page shows the paste twice: highlighted with line numbers, and raw."""
     from pygments import highlight
