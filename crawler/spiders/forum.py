@@ -35,17 +35,31 @@ class ForumSpider(SourceSpider):
     def sel(self) -> Any:
         return self.src.options["selectors"]
 
+    def topics(self, response: Response) -> list[tuple[str, str]]:
+        """``(topic URL, marker)`` of each topic listed on a board page (marker "" when unknown)."""
+        sel = self.sel
+        found: dict[str, str] = {}
+        if sel.get("topic_row") and sel.get("topic_row_link") and sel.get("topic_row_marker"):
+            for row in response.css(sel["topic_row"]):
+                href = row.css(sel["topic_row_link"]).get()
+                if href:
+                    marker = " ".join(t.strip() for t in row.css(sel["topic_row_marker"]).getall()).strip()
+                    found.setdefault(urljoin(response.url, href.strip()).split("#", 1)[0], marker)
+        for href in response.css(sel["topic_links"]).getall():
+            found.setdefault(urljoin(response.url, href.strip()).split("#", 1)[0], "")
+        return list(found.items())
+
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         if text_of(response) is None:
             self.listing_broken(response, "board page is not HTML")
             return
         self.listing_ok(response)
-        topics = [urljoin(response.url, h.strip()) for h in response.css(self.sel["topic_links"]).getall()]
-        topics = list(dict.fromkeys(t.split("#", 1)[0] for t in topics))
+        topics = self.topics(response)
         self.inc("dumpwatch/listed", len(topics))
         new = 0
-        for url in topics:
-            req = self.item_request(url, self.parse_topic, meta={"dw_page": 1})
+        for url, marker in topics:
+            req = self.item_request(url, self.parse_topic, seen_key=f"{url}@{marker}" if marker else url,
+                                    meta={"dw_page": 1, "dw_marker": marker})
             if req is not None:
                 new += 1
                 yield req
@@ -76,6 +90,9 @@ class ForumSpider(SourceSpider):
         page = int(response.meta.get("dw_page", 1))
         nxt = response.css(sel["topic_next"]).get() if sel.get("topic_next") else None
         if nxt and page < self.src.max_pages:
-            req = self.item_request(urljoin(response.url, nxt), self.parse_topic, meta={"dw_page": page + 1})
+            url = urljoin(response.url, nxt)
+            marker = response.meta.get("dw_marker") or ""
+            req = self.item_request(url, self.parse_topic, seen_key=f"{url}@{marker}" if marker else url,
+                                    meta={"dw_page": page + 1, "dw_marker": marker})
             if req is not None:
                 yield req

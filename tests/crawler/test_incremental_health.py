@@ -103,3 +103,41 @@ timeout = 30
     result = run_crawl(crawl_home, "stuck", timeout=2)
     assert not result.ok
     assert result.close_reason in ("shutdown",) or "timeout" in result.close_reason
+
+
+def test_topic_with_a_new_post_is_fetched_again_pages_and_all(crawl_home, sites, site_log, people):
+    from conftest import code_block, repost
+    from sitesrv import template
+
+    srv = sites.server
+    board, page2 = "/xf/forums/bases.2/", "/xf/threads/topic.3/page-2"
+    saved = {p: srv.routes[p].body for p in (board, page2)}
+    write_config(crawl_home, f"""
+[[sources]]
+name = "xf"
+kind = "forum"
+preset = "xenforo"
+start_urls = ["{sites.url(board)}"]
+""")
+    try:
+        first = run_crawl(crawl_home, "xf")
+        assert first.ok and first.findings >= 3
+        # someone posts a repost in topic 3: the forum bumps it to the first board page, new date
+        row = template("xenforo/topic_row.html", tid="3", title="La suite", uid="7", author="anon", replies="3",
+                       root="/xf").replace(b'datetime="2021-02-24T18:40:00+0100"', b'datetime="2021-03-01T09:00:00+0100"')
+        srv.routes[board].body = saved[board].replace(b'js-threadList">', b'js-threadList">' + row, 1)
+        new_post = template("xenforo/post.html", pid="33", author="anon", attachments="", root="/xf",
+                            content=code_block(repost(people[560:580], "csv", 99))).decode()
+        srv.routes[page2].body = saved[page2].replace(b"</article>\n\n\t\t</div>", b"</article>\n" + new_post.encode()
+                                                      + b"\n\t\t</div>", 1)
+        assert srv.routes[page2].body != saved[page2]
+        site_log.clear_log()
+        second = run_crawl(crawl_home, "xf")
+        fetched = set(site_log.paths())
+        assert {"/xf/threads/topic.3/", page2} <= fetched
+        assert not fetched & {"/xf/threads/topic.1/", "/xf/threads/topic.2/"}
+        assert second.findings == 1
+        assert sites.url(page2) + "#post-33" in {f["url"] for f in findings_of(crawl_home, "xf")}
+    finally:
+        for path, body in saved.items():
+            srv.routes[path].body = body
