@@ -49,10 +49,11 @@ class Plan:
 class _Range(io.RawIOBase):
     """A read-only window ``[start, end)`` of a binary file."""
 
-    def __init__(self, path: Path, start: int, end: int):
+    def __init__(self, path: Path, start: int, end: int, progress=None, scale: float = 1.0):
         self.fh = path.open("rb")
         self.fh.seek(start)
         self.left = end - start
+        self.progress, self.scale = progress, scale
 
     def readable(self) -> bool:
         return True
@@ -64,6 +65,8 @@ class _Range(io.RawIOBase):
         data = self.fh.read(n)
         b[: len(data)] = data
         self.left -= len(data)
+        if self.progress:
+            self.progress(int(len(data) * self.scale))
         return len(data)
 
     def close(self) -> None:
@@ -114,7 +117,8 @@ def plan(path: Path, scanner: "Scanner", workers: int) -> Plan | None:
     return Plan(enc, dialect, mapping, sample, list(zip(cuts, cuts[1:])))
 
 
-def _match_range(scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, int]) -> "_Tally":
+def _match_range(scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, int],
+                 progress=None) -> "_Tally":
     from matchers.scan import _LeakHits, _Tally
 
     tally = _Tally([_LeakHits.of(i) for i in scanner.indexes])
@@ -122,7 +126,9 @@ def _match_range(scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, in
     enc = plan_.encoding
     if rng[0] == 0 and enc.lower().replace("_", "-") == "utf-8":
         enc = "utf-8-sig"
-    with io.TextIOWrapper(io.BufferedReader(_Range(path, *rng), 1 << 20), encoding=enc,
+    # The parent's progress stands for all ranges: they advance at about the same pace.
+    scale = path.stat().st_size / max(1, rng[1] - rng[0])
+    with io.TextIOWrapper(io.BufferedReader(_Range(path, *rng, progress, scale), 1 << 20), encoding=enc,
                           errors="replace", newline="") as text:
         scanner._match_seq_fast(csv.reader(text, plan_.dialect), plan_.mapping, tally)
     return tally
@@ -140,7 +146,7 @@ def _child(conn, scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, in
         conn.close()
 
 
-def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: "_Tally") -> str:
+def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: "_Tally", progress=None) -> str:
     """Match every range into ``tally`` (children for all ranges but the first); returns the SHA-256."""
     ctx = multiprocessing.get_context("fork")
     procs = []
@@ -151,7 +157,7 @@ def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: "_Tally") ->
         send.close()
         procs.append((p, recv))
     try:
-        mine = _match_range(scanner, path, plan_, plan_.ranges[0])
+        mine = _match_range(scanner, path, plan_, plan_.ranges[0], progress)
         with path.open("rb") as fh:
             sha = hashlib.file_digest(fh, "sha256").hexdigest()
         parts = [(mine, None)]

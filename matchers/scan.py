@@ -160,7 +160,7 @@ class Scanner:
         path = Path(path)
         try:
             if self.workers > 1 and self.indexes:
-                finding = self._scan_parallel(path)
+                finding = self._scan_parallel(path, progress)
                 if finding:
                     return finding
             with path.open("rb") as fh:
@@ -168,7 +168,7 @@ class Scanner:
         except OSError as exc:
             return Finding(input=str(path), errors=(f"{path}: cannot read ({exc.strerror or exc})",))
 
-    def _scan_parallel(self, path: Path) -> Finding | None:
+    def _scan_parallel(self, path: Path, progress: Callable[[int], None] | None = None) -> Finding | None:
         from matchers import parallel
 
         plan = parallel.plan(path, self, self.workers)
@@ -177,7 +177,7 @@ class Scanner:
         tally = _Tally([_LeakHits.of(i) for i in self.indexes])
         self._score_schema(plan.mapping, len(plan.sample), tally)
         try:
-            sha = parallel.scan_ranges(self, path, plan, tally)
+            sha = parallel.scan_ranges(self, path, plan, tally, progress)
         except RuntimeError as exc:
             log.warning("%s; scanning %s in one process", exc, path)
             return None
@@ -410,7 +410,7 @@ class Scanner:
                     cands = self._namedob_candidates(f, idx)
                 if not cands:
                     continue
-                rec = self._verify(f, cands, idx)
+                rec, fields_ = self._verify(f, cands, idx)
                 if rec is None and window:
                     lo, hi = max(0, i - window), min(len(fields), i + window + 1)
                     merged = f
@@ -422,10 +422,12 @@ class Scanner:
                         if j != i:
                             for r, ks in lookups[j].items():
                                 merged_cands.setdefault(r, set()).update(ks)
-                    rec = self._verify(merged, {r: merged_cands[r] for r in cands}, idx)
+                    rec, fields_ = self._verify(merged, {r: merged_cands[r] for r in cands}, idx)
                 if rec is not None and not hits.matched[rec]:
                     hits.matched[rec] = True
                     t.add_sample(f)
+                    if window:  # free text: what was found tells which data it exposes
+                        t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
 
     def _lookup_strong(self, fields: list[Fields], idx: LeakIndex) -> list[dict[int, set[str]]]:
         """Per record: enrolled candidates and which strong kinds found each."""
@@ -468,9 +470,10 @@ class Scanner:
                         out.setdefault(r, set()).update(("name", "dob"))
         return out
 
-    def _verify(self, f: Fields, cands: dict[int, set[str]], idx: LeakIndex) -> int | None:
-        """The enrolled record (among ``cands``) that ≥ 2 independent fields of ``f`` match, if any."""
-        best, best_score = None, 0.0
+    def _verify(self, f: Fields, cands: dict[int, set[str]], idx: LeakIndex) -> tuple[int | None, set[str]]:
+        """The enrolled record (among ``cands``) that ≥ 2 independent fields of ``f`` match, if any,
+        and which fields did."""
+        best, best_score, best_fields = None, 0.0, set()
         for rec, strong in cands.items():
             matched = set(strong)
             salt = int(idx.salt[rec])
@@ -490,8 +493,8 @@ class Scanner:
             if len(matched) >= 2:
                 score = sum(_FIELD_WEIGHT.get(k, 0.3) for k in matched)
                 if score > best_score:
-                    best, best_score = rec, score
-        return best
+                    best, best_score, best_fields = rec, score, matched
+        return best, best_fields
 
     def _name_matches(self, f: Fields, rec: int, salt: int, idx: LeakIndex) -> bool:
         stored = int(idx.name[rec])
@@ -511,6 +514,7 @@ class Scanner:
         return False
 
 
+_FOUND_KIND = {"name": "full_name", "dob": "birth_date", "postcode": "postcode"}
 _FIELD_WEIGHT = {"nir": 1.0, "email": 0.9, "phone": 0.9, "name": 0.6, "dob": 0.5, "postcode": 0.2}
 
 
