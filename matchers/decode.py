@@ -11,11 +11,8 @@ from __future__ import annotations
 import codecs
 import functools
 import io
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
 
 SAMPLE_BYTES = 64 * 1024
 BUFFER_BYTES = 64 * 1024

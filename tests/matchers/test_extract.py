@@ -274,6 +274,14 @@ def test_a_50_mb_single_line_is_split_not_built():
     assert all(set(line.split()) <= vocabulary for line in lines)   # cut at a space, never in a word
 
 
+def test_long_lines_cut_at_the_cap_keep_crlf_whole():
+    from matchers.decode import text_lines
+
+    data = ("a" * 9 + "\r\n") * 3 + "b" * 25 + "\n" + "tail"
+    text = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8", newline="")
+    assert list(text_lines(text, 10)) == ["a" * 9] * 3 + ["b" * 10, "b" * 10, "b" * 5, "tail"]
+
+
 def test_windows_line_endings_and_mac_cr(sample):
     header, rows = sample
     text = synth.csv_text(header, rows, ";")
