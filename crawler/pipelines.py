@@ -24,7 +24,7 @@ from scrapy.crawler import Crawler
 
 from crawler.items import Document
 from crawler.state import CrawlState, state_of
-from dumpwatch.config import ConfigError, DumpwatchError, section
+from dumpwatch.config import DumpwatchError
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +52,10 @@ class ScannerSpec:
 def scanner_spec(state: CrawlState, repost_threshold: int | None = None) -> ScannerSpec:
     """The engine for a crawl, as ``dumpwatch scan`` builds it: every enrolled leak of the home, with
     its key, the ``[scan] repost_threshold`` and the ``[limits]`` of the configuration."""
-    from matchers.extract import Limits
+    from matchers.scan import ScanSettings
 
-    config = state.config
-    path = config.get("_path")
-    if repost_threshold is None:
-        repost_threshold = section(config, "scan").get("repost_threshold", 3)
-        if isinstance(repost_threshold, bool) or not isinstance(repost_threshold, int) or repost_threshold < 1:
-            raise ConfigError("must be a whole number >= 1", path=path, key="scan.repost_threshold")
-    try:
-        limits = Limits(**section(config, "limits"))
-    except TypeError as exc:
-        raise ConfigError(f"unknown limit: {exc}", path=path, key="limits") from None
-    return ScannerSpec(state.home.index_dir, state.home.load_key(), repost_threshold, limits)
+    settings = ScanSettings.from_config(state.config, threshold=repost_threshold)
+    return ScannerSpec(state.home.index_dir, state.home.load_key(), settings.repost_threshold, settings.limits)
 
 
 def load_scanner(spec: ScannerSpec) -> Any:

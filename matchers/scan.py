@@ -137,6 +137,33 @@ class _HashingReader:
             pass
 
 
+@dataclass(frozen=True)
+class ScanSettings:
+    """The engine's settings from the ``[scan]`` and ``[limits]`` tables of dumpwatch.toml."""
+
+    repost_threshold: int = 3
+    limits: Limits = field(default_factory=Limits)
+    workers: int = 1
+
+    @classmethod
+    def from_config(cls, config: dict, *, threshold: int | None = None, workers: int | None = None) -> "ScanSettings":
+        from dumpwatch.config import ConfigError, section
+
+        path = config.get("_path")
+        scan = section(config, "scan")
+        unknown = set(scan) - {"repost_threshold", "workers"}
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}; known: repost_threshold, workers",
+                              path=path, key="scan")
+        for key in ("repost_threshold", "workers"):
+            value = scan.get(key, 1)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"must be a whole number >= 1, not {value!r}", path=path, key=f"scan.{key}")
+        return cls(repost_threshold=threshold or scan.get("repost_threshold", 3),
+                   limits=Limits.from_mapping(section(config, "limits"), path=path),
+                   workers=workers or scan.get("workers", 1))
+
+
 class Scanner:
     """Matches documents against the enrolled leaks it was given (pure: no network, no database)."""
 
@@ -150,9 +177,14 @@ class Scanner:
         self._hash = {k: self.fpr.hasher(k) for k in STRONG_KINDS}
 
     @classmethod
-    def from_index_dir(cls, index_dir: Path, key: bytes, **kwargs) -> "Scanner":
+    def from_index_dir(cls, index_dir: Path, key: bytes, settings: ScanSettings | None = None,
+                       **kwargs) -> "Scanner":
+        """Every leak enrolled under ``index_dir``; ``settings`` (or keyword arguments) as in __init__."""
         from dumpwatch.config import key_id
 
+        if settings:
+            kwargs = {"repost_threshold": settings.repost_threshold, "limits": settings.limits,
+                      "workers": settings.workers, **kwargs}
         return cls(load_all(index_dir, key_id(key)), key, **kwargs)
 
     # -- entry points ------------------------------------------------------------------------------

@@ -12,30 +12,9 @@ from pathlib import Path
 
 import click
 
-from dumpwatch.config import ConfigError, DumpwatchError, section
+from dumpwatch.config import DumpwatchError, section
 
 _KINDS_HELP = "nir, email, phone, last_name, first_name, full_name, birth_date, postcode, lab, …"
-
-
-def _limits(config: dict):
-    from matchers.extract import Limits
-
-    cfg = section(config, "limits")
-    fields = {f.name for f in dataclasses.fields(Limits)}
-    unknown = set(cfg) - fields
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}",
-                          path=config.get("_path"), key="limits")
-    return Limits(**cfg)
-
-
-def repost_threshold(config: dict, override: int | None = None) -> int:
-    if override is not None:
-        return override
-    value = section(config, "scan").get("repost_threshold", 3)
-    if not isinstance(value, int) or value < 1:
-        raise ConfigError("must be a whole number ≥ 1", path=config.get("_path"), key="scan.repost_threshold")
-    return value
 
 
 def _progress_bar(total: int | None, desc: str):
@@ -70,6 +49,7 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     from dumpwatch import store
     from matchers.enroll import enroll_stream
     from matchers.index import check_leak_name
+    from matchers.scan import ScanSettings
 
     check_leak_name(leak)
     overrides = {}
@@ -84,7 +64,8 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     bar, cb = _progress_bar(path.stat().st_size, f"enroll {path.name}")
     with path.open("rb") as fh:
         index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
-                                      overrides=overrides, limits=_limits(obj.config), progress=cb)
+                                      overrides=overrides, limits=ScanSettings.from_config(obj.config).limits,
+                                      progress=cb)
     if bar:
         bar.close()
     index.save(home.index_dir / leak)
@@ -166,17 +147,18 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
       dumpwatch scan ./collected/ https://paste.example/raw/Xy12 --json > results.jsonl
     """
     from matchers.finding import Finding
-    from matchers.scan import Scanner
+    from matchers.scan import Scanner, ScanSettings
 
     home = obj.home
-    limits = _limits(obj.config)
+    settings = ScanSettings.from_config(obj.config, threshold=threshold, workers=workers)
+    if not workers and "workers" not in section(obj.config, "scan"):
+        settings = dataclasses.replace(settings, workers=os.cpu_count() or 1)
+    limits = settings.limits
     try:
         key = home.load_key()
     except DumpwatchError:
         key = os.urandom(32)  # nothing enrolled: schema matching only, no fingerprint to compare
-    workers = workers or section(obj.config, "scan").get("workers") or os.cpu_count() or 1
-    scanner = Scanner.from_index_dir(home.index_dir, key, repost_threshold=repost_threshold(obj.config, threshold),
-                                     limits=limits, workers=workers)
+    scanner = Scanner.from_index_dir(home.index_dir, key, settings)
     if not scanner.indexes and not as_json:
         click.echo("note: no leak enrolled yet; only schema matches can be reported "
                    "(see: dumpwatch enroll --help)", err=True)
