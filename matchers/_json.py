@@ -181,13 +181,13 @@ def _lines_rows(text: io.TextIOBase, source: str, ctx: Context, state: _State
         if not line:
             continue
         try:
-            value = json.loads(line)
+            row = record(json.loads(line))
         except (ValueError, RecursionError):
             bad += 1
             first_bad = first_bad or number
             continue
         state.records += 1
-        yield record(value)
+        yield row
     if bad:
         ctx.report(source, f"{bad} JSON lines could not be parsed (first at line {first_bad}); "
                            f"{state.records} records read")
@@ -271,9 +271,15 @@ class _ObjectWalker:
                 return
             if event in ("start_map", "start_array"):
                 built = self._build(event, value)
+                row = None
                 if built is not None:
+                    try:
+                        row = record(built, name)
+                    except RecursionError:
+                        self._ctx.report(self._source, "a JSON record nested too deeply: skipped")
+                if row is not None:
                     self._state.records += 1
-                    yield record(built, name)
+                    yield row
             else:
                 self._state.records += 1
                 yield {name: _s(value)}

@@ -160,7 +160,7 @@ class DelimitedGuess:
     delimiter: str
     leading: int                     # junk lines before the table
     columns: int
-    quoting: str                     # "none", "sparse" or "dense": how the sample uses '"'
+    quoted: bool                     # the sample uses '"' quoting
     rows: tuple[tuple[str, ...], ...]  # a few sample records (header detection)
 
 
@@ -203,11 +203,9 @@ def _consistent(body: list[str], delimiter: str) -> tuple[float, DelimitedGuess]
         columns, freq = counts.most_common(1)[0]
         share = freq / len(records)
         if columns >= 2 and share >= CONSISTENT and len(records[0]) == columns:
-            with_quotes = sum(1 for line in body if '"' in line)
-            quoting = ("none" if not with_quotes else
-                       "dense" if with_quotes * 2 >= len(body) else "sparse")
+            quoted = any('"' in line for line in body)
             rows = tuple(tuple(r) for r in records[:20])
-            return columns * share, DelimitedGuess(delimiter, leading, columns, quoting, rows)
+            return columns * share, DelimitedGuess(delimiter, leading, columns, quoted, rows)
     return None
 
 
@@ -218,13 +216,21 @@ class _Guard:
 
 def _guarded(lines: Iterator[str], runaway: int, guard: _Guard, report: Callable[[str], None]
              ) -> Iterator[str]:
-    """Lines for a quoting csv.reader; stops a quoted cell that never closes (a stray ``"``)."""
+    """Lines for a quoting csv.reader; stops a quoted cell that never closes (a stray ``"``).
+
+    A cell can only grow across lines without any quote (a quote may close it), so the guard
+    counts the characters of consecutive quote-free lines while the quote parity is odd: the
+    cell the reader builds is never longer than ``runaway`` + two lines, below the csv field
+    limit, so the reader never raises. Densely quoted files (a quote on every line) never trip.
+    """
     inside = False
     open_chars = 0
     for line in lines:
-        if '"' in line and line.count('"') & 1:
-            inside = not inside
-        if inside:
+        if '"' in line:
+            if line.count('"') & 1:
+                inside = not inside
+            open_chars = 0
+        elif inside:
             open_chars += len(line)
             if open_chars > runaway:
                 guard.tripped = True
@@ -232,9 +238,14 @@ def _guarded(lines: Iterator[str], runaway: int, guard: _Guard, report: Callable
                        "of the table is read without quoting")
                 yield line
                 return
-        else:
-            open_chars = 0
         yield line
+
+
+def ensure_field_limit(cap: int) -> None:
+    """Raise csv's (process-wide) field limit above what our line caps let a cell reach."""
+    limit = 6 * cap
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
 
 
 def delimited_tables(text: io.TextIOBase, guess: DelimitedGuess, source: str, encoding: str | None,
@@ -242,24 +253,21 @@ def delimited_tables(text: io.TextIOBase, guess: DelimitedGuess, source: str, en
     """The fast path: optional leading text lines, then ``csv.reader`` over the rest."""
     cap = ctx.limits.max_line_chars
     runaway = 4 * cap
-    limit = runaway + 2 * cap
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)
+    ensure_field_limit(cap)
     lines = raw_lines(text, cap)
     if guess.leading:
         leading = [line.rstrip("\r\n") for _, line in zip(range(guess.leading), lines)]
         yield Table(source, "text", None, iter(leading), encoding)
     guard = _Guard()
-    if guess.quoting == "sparse":
-        # Few quoted cells: a stray '"' could open a cell that swallows the rest of the file.
+    if guess.quoted:
+        # A stray '"' could open a cell that swallows the rest of the file (and makes the
+        # reader raise at the field limit): a light guard per line (about +10%) prevents it.
         source_lines: Iterator[str] = _guarded(lines, runaway, guard,
                                                lambda reason: ctx.report(source, reason))
         reader = csv.reader(source_lines, delimiter=guess.delimiter, quotechar='"', strict=False)
-    elif guess.quoting == "dense":
-        # Quotes on most lines: after a stray one the reader resyncs at the next quote; a
-        # guard per line would cost a Python call per row for nothing.
-        reader = csv.reader(lines, delimiter=guess.delimiter, quotechar='"', strict=False)
     else:
+        # No quote in the sample: quotes are ordinary characters, no cell spans lines, and
+        # nothing but C code runs per row.
         reader = csv.reader(lines, delimiter=guess.delimiter, quoting=csv.QUOTE_NONE, strict=False)
     header = None
     if guess.rows and looks_like_header(guess.rows[0], guess.rows[1:]):

@@ -56,7 +56,14 @@ from matchers._model import (
     Limits,
     Table,
 )
-from matchers._text import Segmenter, delimited_tables, document_plan, sniff_delimited, split_lines
+from matchers._text import (
+    Segmenter,
+    delimited_tables,
+    document_plan,
+    ensure_field_limit,
+    sniff_delimited,
+    split_lines,
+)
 from matchers.containers import (
     Inflate,
     SafeReader,
@@ -283,4 +290,5 @@ def _text(text: io.TextIOBase, sample: str, complete: bool, source: str, encodin
         if guess is not None:
             yield from delimited_tables(text, guess, source, encoding, ctx)
             return
+    ensure_field_limit(limits.max_line_chars)   # the segmenter splits quoted lines with csv
     yield from Segmenter(text_lines(text, limits.max_line_chars), source, encoding).tables()

@@ -151,6 +151,27 @@ def test_dense_quoting_resyncs_after_a_stray_quote():
     assert isinstance(next(extract_bytes("\n".join(lines).encode(), "x")).rows, CSV_READER)
 
 
+def test_long_quoted_lines_in_a_text_never_raise():
+    """Mixed text whose lines hold quoted cells bigger than csv's default field limit."""
+    old = csv.field_size_limit(131072)           # as in a fresh process
+    try:
+        cell = '"' + "x" * 300_000 + '"'
+        text = "bonjour\n" + "".join(f"{cell};{cell};a\n" for _ in range(3)) + "au revoir\n"
+        tables, errors = run(text)
+    finally:
+        csv.field_size_limit(max(old, csv.field_size_limit()))
+    assert errors == []
+    assert kinds(tables) == ["text", "delimited", "text"]
+    assert tables[1][3] == [["x" * 300_000, "x" * 300_000, "a"]] * 3
+
+
+def test_deeply_nested_json_is_reported_not_raised():
+    deep = "[" * 5000 + "]" * 5000
+    tables, errors = run('{"a": 1}\n' + deep + '\n{"b": 2}\n', "deep.jsonl")
+    assert tables[0][3] == [{"a": "1"}, {"b": "2"}]
+    assert errors == ["deep.jsonl: 1 JSON lines could not be parsed (first at line 2); 2 records read"]
+
+
 def test_csv_sniffing_rejects_prose_with_commas():
     prose = ("Bonjour à tous, voici la suite, comme promis.\n"
              "Merci, vraiment, c'est top.\n"
