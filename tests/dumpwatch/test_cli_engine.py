@@ -155,3 +155,12 @@ def test_wrong_key_is_refused(enrolled, people, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["--home", str(enrolled.root), "scan", str(tmp_path / "r.csv")])
     assert result.exit_code != 0
     assert "another key" in str(result.exception) + result.output
+
+
+def test_key_from_the_environment_never_touches_disk(home, people, tmp_path, monkeypatch):
+    monkeypatch.setenv("DUMPWATCH_KEY", os.urandom(32).hex())
+    leak = synth.write_csv(people[:50], tmp_path / "leak.csv")
+    assert run(home.root, "enroll", str(leak), "--leak", "env").exit_code == 0
+    assert not home.key_path.exists()
+    synth.write_repost(people[:5], tmp_path / "r.csv")
+    assert '"repost"' in run(home.root, "scan", str(tmp_path / "r.csv"), "--json").output

@@ -237,3 +237,15 @@ def test_parallel_scan_falls_back_when_it_cannot_split(scanner, leak_people, tmp
     for path in (plain, packed):
         assert small_parallel_threshold.plan(path, two, 2) is None
         assert two.scan_path(path).matched_records == 100
+
+
+def test_several_leaks_each_recognised(scanner, leak_people):
+    others = synth.generate(200, seed=555)
+    data = synth.csv_text(*synth.transform(others)).encode()
+    second, _ = enroll_stream(io.BytesIO(data), "b.csv", leak="autre", key=KEY, lab_column="laboratoire")
+    both = Scanner(scanner.indexes + [second], KEY)
+    f = both.scan_bytes(repost(others[:30], fmt="jsonl"), "b-repost")
+    assert (f.verdict, f.leak, f.matched_records) == ("repost", "autre", 30)
+    mixed = repost(others[:10] + leak_people[:25], fmt="csv", shuffle_columns=True)
+    f = both.scan_bytes(mixed, "mixed")
+    assert f.leak == "labos" and f.leaks == {"labos": 25, "autre": 10}
