@@ -76,6 +76,11 @@ from dumpwatch.commands import alerts as _alerts  # noqa: E402
 for _cmd in _alerts.COMMANDS:
     cli.add_command(_cmd)
 
+from dumpwatch.commands import daemon as _daemon  # noqa: E402
+
+for _cmd in _daemon.COMMANDS:
+    cli.add_command(_cmd)
+
 from dumpwatch.demo import demo as _demo  # noqa: E402
 
 cli.add_command(_demo)

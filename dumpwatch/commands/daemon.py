@@ -1,0 +1,133 @@
+"""`dumpwatch daemon` (the scheduled jobs) and `dumpwatch status` (what it does, from another shell)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+
+@click.command("daemon")
+@click.option("--check", is_flag=True, help="Check the configuration and the jobs it gives, then exit.")
+@click.pass_obj
+def daemon(obj: Any, check: bool) -> None:
+    """Run the crawl, alert delivery, housekeeping and source-health jobs until SIGTERM or Ctrl-C.
+
+    Jobs come from dumpwatch.toml: one crawl job per enabled [[sources]] entry (its interval, or a
+    crontab line in [daemon.cron]), the alerts delivery job, housekeeping and source health; the
+    [daemon] table sets intervals, jitter, the crawl time limit and retention (README, "Running as a
+    daemon"). Each crawl runs in a child process with a time limit. A configuration error stops it at
+    start with status 2. `dumpwatch status` shows the jobs from another shell.
+
+    \b
+    Examples:
+      dumpwatch daemon
+      dumpwatch --home /var/lib/dumpwatch daemon --check
+    """
+    from dumpwatch.daemon import Daemon
+
+    root = logging.getLogger()
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)  # a daemon says what it does (journald keeps it)
+    if root.level > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
+    d = Daemon(obj.home, obj.config)
+    if check:
+        sched = d.build()
+        click.echo(f"configuration ok: {len(d.crawl_config.enabled())} crawl jobs")
+        for job in sched.get_jobs():
+            click.echo(f"  {job.id:<28} {job.trigger}")
+        return
+    d.run()
+
+
+def _age(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def status(obj: Any, as_json: bool) -> None:
+    """Show the daemon's state: its jobs and their next run, the last result of each source, the outbox.
+
+    Reads the database and HOME/daemon.json (written by the daemon), so it works while the daemon
+    runs, and after it stopped.
+
+    \b
+    Examples:
+      dumpwatch status
+      dumpwatch status --json | jq .outbox
+    """
+    from crawler import health
+    from crawler.sources import load_crawl_config
+    from dumpwatch.daemon import is_running, read_state
+
+    cc = load_crawl_config(obj.config)
+    db = obj.db()
+    state = read_state(obj.home) or {}
+    running = is_running(obj.home)
+    sources = health.summary(db, [s.name for s in cc.sources])
+    kinds = {s.name: (s.kind, s.enabled) for s in cc.sources}
+    outbox = {
+        "messages": dict(db.execute("SELECT status, count(*) FROM alert_notifications GROUP BY status").fetchall()),
+        "alerts": dict(db.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall()),
+        "open_incidents": db.execute("SELECT count(*) FROM alert_incidents WHERE status = 'open'").fetchone()[0],
+        "findings": dict(db.execute("SELECT verdict, count(*) FROM findings GROUP BY verdict").fetchall()),
+    }
+    heartbeat_age = _age(state.get("heartbeat"))
+    daemon_info = {
+        "running": running, "pid": state.get("pid") if running else None, "started": state.get("started"),
+        "heartbeat": state.get("heartbeat"),
+        "stale": bool(running and heartbeat_age is not None and heartbeat_age > 3 * state.get("heartbeat_seconds", 10)),
+        "jobs": state.get("jobs", []) if running else [], "stats": state.get("stats", {}),
+        "running_crawls": state.get("running_crawls", {}) if running else {},
+    }
+    if as_json:
+        click.echo(json.dumps({"daemon": daemon_info, "sources": [
+            dict(r, kind=kinds[r["source"]][0], enabled=kinds[r["source"]][1]) for r in sources],
+            "outbox": outbox}, sort_keys=True, default=str))
+        return
+    if running:
+        stale = "  (NO HEARTBEAT for %.0f s: hung?)" % heartbeat_age if daemon_info["stale"] else ""
+        click.echo(f"daemon: running, pid {state.get('pid')}, since {state.get('started')}; heartbeat "
+                   f"{state.get('heartbeat')}{stale}")
+    else:
+        last = f" (last seen {state.get('heartbeat')}, {state.get('status')})" if state else ""
+        click.echo(f"daemon: not running{last}")
+    if daemon_info["jobs"]:
+        click.echo("jobs:")
+        stats = state.get("stats", {})
+        for job in daemon_info["jobs"]:
+            st = stats.get(job["id"], {})
+            errors = f", {st.get('errors')} errors" if st.get("errors") else ""
+            click.echo(f"  {job['id']:<28} next {job['next_run'] or 'paused'}  ({st.get('runs', 0)} runs{errors})")
+        for name, since in daemon_info["running_crawls"].items():
+            click.echo(f"  crawling {name} since {since}")
+    click.echo("sources:")
+    if not sources:
+        click.echo("  none configured: add [[sources]] tables to dumpwatch.toml (docs/crawler.md)")
+    for r in sources:
+        kind, enabled = kinds[r["source"]]
+        last = r["last_run"]
+        if not last:
+            what = "never crawled"
+        else:
+            what = (f"{'ok' if last['ok'] else 'FAILED (' + last['close_reason'] + ')'} at {last['finished']}: "
+                    f"{last['pages']} pages, {last['documents']} new documents, {last['findings']} new findings")
+        problems = f"  PROBLEMS: {', '.join(r['problems'])}" if r["problems"] else ""
+        click.echo(f"  {r['source']:<20} {kind:<14} {'on ' if enabled else 'off'} {what}{problems}")
+    msgs = outbox["messages"]
+    click.echo(f"outbox: {sum(msgs.values())} messages ("
+               + ", ".join(f"{k} {msgs.get(k, 0)}" for k in ("pending", "sending", "delivered", "dead"))
+               + f"); {outbox['alerts'].get('pending', 0)} alerts waiting for their group; "
+                 f"{outbox['open_incidents']} open incidents")
+    click.echo("findings: " + (", ".join(f"{k} {v}" for k, v in sorted(outbox["findings"].items())) or "none"))
+
+
+COMMANDS = [daemon, status]

@@ -1,0 +1,505 @@
+"""The dumpwatch daemon: APScheduler 3.x jobs for crawls, alert delivery, housekeeping and source health.
+
+Jobs (explicit ids, ``max_instances=1``, ``coalesce=True``, a ``misfire_grace_time``):
+
+- ``crawl:NAME``: one per enabled source, every ``interval`` (the source's, else ``[daemon] interval``,
+  else ``[crawler] interval``) or on a crontab line (``[daemon.cron] NAME = "0 */6 * * *"``), with
+  jitter. Each crawl runs in a child process (:func:`crawler.run.crawl_source`) with a time limit, so a
+  crawl that crashes or hangs never takes the daemon down; crawls run in their own thread pool
+  (``max_concurrent_crawls``) so they never delay alert delivery;
+- ``alerts-delivery``: :func:`alerts.jobs.add_jobs` (every ``delivery_interval``);
+- ``source-health``: :func:`crawler.health.check_health` for every enabled source;
+- ``housekeeping``: retention and database maintenance (:mod:`dumpwatch.housekeeping`);
+- ``daemon-state``: a heartbeat in ``HOME/daemon.json`` (jobs, next runs, counters), read by
+  ``dumpwatch status``.
+
+A job that raises is logged and counted (``daemon.json``), never fatal. SIGTERM or SIGINT stops the
+daemon: no new job starts, running crawls get ``shutdown_grace`` seconds to finish, then are asked to
+stop (SIGINT: Scrapy closes the spider and records the run) and killed if they do not. Nothing is
+lost: findings and their alerts are written in one transaction as they are found, page marks that
+were not flushed are fetched again, already matched contents are not matched twice, and messages
+claimed by a sender that died are sent again with the same idempotency key. At start, the first crawl
+of each source is due one interval after its last recorded run, so a restart picks up the schedule
+where it stopped. One daemon per home (a lock file).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from dumpwatch.config import ConfigError, DumpwatchError, Home, section
+from dumpwatch.housekeeping import Retention, housekeep
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "daemon.json"
+LOCK_FILE = "daemon.lock"
+HEARTBEAT_SECONDS = 10.0
+
+CRAWL_JOB_PREFIX = "crawl:"
+HEALTH_JOB = "source-health"
+HOUSEKEEPING_JOB = "housekeeping"
+STATE_JOB = "daemon-state"
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """The ``[daemon]`` table. Durations are seconds or strings like ``"30s"``, ``"15m"``, ``"6h"``, ``"7d"``."""
+
+    interval: float | None = None  # default crawl interval of a source without its own (None: [crawler])
+    jitter: float = 60.0  # a crawl starts up to this many seconds late, at random
+    crawl_timeout: float | None = None  # None: [crawler] run_timeout
+    max_concurrent_crawls: int = 2
+    scan_processes: int = 1  # engine worker processes per crawl (0: in the crawl process)
+    delivery_interval: float = 15.0
+    health_interval: float = 900.0
+    housekeeping_interval: float = 6 * 3600.0
+    misfire_grace_time: float = 300.0
+    shutdown_grace: float = 30.0  # running crawls may finish within this after SIGTERM ...
+    stop_timeout: float = 15.0  # ... then are asked to stop (SIGINT), and killed after this
+    retention: Retention = Retention()
+    cron: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+_DURATIONS = ("interval", "jitter", "crawl_timeout", "delivery_interval", "health_interval",
+              "housekeeping_interval", "misfire_grace_time", "shutdown_grace", "stop_timeout")
+_RETENTIONS = ("seen_retention", "content_retention", "run_retention", "evidence_retention")
+_KEYS = set(_DURATIONS) | set(_RETENTIONS) | {"max_concurrent_crawls", "scan_processes", "max_log_bytes", "cron"}
+
+
+def load_settings(config: Mapping[str, Any]) -> DaemonSettings:
+    """Parse and check the ``[daemon]`` table; every error names the key and the fix."""
+    from crawler.sources import parse_duration, parse_size
+
+    path = config.get("_path")
+    table = section(dict(config), "daemon")
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=path, key=f"daemon.{key}")
+
+    for key in table:
+        if key not in _KEYS:
+            raise fail(key, f"unknown key; the [daemon] table accepts: {', '.join(sorted(_KEYS))}")
+    values: dict[str, Any] = {}
+    for key in _DURATIONS + _RETENTIONS:
+        if key in table:
+            try:
+                values[key] = parse_duration(table[key])
+            except ValueError:
+                raise fail(key, f"must be seconds or a duration like \"90s\", \"15m\", \"6h\", \"7d\", "
+                                f"not {table[key]!r}") from None
+    for key in ("interval", "delivery_interval", "health_interval", "housekeeping_interval"):
+        if key in values and values[key] < 1:
+            raise fail(key, f"must be at least 1 second, not {table[key]!r}")
+    for key, minimum in (("max_concurrent_crawls", 1), ("scan_processes", 0)):
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise fail(key, f"must be an integer >= {minimum}, not {value!r}")
+            values[key] = value
+    retention = Retention()
+    ret = {k: values.pop(k) for k in _RETENTIONS if k in values}
+    if "max_log_bytes" in table:
+        try:
+            ret["max_log_bytes"] = parse_size(table["max_log_bytes"])
+        except ValueError:
+            raise fail("max_log_bytes", f"must be bytes or a size like \"10MB\", not {table['max_log_bytes']!r}") from None
+    retention = Retention(**{**retention.__dict__, **ret})
+    cron = table.get("cron", {})
+    if not isinstance(cron, dict):
+        raise fail("cron", "must be a table: source name = \"crontab line\", e.g. pastes = \"*/15 * * * *\"")
+    for name, expr in cron.items():
+        if not isinstance(expr, str):
+            raise fail(f"cron.{name}", f"must be a crontab line like \"0 */6 * * *\", not {expr!r}")
+        try:
+            cron_trigger(expr, 0)
+        except ValueError as exc:
+            raise fail(f"cron.{name}", f"not a valid crontab line ({exc}); five fields: minute hour day "
+                                       "month day-of-week, e.g. \"30 3 * * *\"") from None
+    return DaemonSettings(retention=retention, cron=MappingProxyType(dict(cron)), **values)
+
+
+def cron_trigger(expr: str, jitter: float) -> Any:
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"{len(fields)} fields instead of 5")
+    minute, hour, day, month, dow = fields
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone.utc,
+                       jitter=int(jitter) or None)
+
+
+# -- the state file, read by `dumpwatch status` -----------------------------------------------------
+
+def state_path(home: Home) -> Path:
+    return home.root / STATE_FILE
+
+
+def read_state(home: Home) -> dict[str, Any] | None:
+    try:
+        return json.loads(state_path(home).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_running(home: Home) -> bool:
+    """True when a daemon holds this home's lock."""
+    path = home.root / LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat() if dt else None
+
+
+@dataclass
+class JobStats:
+    runs: int = 0
+    errors: int = 0
+    missed: int = 0
+    last_run: str | None = None
+    last_error: str | None = None
+
+
+# -- the daemon ------------------------------------------------------------------------------------
+
+class Daemon:
+    """Build with the home and the loaded configuration; :meth:`run` blocks until SIGTERM/SIGINT."""
+
+    def __init__(self, home: Home, config: dict[str, Any], *, settings: DaemonSettings | None = None):
+        from crawler.sources import load_crawl_config
+
+        self.home = home
+        self.config = config
+        self.config_path = config.get("_path")
+        self.crawl_config = load_crawl_config(config)
+        self.settings = settings or load_settings(config)
+        self.stats: dict[str, JobStats] = {}
+        self.running_crawls: dict[str, str] = {}  # source -> start time
+        self.last_results: dict[str, dict[str, Any]] = {}
+        self.started = _iso(datetime.now(timezone.utc))
+        self.stop_event = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._lock_fh: Any = None
+        self.scheduler: Any = None
+        self.check()
+
+    # -- checks at start ---------------------------------------------------------------------
+    def check(self) -> None:
+        """Everything a job would find wrong later is an error now (the message names the key)."""
+        from alerts.outbox import alerting_of
+
+        alerting = alerting_of(self.config)
+        for r in alerting.receivers.values():  # a missing secret fails now, not at the first alert
+            if r.type == "webhook":
+                r.secret()
+            else:
+                r.password()
+        for name in self.settings.cron:
+            self.crawl_config.get(name)  # an unknown source in [daemon.cron] names the key
+        if not self.crawl_config.enabled():
+            log.warning("no enabled source in %s: the daemon only delivers alerts and keeps house "
+                        "(add [[sources]] tables, see docs/crawler.md)", self.config_path or "the configuration")
+        try:
+            self.home.load_key()
+        except DumpwatchError as exc:
+            log.warning("%s: crawls will find nothing until a leak is enrolled", exc)
+        for src in self.crawl_config.enabled():
+            if self.settings.retention.seen_retention and self.settings.retention.seen_retention < src.recrawl_age:
+                raise ConfigError(f"seen_retention must be at least the recrawl_age of source {src.name!r} "
+                                  f"({src.recrawl_age:.0f} s), or pages would be fetched again early",
+                                  path=self.config_path, key="daemon.seen_retention")
+
+    def interval_of(self, name: str) -> float:
+        """The source's own interval, else ``[daemon] interval``, else the ``[crawler]`` default."""
+        src = self.crawl_config.get(name)
+        raw = next((s for s in self.config.get("sources", []) if isinstance(s, dict) and s.get("name") == name), {})
+        if "interval" not in raw and self.settings.interval is not None:
+            return self.settings.interval
+        return src.interval
+
+    # -- scheduler ---------------------------------------------------------------------------
+    def build(self) -> Any:
+        """A BackgroundScheduler with every job (not started)."""
+        from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES,
+                                        EVENT_JOB_MISSED)
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        from alerts import jobs as alert_jobs
+
+        s = self.settings
+        grace = int(s.misfire_grace_time) or 1
+        sched = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(4), "crawls": ThreadPoolExecutor(s.max_concurrent_crawls)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
+            timezone=timezone.utc)
+        sched.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_EXECUTED | EVENT_JOB_MISSED
+                           | EVENT_JOB_MAX_INSTANCES)
+        now = datetime.now(timezone.utc)
+        last_started = self._last_started()
+        for src in self.crawl_config.enabled():
+            if src.name in s.cron:
+                trigger = cron_trigger(s.cron[src.name], s.jitter)
+                first = None
+            else:
+                interval = self.interval_of(src.name)
+                trigger = IntervalTrigger(seconds=interval, jitter=min(s.jitter, interval / 4) or None,
+                                          timezone=timezone.utc)
+                first = now + timedelta(seconds=random.uniform(0, min(s.jitter, interval / 4, 30.0)))
+                if src.name in last_started:
+                    first = max(first, last_started[src.name] + timedelta(seconds=interval))
+            kwargs: dict[str, Any] = {"next_run_time": first} if first else {}
+            sched.add_job(self.crawl, trigger, args=[src.name], id=CRAWL_JOB_PREFIX + src.name,
+                          name=f"crawl {src.name} ({src.kind})", executor="crawls", max_instances=1,
+                          coalesce=True, misfire_grace_time=grace, replace_existing=True, **kwargs)
+        alert_jobs.add_jobs(sched, db_path=self.home.db_path, config=self.config, interval=s.delivery_interval,
+                            misfire_grace_time=grace)
+        sched.add_job(self.check_health, IntervalTrigger(seconds=s.health_interval, timezone=timezone.utc),
+                      id=HEALTH_JOB, name="source health", max_instances=1, coalesce=True,
+                      misfire_grace_time=grace, replace_existing=True)
+        sched.add_job(self.housekeep, IntervalTrigger(seconds=s.housekeeping_interval, timezone=timezone.utc),
+                      id=HOUSEKEEPING_JOB, name="housekeeping", max_instances=1, coalesce=True,
+                      misfire_grace_time=grace, replace_existing=True,
+                      next_run_time=now + timedelta(seconds=min(60.0, s.housekeeping_interval)))
+        sched.add_job(self.write_state, IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=timezone.utc),
+                      id=STATE_JOB, name="daemon state", max_instances=1, coalesce=True,
+                      misfire_grace_time=grace, replace_existing=True)
+        self.scheduler = sched
+        return sched
+
+    def _last_started(self) -> dict[str, datetime]:
+        from dumpwatch.store import open_db
+
+        db = open_db(self.home.db_path)
+        try:
+            rows = db.execute("SELECT source, max(started) FROM crawl_runs GROUP BY source").fetchall()
+        finally:
+            db.close()
+        out = {}
+        for name, started in rows:
+            if started:
+                dt = datetime.fromisoformat(started)
+                out[name] = dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        return out
+
+    def _on_event(self, event: Any) -> None:
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+
+        with self._lock:
+            st = self.stats.setdefault(event.job_id, JobStats())
+            if event.code == EVENT_JOB_ERROR:
+                st.runs += 1
+                st.errors += 1
+                st.last_run = _iso(datetime.now(timezone.utc))
+                st.last_error = f"{type(event.exception).__name__}: {event.exception}"[:500]
+                log.error("job %s failed (%d errors so far); the daemon goes on", event.job_id, st.errors,
+                          exc_info=(type(event.exception), event.exception, event.exception.__traceback__))
+            elif event.code == EVENT_JOB_EXECUTED:
+                st.runs += 1
+                st.last_run = _iso(datetime.now(timezone.utc))
+            elif event.code == EVENT_JOB_MISSED:
+                st.missed += 1
+                log.warning("job %s missed its run time (past the misfire grace time)", event.job_id)
+            else:  # max instances reached: the previous run is still going
+                st.missed += 1
+                log.warning("job %s is still running: this run is skipped", event.job_id)
+        if event.job_id != STATE_JOB:
+            self.write_state()
+
+    # -- jobs --------------------------------------------------------------------------------
+    def crawl(self, name: str) -> dict[str, Any] | None:
+        """One crawl of a source, in a child process with a time limit; the result, or None if stopping."""
+        from crawler.run import crawl_source
+
+        if self._stopping.is_set():
+            return None
+        cc = self.crawl_config
+        src = cc.get(name)
+        timeout = self.settings.crawl_timeout or cc.defaults.run_timeout
+        with self._lock:
+            self.running_crawls[name] = _iso(datetime.now(timezone.utc)) or ""
+        self.write_state()
+        try:
+            result = crawl_source(src, home=self.home, config_path=self.config_path, timeout=timeout,
+                                  settings={"DUMPWATCH_SCAN_PROCESSES": self.settings.scan_processes},
+                                  failing_runs=cc.defaults.failing_runs, config=self.config)
+        finally:
+            with self._lock:
+                self.running_crawls.pop(name, None)
+        summary = {k: v for k, v in result.to_json().items() if k not in ("detail",)}
+        with self._lock:
+            self.last_results[name] = summary
+        if result.ok:
+            log.info("crawl of %s: ok; %d pages, %d new documents, %d new findings", name, result.pages,
+                     result.documents, result.findings)
+        else:
+            log.warning("crawl of %s failed (%s); log: %s", name, result.close_reason, result.log_path)
+        return summary
+
+    def check_health(self) -> dict[str, list[str]]:
+        from crawler import health
+        from dumpwatch.store import open_db
+
+        db = open_db(self.home.db_path)
+        try:
+            return {src.name: health.check_health(db, src.name, failing_runs=self.crawl_config.defaults.failing_runs,
+                                                   config=self.config)
+                    for src in self.crawl_config.enabled()}
+        finally:
+            db.close()
+
+    def housekeep(self) -> dict[str, Any]:
+        from dumpwatch.store import open_db
+
+        db = open_db(self.home.db_path)
+        try:
+            report = housekeep(db, retention=self.settings.retention, logs_dir=self.home.root / "logs")
+        finally:
+            db.close()
+        return dict(report.__dict__)
+
+    def write_state(self, status: str = "running") -> None:
+        jobs = []
+        if self.scheduler is not None:
+            for job in self.scheduler.get_jobs():
+                jobs.append({"id": job.id, "name": job.name, "trigger": str(job.trigger),
+                             "next_run": _iso(job.next_run_time)})
+        with self._lock:
+            state = {
+                "pid": os.getpid(), "status": status, "started": self.started,
+                "heartbeat": _iso(datetime.now(timezone.utc)), "heartbeat_seconds": HEARTBEAT_SECONDS,
+                "config": self.config_path, "jobs": jobs,
+                "stats": {k: dict(v.__dict__) for k, v in sorted(self.stats.items())},
+                "running_crawls": dict(self.running_crawls), "last_results": dict(self.last_results),
+            }
+        path = state_path(self.home)
+        tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
+        tmp.replace(path)
+
+    # -- run and stop ------------------------------------------------------------------------
+    def acquire_lock(self) -> None:
+        self.home.ensure()
+        fh = open(self.home.root / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            state = read_state(self.home) or {}
+            raise DumpwatchError(f"another daemon (pid {state.get('pid', '?')}) already runs on {self.home.root}; "
+                                 "stop it first (one daemon per home)") from None
+        self._lock_fh = fh
+
+    def run(self, *, install_signals: bool = True) -> int:
+        """Start the jobs and block until :attr:`stop_event` is set (by SIGTERM/SIGINT); stop cleanly."""
+        self.acquire_lock()
+        if install_signals:
+            self._install_signals()
+        sched = self.build()
+        sched.start()
+        self.write_state()
+        log.info("daemon started (pid %d): %d crawl jobs; next runs: %s", os.getpid(),
+                 len(self.crawl_config.enabled()),
+                 ", ".join(f"{j.id} {_iso(j.next_run_time)}" for j in sched.get_jobs()))
+        try:
+            while not self.stop_event.wait(1.0):
+                pass
+        finally:
+            self.stop()
+        return 0
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop_event.is_set():
+                log.warning("second %s: stopping running crawls now", signal.Signals(signum).name)
+                self._stopping.set()
+                self._force = True
+            log.info("%s received: stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        self._force = False
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def stop(self) -> None:
+        """No new job; running crawls finish within ``shutdown_grace`` or are stopped; then shut down."""
+        self._stopping.set()
+        sched = self.scheduler
+        if sched is not None and sched.running:
+            sched.pause()
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        while self.running_crawls and time.monotonic() < deadline and not getattr(self, "_force", False):
+            time.sleep(0.1)
+        if self.running_crawls:
+            log.warning("stopping crawls still running after %.0f s: %s", self.settings.shutdown_grace,
+                        ", ".join(sorted(self.running_crawls)))
+            _signal_crawl_children(signal.SIGINT)  # Scrapy closes the spider and records the run
+            deadline = time.monotonic() + self.settings.stop_timeout
+            while self.running_crawls and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.running_crawls:
+                log.warning("killing crawls that did not stop within %.0f s", self.settings.stop_timeout)
+                _signal_crawl_children(signal.SIGKILL)
+                deadline = time.monotonic() + 30.0
+                while self.running_crawls and time.monotonic() < deadline:  # the killed run is recorded
+                    time.sleep(0.1)
+        if sched is not None and sched.running:
+            sched.shutdown(wait=True)  # the delivery pass in flight finishes
+        self.write_state("stopped")
+        if self._lock_fh is not None:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+        log.info("daemon stopped")
+
+
+def _signal_crawl_children(sig: int) -> list[int]:
+    """Send ``sig`` to this process's crawl children (``python -m scrapy crawl``; Linux /proc)."""
+    me = os.getpid()
+    sent = []
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:  # pragma: no cover - not Linux: the crawl time limit still bounds them
+        return sent
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            if ppid != me:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"scrapy" in cmd and b"crawl" in cmd:
+            try:
+                os.kill(int(entry), sig)
+                sent.append(int(entry))
+            except ProcessLookupError:
+                pass
+    return sent

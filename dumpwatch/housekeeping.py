@@ -1,0 +1,135 @@
+"""Housekeeping of a dumpwatch home: retention of crawl state and evidence, database maintenance.
+
+The daemon runs :func:`housekeep` on a schedule (``[daemon] housekeeping_interval``). What it does:
+
+- **seen pages** (``crawl_seen_urls``) not seen again for ``seen_retention``: forgotten (a page
+  forgotten is fetched again if it is still listed; its content hash still prevents a second match);
+- **seen contents** (``crawl_seen_content``) not seen again for ``content_retention``;
+- **crawl runs** (``crawl_runs``) older than ``run_retention``, always keeping the latest
+  :data:`KEEP_RUNS` of each source (source health reads them);
+- **evidence**: findings older than ``evidence_retention`` whose alerts belong to closed incidents
+  with nothing left to deliver, with those alerts, messages and incidents (0 keeps evidence forever);
+- **crawl logs** (``HOME/logs``) larger than ``max_log_bytes``: rotated to ``.1`` (one old copy);
+- the database: ``PRAGMA optimize`` and a WAL checkpoint (``TRUNCATE``).
+
+Nothing here deletes a finding whose alerts may still have to go out, so retention never loses an
+alert. (The seen-set tables are written by crawler/seen.py; the two statements that expire them are
+here because the crawler has no expiry helper: keep the two in step.)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+KEEP_RUNS = 20
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long things are kept, in seconds (0 = forever)."""
+
+    seen_retention: float = 90 * 86400.0
+    content_retention: float = 365 * 86400.0
+    run_retention: float = 90 * 86400.0
+    evidence_retention: float = 730 * 86400.0
+    max_log_bytes: int = 10 * 1000**2
+
+
+@dataclass(frozen=True)
+class HousekeepingReport:
+    seen_urls: int = 0
+    seen_contents: int = 0
+    runs: int = 0
+    findings: int = 0
+    alerts: int = 0
+    notifications: int = 0
+    incidents: int = 0
+    logs_rotated: int = 0
+    wal_checkpoint: tuple[int, ...] = ()
+
+    def summary(self) -> str:
+        return (f"forgot {self.seen_urls} seen pages, {self.seen_contents} seen contents, {self.runs} runs; "
+                f"removed {self.findings} findings, {self.alerts} alerts, {self.notifications} messages, "
+                f"{self.incidents} incidents; rotated {self.logs_rotated} logs")
+
+
+def _cutoff(now: datetime, seconds: float) -> str:
+    return (now - timedelta(seconds=seconds)).replace(microsecond=0).isoformat()
+
+
+def housekeep(db: sqlite_utils.Database, *, retention: Retention, logs_dir: Path | None = None,
+              now: datetime | None = None) -> HousekeepingReport:
+    """One housekeeping pass over an open database (and the crawl logs directory)."""
+    now = now or datetime.now(timezone.utc)
+    counts: dict[str, int] = {}
+    tables = set(db.table_names())
+    with db.atomic():
+        if retention.seen_retention and "crawl_seen_urls" in tables:
+            counts["seen_urls"] = db.execute("DELETE FROM crawl_seen_urls WHERE last_seen < ?",
+                                             [_cutoff(now, retention.seen_retention)]).rowcount
+        if retention.content_retention and "crawl_seen_content" in tables:
+            counts["seen_contents"] = db.execute("DELETE FROM crawl_seen_content WHERE last_seen < ?",
+                                                 [_cutoff(now, retention.content_retention)]).rowcount
+        if retention.run_retention and "crawl_runs" in tables:
+            counts["runs"] = db.execute(
+                "DELETE FROM crawl_runs WHERE started < ? AND finished IS NOT NULL AND id NOT IN ("
+                " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS n"
+                " FROM crawl_runs) WHERE n <= ?)",
+                [_cutoff(now, retention.run_retention), KEEP_RUNS]).rowcount
+        if retention.evidence_retention and "alert_incidents" in tables:
+            counts.update(_expire_evidence(db, _cutoff(now, retention.evidence_retention)))
+    rotated = _rotate_logs(logs_dir, retention.max_log_bytes) if logs_dir else 0
+    db.execute("PRAGMA optimize")
+    checkpoint: tuple[int, ...] = ()
+    if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        checkpoint = tuple(db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+    report = HousekeepingReport(logs_rotated=rotated, wal_checkpoint=checkpoint, **counts)
+    log.info("housekeeping: %s", report.summary())
+    return report
+
+
+def _expire_evidence(db: sqlite_utils.Database, cutoff: str) -> dict[str, int]:
+    """Old findings whose incidents are all closed and fully delivered, and what hangs on them."""
+    # incidents that are closed, old, and have nothing pending or being sent
+    db.execute("DROP TABLE IF EXISTS temp._dw_old_incidents")
+    db.execute(
+        "CREATE TEMP TABLE _dw_old_incidents AS SELECT id FROM alert_incidents i WHERE status = 'closed'"
+        " AND coalesce(closed_at, last_alert_at) < ? AND NOT EXISTS (SELECT 1 FROM alert_notifications n"
+        " WHERE n.incident_id = i.id AND n.status IN ('pending', 'sending'))", [cutoff])
+    # findings old enough whose every alert is in such an incident (or that have no alert at all)
+    db.execute("DROP TABLE IF EXISTS temp._dw_old_findings")
+    db.execute(
+        "CREATE TEMP TABLE _dw_old_findings AS SELECT id FROM findings f WHERE detected_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.finding_id = f.id"
+        " AND a.incident_id NOT IN (SELECT id FROM temp._dw_old_incidents))", [cutoff])
+    alerts = db.execute("DELETE FROM alerts WHERE finding_id IN (SELECT id FROM temp._dw_old_findings)").rowcount
+    # an incident goes only when no alert of a younger finding is left in it
+    db.execute("DELETE FROM temp._dw_old_incidents WHERE id IN (SELECT incident_id FROM alerts)")
+    notifications = db.execute("DELETE FROM alert_notifications WHERE incident_id IN"
+                               " (SELECT id FROM temp._dw_old_incidents)").rowcount
+    incidents = db.execute("DELETE FROM alert_incidents WHERE id IN (SELECT id FROM temp._dw_old_incidents)").rowcount
+    if "crawl_seen_content" in db.table_names():
+        db.execute("UPDATE crawl_seen_content SET finding_id = NULL WHERE finding_id IN"
+                   " (SELECT id FROM temp._dw_old_findings)")
+    findings = db.execute("DELETE FROM findings WHERE id IN (SELECT id FROM temp._dw_old_findings)").rowcount
+    db.execute("DROP TABLE temp._dw_old_incidents")
+    db.execute("DROP TABLE temp._dw_old_findings")
+    return {"findings": findings, "alerts": alerts, "notifications": notifications, "incidents": incidents}
+
+
+def _rotate_logs(logs_dir: Path, max_bytes: int) -> int:
+    rotated = 0
+    if not max_bytes or not logs_dir.is_dir():
+        return 0
+    for path in logs_dir.iterdir():
+        if path.suffix in (".log", ".stderr") and path.is_file() and path.stat().st_size > max_bytes:
+            path.replace(path.with_name(path.name + ".1"))
+            rotated += 1
+    return rotated

@@ -1,0 +1,381 @@
+"""The real daemon (`python -m dumpwatch.cli daemon` in a child process) against a real pinnwand and a
+real webhook receiver on 127.0.0.1; its configuration checks; its job-error listener."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dumpwatch import synth
+from dumpwatch.localsites import WebhookReceiver, start_pinnwand
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+LEAK = "labos-2021"
+SECRET = "daemon-test-signing-secret-0123456789"
+INTERVAL = 3
+NOISE = [
+    "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
+    "sku;designation;prix\nA-1001;Vis inox 4x40;0.12\nA-1002;Cheville 6mm;0.05\n",
+    "quelqu'un a le lien de la suite ? merci d'avance\n",
+]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("DUMPWATCH_KEY", "DUMPWATCH_KEY_FILE", "DUMPWATCH_HOME", "DUMPWATCH_CONFIG")}
+
+
+def repost(people: list[dict[str, str]], fmt: str, seed: int) -> str:
+    header, rows = synth.transform(people, seed=seed)
+    return synth.render(header, rows, fmt, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def enrolled_root(tmp_path_factory, people) -> Path:
+    root = tmp_path_factory.mktemp("daemon-enrolled") / "home"
+    leak = synth.write_csv(people, root.parent / "leak.csv")
+    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(root), "enroll", str(leak),
+                           "--leak", LEAK, "--lab-column", "laboratoire"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    leak.unlink()
+    return root
+
+
+@pytest.fixture
+def dhome(enrolled_root, tmp_path) -> Path:
+    root = tmp_path / "home"
+    shutil.copytree(enrolled_root, root)
+    return root
+
+
+@pytest.fixture
+def pinnwand(tmp_path):
+    server = start_pinnwand(tmp_path / "pinnwand")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hook(tmp_path):
+    receiver = WebhookReceiver(SECRET.encode()).start()
+    yield receiver
+    receiver.stop()
+
+
+def write_config(home: Path, tmp_path: Path, pinnwand_base: str, hook_url: str, *, delay: float = 0,
+                 daemon: str = "") -> Path:
+    secret = tmp_path / "hook.secret"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    path = home / "dumpwatch.toml"
+    path.write_text(f"""
+[crawler]
+delay = {delay}
+autothrottle = false
+concurrency = 1
+timeout = 5
+retry_times = 0
+recrawl_age = "1h"
+
+[[sources]]
+name = "pastes"
+kind = "paste-api"
+start_urls = ["{pinnwand_base}/dw/recent.json"]
+interval = {INTERVAL}
+
+[daemon]
+jitter = 0
+scan_processes = 0
+delivery_interval = 1
+crawl_timeout = 120
+{daemon}
+
+[alerts]
+authority_receiver = "cnil"
+group_wait = 0
+group_interval = 0
+repeat_interval = 0
+
+[[receivers]]
+name = "cnil"
+type = "webhook"
+url = "{hook_url}"
+secret_file = "{secret}"
+""")
+    return path
+
+
+class DaemonProcess:
+    def __init__(self, home: Path, log: Path):
+        self.home, self.log_path = home, log
+        self.log = open(log, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "daemon"],
+                                     cwd=ROOT, env=_env(), stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, timeout: float = 90) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_daemon(tmp_path):
+    started: list[DaemonProcess] = []
+
+    def start(home: Path) -> DaemonProcess:
+        d = DaemonProcess(home, tmp_path / f"daemon{len(started)}.log")
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.stop()
+
+
+def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
+    from dumpwatch.store import open_db
+
+    db = open_db(home / "dumpwatch.db")
+    try:
+        return db.execute(sql, params or []).fetchall()
+    finally:
+        db.close()
+
+
+def wait_for(predicate, timeout: float, what: str, daemon: DaemonProcess | None = None, step: float = 0.2):
+    """Poll ``predicate`` until true (bounded); fail with the daemon's log if it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if daemon is not None and daemon.proc.poll() is not None:
+            pytest.fail(f"daemon exited ({daemon.proc.returncode}) while waiting for {what}:\n{daemon.output()[-3000:]}")
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}"
+                + (f"\n{daemon.output()[-3000:]}" if daemon else ""))
+
+
+def finished_runs(home: Path) -> int:
+    return query(home, "SELECT count(*) FROM crawl_runs WHERE source = 'pastes' AND finished IS NOT NULL")[0][0]
+
+
+def new_alert_keys(receiver: WebhookReceiver) -> list[str]:
+    keys = []
+    for h in receiver.hooks:
+        keys += h.json()["new_alerts"]
+    return keys
+
+
+def alerted_urls(receiver: WebhookReceiver) -> list[str]:
+    urls = []
+    for h in receiver.hooks:
+        data = h.json()
+        new = set(data["new_alerts"])
+        urls += [a["url"] for a in data["alerts"] if a["alert_key"] in new]
+    return urls
+
+
+def status_json(home: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "status", "--json"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+# -- end to end ------------------------------------------------------------------------------------
+
+def test_repost_pasted_is_alerted_by_webhook_within_one_interval(dhome, tmp_path, pinnwand, hook, people,
+                                                                 start_daemon):
+    pinnwand.paste(NOISE[0])
+    write_config(dhome, tmp_path, pinnwand.base, hook.url)
+    d = start_daemon(dhome)
+    wait_for(lambda: finished_runs(dhome) >= 1, 60, "the first crawl", d)
+    status = status_json(dhome)
+    assert status["daemon"]["running"] is True
+    jobs = {j["id"]: j for j in status["daemon"]["jobs"]}
+    assert {"crawl:pastes", "alerts-delivery", "housekeeping", "source-health"} <= set(jobs)
+    assert jobs["crawl:pastes"]["next_run"]
+    assert status["sources"][0]["source"] == "pastes" and status["sources"][0]["last_run"]["ok"]
+    assert hook.hooks == []  # noise is not alerted
+
+    url = pinnwand.paste(repost(people[0:25], "csv", 1))
+    pasted = time.monotonic()
+    wait_for(lambda: url in alerted_urls(hook), INTERVAL + 20, "the webhook alert of the repost", d)
+    # one crawl interval plus a few seconds: the crawl (a child Python starting Scrapy) and a delivery pass
+    assert time.monotonic() - pasted < INTERVAL + 20
+    assert all(h.signature_ok for h in hook.hooks)
+    status = status_json(dhome)
+    assert status["outbox"]["messages"].get("delivered", 0) >= 1
+    assert d.stop() == 0
+    assert "daemon stopped" in d.output()
+    assert status_json(dhome)["daemon"]["running"] is False
+
+
+def test_sigterm_during_a_crawl_then_restart_loses_nothing_and_alerts_nothing_twice(
+        dhome, tmp_path, pinnwand, hook, people, start_daemon):
+    urls = [pinnwand.paste(repost(people[i * 20:(i + 1) * 20], ("csv", "kv", "json")[i % 3], 10 + i))
+            for i in range(10)]
+    for text in NOISE:
+        pinnwand.paste(text)
+    # a slow crawl (0.5 s between requests, one at a time: ~7 s), stopped by SIGTERM at its first finding
+    # and killed 0.3 s later (a crawl that does not close in time): the worst case of an interrupted crawl
+    write_config(dhome, tmp_path, pinnwand.base, hook.url, delay=0.5, daemon="shutdown_grace = 0\nstop_timeout = 0.3")
+    d = start_daemon(dhome)
+    wait_for(lambda: query(dhome, "SELECT count(*) FROM findings WHERE verdict = 'repost'")[0][0] >= 1, 60,
+             "the first finding of the crawl", d, step=0.05)
+    assert d.stop() == 0, d.output()[-3000:]
+    runs = query(dhome, "SELECT close_reason, finished FROM crawl_runs ORDER BY id")
+    assert runs and all(finished for _, finished in runs), runs  # the interrupted run was recorded
+    assert runs[-1][0] != "finished", runs  # ... as interrupted, not as complete
+    found_before = query(dhome, "SELECT count(*) FROM findings WHERE verdict = 'repost'")[0][0]
+    assert 1 <= found_before < len(urls)
+
+    d2 = start_daemon(dhome)
+    wait_for(lambda: set(urls) <= set(alerted_urls(hook)), 90, "alerts for every repost after the restart", d2)
+    runs_now = finished_runs(dhome)
+    wait_for(lambda: finished_runs(dhome) >= runs_now + 1, 60, "one more complete crawl", d2)
+    time.sleep(2)  # and a delivery pass or two after it
+    assert d2.stop() == 0
+
+    findings = query(dhome, "SELECT url, count(*) FROM findings WHERE verdict = 'repost' GROUP BY url")
+    assert {u for u, _ in findings} == set(urls)  # nothing lost, noise not found
+    assert all(n == 1 for _, n in findings), findings  # one finding per copy
+    keys = new_alert_keys(hook)
+    assert len(keys) == len(set(keys)) == len(urls), keys  # each copy alerted once
+    assert sorted(alerted_urls(hook)) == sorted(urls)
+    idem = [h.key for h in hook.hooks]
+    assert len(idem) == len(set(idem))  # no message sent twice
+    stored = {k for (k,) in query(dhome, "SELECT alert_key FROM alerts WHERE receiver = 'cnil'")}
+    assert stored == set(keys)
+
+
+# -- start-up checks -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("snippet, key", [
+    ('[daemon]\njitter = "soon"\n', "[daemon.jitter]"),
+    ('[daemon]\nfrequency = 3\n', "[daemon.frequency]"),
+    ('[daemon.cron]\nnowhere = "0 3 * * *"\n', "[sources]"),
+    ('[daemon.cron]\npastes = "every day"\n', "[daemon.cron.pastes]"),
+    ('[[sources]]\nname = "x"\nkind = "paste-api"\n', "[sources.x.start_urls]"),
+])
+def test_configuration_error_at_start_exits_2_naming_the_key(tmp_path, snippet, key):
+    home = tmp_path / "home"
+    home.mkdir()
+    base = '[[sources]]\nname = "pastes"\nkind = "paste-api"\nstart_urls = ["http://127.0.0.1:9/x"]\n'
+    (home / "dumpwatch.toml").write_text(snippet if snippet.startswith("[[sources]]") else base + snippet)
+    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "daemon"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert key in proc.stderr and "Error:" in proc.stderr
+    assert not (home / "daemon.json").exists()  # nothing started
+
+
+def test_missing_webhook_secret_is_an_error_at_start(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dumpwatch.toml").write_text('[[receivers]]\nname = "cnil"\ntype = "webhook"\n'
+                                         'url = "http://127.0.0.1:9/hook"\nsecret_file = "/nonexistent/secret"\n')
+    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "daemon"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "receivers.cnil.secret_file" in proc.stderr, proc.stderr
+
+
+def test_one_daemon_per_home(home):
+    from dumpwatch.config import DumpwatchError
+    from dumpwatch.daemon import Daemon, is_running
+
+    first = Daemon(home, {})
+    first.acquire_lock()
+    try:
+        assert is_running(home)
+        with pytest.raises(DumpwatchError, match="already runs"):
+            Daemon(home, {}).acquire_lock()
+    finally:
+        first.stop()
+    assert not is_running(home)
+
+
+# -- the job-error listener ------------------------------------------------------------------------
+
+def test_a_failing_job_is_logged_and_counted_and_the_daemon_goes_on(home, caplog):
+    from dumpwatch.daemon import Daemon, read_state
+
+    d = Daemon(home, {})
+    sched = d.build()
+    ran = threading.Event()
+    calls = {"boom": 0}
+
+    def boom() -> None:
+        calls["boom"] += 1
+        raise RuntimeError("synthetic job failure")
+
+    sched.add_job(boom, "interval", seconds=0.2, id="boom", max_instances=1, coalesce=True, misfire_grace_time=5)
+    sched.add_job(ran.set, "interval", seconds=0.2, id="after", max_instances=1, coalesce=True, misfire_grace_time=5)
+    sched.start()
+    try:
+        wait_for(lambda: d.stats.get("boom") and d.stats["boom"].errors >= 2, 20, "two failures of the job")
+        ran.clear()
+        assert ran.wait(10), "another job no longer runs after failures"
+        assert sched.running and sched.get_job("boom") is not None  # the failing job stays scheduled
+    finally:
+        sched.shutdown(wait=True)
+    assert d.stats["boom"].last_error == "RuntimeError: synthetic job failure"
+    assert any("job boom failed" in r.getMessage() for r in caplog.records)
+    state = read_state(home)
+    assert state["stats"]["boom"]["errors"] >= 2
+
+
+def test_housekeeping_forgets_old_state_keeps_alerts_due(home):
+    from datetime import datetime, timedelta, timezone
+
+    from dumpwatch.housekeeping import Retention, housekeep
+    from dumpwatch.store import open_db
+
+    db = open_db(home.db_path)
+    old = (datetime.now(timezone.utc) - timedelta(days=400)).replace(microsecond=0).isoformat()
+    new = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    for key, seen in (("http://a/old", old), ("http://a/new", new)):
+        db["crawl_seen_urls"].insert({"key": key, "url": key, "source": "s", "first_seen": seen, "last_seen": seen,
+                                      "status": "ok"})
+    base = {"verdict": "repost", "leak": LEAK, "source": "s", "url": "u", "first_seen": old, "detected_at": old,
+            "matched_records": 5, "records_seen": 5, "identifiers": "{}", "labs": "{}", "categories": "[]",
+            "sample": "[]", "errors": "[]", "detail": "{}"}
+    inc_closed = db["alert_incidents"].insert({"group_key": "g1", "status": "closed", "closed_at": old,
+                                               "last_alert_at": old}).last_pk
+    inc_open = db["alert_incidents"].insert({"group_key": "g2", "status": "open", "last_alert_at": old}).last_pk
+    f_done = db["findings"].insert(dict(base, dedup_key="a")).last_pk
+    f_open = db["findings"].insert(dict(base, dedup_key="b")).last_pk
+    f_new = db["findings"].insert(dict(base, dedup_key="c", detected_at=new)).last_pk
+    db["alerts"].insert({"alert_key": "k1", "finding_id": f_done, "incident_id": inc_closed, "status": "notified"})
+    db["alerts"].insert({"alert_key": "k2", "finding_id": f_open, "incident_id": inc_open, "status": "pending"})
+    db["alert_notifications"].insert({"idempotency_key": "n1", "incident_id": inc_closed, "status": "delivered"})
+    logs = home.root / "logs"
+    logs.mkdir()
+    (logs / "crawl-s.log").write_bytes(b"x" * 2000)
+    report = housekeep(db, retention=Retention(seen_retention=90 * 86400, evidence_retention=365 * 86400,
+                                                max_log_bytes=1000), logs_dir=logs)
+    assert report.seen_urls == 1 and report.findings == 1 and report.incidents == 1 and report.logs_rotated == 1
+    assert [r[0] for r in db.execute("SELECT key FROM crawl_seen_urls")] == ["http://a/new"]
+    assert {r[0] for r in db.execute("SELECT id FROM findings")} == {f_open, f_new}  # open incident kept
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+    assert (logs / "crawl-s.log.1").exists()
