@@ -20,9 +20,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from matchers._model import Context, Table
-from matchers.decode import raw_lines
+from matchers.decode import BUFFER_BYTES, TextSource, raw_lines
 
 DELIMITERS = ";,\t|"
 MAX_LEADING = 5            # junk lines (a banner, a title) tolerated before a delimited file
@@ -209,20 +210,71 @@ def _consistent(body: list[str], delimiter: str) -> tuple[float, DelimitedGuess]
     return None
 
 
-@dataclass
-class _Guard:
-    tripped: bool = False
+class QuoteGuard(io.RawIOBase):
+    """Closes a runaway quoted CSV cell (a stray ``"``) at the byte level, under the decoder.
 
-
-def _guarded(lines: Iterator[str], runaway: int, guard: _Guard, report: Callable[[str], None]
-             ) -> Iterator[str]:
-    """Lines for a quoting csv.reader; stops a quoted cell that never closes (a stray ``"``).
-
-    A cell can only grow across lines without any quote (a quote may close it), so the guard
-    counts the characters of consecutive quote-free lines while the quote parity is odd: the
-    cell the reader builds is never longer than ``runaway`` + two lines, below the csv field
-    limit, so the reader never raises. Densely quoted files (a quote on every line) never trip.
+    A quoted cell can only grow across bytes without any quote (a quote may close it). This
+    stream counts the bytes since the last quote while the quote parity is odd; past
+    ``runaway`` it inserts a ``"`` before the next line end, which the csv reader reads as the
+    end of the cell. The reader then never builds a giant cell nor reaches its field limit, and
+    no Python code runs per row: the check is one ``bytes.count`` per 64 KiB read. Only for
+    encodings where byte 0x22 is always ``"`` (see :class:`TextSource`).
     """
+
+    def __init__(self, raw: io.RawIOBase, runaway: int, on_trip: Callable[[], None]):
+        super().__init__()
+        self._raw = raw
+        self._runaway = runaway
+        self._on_trip = on_trip
+        self._odd = False
+        self._since = 0
+        self._pending = b""        # bytes already checked (or inserted), served before reading more
+        self.trips = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+        else:
+            data = self._raw.read(size) or b""
+            if not data:
+                return 0
+            data = self._check(bytes(data))
+            if len(data) > size:
+                data, self._pending = data[:size], data[size:] + self._pending
+        buffer[:len(data)] = data
+        return len(data)
+
+    def _check(self, data: bytes) -> bytes:
+        quotes = data.count(b'"')
+        if quotes:
+            self._odd ^= bool(quotes & 1)
+            tail = data.rfind(b'"') + 1
+            self._since = len(data) - tail
+        else:
+            tail = 0
+            self._since += len(data)
+        if not (self._odd and self._since > self._runaway):
+            return data
+        newline = data.find(b"\n", tail)
+        if newline < 0:
+            cut, insert = len(data), b'"\n'
+        else:
+            cut = newline - 1 if newline > tail and data[newline - 1] == 0x0D else newline
+            insert = b'"'
+        self._odd = False
+        self._since = 0
+        self.trips += 1
+        self._on_trip()
+        self._pending = data[cut:] + self._pending    # quote-free: nothing more to check
+        return data[:cut] + insert
+
+
+def _guarded(lines: Iterator[str], runaway: int, on_trip: Callable[[], None]) -> Iterator[str]:
+    """The same guard per line, for text already decoded or in UTF-16/32 (a Python step per line)."""
     inside = False
     open_chars = 0
     for line in lines:
@@ -233,52 +285,53 @@ def _guarded(lines: Iterator[str], runaway: int, guard: _Guard, report: Callable
         elif inside:
             open_chars += len(line)
             if open_chars > runaway:
-                guard.tripped = True
-                report(f"a quoted cell runs over {runaway} characters (a stray '\"'?): the rest "
-                       "of the table is read without quoting")
-                yield line
-                return
+                on_trip()
+                inside = False
+                open_chars = 0
+                yield '"' + line
+                continue
         yield line
 
 
 def ensure_field_limit(cap: int) -> None:
     """Raise csv's (process-wide) field limit above what our line caps let a cell reach."""
-    limit = 6 * cap
+    limit = 6 * cap + 4 * BUFFER_BYTES
     if csv.field_size_limit() < limit:
         csv.field_size_limit(limit)
 
 
-def delimited_tables(text: io.TextIOBase, guess: DelimitedGuess, source: str, encoding: str | None,
-                     ctx: Context) -> Iterator[Table]:
+def delimited_tables(src: TextSource, guess: DelimitedGuess, source: str, ctx: Context
+                     ) -> Iterator[Table]:
     """The fast path: optional leading text lines, then ``csv.reader`` over the rest."""
     cap = ctx.limits.max_line_chars
     runaway = 4 * cap
     ensure_field_limit(cap)
+
+    def trip() -> None:
+        ctx.report(source, f"a quoted cell runs over {runaway} characters (a stray '\"'?): it "
+                           "was closed at the end of its line")
+
+    if guess.quoted:
+        text, guarded = src.open(lambda raw: QuoteGuard(raw, runaway, trip))
+    else:
+        text, guarded = src.open()
     lines = raw_lines(text, cap)
     if guess.leading:
         leading = [line.rstrip("\r\n") for _, line in zip(range(guess.leading), lines)]
-        yield Table(source, "text", None, iter(leading), encoding)
-    guard = _Guard()
+        yield Table(source, "text", None, iter(leading), src.encoding)
     if guess.quoted:
-        # A stray '"' could open a cell that swallows the rest of the file (and makes the
-        # reader raise at the field limit): a light guard per line (about +10%) prevents it.
-        source_lines: Iterator[str] = _guarded(lines, runaway, guard,
-                                               lambda reason: ctx.report(source, reason))
-        reader = csv.reader(source_lines, delimiter=guess.delimiter, quotechar='"', strict=False)
+        # A stray '"' could open a cell that swallows the rest of the file (and make the reader
+        # raise at its field limit): the guard closes such a cell.
+        feed = lines if guarded else _guarded(lines, runaway, trip)
+        reader = csv.reader(feed, delimiter=guess.delimiter, quotechar='"', strict=False)
     else:
-        # No quote in the sample: quotes are ordinary characters, no cell spans lines, and
-        # nothing but C code runs per row.
+        # No quote in the sample: quotes are ordinary characters and no cell spans lines.
         reader = csv.reader(lines, delimiter=guess.delimiter, quoting=csv.QUOTE_NONE, strict=False)
     header = None
     if guess.rows and looks_like_header(guess.rows[0], guess.rows[1:]):
         first = next(reader, None)
         header = tuple(first) if first is not None else None
-    yield Table(source, "delimited", header, reader, encoding)
-    for _ in reader:    # the consumer may have stopped early
-        pass
-    if guard.tripped:
-        rest = csv.reader(lines, delimiter=guess.delimiter, quoting=csv.QUOTE_NONE, strict=False)
-        yield Table(source, "delimited", header, rest, encoding)
+    yield Table(source, "delimited", header, reader, src.encoding)
 
 
 # -- the segmenter -----------------------------------------------------------------------------

@@ -147,10 +147,38 @@ def sniff(head: bytes, complete: bool) -> Sniffed:
     return Sniffed(guess)
 
 
+_WIDE = ("utf-16", "utf_16", "utf-32", "utf_32", "utf-7", "utf_7")
+
+
+class TextSource:
+    """The text of one member, opened once: from a raw byte stream in an encoding, or from a str.
+
+    ``open(wrap)`` may slip a byte-level filter (``wrap(raw) -> raw``) under the decoder; it is
+    applied only when ASCII bytes mean ASCII characters in the encoding (not UTF-16/32), and
+    ``open`` says whether it was.
+    """
+
+    def __init__(self, raw: io.RawIOBase | None = None, encoding: str | None = None,
+                 text: str | None = None):
+        self.raw = raw
+        self.encoding = encoding
+        self._text = text
+
+    def open(self, wrap: Callable[[io.RawIOBase], io.RawIOBase] | None = None
+             ) -> tuple[io.TextIOBase, bool]:
+        if self._text is not None or self.raw is None or self.encoding is None:
+            return io.StringIO(self._text or ""), False
+        if wrap is not None and not self.encoding.lower().startswith(_WIDE):
+            return open_text(wrap(self.raw), self.encoding), True
+        return open_text(self.raw, self.encoding), False
+
+
 def open_text(raw: io.RawIOBase, encoding: str) -> io.TextIOWrapper:
     """A streaming text view of ``raw``: invalid bytes become U+FFFD, newlines are kept as-is."""
     buffered = io.BufferedReader(raw, BUFFER_BYTES)
-    return io.TextIOWrapper(buffered, encoding=encoding, errors="replace", newline="")
+    text = io.TextIOWrapper(buffered, encoding=encoding, errors="replace", newline="")
+    text._CHUNK_SIZE = BUFFER_BYTES   # type: ignore[attr-defined]  # 8 KiB: 8x the Python reads
+    return text
 
 
 def raw_lines(text: io.TextIOBase, cap: int) -> Iterator[str]:

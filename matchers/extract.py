@@ -74,7 +74,7 @@ from matchers.containers import (
     tar_members,
     zip_members,
 )
-from matchers.decode import SAMPLE_BYTES, decode_sample, open_text, read_head, sniff, text_lines
+from matchers.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
 
 __all__ = [
     "KINDS", "ArchiveBombError", "CorruptInputError", "ExtractError", "LimitExceededError",
@@ -110,7 +110,7 @@ def extract_text(text: str, name: str, errors: list[str] | None = None, *,
     check, same shapes (HTML, JSON, delimited, key-value, combo, text). ``encoding`` is None."""
     ctx = Context(limits, errors)
     sample, complete = _sample_of(text)
-    tables = _text(io.StringIO(text), sample, complete, name, None, ctx, 0)
+    tables = _text(TextSource(text=text), sample, complete, name, ctx, 0)
     yield from _never_raise(tables, name, ctx)
 
 
@@ -247,9 +247,8 @@ def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context) -> Iterator[Tab
     if sniffed.encoding is None:
         ctx.report(name, sniffed.binary or "binary content, skipped")
         return
-    text = open_text(raw, sniffed.encoding)
     sample = decode_sample(head, sniffed.encoding, complete)
-    yield from _text(text, sample, complete, name, sniffed.encoding, ctx, 0)
+    yield from _text(TextSource(raw, sniffed.encoding), sample, complete, name, ctx, 0)
 
 
 def _sample_of(text: str) -> tuple[str, bool]:
@@ -260,11 +259,13 @@ def _sample_of(text: str) -> tuple[str, bool]:
     return (sample[:cut + 1] if cut >= 0 else sample), False
 
 
-def _text(text: io.TextIOBase, sample: str, complete: bool, source: str, encoding: str | None,
-          ctx: Context, html_depth: int) -> Iterator[Table]:
+def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Context,
+          html_depth: int) -> Iterator[Table]:
+    """Tables of one text, its shape decided on ``sample`` (its first 64 KiB)."""
     limits = ctx.limits
+    encoding = src.encoding
     if html_depth < 2 and looks_html(sample):
-        page = text.read(limits.max_json_bytes + 1)
+        page = src.open()[0].read(limits.max_json_bytes + 1)
         if len(page) > limits.max_json_bytes:
             ctx.report(source, f"HTML page larger than max_json_bytes={limits.max_json_bytes} "
                                "characters: not parsed (raise Limits.max_json_bytes to read it)")
@@ -273,12 +274,14 @@ def _text(text: io.TextIOBase, sample: str, complete: bool, source: str, encodin
         del page
         yield from tables
         visible_sample, visible_complete = _sample_of(visible)
-        yield from _text(io.StringIO(visible), visible_sample, visible_complete, source,
-                         encoding, ctx, html_depth + 1)
+        visible_src = TextSource(text=visible)
+        visible_src.encoding = encoding          # reported on the tables, not used to decode
+        yield from _text(visible_src, visible_sample, visible_complete, source, ctx,
+                         html_depth + 1)
         return
     shape = json_probe(sample, complete)
     if shape is not None:
-        yield from json_tables(text, shape, source, encoding, ctx)
+        yield from json_tables(src.open()[0], shape, source, encoding, ctx)
         return
     plan = document_plan(sample)
     if plan == "blank" and complete:
@@ -288,7 +291,8 @@ def _text(text: io.TextIOBase, sample: str, complete: bool, source: str, encodin
     if plan == "delimited":
         guess = sniff_delimited(split_lines(sample))
         if guess is not None:
-            yield from delimited_tables(text, guess, source, encoding, ctx)
+            yield from delimited_tables(src, guess, source, ctx)
             return
     ensure_field_limit(limits.max_line_chars)   # the segmenter splits quoted lines with csv
-    yield from Segmenter(text_lines(text, limits.max_line_chars), source, encoding).tables()
+    lines = text_lines(src.open()[0], limits.max_line_chars)
+    yield from Segmenter(lines, source, encoding).tables()

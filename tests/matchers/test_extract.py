@@ -119,25 +119,48 @@ def test_banner_lines_before_a_csv_are_a_text_table(sample):
     assert tables[1][2] == tuple(header) and tables[1][3] == rows
 
 
-def test_stray_quote_does_not_swallow_the_file():
-    """Few quoted cells, one never closed: the reader would make one giant cell of the rest of
-    the file. The cell is cut, reported, and the rest is read without quoting."""
-    header, rows = synth.transform(synth.generate(400, seed=3), columns=COLS)
+def _stray_quote_csv(n: int) -> tuple[list[list[str]], str]:
+    """``n`` rows, the first 20 with a quoted cell; row 19 loses its closing quote."""
+    header, rows = synth.transform(synth.generate(n, seed=3), columns=COLS)
     rows = [list(r) for r in rows]
     for r in rows[:20]:
         r[5] = f"{r[5]}; centre"                     # quoted by the writer (holds the delimiter)
     lines = synth.csv_text(header, rows, ";").splitlines()
     assert lines[20].endswith('centre";' + rows[19][6])
-    lines[20] = lines[20].replace('centre";', "centre;")   # row 19 loses its closing quote
+    lines[20] = lines[20].replace('centre";', "centre;")
+    return rows, "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])   # byte-level and per-line guards
+def test_stray_quote_does_not_swallow_the_file(encoding):
+    """Few quoted cells, one never closed: the reader would make one giant cell of the rest of
+    the file (and raise at its field limit). The cell is closed and reported."""
+    rows, text = _stray_quote_csv(400)
     errors: list[str] = []
     limits = Limits(max_line_chars=2000)                # runaway threshold 8000 characters
-    tables = collect(extract_bytes("\n".join(lines).encode(), "q.csv", limits, errors))
-    assert len(errors) == 1 and "quoted cell runs over 8000 characters" in errors[0]
-    delimited = [t for t in tables if t[0] == "delimited"]
-    assert len(delimited) == 2                          # the rest is read without quoting
-    assert delimited[0][3][:19] == rows[:19]
-    assert delimited[1][3][-1] == rows[-1]
-    assert max(len(c) for t in delimited for r in t[3] for c in r) < 8000 + 2000
+    tables = collect(extract_bytes(text.encode(encoding), "q.csv", limits, errors))
+    assert errors == ["q.csv: a quoted cell runs over 8000 characters (a stray '\"'?): it was "
+                      "closed at the end of its line"]
+    got = only(tables, "delimited")[3]
+    assert got[:19] == rows[:19]
+    assert got[-300:] == rows[-300:]                    # the rest is read normally
+    assert max(len(c) for r in got for c in r) < 8000 + 4 * 2000
+    assert isinstance(next(extract_bytes(text.encode(), "q")).rows, CSV_READER)
+
+
+def test_stray_quote_runaway_across_many_reads():
+    """A threshold larger than one read: the cell is closed a few reads later, never after."""
+    rows, text = _stray_quote_csv(3000)
+    errors: list[str] = []
+    limits = Limits(max_line_chars=50_000)              # runaway threshold 200,000 characters
+    tables = collect(extract(io.BufferedReader(io.BytesIO(text.encode())), "q.csv", limits, errors))
+    got = only(tables, "delimited")[3]
+    assert len(errors) == 1 and "quoted cell runs over 200000" in errors[0]
+    longest = max(len(c) for r in got for c in r)
+    assert 150_000 < longest < 200_000 + 2 * 65536         # bytes counted, characters kept
+    swallowed = len(rows) - len(got)
+    assert got[-(len(rows) - 20 - swallowed - 1):] == rows[20 + swallowed + 1:]
+    assert got[-1] == rows[-1]
 
 
 def test_dense_quoting_resyncs_after_a_stray_quote():
