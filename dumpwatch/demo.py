@@ -1,61 +1,298 @@
-"""`dumpwatch demo`: the engine end to end, offline, on synthetic data.
+"""`dumpwatch demo`: the whole pipeline, offline, on synthetic data, with real local servers.
 
-Generates a synthetic leak, enrolls it in a throw-away home, writes reposts of it in the shapes
-dumps take (reformatted CSV, JSON, a key-value paste, rows hidden in chatter, a zip) next to
-unrelated files, and scans them all with the real `dumpwatch scan`. (The crawl, alert and daemon
-parts of the demo arrive with their issues.)
+1. generates a synthetic leak (no real person) and enrolls it with the real `dumpwatch enroll`;
+2. starts, on 127.0.0.1 only: a real pastebin (pinnwand) with a listing, a small phpBB-style forum,
+   a real SMTP server (aiosmtpd) for the labs' DPOs and a webhook receiver for the authority that
+   checks each signature;
+3. posts a few reposts of the leak there, hidden among ordinary pastes and forum posts;
+4. writes a dumpwatch.toml (two sources, receivers, lab contacts, a short [daemon] schedule) and runs
+   the real daemon (`dumpwatch daemon`, in a child process) until both sources were crawled and
+   every alert was delivered, then stops it with SIGTERM as systemd would;
+5. shows the findings, the messages the SMTP server and the webhook receiver got (saved under
+   WORK/received/), `dumpwatch status`, stops everything it started and says where to look next.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+import unicodedata
+from email import message_from_bytes
+from email.policy import default as email_policy
 from pathlib import Path
+from typing import Any
 
 import click
 
 from dumpwatch import synth
+
+LEAK = "labos-2021"
+ROOT = Path(__file__).resolve().parent.parent
+
+NOISE_PASTES = [
+    "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\nprint(fib(30))\n",
+    "sku;designation;prix;stock\nA-1001;Vis inox 4x40;0.12;5000\nA-1002;Cheville 6mm;0.05;12000\n"
+    "B-2001;Perceuse 18V;89.90;14\n",
+    "2021-02-24 10:12:01 ERROR [worker-3] connection reset by peer (retry 2/5)\n"
+    "2021-02-24 10:12:03 INFO  [worker-3] reconnected to 10.0.0.12:5432\n",
+    "[server]\nlisten = 0.0.0.0:8080\nworkers = 4\nlog_level = info\n",
+]
+
+
+def _slug(lab: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", lab).encode("ascii", "ignore").decode().lower()
+    return "-".join("".join(c if c.isalnum() else " " for c in ascii_name).split())
+
+
+def _step(n: int, text: str) -> None:
+    click.secho(f"\n{n}. {text}", bold=True)
+
+
+def _repost(people: list[dict[str, str]], fmt: str, seed: int, **changes: Any) -> str:
+    header, rows = synth.transform(people, seed=seed, **changes)
+    return synth.render(header, rows, fmt, seed=seed)
+
+
+def _config(pastes_url: str, forum_url: str, hook_url: str, secret_file: Path, smtp_port: int) -> str:
+    receivers = [f"""[[receivers]]
+name = "cnil"
+type = "webhook"
+url = "{hook_url}"
+secret_file = "{secret_file}"
+"""]
+    contacts = []
+    for lab in synth.LABS:
+        name = f"dpo-{_slug(lab)}"[:60]
+        receivers.append(f"""[[receivers]]
+name = "{name}"
+type = "email"
+to = ["dpo@{_slug(lab)}.example"]
+from = "dumpwatch@demo.example"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+security = "none"
+""")
+        contacts.append(f'"{lab}" = "{name}"')
+    return f"""# Written by `dumpwatch demo`: every server below is local (127.0.0.1) and stops with the demo.
+[crawler]
+delay = 0                 # politeness: real sites want 1 s or more
+autothrottle = false
+obey_robots = true
+timeout = 10
+retry_times = 1
+retry_backoff = 0.2
+
+[[sources]]
+name = "pastes"
+kind = "paste-api"         # a JSON scraping API listing the newest pastes
+start_urls = ["{pastes_url}"]
+interval = "20s"
+
+[[sources]]
+name = "forum"
+kind = "forum"
+preset = "phpbb"
+start_urls = ["{forum_url}"]
+interval = "20s"
+
+[daemon]
+jitter = "1s"
+delivery_interval = "1s"
+crawl_timeout = "90s"
+shutdown_grace = "20s"
+
+[alerts]
+authority_receiver = "cnil"
+group_wait = "0s"          # real use: 30s, to batch the first copies of an incident
+group_interval = "0s"
+repeat_interval = "0s"
+contact_point = "DPO of the demo labs, dpo@labs.example"
+
+{chr(10).join(receivers)}
+[contacts]
+{chr(10).join(contacts)}
+"""
 
 
 @click.command()
 @click.option("--rows", default=5000, show_default=True, help="Size of the synthetic leak.")
 @click.option("--keep", type=click.Path(file_okay=False), default=None,
               help="Keep the demo's files and home in this directory (default: a temporary one).")
+@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the crawls and alerts.")
 @click.pass_context
-def demo(ctx: click.Context, rows: int, keep: str | None) -> None:
-    """Run the pipeline offline on bundled synthetic data (no real person, no network).
+def demo(ctx: click.Context, rows: int, keep: str | None, timeout: float) -> None:
+    """Run the whole pipeline offline on synthetic data, with real local servers (no real person).
+
+    Enrolls a synthetic leak, starts a local pastebin, forum, SMTP server and webhook receiver on
+    127.0.0.1, reposts part of the leak there among ordinary content, runs the real daemon until it
+    crawled both sources and delivered the alerts, shows what was found and received, and stops
+    everything it started.
 
     \b
     Example:
       dumpwatch demo
-      dumpwatch demo --rows 20000 --keep /tmp/dw-demo
+      dumpwatch demo --keep /tmp/dw-demo      # then: dumpwatch --home /tmp/dw-demo/home status
     """
-    from dumpwatch.cli import cli
+    from dumpwatch.localsites import SiteServer, WebhookReceiver, code_block, phpbb_forum, start_pinnwand, start_smtp
 
+    started = time.monotonic()
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="dumpwatch-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     home = work / "home"
-    click.secho(f"1. Generating {rows} synthetic patients of {len(synth.LABS)} labs in {work}", bold=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DUMPWATCH_KEY", "DUMPWATCH_KEY_FILE", "DUMPWATCH_HOME", "DUMPWATCH_CONFIG")}
+
+    def dw(*args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), *args], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+        if not quiet and proc.stdout.strip():
+            click.echo("   " + proc.stdout.rstrip().replace("\n", "\n   "))
+        if check and proc.returncode != 0:
+            raise click.ClickException(f"dumpwatch {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+        return proc
+
+    _step(1, f"Generating {rows} synthetic patients of {len(synth.LABS)} labs, enrolling them (keyed fingerprints only)")
     people = synth.generate(rows, seed=2021)
     leak = synth.write_csv(people, work / "leak_labos_2021.csv")
-    click.secho("2. Enrolling the leak (only keyed fingerprints are kept)", bold=True)
-    base = ["--home", str(home)]
-    cli.main(args=base + ["enroll", str(leak), "--leak", "labos-2021", "--lab-column", "laboratoire"],
-             standalone_mode=False)
-    found = work / "found"
-    found.mkdir(exist_ok=True)
-    strangers = synth.generate(300, seed=7)
-    synth.write_repost(people[:1200], found / "repost_reformatted.csv", english=True, shuffle_columns=True,
-                       spaced=True, intl=True, typos=0.05, encoding="cp1252", delimiter="|")
-    synth.write_repost(people[2000:2400], found / "repost.json", fmt="json", english=True)
-    synth.write_repost(people[3000:3012], found / "paste_fullz.txt", fmt="kv", spaced=True)
-    synth.write_repost(people[3100:3115], found / "forum_thread.txt", fmt="chatter",
-                       columns=["nom", "prenom", "nir", "telephone", "ville"])
-    synth.write_repost(people[4000:4500], found / "base.zip", compress="zip", fmt="csv")
-    synth.write_repost(strangers, found / "other_lab_unknown.csv", fmt="csv")
-    (found / "shopping_list.csv").write_text("item;qty\npain;2\nlait;1\n")
-    click.secho(f"3. Scanning {found} (real `dumpwatch scan`)", bold=True)
-    cli.main(args=base + ["scan", str(found)], standalone_mode=False)
-    click.secho("\nWhere to look next:", bold=True)
-    click.echo(f"  dumpwatch --home {home} scan {found} --json    # the JSON contract (README, 'Scan JSON')")
-    click.echo(f"  ls {home}/index/labos-2021                    # the fingerprint index: no cleartext")
-    click.echo("  README.md: enrolling a leak, the privacy model, configuration")
+    click.echo(f"   $ dumpwatch --home {home} enroll {leak.name} --leak {LEAK} --lab-column laboratoire")
+    dw("enroll", str(leak), "--leak", LEAK, "--lab-column", "laboratoire", quiet=True)
+    leak.unlink()  # as in real use: the cleartext file is not kept
+    click.echo(f"   enrolled; {leak.name} deleted: {home} holds no cleartext identifier")
+
+    servers: list[Any] = []
+    daemon_proc: subprocess.Popen | None = None
+    try:
+        _step(2, "Starting local servers on 127.0.0.1: pastebin (pinnwand), forum (phpBB structure), "
+                 "SMTP (aiosmtpd), webhook receiver")
+        pinnwand = start_pinnwand(work / "pinnwand")
+        servers.append(pinnwand)
+        site = SiteServer().start()
+        servers.append(site)
+        smtp = start_smtp()
+        servers.append(smtp)
+        secret = secrets.token_hex(24)
+        secret_file = work / "cnil-webhook.secret"
+        secret_file.write_text(secret + "\n")
+        secret_file.chmod(0o600)
+        hook = WebhookReceiver(secret.encode()).start()
+        servers.append(hook)
+        click.echo(f"   pastebin {pinnwand.base}   forum {site.base}/forum   SMTP 127.0.0.1:{smtp.port}   "
+                   f"webhook {hook.url}")
+
+        _step(3, "Posting reposts of the leak, hidden among ordinary content")
+        reposts = []
+        for text in NOISE_PASTES[:2]:
+            pinnwand.paste(text)
+        reposts.append(pinnwand.paste(_repost(people[0:40], "csv", 1, english=True, shuffle_columns=True)))
+        pinnwand.paste(NOISE_PASTES[2])
+        reposts.append(pinnwand.paste(_repost(people[100:112], "kv", 2, spaced=True)))
+        pinnwand.paste(NOISE_PASTES[3])
+        forum_url = phpbb_forum(site, [
+            ("Recette du far breton", [("mamie29", "<p>250 g de farine, 200 g de sucre, 4 oeufs, 1 l de lait.</p>"),
+                                       ("breizh", "<p>avec des pruneaux sinon rien</p>")]),
+            ("Base labos Bretagne 2021", [
+                ("anon", "<p>quelqu'un a la suite ? le premier lien est mort</p>"),
+                ("dumper", "voici un extrait :<br />" + code_block(_repost(people[200:230], "csv", 3, typos=0.05))),
+                ("anon", "<p>merci</p>")]),
+            ("Problème de proxy", [("n00b", "<p>mon proxy renvoie 407, une idée ?</p>")]),
+        ])
+        click.echo(f"   {len(NOISE_PASTES)} ordinary pastes and 2 reposts (40 and 12 patients) on the pastebin; "
+                   "3 forum topics, one with 30 patients in a [code] block")
+
+        _step(4, "Configuring sources, receivers and lab contacts; running the real daemon")
+        home.mkdir(parents=True, exist_ok=True)
+        cfg = home / "dumpwatch.toml"
+        cfg.write_text(_config(f"{pinnwand.base}/dw/recent.json", forum_url, hook.url, secret_file, smtp.port))
+        click.echo(f"   wrote {cfg}")
+        click.echo(f"   $ dumpwatch --home {home} daemon")
+        log_path = work / "daemon.log"
+        with open(log_path, "wb") as log:
+            daemon_proc = subprocess.Popen([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "daemon"],
+                                           cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _wait_for_pipeline(home, daemon_proc, log_path, timeout)
+        click.echo("   both sources crawled, every alert delivered; stopping the daemon (SIGTERM)")
+        daemon_proc.send_signal(signal.SIGTERM)
+        code = daemon_proc.wait(timeout=60)
+        daemon_proc = None
+        click.echo(f"   daemon stopped cleanly (exit {code}); its log: {log_path}")
+
+        _step(5, "What was found (dumpwatch findings list)")
+        dw("findings", "list")
+        _step(6, "What the receivers got")
+        received = work / "received"
+        received.mkdir(exist_ok=True)
+        _show_received(hook, smtp, received)
+        _step(7, "dumpwatch status")
+        dw("status")
+    finally:
+        if daemon_proc is not None and daemon_proc.poll() is None:
+            daemon_proc.send_signal(signal.SIGTERM)
+            try:
+                daemon_proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                daemon_proc.kill()
+        for server in reversed(servers):
+            server.stop()
+    click.secho(f"\nDone in {time.monotonic() - started:.0f} s; every server the demo started is stopped.", bold=True)
+    click.secho("Where to look next:", bold=True)
+    for cmd, why in ((f"dumpwatch --home {home} findings show 1", "one finding and the alerts it caused"),
+                     (f"dumpwatch --home {home} alerts list", "the outbox: messages and their delivery"),
+                     (f"dumpwatch --home {home} alerts show 1 --draft", "an Article 33 notification draft"),
+                     (f"ls {work}/received/", "the webhook bodies and emails as received"),
+                     (f"cat {home}/dumpwatch.toml", "the configuration the demo wrote"),
+                     ("deploy/dumpwatch.example.toml, deploy/dumpwatch.service", "to run it for real")):
+        click.echo(f"  {cmd}\n      # {why}")
+    click.echo("  README.md: enrolling, sources, receivers and routes, the daemon, the privacy model")
+
+
+def _wait_for_pipeline(home: Path, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    """Until both sources have a finished run and the outbox has nothing left to send (bounded)."""
+    from dumpwatch.store import open_db
+
+    deadline = time.monotonic() + timeout
+    shown: set[str] = set()
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise click.ClickException(f"the daemon exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
+        db = open_db(home / "dumpwatch.db")
+        try:
+            runs = db.execute("SELECT source, pages, documents, findings, ok FROM crawl_runs WHERE finished IS NOT NULL"
+                              " ORDER BY id").fetchall()
+            waiting = db.execute("SELECT (SELECT count(*) FROM alerts WHERE status = 'pending')"
+                                 " + (SELECT count(*) FROM alert_notifications WHERE status IN ('pending', 'sending'))"
+                                 ).fetchone()[0]
+        finally:
+            db.close()
+        for source, pages, documents, findings, ok in runs:
+            if source not in shown:
+                shown.add(source)
+                click.echo(f"   crawled {source}: {pages} pages, {documents} documents scanned, {findings} findings"
+                           + ("" if ok else " (FAILED: see the daemon log)"))
+        if {"pastes", "forum"} <= shown and waiting == 0:
+            return
+        time.sleep(0.3)
+    raise click.ClickException(f"the pipeline did not finish within {timeout:.0f} s; daemon log: {log_path}")
+
+
+def _show_received(hook: Any, smtp: Any, out: Path) -> None:
+    for i, h in enumerate(hook.hooks, 1):
+        data = h.json()
+        (out / f"webhook-{i}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        a33 = data.get("article33") or {}
+        click.echo(f"   webhook → cnil: {data['kind']} {data['severity']}, signature {'valid' if h.signature_ok else 'INVALID'}"
+                   f", {len(data['new_alerts'])} new copies, ~{a33.get('people_approx', 0)} people, "
+                   f"categories {', '.join(a33.get('categories', []))}")
+        for a in data["alerts"]:
+            if a["alert_key"] in data["new_alerts"]:
+                click.echo(f"       {a['url']}  {a['records']['matched']} records, sample {', '.join(a.get('sample', [])[:2])}")
+    for i, m in enumerate(smtp.mails, 1):
+        (out / f"mail-{i}.eml").write_bytes(m.content)
+        msg = message_from_bytes(m.content, policy=email_policy)
+        click.echo(f"   email → {', '.join(m.rcpt_tos)}: {msg['Subject']}")
+    click.echo(f"   {len(hook.hooks)} webhook messages and {len(smtp.mails)} emails saved in {out}")

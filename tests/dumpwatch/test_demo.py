@@ -1,0 +1,57 @@
+"""`dumpwatch demo` end to end, as `make demo` runs it: real servers, the real daemon, then nothing left running."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from dumpwatch import synth
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_demo_runs_the_pipeline_and_stops_everything(tmp_path):
+    work = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DUMPWATCH_KEY", "DUMPWATCH_KEY_FILE", "DUMPWATCH_HOME", "DUMPWATCH_CONFIG")}
+    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "demo", "--rows", "2000", "--keep", str(work)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    # the three reposts were crawled from the two sites, found, and alerted through both channels
+    assert out.count("repost   labos-2021") == 3, out
+    assert "crawled pastes" in out and "crawled forum" in out
+    assert re.search(r"webhook → cnil: alert \w+, signature valid, 3 new copies", out), out
+    mails = list((work / "received").glob("mail-*.eml"))
+    assert len(mails) >= 3 and len(list((work / "received").glob("webhook-*.json"))) >= 1
+    assert "daemon stopped cleanly (exit 0)" in out and "Where to look next" in out
+    # the real daemon ran (its log) and stopped
+    log = (work / "daemon.log").read_text()
+    assert "daemon started" in log and "daemon stopped" in log
+    # every server it started is stopped
+    pastebin = re.search(r"pastebin (http://127\.0\.0\.1:\d+)", out).group(1)
+    forum = re.search(r"forum (http://127\.0\.0\.1:\d+)", out).group(1)
+    for base in (pastebin, forum):
+        try:
+            httpx.get(base, timeout=2)
+        except httpx.TransportError:
+            pass
+        else:
+            raise AssertionError(f"{base} still answers after the demo")
+    # no cleartext identifier of the synthetic leak in the home, the logs or what receivers got
+    people = synth.generate(2000, seed=2021)
+    nirs = {p["nir"] for p in people}
+    emails = {p["email"].lower() for p in people}
+    phones = {re.sub(r"\D", "", p["telephone"])[-9:] for p in people}
+    for path in [*(work / "home").rglob("*"), *(work / "received").rglob("*"), work / "daemon.log"]:
+        if not path.is_file() or path.parent.name == "index":
+            continue
+        text = path.read_bytes().decode("utf-8", "replace")
+        assert not nirs & set(re.findall(r"\d{13,15}", re.sub(r"[ .]", "", text))), path
+        assert not emails & {m.lower() for m in re.findall(r"[\w.+-]+@[\w.-]+", text)}, path
+        assert not phones & {re.sub(r"\D", "", m)[-9:] for m in re.findall(r"(?:\+33|0)[1-9](?:[ .]?\d{2}){4}", text)}, path
