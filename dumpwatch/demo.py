@@ -141,6 +141,11 @@ def demo(ctx: click.Context, rows: int, keep: str | None, timeout: float) -> Non
     """
     from dumpwatch.localsites import SiteServer, WebhookReceiver, code_block, phpbb_forum, start_pinnwand, start_smtp
 
+    import importlib.util
+
+    missing = [m for m in ("pinnwand", "aiosmtpd") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.ClickException(f"the demo needs {', '.join(missing)}: pip install -e '.[demo]' (make demo does)")
     started = time.monotonic()
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="dumpwatch-demo-"))
     work.mkdir(parents=True, exist_ok=True)
