@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from alertkit import SECRET, WebhookReceiver, start_smtp
+from alertkit import SECRET
+from dumpwatch.localsites import WebhookReceiver, start_smtp  # shared with `dumpwatch demo`
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def smtp_server():
 
 @pytest.fixture
 def webhook():
-    receiver = WebhookReceiver().start()
+    receiver = WebhookReceiver(SECRET.encode()).start()
     yield receiver
     receiver.stop()
 

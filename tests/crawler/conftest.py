@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from dumpwatch import synth
-from sitesrv import Route, SiteServer, template
+from dumpwatch.localsites import Route, SiteServer, start_pinnwand  # shared with `dumpwatch demo`
+from sitesrv import template
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -156,38 +157,11 @@ def findings_of(home, source: str | None = None, verdict: str | None = "repost")
 @pytest.fixture(scope="session")
 def pinnwand(tmp_path_factory):
     """A real pinnwand on 127.0.0.1 with raised rate limits, and its listing handlers."""
-    d = tmp_path_factory.mktemp("pinnwand")
-    cfg = d / "pinnwand.toml"
-    cfg.write_text(f'database_uri = "sqlite:///{d}/pinnwand.db"\npaste_size = 1048576\nspamscore = 101\n'
-                   'expiries = { "1day" = 86400 }\n'
-                   '[ratelimit.read]\ncapacity = 100000\nconsume = 1\nrefill = 100000\n'
-                   '[ratelimit.create]\ncapacity = 100000\nconsume = 1\nrefill = 100000\n'
-                   '[ratelimit.delete]\ncapacity = 100000\nconsume = 1\nrefill = 100000\n')
-    port = free_port()
-    log = open(d / "pinnwand.log", "wb")
-    proc = subprocess.Popen([sys.executable, str(HERE / "pinnwand_server.py"), str(cfg), str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server = start_pinnwand(tmp_path_factory.mktemp("pinnwand"))
     try:
-        for _ in range(100):  # bounded: about 10 s
-            try:
-                if httpx.get(f"{base}/dw/recent.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"pinnwand exited: {(d / 'pinnwand.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("pinnwand did not answer within 10 s")
-        yield base
+        yield server.base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
 
 
 def create_paste(base: str, content: str, name: str = "paste.txt") -> dict:
