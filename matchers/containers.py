@@ -115,7 +115,7 @@ class SafeReader(io.RawIOBase):
             self._head = self._head[len(data):] if len(data) < len(self._head) else None
         else:
             try:
-                data = self._read(size) or b""   # None: a non-blocking stream with nothing yet
+                data = self._read(size) or b""   # None (non-blocking, nothing yet) ends it too
             except Exception as exc:  # noqa: BLE001 — the contract: report, never raise
                 self.fail(describe(exc))
                 return 0
