@@ -21,9 +21,13 @@ Error entries never quote content (names, sizes and causes only).
 
 More precisely:
 
-* ``delimited`` rows are the ``csv.reader`` itself (lists of str), header row already consumed
-  when ``header`` is set. Rows may be ragged; a blank line gives ``[]``. No Python code runs per
-  row on this path, so a scan can stay close to the speed of a bare ``csv.reader``.
+* ``delimited`` rows of a delimited file are the ``csv.reader`` itself (lists of str), header
+  row already consumed when ``header`` is set. Rows may be ragged; a blank line gives ``[]``. No
+  Python code runs per row on this path, so a scan can stay close to the speed of a bare
+  ``csv.reader``. (A delimited *block* inside a mixed text yields lists from a generator.)
+* ``json`` rows: objects flattened (``patient.nom``), lists of scalars joined with ``", "``,
+  every value a str. Under a root object, each array is its own table (``name#/patients``) and
+  the scalars around them come last as one record (``name``).
 * ``combo`` rows are ``{"email": ..., "secret": ...}``; ``keyvalue`` rows are the ``key: value``
   pairs of one record, keys as written (``"N° SS"``, ``"Tél"``).
 * Every line of a text document lands in exactly one table: a mixed paste (chatter with a block
