@@ -166,29 +166,29 @@ class DelimitedGuess:
 
 
 def sniff_delimited(lines: list[str]) -> DelimitedGuess | None:
-    """A delimiter under which the sample's records have one consistent column count (>= 2)."""
+    """A delimiter under which the sample's records have one consistent column count (>= 2).
+
+    Each candidate delimiter present in the sample is tried with ``csv.reader`` (C speed); only
+    when several give a consistent table is ``csv.Sniffer`` asked to break the tie (it costs a few
+    milliseconds per call, which a crawler handling thousands of small pages feels).
+    """
     body = lines[:2000]
     if sum(1 for line in body if line.strip()) < 2:
         return None
-    sniffed: str | None = None
-    try:
-        sniffed = csv.Sniffer().sniff("\n".join(body[:SNIFF_LINES]), delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        sniffed = None
-    order = [sniffed] if sniffed else []
-    order += [d for d in DELIMITERS if d != sniffed]
-    best: tuple[float, DelimitedGuess] | None = None
-    for delimiter in order:
-        if not any(delimiter in line for line in body[:SNIFF_LINES]):
-            continue
-        guess = _consistent(body, delimiter)
-        if guess is None:
-            continue
-        score = guess[0]
-        if delimiter == sniffed:
-            return guess[1]
-        if best is None or score > best[0]:
-            best = guess
+    guesses: dict[str, tuple[float, DelimitedGuess]] = {}
+    for delimiter in DELIMITERS:
+        if any(delimiter in line for line in body[:SNIFF_LINES]):
+            guess = _consistent(body, delimiter)
+            if guess is not None:
+                guesses[delimiter] = guess
+    if len(guesses) > 1:
+        try:
+            sniffed = csv.Sniffer().sniff("\n".join(body[:SNIFF_LINES]), delimiters="".join(guesses)).delimiter
+        except csv.Error:
+            sniffed = None
+        if sniffed in guesses:
+            return guesses[sniffed][1]
+    best = max(guesses.values(), key=lambda g: g[0], default=None)
     return best[1] if best else None
 
 

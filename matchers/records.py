@@ -109,9 +109,17 @@ def from_mapped(row: Sequence[str] | dict, mapping: Mapping) -> Fields:
     return f
 
 
-def from_text(text: str) -> Fields:
-    """Fields found by pattern in free text (a line, a block, an unmapped JSON value)."""
+def from_text(text: str, *, health: bool = True) -> Fields:
+    """Fields found by pattern in free text (a line, a block, an unmapped JSON value).
+
+    ``health=False`` skips the medical vocabulary (the caller checks a whole batch of lines at once).
+    """
     f = Fields()
+    f.blood = len(ids.BLOOD_IN_TEXT.findall(text))
+    if health and len(text) < 20000:
+        f.health = bool(ids.health_terms(text))
+    if not any(c.isdigit() for c in text[:4096]) and "@" not in text:
+        return f  # no NIR, phone, email or date can be here
     for m in ids.NIR_IN_TEXT.finditer(text):
         add_nir(f, m.group(0))
     for m in ids.EMAIL_IN_TEXT.finditer(text):
@@ -135,8 +143,6 @@ def from_text(text: str) -> Fields:
             for i in range(len(words) - size + 1):
                 f.names.append(" ".join(sorted(words[i:i + size])))
         f.name_tokens = sorted(words[:2])
-    f.blood = len(ids.BLOOD_IN_TEXT.findall(text))
-    f.health = bool(ids.health_terms(text)) if len(text) < 20000 else False
     return f
 
 

@@ -403,8 +403,9 @@ class Scanner:
     def _match_text(self, lines: Iterable[str], t: _Tally) -> None:
         window = 2
         for batch in _batched(lines, BATCH):
-            fields = [from_text(line) if line else Fields() for line in batch]
-            t.health |= any(f.health for f in fields)
+            fields = [from_text(line, health=False) if line else Fields() for line in batch]
+            if not t.health:
+                t.health = bool(ids.health_terms("\n".join(batch)[:1 << 20]))
             self._resolve(fields, t, window=window)
 
     # -- per-record verification -------------------------------------------------------------------
@@ -433,6 +434,8 @@ class Scanner:
                     if f.phones:
                         kinds.add("phone")
                 t.kinds |= kinds
+        if not any(f.has_strong() or (f.dobs and f.names) for f in fields):
+            return
         for hits in t.leaks:
             idx = hits.index
             lookups = self._lookup_strong(fields, idx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -70,6 +71,7 @@ _ALIAS_CHOICES = [a for a in _ALIAS_KIND if len(a) >= 4]
 PROFILED = ("nir", "email", "phone", "birth_date", "postcode", "blood_group")
 
 
+@lru_cache(maxsize=8192)
 def header_kind(name: str) -> str | None:
     """The kind a column header names, if any (``N° Sécu`` → ``nir``, ``zip`` → ``postcode``)."""
     key = ids.fold(name)
