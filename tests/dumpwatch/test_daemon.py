@@ -379,3 +379,56 @@ def test_housekeeping_forgets_old_state_keeps_alerts_due(home):
     assert {r[0] for r in db.execute("SELECT id FROM findings")} == {f_open, f_new}  # open incident kept
     assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
     assert (logs / "crawl-s.log.1").exists()
+
+
+class HangingServer:
+    """Accepts connections on 127.0.0.1 and never answers: a site that hangs."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_a_hanging_crawl_is_stopped_by_its_time_limit_and_the_daemon_goes_on(dhome, tmp_path, hook, start_daemon):
+    hang = HangingServer()
+    try:
+        # the site hangs; the crawl's time limit (2 s) stops it before Scrapy's own download timeout (5 s)
+        write_config(dhome, tmp_path, f"http://127.0.0.1:{hang.port}", hook.url,
+                     daemon="shutdown_grace = 0\nstop_timeout = 1")
+        cfg = dhome / "dumpwatch.toml"
+        cfg.write_text(cfg.read_text().replace("crawl_timeout = 120", "crawl_timeout = 2"))
+        d = start_daemon(dhome)
+        wait_for(lambda: query(dhome, "SELECT count(*) FROM crawl_runs WHERE finished IS NOT NULL AND ok = 0")[0][0] >= 1
+                 and query(dhome, "SELECT count(*) FROM crawl_runs")[0][0] >= 2,
+                 60, "a crawl stopped by its time limit, and the next one started", d)
+        assert "took longer than 2 s: stopping it" in d.output()
+        assert d.proc.poll() is None  # still running
+        status = status_json(dhome)
+        assert status["daemon"]["running"] and status["sources"][0]["last_run"]["ok"] is False
+        assert d.stop() == 0
+    finally:
+        hang.stop()
