@@ -388,7 +388,7 @@ class Daemon:
         if self.scheduler is not None:
             for job in self.scheduler.get_jobs():
                 jobs.append({"id": job.id, "name": job.name, "trigger": str(job.trigger),
-                             "next_run": _iso(job.next_run_time)})
+                             "next_run": _iso(getattr(job, "next_run_time", None))})
         with self._lock:
             state = {
                 "pid": os.getpid(), "status": status, "started": self.started,

@@ -432,3 +432,30 @@ def test_a_hanging_crawl_is_stopped_by_its_time_limit_and_the_daemon_goes_on(dho
         assert d.stop() == 0
     finally:
         hang.stop()
+
+
+def test_status_text_shows_jobs_sources_and_outbox_while_the_daemon_runs(home):
+    from click.testing import CliRunner
+
+    from dumpwatch.cli import cli
+    from dumpwatch.daemon import Daemon
+
+    (home.root / "dumpwatch.toml").write_text(
+        '[[sources]]\nname = "pastes"\nkind = "paste-api"\nstart_urls = ["http://127.0.0.1:9/recent.json"]\n'
+        'interval = "10m"\n[daemon.cron]\npastes = "30 3 * * *"\n')
+    d = Daemon(home, home.load_config())
+    d.acquire_lock()
+    sched = d.build()
+    sched.start(paused=True)
+    try:
+        d.write_state()
+        out = CliRunner().invoke(cli, ["--home", str(home.root), "status"], catch_exceptions=False).output
+        assert "daemon: running, pid" in out
+        assert "crawl:pastes" in out and "T03:3" in out  # the crontab line's next run (with jitter)
+        assert "pastes" in out and "never crawled" in out
+        assert "outbox: 0 messages" in out
+    finally:
+        sched.shutdown()
+        d.stop()
+    out = CliRunner().invoke(cli, ["--home", str(home.root), "status"], catch_exceptions=False).output
+    assert "daemon: not running (last seen" in out and "stopped" in out
