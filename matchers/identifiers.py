@@ -18,8 +18,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import phonenumbers
-from stdnum.fr import nir as stdnum_nir
 
 # -- NIR (numéro de sécurité sociale) --------------------------------------------------------------
 
@@ -60,6 +58,8 @@ def nir_check_key(body: str) -> int:
 
 def is_valid_nir(value: str) -> bool:
     """Full validation with python-stdnum (used for profiling and free text, not on the hot path)."""
+    from stdnum.fr import nir as stdnum_nir  # imported when needed: a scan's start-up stays short
+
     v = value.translate(_NIR_STRIP)
     return stdnum_nir.is_valid(v)
 
@@ -104,6 +104,8 @@ def phone_nsn(value: str) -> str | None:
 @lru_cache(maxsize=4096)
 def phone_e164(value: str) -> str | None:
     """E.164 via phonenumbers, trying the overseas regions when France says invalid."""
+    import phonenumbers  # imported when needed: a scan's start-up stays short
+
     for region in ("FR", "RE", "GP", "MQ", "GF", "YT"):
         try:
             num = phonenumbers.parse(value, region)

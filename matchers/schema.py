@@ -86,7 +86,11 @@ def header_kind(name: str) -> str | None:
 
 
 def value_kind(value: str) -> str | None:
-    """The kind a single value proves by its form, or ``None``."""
+    """The kind a single value proves by its form, or ``None``.
+
+    Column profiles use the reference libraries: a NIR with its key must pass python-stdnum's
+    check, a phone must be one phonenumbers accepts (the scan's vectorised paths agree with them).
+    """
     v = value.strip()
     if not v or len(v) > 80:
         return None
@@ -94,9 +98,9 @@ def value_kind(value: str) -> str | None:
         return "email" if ids.email_norm(v) else None
     if any(c.isdigit() for c in v):
         p = ids.nir_parts(v)
-        if p and (p[1] or len(v.translate(ids._NIR_STRIP)) == 13):
+        if p and (ids.is_valid_nir(v) if p[1] else len(v.translate(ids._NIR_STRIP)) == 13):
             return "nir"
-        if ids.phone_nsn(v) and ids.PHONE_IN_TEXT.fullmatch(v.strip()):
+        if ids.phone_nsn(v) and ids.PHONE_IN_TEXT.fullmatch(v) and ids.phone_e164(v):
             return "phone"
         if ids.date_norm(v):
             return "birth_date"
