@@ -163,3 +163,14 @@ def summary(db: sqlite_utils.Database, sources: list[str]) -> list[dict[str, Any
             "problems": [p for p, _ in problems(db, name)],
         })
     return out
+
+
+def expire_runs(db: sqlite_utils.Database, *, before: str, keep: int = 20) -> int:
+    """Delete finished runs started before ``before``, always keeping the latest ``keep`` of each
+    source (health checks read them). Returns how many were deleted."""
+    if "crawl_runs" not in db.table_names():
+        return 0
+    return db.execute(
+        "DELETE FROM crawl_runs WHERE started < ? AND finished IS NOT NULL AND id NOT IN ("
+        " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS n"
+        " FROM crawl_runs) WHERE n <= ?)", [before, keep]).rowcount

@@ -108,3 +108,24 @@ def bad_pages(db: sqlite_utils.Database, source: str | None = None, limit: int =
     where = "status IN ('bad', 'error')" + (" AND source = ?" if source else "")
     return list(db["crawl_seen_urls"].rows_where(where, [source] if source else [],
                                                  order_by="last_seen desc", limit=limit))
+
+
+def expire(db: sqlite_utils.Database, *, urls_before: str | None, contents_before: str | None) -> tuple[int, int]:
+    """Forget pages and contents not seen again since the given ISO times (``None``: keep them).
+
+    A forgotten page is fetched again if it is still listed; a forgotten content could be matched
+    again, so contents are kept longer. Returns (pages, contents) forgotten.
+    """
+    tables = set(db.table_names())
+    urls = contents = 0
+    if urls_before and "crawl_seen_urls" in tables:
+        urls = db.execute("DELETE FROM crawl_seen_urls WHERE last_seen < ?", [urls_before]).rowcount
+    if contents_before and "crawl_seen_content" in tables:
+        contents = db.execute("DELETE FROM crawl_seen_content WHERE last_seen < ?", [contents_before]).rowcount
+    return urls, contents
+
+
+def unlink_findings(db: sqlite_utils.Database, finding_ids_sql: str) -> None:
+    """Detach seen contents from findings that are being deleted (``finding_ids_sql`` selects their ids)."""
+    if "crawl_seen_content" in db.table_names():
+        db.execute(f"UPDATE crawl_seen_content SET finding_id = NULL WHERE finding_id IN ({finding_ids_sql})")

@@ -13,8 +13,8 @@ The daemon runs :func:`housekeep` on a schedule (``[daemon] housekeeping_interva
 - the database: ``PRAGMA optimize`` and a WAL checkpoint (``TRUNCATE``).
 
 Nothing here deletes a finding whose alerts may still have to go out, so retention never loses an
-alert. (The seen-set tables are written by crawler/seen.py; the two statements that expire them are
-here because the crawler has no expiry helper: keep the two in step.)
+alert. The crawler's own tables are expired by its helpers (``crawler.seen.expire``,
+``crawler.health.expire_runs``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlite_utils
+
+from crawler import health, seen
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +73,11 @@ def housekeep(db: sqlite_utils.Database, *, retention: Retention, logs_dir: Path
     counts: dict[str, int] = {}
     tables = set(db.table_names())
     with db.atomic():
-        if retention.seen_retention and "crawl_seen_urls" in tables:
-            counts["seen_urls"] = db.execute("DELETE FROM crawl_seen_urls WHERE last_seen < ?",
-                                             [_cutoff(now, retention.seen_retention)]).rowcount
-        if retention.content_retention and "crawl_seen_content" in tables:
-            counts["seen_contents"] = db.execute("DELETE FROM crawl_seen_content WHERE last_seen < ?",
-                                                 [_cutoff(now, retention.content_retention)]).rowcount
-        if retention.run_retention and "crawl_runs" in tables:
-            counts["runs"] = db.execute(
-                "DELETE FROM crawl_runs WHERE started < ? AND finished IS NOT NULL AND id NOT IN ("
-                " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS n"
-                " FROM crawl_runs) WHERE n <= ?)",
-                [_cutoff(now, retention.run_retention), KEEP_RUNS]).rowcount
+        counts["seen_urls"], counts["seen_contents"] = seen.expire(
+            db, urls_before=_cutoff(now, retention.seen_retention) if retention.seen_retention else None,
+            contents_before=_cutoff(now, retention.content_retention) if retention.content_retention else None)
+        if retention.run_retention:
+            counts["runs"] = health.expire_runs(db, before=_cutoff(now, retention.run_retention), keep=KEEP_RUNS)
         if retention.evidence_retention and "alert_incidents" in tables:
             counts.update(_expire_evidence(db, _cutoff(now, retention.evidence_retention)))
     rotated = _rotate_logs(logs_dir, retention.max_log_bytes) if logs_dir else 0
@@ -115,9 +110,7 @@ def _expire_evidence(db: sqlite_utils.Database, cutoff: str) -> dict[str, int]:
     notifications = db.execute("DELETE FROM alert_notifications WHERE incident_id IN"
                                " (SELECT id FROM temp._dw_old_incidents)").rowcount
     incidents = db.execute("DELETE FROM alert_incidents WHERE id IN (SELECT id FROM temp._dw_old_incidents)").rowcount
-    if "crawl_seen_content" in db.table_names():
-        db.execute("UPDATE crawl_seen_content SET finding_id = NULL WHERE finding_id IN"
-                   " (SELECT id FROM temp._dw_old_findings)")
+    seen.unlink_findings(db, "SELECT id FROM temp._dw_old_findings")
     findings = db.execute("DELETE FROM findings WHERE id IN (SELECT id FROM temp._dw_old_findings)").rowcount
     db.execute("DROP TABLE temp._dw_old_incidents")
     db.execute("DROP TABLE temp._dw_old_findings")

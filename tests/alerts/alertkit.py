@@ -3,147 +3,24 @@ receiver that verifies signatures; plus synthetic findings built from dumpwatch.
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections import Counter
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from alerts.channels.webhook import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from dumpwatch import localsites
+from dumpwatch.localsites import Hook, Mail, SMTPServer, free_port, start_smtp  # noqa: F401 (re-exported)
 from matchers.finding import Finding
 
 SECRET = "test-signing-secret-0123456789abcdef"
 LEAK = "labos-2021"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- SMTP ------------------------------------------------------------------------------------------
-
 @dataclass
-class Mail:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.mails: list[Mail] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content
-                                                                                 or envelope.content)))
-        return "250 OK"
-
-
-@dataclass
-class SMTPServer:
-    port: int
-    recorder: _Recorder
-    controller: Any
-
-    @property
-    def mails(self) -> list[Mail]:
-        return self.recorder.mails
-
-
-def start_smtp(**kwargs: Any) -> SMTPServer:
-    from aiosmtpd.controller import Controller
-
-    recorder = _Recorder()
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, **kwargs)
-    controller.start()
-    return SMTPServer(port=port, recorder=recorder, controller=controller)
-
-
-# -- webhook receiver ------------------------------------------------------------------------------
-
-@dataclass
-class Hook:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    signature_ok: bool
-
-    @property
-    def key(self) -> str:
-        return self.headers.get(KEY_HEADER.lower(), "")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class WebhookReceiver:
-    """A real HTTP server in a thread; it checks each signature with :func:`verify` (what a user does)."""
+class WebhookReceiver(localsites.WebhookReceiver):
+    """The demo's signature-checking receiver, with the tests' secret by default."""
 
     secret: bytes = SECRET.encode()
-    status: int = 200
-    port: int = field(default_factory=free_port)
-    hooks: list[Hook] = field(default_factory=list)
-    slow: bool = False  # hold each request until ``release`` is set (a sender can be killed meanwhile)
-    arrived: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-    ssl_context: Any = None  # an ssl.SSLContext: serve HTTPS
-    server: ThreadingHTTPServer | None = None
-    thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}/hook"
-
-    def keys(self) -> Counter:
-        return Counter(h.key for h in self.hooks)
-
-    def start(self) -> "WebhookReceiver":
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                ok = verify(receiver.secret, headers.get(TIMESTAMP_HEADER.lower(), ""), body,
-                            headers.get(SIGNATURE_HEADER.lower(), ""))
-                receiver.hooks.append(Hook(self.path, headers, body, ok))
-                receiver.arrived.set()
-                if receiver.slow:
-                    receiver.release.wait(60)
-                status = receiver.status if ok else 401
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(b'{"ok": %s}' % (b"true" if status < 300 else b"false"))
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the sender was killed while we held its request
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        if self.ssl_context is not None:
-            self.server.socket = self.ssl_context.wrap_socket(self.server.socket, server_side=True)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
 
 # -- configuration and findings --------------------------------------------------------------------
