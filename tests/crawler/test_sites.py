@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import findings_of, run_crawl, write_config
+from crawlkit import findings_of, run_crawl, write_config
 
 
 def forum_source(sites, forum: str) -> str:
