@@ -43,7 +43,9 @@ LABS = (
     "Laboratoire du Blavet", "Bio Pontivy", "LBM Côte d'Émeraude", "Laboratoire Saint-Brieuc Sud",
     "Biopôle Lannion", "Labo Quimper Odet", "LBM Rance", "Laboratoire de Ploërmel",
 )
-DEPARTMENTS = ("56", "56", "56", "22", "22", "22", "29", "35", "44", "2A", "2B", "75", "99")
+# Where patients of north-west labs were born (weights): mostly Brittany, some Paris, a few born
+# in Corsica (2A/2B: letters in the NIR) or abroad (99).
+DEPARTMENTS = {"56": 30, "22": 25, "29": 12, "35": 12, "44": 6, "75": 6, "99": 5, "2A": 2, "2B": 2}
 BLOOD = ("A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-")
 INSURERS = ("MGEN", "Harmonie Mutuelle", "Malakoff Humanis", "MAAF Santé", "Groupama", "AG2R",
             "Mutuelle de Bretagne", "CCMO")
@@ -65,7 +67,7 @@ def nir_key(body: str) -> int:
 
 
 def make_nir(rng: random.Random, sex: str, year: int, month: int) -> str:
-    dept = rng.choice(DEPARTMENTS)
+    dept = rng.choices(tuple(DEPARTMENTS), weights=tuple(DEPARTMENTS.values()))[0]
     commune = f"{rng.randint(1, 990):03d}"
     order = f"{rng.randint(1, 999):03d}"
     body = f"{1 if sex == 'M' else 2}{year % 100:02d}{month:02d}{dept}{commune}{order}"

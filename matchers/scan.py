@@ -567,39 +567,39 @@ def _strip_cells(cells: list[str], table: dict) -> list[str]:
 
 def nir_column(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """NIR bodies of a column of cells as integers (``fingerprint.nir_int``; 0: not a NIR) and
-    whether each carried a valid key: :func:`identifiers.nir_parts`, vectorised."""
-    arr = np.array(_strip_cells(cells, _NIR_STRIP), dtype=str) if cells else np.array([], dtype="<U1")
-    length = np.strings.str_len(arr)
-    shaped = (length == 15) | (length == 13)
-    corsica = np.zeros(len(arr), dtype=np.int64)
-    if not np.strings.isdigit(arr).all():
-        arr = np.strings.upper(arr)
-        for code, digits, offset in (("2A", "19", 1 << 50), ("2B", "18", 2 << 50)):
-            at = shaped & (np.strings.find(arr, code) == 5)
-            if at.any():
-                arr = np.where(at, np.strings.replace(arr, code, digits, 1), arr)
-                corsica[at] = offset
-    ok = shaped & np.strings.isdigit(arr)
-    v = np.where(ok, arr, "0").astype(np.int64)
-    long_ = length == 15
+    whether each carried a valid key: :func:`identifiers.nir_parts`, vectorised.
+
+    A NIR never starts with 0, so the magnitude of the integer tells its length: 15 digits (with
+    the key) from 10**14, a 13-digit body between 10**12 and 10**13.
+    """
+    vals = _strip_cells(cells, _NIR_STRIP)
+    v = np.array([int(c) if c.isdecimal() and len(c) < 19 else 0 for c in vals], dtype=np.int64)
+    long_ = (v >= 10**14) & (v < 10**15)
+    short = (v >= 10**12) & (v < 10**13)
     body = np.where(long_, v // 100, v)
-    keyed = ok & long_ & (97 - body % 97 == v % 100)
-    body = np.where(ok & (~long_ | keyed), body + corsica, 0)
+    keyed = long_ & (97 - body % 97 == v % 100)
+    body = np.where(short | keyed, body, 0)
+    # Corsica (2A/2B) and lower-case letters: the scalar path for the few cells with letters.
+    for i in np.flatnonzero(v == 0).tolist():
+        c = vals[i]
+        if (len(c) == 15 or len(c) == 13) and not c.isdecimal():
+            p = ids.nir_parts(c)
+            if p:
+                body[i] = nir_int(p[0])
+                keyed[i] = p[1]
     return body, keyed
 
 
 def phone_column(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """9-digit national numbers of a column of French phones as integers (0: not a phone):
     :func:`identifiers.phone_nsn`, vectorised (``+33 (0)6…``, ``0033…``, overseas codes)."""
-    arr = np.array(_strip_cells(cells, _PHONE_STRIP), dtype=str) if cells else np.array([], dtype="<U1")
-    length = np.strings.str_len(arr)
-    ok = np.strings.isdigit(arr) & (length >= 9) & (length <= 14)
-    v = np.where(ok, arr, "0").astype(np.int64)
+    vals = _strip_cells(cells, _PHONE_STRIP)
+    v = np.array([int(c) if c.isdecimal() and len(c) <= 14 else 0 for c in vals], dtype=np.int64)
     g9, g10 = v // 10**9, v // 10**10
     nsn = np.where(v < 10**9, v, 0)
     nsn = np.where(np.isin(g9, _CC), v % 10**9, nsn)
     nsn = np.where(np.isin(g10, _CC) & (g9 % 10 == 0), v % 10**9, nsn)
-    nsn = np.where(ok & (nsn >= 10**8), nsn, 0)
+    nsn = np.where(nsn >= 10**8, nsn, 0)
     return nsn, nsn > 0
 
 
