@@ -10,21 +10,22 @@
   ``<textarea>`` or a post body is recognised. A block shown twice (a paste's highlighted code
   and its raw copy in a textarea) is read once.
 
-The page is parsed by lxml's HTML parser, the parser BeautifulSoup's "lxml" builder drives,
-used directly: the tree is the same, but building BeautifulSoup's own tree ran at ~1 MB/s here
-and took ten times the memory, which a 100 MB HTML export of a leak cannot afford.
+The page is parsed by BeautifulSoup with its "lxml" builder (libxml2's HTML parser, forgiving
+of broken markup). BeautifulSoup's tree costs 30 to 50 times the page's size in memory and builds
+at about 1 MB/s, so a page is parsed only when it is under ``Limits.max_html_bytes`` (checked
+here, reported by extract.py). Comments, processing instructions and the doctype are removed from the
+tree and the text they separated joined again, so a cell or a line reads as the browser shows it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
 
-import lxml.html
-from lxml import etree
+from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag
+from bs4.element import PageElement
 
-from matchers._model import Table
+from matchers._model import LimitExceededError, Table
 from matchers._text import looks_like_header
 
 DROP = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template",
@@ -35,6 +36,7 @@ BLOCK = frozenset((
     "li", "main", "ol", "p", "section", "summary", "table", "tbody", "td", "tfoot", "th",
     "thead", "tr", "ul", "caption",
 ))
+_DROP = frozenset(DROP)
 VERBATIM = frozenset(("pre", "textarea", "xmp", "listing", "plaintext"))
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
@@ -59,114 +61,196 @@ def is_xml(sample: str) -> bool:
     return head.startswith("<?xml") and "<html" not in head
 
 
-def _parse(page: str) -> Any:
-    parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
-    # bytes: lxml refuses a str that carries an XML encoding declaration
-    return lxml.html.document_fromstring(page.encode("utf-8", "surrogatepass"), parser=parser)
+def _parse(data: bytes) -> BeautifulSoup:
+    # from_encoding: the page was decoded already; a <meta charset> must not re-decode it.
+    # multi_valued_attributes=None: no class splitting (unused, and it costs). string_containers
+    # empty: every text is a plain NavigableString (no Script/RubyText subclasses to special-case).
+    # A leading space: the "lxml" builder warns (XMLParsedAsHTMLWarning) about markup starting
+    # with "<?xml"; reading office parts and feeds as HTML is deliberate here, and the parser skips
+    # blanks before the first tag, so the tree is the same.
+    markup = b" " + data if data.startswith(b"<?xml") else data
+    return BeautifulSoup(markup, "lxml", from_encoding="utf-8", multi_valued_attributes=None,
+                         string_containers={})
 
 
-def _text_of(el: Any) -> str:
-    return _SPACES.sub(" ", " ".join(el.itertext())).strip()
+def _is_text(node: PageElement | None) -> bool:
+    return type(node) is NavigableString
 
 
-def _cells(tr: Any) -> list[Any]:
-    return [c for c in tr if c.tag in ("td", "th")]
+def _remove(node: PageElement) -> None:
+    """Take ``node`` out of the tree; the texts before and after it become one text again (as the
+    browser reads ``a<!-- x -->b`` or ``a<script>…</script>b``: ``ab``)."""
+    before, after = node.previous_sibling, node.next_sibling
+    node.decompose()
+    if _is_text(before) and _is_text(after):
+        assert before is not None and after is not None
+        before.replace_with(NavigableString(str(before) + str(after)))
+        after.extract()
 
 
-def _classify(table: Any) -> tuple[str, list[list[Any]]]:
+def _prune(soup: BeautifulSoup) -> list[Tag]:
+    """Drop the elements no reader sees and every string that is not text (comments, processing
+    instructions, the doctype); the tables left, in document order.
+
+    One walk that does not enter the dropped elements (``find_all`` and ``decomposed`` checks
+    cost several times more on a big page)."""
+    doomed: list[PageElement] = []
+    tables: list[Tag] = []
+    stack: list[PageElement] = list(reversed(soup.contents))
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is Tag:
+            name = node.name                  # type: ignore[attr-defined]
+            if name in _DROP:
+                doomed.append(node)
+                continue
+            if name == "table":
+                tables.append(node)           # type: ignore[arg-type]
+            stack.extend(reversed(node.contents))    # type: ignore[attr-defined]
+        elif kind is not NavigableString:
+            doomed.append(node)
+    for node in doomed:
+        _remove(node)
+    return tables
+
+
+def _raw_text(el: Tag) -> str:
+    return "".join(el.strings)
+
+
+def _text_of(el: Tag) -> str:
+    """The text of a cell, one space where a tag separated two texts (``a<b>c</b>`` → ``a c``)."""
+    contents = el.contents
+    if len(contents) == 1 and type(contents[0]) is NavigableString:     # most cells
+        return _SPACES.sub(" ", contents[0]).strip()
+    parts: list[str] = []
+    stack: list[PageElement | None] = list(reversed(el.contents))   # None: the end of a tag
+    while stack:
+        node = stack.pop()
+        if node is None:
+            parts.append(" ")
+        elif isinstance(node, Tag):
+            parts.append(" ")
+            stack.append(None)
+            stack.extend(reversed(node.contents))
+        else:
+            parts.append(node)          # type: ignore[arg-type]  (a NavigableString, a str)
+    return _SPACES.sub(" ", "".join(parts)).strip()
+
+
+def _cells(tr: Tag) -> list[Tag]:
+    return [c for c in tr.contents if type(c) is Tag and c.name in ("td", "th")]
+
+
+_NOT_DATA = frozenset(("pre", "textarea", "ul", "ol", "blockquote"))
+
+
+def _classify(table: Tag) -> tuple[str, list[list[Tag]]]:
     """``data``, ``listing`` (code with line numbers) or ``layout``, and the rows."""
-    if next(table.iterdescendants("table"), None) is not None:
-        return "layout", []
-    rows = [_cells(tr) for tr in table.iter("tr")]
-    if not rows or next(table.iter("pre", "textarea", "ul", "ol", "blockquote"), None) is not None:
+    trs: list[Tag] = []
+    not_data = False
+    for node in table.descendants:
+        if type(node) is Tag:
+            name = node.name
+            if name == "tr":
+                trs.append(node)
+            elif name == "table":
+                return "layout", []
+            elif name in _NOT_DATA:
+                not_data = True
+    rows = [_cells(tr) for tr in trs]
+    if not rows or not_data:
         return "layout", rows
     for row in rows:
         filled = 0
         for cell in row:
-            if "".join(cell.itertext()).strip():
+            if _raw_text(cell).strip():
                 filled += 1
                 if filled == 2:
                     return "data", rows
     return ("listing" if any(rows) else "layout"), rows
 
 
-def html_tables(page: str, source: str, encoding: str | None) -> tuple[list[Table], str]:
+def html_tables(page: str, source: str, encoding: str | None, *,
+                max_bytes: int | None = None) -> tuple[list[Table], str]:
     """The data tables of a page, and its visible text (to be read by the text layer).
 
     XML (``<?xml`` without ``<html``: sharedStrings.xml of an xlsx, an RSS feed) is read the
     same way, every element on its own line since no tag is known to be inline.
+
+    A page of more than ``max_bytes`` bytes (UTF-8) raises :class:`LimitExceededError` before it
+    is parsed: its tree would need 30 to 50 times that in memory.
     """
     xml = is_xml(page)
+    data = page.encode("utf-8", "surrogatepass")
+    if max_bytes is not None and len(data) > max_bytes:
+        at_least = "at least " if len(page) > max_bytes else ""   # the reader may have cut it
+        raise LimitExceededError(
+            f"HTML page too large ({at_least}{len(data)} bytes > max_html_bytes={max_bytes}): not "
+            "parsed, its BeautifulSoup tree would need 30 to 50 times that in memory (raise "
+            "Limits.max_html_bytes to read it)")
     try:
-        root = _parse(page)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        soup = _parse(data)
+    except ParserRejectedMarkup:
         return [], ""
-    for el in list(root.iter(*DROP)):
-        el.drop_tree()                        # keeps the text that follows the element
+    del data
+    found = _prune(soup)
+    if not any(type(c) is Tag for c in soup.contents):   # nothing but comments: an empty document
+        return [], ""
     tables: list[Table] = []
-    for table in list(root.iter("table")):
+    for table in found:
         kind, rows = _classify(table)
         if kind == "data":
             tables.append(_data_table(rows, f"{source}#table{len(tables) + 1}", encoding))
-            table.drop_tree()
+            table.decompose()                 # the text after it stays in place
         elif kind == "listing":
             lines = []
             for row in rows:
-                texts = ["".join(c.itertext()) for c in row]
-                texts = [t for t in texts if t.strip()]
+                texts = [t for t in (_raw_text(c) for c in row) if t.strip()]
                 lines.append(texts[0].rstrip("\r\n") if texts else "")
-            pre = lxml.html.Element("pre")
-            pre.text = "\n".join(lines)
-            pre.tail = table.tail
-            table.getparent().replace(table, pre)
-    return tables, visible_text(root, xml=xml)
+            pre = soup.new_tag("pre")
+            pre.string = "\n".join(lines)
+            table.replace_with(pre)
+    return tables, visible_text(soup, xml=xml)
 
 
-def _data_table(rows: list[list[Any]], source: str, encoding: str | None) -> Table:
+def _data_table(rows: list[list[Tag]], source: str, encoding: str | None) -> Table:
     header: tuple[str, ...] | None = None
     texts = [tuple(_text_of(c) for c in row) for row in rows if row]
-    if rows and rows[0] and all(c.tag == "th" for c in rows[0]):
+    if rows and rows[0] and all(c.name == "th" for c in rows[0]):
         header = texts.pop(0)
     elif texts and looks_like_header(texts[0], texts[1:20]):
         header = texts.pop(0)
     return Table(source, "html", header, iter(texts), encoding)
 
 
-def visible_text(root: Any, *, xml: bool = False) -> str:
+def visible_text(soup: BeautifulSoup, *, xml: bool = False) -> str:
     """Text as a reader sees it: blocks on their own lines, ``<br>`` breaks, ``<pre>`` kept
-    (``xml``: every element is a block)."""
+    (``xml``: every element is a block). ``soup`` is pruned (see :func:`_prune`)."""
     out: list[str] = []
     seen_blocks: set[bytes] = set()
-    # explicit stack (deep pages must not hit the recursion limit): (element, closing?)
-    stack: list[tuple[Any, bool]] = [(root, False)]
+    # explicit stack (deep pages must not hit the recursion limit); None closes a block
+    stack: list[PageElement | None] = [c for c in reversed(soup.contents) if isinstance(c, Tag)]
     while stack:
-        el, closing = stack.pop()
-        tag = el.tag if isinstance(el.tag, str) else ""
-        block = xml or tag in BLOCK
-        if closing:
-            if block:
-                out.append("\n")
-            if el.tail and el is not root:
-                out.append(_SPACES.sub(" ", el.tail))
-            continue
-        if tag == "br":
+        node = stack.pop()
+        if node is None:
             out.append("\n")
-        elif tag in VERBATIM:
-            text = "".join(el.itertext())
+        elif not isinstance(node, Tag):
+            out.append(_SPACES.sub(" ", node))      # type: ignore[arg-type]
+        elif node.name == "br":
+            out.append("\n")
+        elif node.name in VERBATIM:
+            text = _raw_text(node)
             if _first_time(text, seen_blocks):
                 out.append("\n" + text.replace("\r\n", "\n") + "\n")
         else:
-            if block:
+            if xml or node.name in BLOCK:
                 out.append("\n")
-            elif tag in ("td", "th"):
+                stack.append(None)
+            elif node.name in ("td", "th"):
                 out.append(" ")
-            if el.text and tag:
-                out.append(_SPACES.sub(" ", el.text))
-            stack.append((el, True))
-            stack.extend((child, False) for child in reversed(el))
-            continue
-        if el.tail and el is not root:
-            out.append(_SPACES.sub(" ", el.tail))
+            stack.extend(reversed(node.contents))
     text = "".join(out)
     lines = [line.strip() for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip("\n") + "\n"

@@ -46,6 +46,7 @@ class Limits:
     max_depth: int = 3                   # nested containers (a.zip!b.zip!c.gz!d.csv is depth 3)
     max_members: int = 10_000            # members of one archive
     max_json_bytes: int = 256 * 1024**2  # one non-streamable JSON record / HTML page (characters)
+    max_html_bytes: int = 32 * 1024**2   # one HTML page (UTF-8 bytes): its BeautifulSoup tree needs 30-50x
     max_line_chars: int = 1024**2        # longer physical lines are split (never one giant string)
     ratio_grace_bytes: int = 1024**2     # members expanding to less than this are never called bombs
 

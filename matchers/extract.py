@@ -269,12 +269,16 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
     limits = ctx.limits
     encoding = src.encoding
     if html_depth < 2 and looks_html(sample):
-        page = src.open()[0].read(limits.max_json_bytes + 1)
+        page = src.open()[0].read(min(limits.max_json_bytes, limits.max_html_bytes) + 1)
         if len(page) > limits.max_json_bytes:
             ctx.report(source, f"HTML page larger than max_json_bytes={limits.max_json_bytes} "
                                "characters: not parsed (raise Limits.max_json_bytes to read it)")
             return
-        tables, visible = html_tables(page, source, encoding)
+        try:
+            tables, visible = html_tables(page, source, encoding, max_bytes=limits.max_html_bytes)
+        except LimitExceededError as exc:
+            ctx.report(source, str(exc))
+            return
         del page
         yield from tables
         visible_sample, visible_complete = _sample_of(visible)

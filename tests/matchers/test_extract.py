@@ -576,6 +576,30 @@ def test_html_page_over_the_limit_is_refused():
                       "(raise Limits.max_json_bytes to read it)"]
 
 
+def test_html_page_over_max_html_bytes_is_refused_before_parsing(people):
+    header, rows = synth.transform(people[:40], columns=COLS)
+    page = synth.render(header, rows, "html").replace("Voici la base", "Voilà la base")
+    size, chars = len(page.encode("utf-8")), len(page)
+    assert chars < size                                     # accents: bytes are what is counted
+    reason = ("HTML page too large ({}{} bytes > max_html_bytes={}): not parsed, its BeautifulSoup "
+              "tree would need 30 to 50 times that in memory (raise Limits.max_html_bytes to read it)")
+    tables, errors = run(page, "big.html", Limits(max_html_bytes=chars))
+    assert tables == []
+    assert errors == ["big.html: " + reason.format("", size, chars)]
+    # text already decoded (a post body) is held to the same limit
+    errors = []
+    assert collect(extract_text(page, "post#1", errors, limits=Limits(max_html_bytes=size - 1))) == []
+    assert errors == ["post#1: " + reason.format("", size, size - 1)]
+    # a page far above the limit is not read whole: its size is a lower bound
+    tables, errors = run(page * 50, "huge.html", Limits(max_html_bytes=1000))
+    assert tables == [] and len(errors) == 1
+    assert errors[0].startswith("huge.html: HTML page too large (at least ")
+    # at the limit the page is read; the limit is a [limits] key like the others
+    tables, errors = run(page, "big.html", Limits.from_mapping({"max_html_bytes": size}))
+    assert errors == []
+    assert tables[0][:4] == ("html", "big.html#table1", tuple(header), [tuple(r) for r in rows])
+    assert Limits().max_html_bytes == 32 * 1024**2
+
 def test_extract_text_on_a_post_body(people):
     header, rows = synth.transform(people[:5], english=True)
     body = synth.render(header, rows, "kv")
