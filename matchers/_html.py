@@ -25,6 +25,7 @@ import re
 from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag
 from bs4.element import PageElement
 
+from matchers._htmlsniff import is_xml, looks_html  # noqa: F401 (looks_html re-exported)
 from matchers._model import LimitExceededError, Table
 from matchers._text import looks_like_header
 
@@ -40,26 +41,6 @@ _DROP = frozenset(DROP)
 VERBATIM = frozenset(("pre", "textarea", "xmp", "listing", "plaintext"))
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
-
-LOOKS_HTML = re.compile(
-    r"^\s*(?:<!doctype\s+html|<\?xml|<!--|<(?:html|head|body|meta|title|table|div|p|pre|span|br|"
-    r"ul|ol|li|article|section|main|blockquote|code|a|b|strong|em|h[1-6])[\s>/])", re.IGNORECASE)
-# A post body's HTML that starts with text: "Voici la base<br>Nom: …<br>…"
-_BREAKS = re.compile(r"<br\s*/?>|</p>|</div>|</td>|</li>", re.IGNORECASE)
-
-
-def looks_html(sample: str) -> bool:
-    if LOOKS_HTML.match(sample.lstrip("\ufeff")):
-        return True
-    head = sample[:4096]
-    return len(_BREAKS.findall(head)) >= 3
-
-
-def is_xml(sample: str) -> bool:
-    """An XML document (an office file's part, a feed) rather than a web page."""
-    head = sample.lstrip("\ufeff \t\r\n")[:2000].lower()
-    return head.startswith("<?xml") and "<html" not in head
-
 
 def _parse(data: bytes) -> BeautifulSoup:
     # from_encoding: the page was decoded already; a <meta charset> must not re-decode it.

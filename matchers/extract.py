@@ -47,7 +47,7 @@ import traceback
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from matchers._html import html_tables, looks_html
+from matchers._htmlsniff import looks_html
 from matchers._json import json_tables
 from matchers._json import probe as json_probe
 from matchers._model import (
@@ -275,6 +275,8 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
                                "characters: not parsed (raise Limits.max_json_bytes to read it)")
             return
         try:
+            from matchers._html import html_tables  # BeautifulSoup loads with the first page
+
             tables, visible = html_tables(page, source, encoding, max_bytes=limits.max_html_bytes)
         except LimitExceededError as exc:
             ctx.report(source, str(exc))
