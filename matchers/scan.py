@@ -370,7 +370,9 @@ class Scanner:
     def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the enrolled record two strong fields of different kinds agree on (-1: none),
         and whether any strong field hit at all."""
-        recs = [(k, idx.lookup(fps)) for k, fps in columns]
+        # One sorted lookup for all columns: the index is walked once per batch.
+        found = idx.lookup(np.concatenate([fps for _, fps in columns])) if columns else np.empty(0, np.int64)
+        recs = [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(columns)]
         best = np.full(n, -1, dtype=np.int64)
         any_hit = np.zeros(n, dtype=bool)
         for k, r in recs:
