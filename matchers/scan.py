@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import logging
 import operator
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,8 +233,10 @@ class Scanner:
         except OSError as exc:
             errors.append(f"{name}: read error ({exc})")
         except Exception as exc:  # a bug must not stop a scan of many inputs: report it
-            log.exception("scanning %s failed", name)
-            errors.append(f"{name}: internal error while scanning ({type(exc).__name__}: {exc})")
+            # Never the exception's message: it may quote a cell of the document (an identifier).
+            frames = "".join(traceback.format_tb(exc.__traceback__, limit=-3))
+            log.warning("scanning %s failed with %s (a bug, please report):\n%s", name, type(exc).__name__, frames)
+            errors.append(f"{name}: internal error while scanning ({type(exc).__name__}); the rest was skipped")
         return self._finding(name, tally, reader.sha.hexdigest(), reader.size, errors)
 
     # -- verdict -----------------------------------------------------------------------------------
