@@ -48,6 +48,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from matchers._htmlsniff import looks_html
+from matchers._sql import looks_sql, sql_tables
 from matchers._json import json_tables
 from matchers._json import probe as json_probe
 from matchers._model import (
@@ -292,6 +293,10 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
     shape = json_probe(sample, complete)
     if shape is not None:
         yield from json_tables(src.open()[0], shape, source, encoding, ctx)
+        return
+    if looks_sql(sample):
+        ensure_field_limit(limits.max_line_chars)
+        yield from sql_tables(text_lines(src.open()[0], limits.max_line_chars), source, encoding)
         return
     plan = document_plan(sample)
     if plan == "blank" and complete:
