@@ -82,7 +82,13 @@ def header_kind(name: str) -> str | None:
     if len(key) < 4:
         return None
     best = process.extractOne(key, _ALIAS_CHOICES, scorer=fuzz.token_sort_ratio, score_cutoff=86)
-    return _ALIAS_KIND[best[0]] if best else None
+    if best:
+        return _ALIAS_KIND[best[0]]
+    # A flattened JSON key ("patient.identite.nom", "contact/mail"): its last part names the field.
+    for sep in (".", "/"):
+        if sep in name.strip(sep):
+            return header_kind(name.strip(sep).rsplit(sep, 1)[1])
+    return None
 
 
 def value_kind(value: str) -> str | None:

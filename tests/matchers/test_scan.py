@@ -264,3 +264,12 @@ def test_an_internal_error_never_quotes_the_document(scanner, leak_people, monke
     f = scanner.scan_bytes(synth.csv_text(header, rows).encode(), "bug.csv")
     assert f.errors and "ValueError" in f.errors[0]
     assert nir not in " ".join(f.errors) and nir not in caplog.text
+
+
+def test_flattened_json_keys_are_mapped_by_their_last_part():
+    from matchers import schema as sch
+
+    assert sch.header_kind("patient.identite.nom") == "last_name"
+    assert sch.header_kind("contact.mail") == "email"
+    assert sch.header_kind("data/patient/n_secu") == "nir"
+    assert sch.header_kind("meta.version") is None
