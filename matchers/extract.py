@@ -49,6 +49,7 @@ from typing import BinaryIO
 
 from matchers._htmlsniff import looks_html
 from matchers._sql import looks_sql, sql_tables
+from matchers._xlsx import is_workbook, xlsx_tables
 from matchers._json import json_tables
 from matchers._json import probe as json_probe
 from matchers._model import (
@@ -237,6 +238,11 @@ def _container(kind: str, stream: BinaryIO | SafeReader, head: bytes, seekable: 
 
 
 def _zip(fileobj: BinaryIO, name: str, ctx: Context, depth: int) -> Iterator[Table]:
+    if is_workbook(fileobj):
+        sheets = xlsx_tables(fileobj, name, ctx)
+        if sheets is not None:
+            yield from sheets
+            return
     for member_name, member in zip_members(fileobj, name, ctx):
         yield from _member(member, member_name, ctx, depth + 1)
 
