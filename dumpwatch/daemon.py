@@ -203,6 +203,9 @@ class Daemon:
         self.stop_event = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        # Job threads write the state file concurrently: the snapshot and the write happen under
+        # this lock, so the last file written is always the latest snapshot.
+        self._state_lock = threading.Lock()
         self._lock_fh: Any = None
         self.scheduler: Any = None
         self.check()
@@ -384,23 +387,26 @@ class Daemon:
         return dict(report.__dict__)
 
     def write_state(self, status: str = "running") -> None:
+        # The scheduler's job list first, outside our locks: the scheduler may call our listener
+        # while it holds its own lock, and the listener writes the state too.
         jobs = []
         if self.scheduler is not None:
             for job in self.scheduler.get_jobs():
                 jobs.append({"id": job.id, "name": job.name, "trigger": str(job.trigger),
                              "next_run": _iso(getattr(job, "next_run_time", None))})
-        with self._lock:
-            state = {
-                "pid": os.getpid(), "status": status, "started": self.started,
-                "heartbeat": _iso(datetime.now(timezone.utc)), "heartbeat_seconds": HEARTBEAT_SECONDS,
-                "config": self.config_path, "jobs": jobs,
-                "stats": {k: dict(v.__dict__) for k, v in sorted(self.stats.items())},
-                "running_crawls": dict(self.running_crawls), "last_results": dict(self.last_results),
-            }
-        path = state_path(self.home)
-        tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
-        tmp.replace(path)
+        with self._state_lock:  # snapshot and write together: the last file is the latest snapshot
+            with self._lock:
+                state = {
+                    "pid": os.getpid(), "status": status, "started": self.started,
+                    "heartbeat": _iso(datetime.now(timezone.utc)), "heartbeat_seconds": HEARTBEAT_SECONDS,
+                    "config": self.config_path, "jobs": jobs,
+                    "stats": {k: dict(v.__dict__) for k, v in sorted(self.stats.items())},
+                    "running_crawls": dict(self.running_crawls), "last_results": dict(self.last_results),
+                }
+            path = state_path(self.home)
+            tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
+            tmp.replace(path)
 
     # -- run and stop ------------------------------------------------------------------------
     def acquire_lock(self) -> None:
