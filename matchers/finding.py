@@ -14,9 +14,6 @@ SCHEMA_MATCH = "schema-match"
 NONE = "none"
 VERDICTS = (REPOST, SCHEMA_MATCH, NONE)
 
-# Categories of data exposed, in the words of an Article 33 notification.
-CATEGORIES = ("identity", "contact", "nir", "health")
-
 
 @dataclass(frozen=True)
 class Finding:

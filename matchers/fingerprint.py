@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 # blake2b "person" strings: one hash family per kind, so equal strings of two kinds never collide.
 STRONG_KINDS = {"nir": 1, "email": 2, "phone": 3, "namedob": 4}
-KIND_NAMES = {v: k for k, v in STRONG_KINDS.items()}
 NUMERIC_KINDS = ("nir", "phone")
 _CORSICA = {"2A": 1 << 50, "2B": 2 << 50}
 

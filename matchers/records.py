@@ -29,7 +29,6 @@ class Fields:
     postcodes: list[str] = field(default_factory=list)
     blood: int = 0
     health: bool = False
-    lab_hint: str | None = None
 
     def has_strong(self) -> bool:
         return bool(self.nirs or self.emails or self.phones)

@@ -44,7 +44,6 @@ SCHEMA_THRESHOLD = 0.45
 NIR_THRESHOLD = 10  # valid NIRs (with key) that make an unknown document a schema match
 SAMPLE_SIZE = 3
 _ZERO = b"\0" * 8
-_KIND_ORDER = ("nir", "email", "phone")
 
 
 @dataclass

@@ -52,7 +52,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
                     "sample date", "collection date"),
 }
 KINDS = tuple(ALIASES)
-STRONG = ("nir", "email", "phone")
 NAME_KINDS = ("last_name", "first_name", "full_name")
 HEALTH_KINDS = ("blood_group", "treatment", "pathology", "comment")
 
