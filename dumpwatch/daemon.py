@@ -206,6 +206,7 @@ class Daemon:
         # Job threads write the state file concurrently: the snapshot and the write happen under
         # this lock, so the last file written is always the latest snapshot.
         self._state_lock = threading.Lock()
+        self._jobs_seen: list[dict[str, Any]] = []
         self._lock_fh: Any = None
         self.scheduler: Any = None
         self.check()
@@ -386,14 +387,30 @@ class Daemon:
             db.close()
         return dict(report.__dict__)
 
+    def _job_list(self) -> list[dict[str, Any]]:
+        """The scheduler's jobs, or the last list seen when its lock is not free within 0.2 s.
+
+        ``BackgroundScheduler.shutdown(wait=True)`` holds the job-store lock while it waits for the
+        running jobs; a job that ends then and writes the state (through our listener) must not
+        wait for that lock, or the shutdown never ends.
+        """
+        sched = self.scheduler
+        if sched is None:
+            return self._jobs_seen
+        lock = getattr(sched, "_jobstores_lock", None)
+        if lock is not None and not lock.acquire(timeout=0.2):
+            return self._jobs_seen
+        try:
+            self._jobs_seen = [{"id": job.id, "name": job.name, "trigger": str(job.trigger),
+                                "next_run": _iso(getattr(job, "next_run_time", None))}
+                               for job in sched.get_jobs()]
+        finally:
+            if lock is not None:
+                lock.release()
+        return self._jobs_seen
+
     def write_state(self, status: str = "running") -> None:
-        # The scheduler's job list first, outside our locks: the scheduler may call our listener
-        # while it holds its own lock, and the listener writes the state too.
-        jobs = []
-        if self.scheduler is not None:
-            for job in self.scheduler.get_jobs():
-                jobs.append({"id": job.id, "name": job.name, "trigger": str(job.trigger),
-                             "next_run": _iso(getattr(job, "next_run_time", None))})
+        jobs = self._job_list()
         with self._state_lock:  # snapshot and write together: the last file is the latest snapshot
             with self._lock:
                 state = {
