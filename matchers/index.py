@@ -63,11 +63,27 @@ class LeakIndex:
     def __len__(self) -> int:
         return int(self.meta["records"])
 
-    def __getattr__(self, item: str) -> np.ndarray:
-        try:
-            return self.__dict__["arrays"][item]
-        except KeyError:
-            raise AttributeError(item) from None
+    # The per-record arrays, by explicit name: ``name`` is the leak's name, ``name_fp`` the
+    # salted fingerprint of each record's name (a generic ``__getattr__`` once confused the two).
+    @property
+    def salt(self) -> np.ndarray:
+        return self.arrays["salt"]
+
+    @property
+    def name_fp(self) -> np.ndarray:
+        return self.arrays["name"]
+
+    @property
+    def dob(self) -> np.ndarray:
+        return self.arrays["dob"]
+
+    @property
+    def postcode(self) -> np.ndarray:
+        return self.arrays["postcode"]
+
+    @property
+    def lab(self) -> np.ndarray:
+        return self.arrays["lab"]
 
     def lookup(self, q: np.ndarray) -> np.ndarray:
         """Enrolled record (int64) of each fingerprint in ``q`` (uint64), -1 when absent; 0 is absent."""

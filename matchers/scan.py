@@ -536,7 +536,7 @@ class Scanner:
         return best, best_fields
 
     def _name_matches(self, f: Fields, rec: int, salt: int, idx: LeakIndex) -> bool:
-        stored = int(idx.name[rec])
+        stored = int(idx.name_fp[rec])
         if not stored:
             return False
         names = f.names[:60]

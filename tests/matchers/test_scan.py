@@ -273,3 +273,22 @@ def test_flattened_json_keys_are_mapped_by_their_last_part():
     assert sch.header_kind("contact.mail") == "email"
     assert sch.header_kind("data/patient/n_secu") == "nir"
     assert sch.header_kind("meta.version") is None
+
+
+# -- the name as second proof (issue 8, case 1) ----------------------------------------------------------
+
+@pytest.mark.parametrize("columns", [["nom", "prenom", "nir"], ["nom", "prenom", "telephone"],
+                                     ["prenom", "nom", "nir", "ville"]])
+def test_the_name_is_a_second_proof_next_to_one_strong_identifier(scanner, leak_people, columns):
+    people = random.Random(8).sample(leak_people, 80)
+    header, rows = synth.transform(people, columns=columns, seed=5)
+    f = scanner.scan_bytes(synth.csv_text(header, rows, ",").encode(), "name-proof.csv")
+    assert f.errors == ()
+    assert (f.verdict, f.matched_records) == ("repost", 80)
+
+
+def test_a_stranger_with_a_leaked_phone_and_another_name_is_not_confirmed(scanner, leak_people, strangers):
+    rows = [[s["nom"], s["prenom"], p["telephone"]] for p, s in zip(leak_people[:60], strangers[:60])]
+    f = scanner.scan_bytes(synth.csv_text(["nom", "prenom", "telephone"], rows).encode(), "other.csv")
+    assert f.errors == ()
+    assert f.matched_records == 0 and f.verdict != "repost"
