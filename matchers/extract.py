@@ -54,6 +54,7 @@ from matchers._json import json_tables
 from matchers._json import probe as json_probe
 from matchers._model import (
     KINDS,
+    EMPTY_INPUT,
     ArchiveBombError,
     Context,
     CorruptInputError,
@@ -251,7 +252,7 @@ def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context) -> Iterator[Tab
     """A stream that is not a container: text in some encoding, or binary content."""
     if not head:
         if not raw.failed:
-            ctx.report(name, "empty (0 bytes): nothing to read")
+            ctx.report(name, EMPTY_INPUT)
         return
     complete = len(head) < SAMPLE_BYTES
     sniffed = sniff(head, complete)

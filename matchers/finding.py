@@ -34,6 +34,9 @@ class Finding:
     sample: tuple[str, ...] = ()
     # Per-leak matched counts when an input holds records of several enrolled leaks.
     leaks: dict[str, int] = field(default_factory=dict)
+    # False when part of the input could not be scanned (an internal error in some records, a
+    # read error midway): ``matched_records`` and the other counts are then a lower bound.
+    complete: bool = True
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:

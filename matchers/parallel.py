@@ -37,6 +37,10 @@ _MAGIC = (b"\x1f\x8b", b"PK\x03\x04", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!
 PARENT_SHARE = 0.45  # the parent also hashes the whole file: give it a little less to parse
 
 
+class WorkerFailed(RuntimeError):
+    """A scan worker died or raised; the message names the cause, never the data."""
+
+
 @dataclass(frozen=True)
 class Plan:
     encoding: str
@@ -165,9 +169,9 @@ def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: "_Tally", pr
             try:
                 got = pickle.loads(recv.recv_bytes())
             except EOFError:
-                raise RuntimeError(f"scan worker {p.pid} died (exit code {p.exitcode})") from None
-            if isinstance(got, BaseException):
-                raise RuntimeError(f"scan worker failed: {got!r}") from got
+                raise WorkerFailed(f"scan worker {p.pid} died (exit code {p.exitcode})") from None
+            if isinstance(got, BaseException):  # its type only: the message may quote a cell
+                raise WorkerFailed(f"scan worker failed with {type(got).__name__}") from None
             parts.append(got)
     finally:
         for p, recv in procs:

@@ -29,7 +29,7 @@ from rapidfuzz import fuzz
 
 from matchers import identifiers as ids
 from matchers import schema as sch
-from matchers.extract import Limits, Table, extract
+from matchers.extract import EMPTY_INPUT, Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex, load_all
@@ -70,10 +70,29 @@ class _Tally:
     nir_keyed: int = 0
     nir_shaped: int = 0
     sample: list[str] = field(default_factory=list)
+    failed: int = 0  # records that could not be checked (an internal error): counts are a lower bound
+    failures: dict[str, int] = field(default_factory=dict)  # exception type -> records lost to it
 
     def count(self, kind: str, n: int = 1) -> None:
         if n:
             self.identifiers[kind] = self.identifiers.get(kind, 0) + n
+
+    def fail(self, exc: BaseException, records: int, where: str) -> None:
+        """Count ``records`` lost to an unexpected error; log it without its message (it may quote
+        a cell of the document, an identifier), with the last frames to find the bug."""
+        name = type(exc).__name__
+        if name not in self.failures:
+            frames = "".join(traceback.format_tb(exc.__traceback__, limit=-3))
+            log.warning("%s: %s while matching records (a bug, please report); the scan goes on:\n%s",
+                        where, name, frames)
+        self.failures[name] = self.failures.get(name, 0) + records
+        self.failed += records
+
+    def snapshot(self) -> tuple:
+        return (self.records_seen, dict(self.identifiers), set(self.kinds), self.nir_keyed, self.nir_shaped)
+
+    def restore(self, snap: tuple) -> None:
+        self.records_seen, self.identifiers, self.kinds, self.nir_keyed, self.nir_shaped = snap
 
     def add_sample(self, f: Fields) -> None:
         if len(self.sample) >= SAMPLE_SIZE:
@@ -210,8 +229,9 @@ class Scanner:
         self._score_schema(plan.mapping, len(plan.sample), tally)
         try:
             sha = parallel.scan_ranges(self, path, plan, tally, progress)
-        except RuntimeError as exc:
-            log.warning("%s; scanning %s in one process", exc, path)
+        except Exception as exc:  # a worker died or a bug: the sequential scan reads it all again
+            reason = str(exc) if isinstance(exc, parallel.WorkerFailed) else f"{type(exc).__name__} (a bug, please report)"
+            log.warning("parallel scan of %s failed: %s; scanning it in one process", path, reason)
             return None
         return self._finding(str(path), tally, sha, path.stat().st_size, [])
 
@@ -238,8 +258,21 @@ class Scanner:
             errors.append(f"{name}: internal error while scanning ({type(exc).__name__}); the rest was skipped")
         return self._finding(name, tally, reader.sha.hexdigest(), reader.size, errors)
 
+    @staticmethod
+    def _completeness(name: str, t: _Tally, size: int, errors: list[str]) -> bool:
+        """Whether all of the input was matched; if not, say so in ``errors`` (counts, never values).
+
+        An error reported by the extraction (a refused member, a read error, a bug) means part of
+        the input was not read; records lost to an internal error are counted by the tally."""
+        if t.failed:
+            kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(t.failures.items()) if n)
+            errors.append(f"{t.failed} record(s) could not be checked because of an internal error "
+                          f"({kinds}, a bug, please report): the counts are a lower bound")
+        return not errors or (size == 0 and errors == [f"{name}: {EMPTY_INPUT}"])
+
     # -- verdict -----------------------------------------------------------------------------------
     def _finding(self, name: str, t: _Tally, sha256: str, size: int, errors: list[str]) -> Finding:
+        complete = self._completeness(name, t, size, errors)
         per_leak = {h.index.name: int(h.matched.sum()) for h in t.leaks}
         best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
         matched = per_leak[best.index.name] if best else 0
@@ -270,7 +303,7 @@ class Scanner:
             identifiers=dict(sorted(t.identifiers.items())), labs=labs, categories=tuple(categories),
             errors=tuple(errors), sha256=sha256, size=size,
             sample=tuple(t.sample) if matched or verdict != NONE else (),
-            leaks={k: v for k, v in per_leak.items() if v},
+            leaks={k: v for k, v in per_leak.items() if v}, complete=complete,
         )
 
     # -- tables ------------------------------------------------------------------------------------
@@ -306,7 +339,16 @@ class Scanner:
             t.schema_score, t.schema_leak = score, leak
 
     # -- fast path: sequence rows with mapped strong columns -----------------------------------------
-    def _match_seq_fast(self, rows: Iterator, mapping: sch.Mapping, t: _Tally) -> None:
+    def _match_seq_fast(self, rows: Iterable, mapping: sch.Mapping, t: _Tally) -> None:
+        """Sequence rows with mapped strong columns, a vectorised batch at a time (fault-isolated)."""
+
+        def one(row: Sequence[str]) -> None:
+            t.records_seen += 1
+            self._resolve([from_mapped(row, mapping)], t)
+
+        self._guarded(_batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
+
+    def _seq_batch(self, rows: Iterable, mapping: sch.Mapping, t: _Tally) -> None:
         """Vectorised matching of a batch of rows: numeric identifiers first, emails only if needed."""
         numeric_cols = [(c, k) for k in ("nir", "phone") for c in mapping.cols(k)]
         email_cols = mapping.cols("email")
@@ -364,6 +406,8 @@ class Scanner:
                         t.add_sample(from_mapped(batch[i], mapping))
             if health_kinds and not t.health:
                 t.health = any((g := from_mapped(r, mapping)).health or g.blood for r in batch[:PROFILE_ROWS])
+            if not t.health:  # medical words in any value, whatever the column's header
+                t.health = _health_in_rows(batch)
             slow_rows = [batch[i] for i in np.flatnonzero(slow).tolist()]
             if slow_rows:
                 self._resolve([from_mapped(r, mapping) for r in slow_rows], t, count=False)
@@ -388,7 +432,8 @@ class Scanner:
     # -- generic path: dict rows, key-value blocks, combos, tables without strong columns ---------------
     def _match_generic(self, rows: Iterable, mapping: sch.Mapping, t: _Tally) -> None:
         unmapped_text = not mapping.kinds & {"nir", "email", "phone"}
-        for batch in _batched(rows, BATCH):
+
+        def run(batch: list) -> None:
             fields = []
             for row in batch:
                 f = from_mapped(row, mapping)
@@ -403,14 +448,38 @@ class Scanner:
                 fields.append(f)
             t.records_seen += len(batch)
             self._resolve(fields, t)
+            if not t.health:  # medical words in any value, whatever the column's header
+                t.health = _health_in_rows(batch)
+
+        self._guarded(_batched(rows, BATCH), run, lambda row: run([row]), t)
 
     def _match_text(self, lines: Iterable[str], t: _Tally) -> None:
-        window = 2
-        for batch in _batched(lines, BATCH):
+        def run(batch: list[str]) -> None:
             fields = [from_text(line, health=False) if line else Fields() for line in batch]
             if not t.health:
                 t.health = bool(ids.health_terms("\n".join(batch)[:1 << 20]))
-            self._resolve(fields, t, window=window)
+            self._resolve(fields, t, window=2)
+
+        self._guarded(_batched(lines, BATCH), run, lambda line: run([line]), t)
+
+    @staticmethod
+    def _guarded(batches: Iterable[list], run: Callable[[list], None], one: Callable[[object], None],
+                 t: _Tally) -> None:
+        """Each batch through ``run``. A batch that raises is undone (the tally's counts) and its
+        records are taken one at a time through ``one``; a record that still raises is counted as
+        failed, so the finding says it is incomplete, and the scan goes on with the next."""
+        for batch in batches:
+            snap = t.snapshot()
+            try:
+                run(batch)
+            except Exception as exc:
+                t.restore(snap)
+                t.fail(exc, 0, "a batch")
+                for record in batch:
+                    try:
+                        one(record)
+                    except Exception as exc_one:
+                        t.fail(exc_one, 1, "a record")
 
     # -- per-record verification -------------------------------------------------------------------
     def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True, window: int = 0) -> None:
@@ -440,33 +509,44 @@ class Scanner:
                 t.kinds |= kinds
         if not any(f.has_strong() or (f.dobs and f.names) for f in fields):
             return
+        lost: set[int] = set()  # records an internal error kept from being checked (counted once)
         for hits in t.leaks:
-            idx = hits.index
-            lookups = self._lookup_strong(fields, idx)
+            lookups = self._lookup_strong(fields, hits.index)
             for i, f in enumerate(fields):
-                cands = lookups[i]
-                if not cands and f.dobs and f.names:
-                    cands = self._namedob_candidates(f, idx)
-                if not cands:
-                    continue
-                rec, fields_ = self._verify(f, cands, idx)
-                if rec is None and window:
-                    lo, hi = max(0, i - window), min(len(fields), i + window + 1)
-                    merged = f
-                    for j in range(lo, hi):
-                        if j != i:
-                            merged = merged.merge(fields[j])
-                    merged_cands = {r: set(ks) for r, ks in cands.items()}
-                    for j in range(lo, hi):
-                        if j != i:
-                            for r, ks in lookups[j].items():
-                                merged_cands.setdefault(r, set()).update(ks)
-                    rec, fields_ = self._verify(merged, {r: merged_cands[r] for r in cands}, idx)
-                if rec is not None and not hits.matched[rec]:
-                    hits.matched[rec] = True
-                    t.add_sample(f)
-                    if window:  # free text: what was found tells which data it exposes
-                        t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
+                try:
+                    self._resolve_one(i, fields, lookups, hits, t, window)
+                except Exception as exc:
+                    if i not in lost:
+                        lost.add(i)
+                        t.fail(exc, 1, "a record")
+
+    def _resolve_one(self, i: int, fields: list[Fields], lookups: list[dict[int, set[str]]],
+                     hits: _LeakHits, t: _Tally, window: int) -> None:
+        """Confirm record ``i`` of ``fields`` against one leak (with its neighbours in free text)."""
+        f, idx = fields[i], hits.index
+        cands = lookups[i]
+        if not cands and f.dobs and f.names:
+            cands = self._namedob_candidates(f, idx)
+        if not cands:
+            return
+        rec, fields_ = self._verify(f, cands, idx)
+        if rec is None and window:
+            lo, hi = max(0, i - window), min(len(fields), i + window + 1)
+            merged = f
+            for j in range(lo, hi):
+                if j != i:
+                    merged = merged.merge(fields[j])
+            merged_cands = {r: set(ks) for r, ks in cands.items()}
+            for j in range(lo, hi):
+                if j != i:
+                    for r, ks in lookups[j].items():
+                        merged_cands.setdefault(r, set()).update(ks)
+            rec, fields_ = self._verify(merged, {r: merged_cands[r] for r in cands}, idx)
+        if rec is not None and not hits.matched[rec]:
+            hits.matched[rec] = True
+            t.add_sample(f)
+            if window:  # free text: what was found tells which data it exposes
+                t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
 
     def _lookup_strong(self, fields: list[Fields], idx: LeakIndex) -> list[dict[int, set[str]]]:
         """Per record: enrolled candidates and which strong kinds found each."""
@@ -616,6 +696,13 @@ def _column(batch: list[Sequence[str]], c: int) -> list[str]:
         return list(map(operator.itemgetter(c), batch))
     except IndexError:
         return [r[c] if c < len(r) else "" for r in batch]
+
+
+def _health_in_rows(batch: list, rows: int = PROFILE_ROWS) -> bool:
+    """Whether the medical vocabulary (pathologies, treatments, pregnancy …) or a blood group
+    appears in any value of a batch's first rows (header or not: ``diag``/``med`` columns too)."""
+    text = "\n".join(" ; ".join(r.values() if isinstance(r, dict) else r) for r in batch[:rows])
+    return bool(ids.health_terms(text) or ids.BLOOD_IN_TEXT.search(text))
 
 
 def _batched(it: Iterable, n: int) -> Iterator[list]:

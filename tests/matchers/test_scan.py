@@ -251,21 +251,6 @@ def test_several_leaks_each_recognised(scanner, leak_people):
     assert f.leak == "labos" and f.leaks == {"labos": 25, "autre": 10}
 
 
-def test_an_internal_error_never_quotes_the_document(scanner, leak_people, monkeypatch, caplog):
-    from matchers import scan as scan_mod
-
-    nir = leak_people[0]["nir"]
-
-    def boom(*args, **kwargs):
-        raise ValueError(f"cannot parse {nir!r}")
-
-    monkeypatch.setattr(scan_mod, "nir_column", boom)
-    header, rows = synth.transform(leak_people[:5])
-    f = scanner.scan_bytes(synth.csv_text(header, rows).encode(), "bug.csv")
-    assert f.errors and "ValueError" in f.errors[0]
-    assert nir not in " ".join(f.errors) and nir not in caplog.text
-
-
 def test_flattened_json_keys_are_mapped_by_their_last_part():
     from matchers import schema as sch
 
