@@ -19,7 +19,18 @@ from dumpwatch.config import DumpwatchError, section
 from matchers.finding import ERROR, NONE, REPOST, SCHEMA_MATCH, VERDICTS, Finding
 
 
-_KINDS_HELP = "nir, email, phone, last_name, first_name, full_name, birth_date, postcode, lab, …"
+
+class _MapOption(click.Option):
+    """``--map``: its help lists the kinds from the one place that defines them (matchers.schema),
+    imported only when the help is shown."""
+
+    def get_help_record(self, ctx: click.Context):
+        from matchers.schema import KINDS
+
+        self.help = (f"Override the column mapping; KIND is one of: {', '.join(KINDS)}. An empty KIND "
+                     "ignores the column. COLUMN is a header name, a JSON key or a position (0, 1, …). "
+                     "An unknown KIND or COLUMN is refused (exit 2).")
+        return super().get_help_record(ctx)
 
 
 def _progress_bar(total: int | None, desc: str):
@@ -36,8 +47,7 @@ def _progress_bar(total: int | None, desc: str):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--leak", required=True, help="Name of the leak (letters, digits, . _ -).")
 @click.option("--lab-column", help="Column holding the lab of each record (for per-lab counts).")
-@click.option("--map", "maps", multiple=True, metavar="COLUMN=KIND",
-              help=f"Override the column mapping (KIND: {_KINDS_HELP}; empty KIND ignores the column).")
+@click.option("--map", "maps", multiple=True, metavar="COLUMN=KIND", cls=_MapOption)
 @click.pass_obj
 def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, ...]) -> None:
     """Fingerprint a leaked FILE: keep keyed fingerprints only, never the cleartext.
@@ -46,13 +56,17 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     The key is created on first use in HOME/secret/key (mode 0600) unless DUMPWATCH_KEY or
     DUMPWATCH_KEY_FILE is set. Enrolling the same leak name again replaces its index.
 
+    --map checks each KIND against the schema's kinds at once, and each COLUMN against the
+    file's columns once the file is read; either mistake exits with status 2, naming the valid
+    ones (a mistyped --map would otherwise drop that column's fingerprints without a word).
+
     \b
-    Example:
+    Examples:
       dumpwatch enroll export_labos.csv --leak labos-2021 --lab-column laboratoire
       dumpwatch enroll dump.json --leak other --map "num_ss=nir" --map "commentaire="
     """
     from dumpwatch import store
-    from matchers.enroll import enroll_stream
+    from matchers.enroll import MapError, check_map, enroll_stream
     from matchers.index import check_leak_name
     from matchers.scan import ScanSettings
 
@@ -60,19 +74,27 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     overrides = {}
     for m in maps:
         col, sep, kind = m.partition("=")
-        if not sep or not col:
+        if not sep or not col.strip():
             raise click.BadParameter(f"{m!r} is not COLUMN=KIND", param_hint="--map")
-        overrides[col] = kind
+        overrides[col.strip()] = kind.strip()
+    try:
+        check_map(overrides)
+    except MapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--map") from None
     home = obj.home.ensure()
     key = home.load_key(create=True)
     path = Path(file)
     bar, cb = _progress_bar(path.stat().st_size, f"enroll {path.name}")
-    with path.open("rb") as fh:
-        index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
-                                      overrides=overrides, limits=ScanSettings.from_config(obj.config).limits,
-                                      progress=cb)
-    if bar:
-        bar.close()
+    try:
+        with path.open("rb") as fh:
+            index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
+                                          overrides=overrides, limits=ScanSettings.from_config(obj.config).limits,
+                                          progress=cb)
+    except MapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--map") from None
+    finally:
+        if bar:
+            bar.close()
     index.save(home.index_dir / leak)
     db = obj.db()
     store.save_leak(db, {"name": leak, "enrolled_at": store.utcnow(), "source_file": path.name,
