@@ -1,4 +1,9 @@
-"""`dumpwatch enroll`, `dumpwatch scan`, `dumpwatch leaks`: the engine's commands."""
+"""`dumpwatch enroll`, `dumpwatch scan`, `dumpwatch leaks`: the engine's commands.
+
+`scan` never reports an input it could not read as clean: such an input has the verdict ``error``
+with its reason, one read in part is marked incomplete, and the exit status says whether every
+input was read in full (0), not (1), the command was misused (2), or ``--fail-on`` matched (3).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,6 @@ import click
 
 from dumpwatch.config import DumpwatchError, section
 from matchers.finding import ERROR, NONE, REPOST, SCHEMA_MATCH, VERDICTS, Finding
-
 
 
 class _MapOption(click.Option):
