@@ -215,7 +215,7 @@ def _check_url(url: str) -> str | None:
 class _Download:
     """What :func:`_fetch` got: the bytes (possibly only a first part) and what went wrong."""
 
-    body: Any = None  # a file positioned at 0, or None when nothing was received
+    body: Any = None  # a file positioned at 0 (maybe empty), or None when the download failed before it
     error: str | None = None
 
 
@@ -251,10 +251,10 @@ def _fetch(url: str, max_bytes: int, timeout: float) -> _Download:
         reason = _network_reason(exc, timeout)
         error = (f"{url}: download cut off after {n} bytes ({reason}); the rest was not scanned" if n
                  else f"{url}: {reason}")
-    if not n:
+    if error and not n:
         spool.close()
-        return _Download(error=error or f"{url}: empty response (0 bytes)")
-    spool.seek(0)
+        return _Download(error=error)
+    spool.seek(0)  # an empty body is scanned like an empty file: its verdict says it is empty
     return _Download(spool, error)
 
 

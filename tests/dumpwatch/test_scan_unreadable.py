@@ -55,6 +55,7 @@ def site(people):
     srv.add("/raw/boom", "internal error", status=500)
     srv.add("/raw/busy", "try later", status=503)
     srv.add("/raw/slow", body, delay=3.0)
+    srv.add("/raw/empty", b"", headers={"Content-Type": "text/plain"})
     yield srv
     srv.stop()
 
@@ -236,3 +237,33 @@ def test_enrolled_index_without_its_key_is_a_usage_error(leak_home, tmp_path, ca
         main(["--home", str(home), "scan", str(tmp_path / "notes.txt"), "--json"])
     assert exit_.value.code == 2
     assert "no fingerprint key" in capsys.readouterr().err
+
+
+def test_empty_page_reads_like_an_empty_file(leak_home, site, tmp_path):
+    """Read, and empty: not an error, but not called wholly clean either (its error line says why)."""
+    (tmp_path / "empty.txt").write_bytes(b"")
+    result = run(leak_home, "scan", site.base + "/raw/empty", str(tmp_path / "empty.txt"), "--json")
+    page, file = objects(result)
+    for o in (page, file):
+        assert o["verdict"] == "none" and o["size"] == 0 and o["sha256"] is not None
+        assert o["complete"] is False and "empty (0 bytes)" in o["errors"][0]
+    assert result.exit_code == 1
+
+
+def test_engine_incomplete_result_is_said_and_exits_1(leak_home, people, tmp_path, monkeypatch):
+    """When the engine skips part of an input (``complete=False``, e.g. records it failed on), the
+    command reports the verdict of the part read, marks it, and exits 1."""
+    import dataclasses
+
+    from matchers.scan import Scanner
+
+    real = Scanner.scan_stream
+
+    def partial(self, *args, **kwargs):
+        return dataclasses.replace(real(self, *args, **kwargs), complete=False)
+
+    monkeypatch.setattr(Scanner, "scan_stream", partial)
+    synth.write_repost(people[:5], tmp_path / "r.csv")
+    result = run(leak_home, "scan", str(tmp_path / "r.csv"), "--workers", "1")
+    assert "REPOST" in result.stdout and "INCOMPLETE" in result.stdout and "lower bound" in result.stdout
+    assert "1 read only in part" in result.stdout and result.exit_code == 1
