@@ -310,7 +310,7 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
 
     Verdicts: 'repost' (at least THRESHOLD records of an enrolled leak confirmed, each by two
     independent fields), 'schema-match' (a table of the same kind, or many valid NIRs, with no
-    confirmed record: possibly a new leak), 'none' (read in full, nothing found), 'error' (could
+    confirmed record: possibly a new leak), 'none' (nothing of these in what was read), 'error' (could
     not be read at all: missing file, HTTP 404 or 5xx, refused connection, unknown host, malformed
     URL, timeout; the reason is in 'errors'). An input read only in part keeps its verdict and is
     marked incomplete ('complete': false; its counts are a lower bound). One input's problems never
