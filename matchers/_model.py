@@ -84,10 +84,6 @@ class Table:
     encoding: str | None = None
 
 
-# Reported for an input of 0 bytes: said, but not a failure (the whole input was read).
-EMPTY_INPUT = "empty (0 bytes): nothing to read"
-
-
 class Context:
     """What one ``extract`` call shares between its readers: limits, error list, byte budget."""
 

@@ -31,6 +31,39 @@ class EnrollError(DumpwatchError):
     """The leaked file cannot be enrolled as given; the message says what to change."""
 
 
+class MapError(EnrollError):
+    """A column mapping override (``--map COLUMN=KIND``) names a kind or a column that does not exist."""
+
+
+def check_map(overrides: dict[str, str], columns: list[str] | None = None, width: int = 0) -> None:
+    """Refuse a mapping override that would be silently ignored: an unknown kind, or (given the
+    ``columns`` the file's tables have) a column the file lacks. An empty kind ignores a column;
+    a column may also be given by its position (``0`` to ``width - 1``).
+
+    Kinds are the schema's (:data:`matchers.schema.KINDS`). The message names the valid ones and
+    the closest, so ``nir=nirr`` says "did you mean 'nir'?" instead of enrolling without NIRs.
+    """
+    from rapidfuzz import fuzz, process, utils
+
+    def closest(word: str, choices: list[str]) -> str:
+        best = process.extractOne(word, choices, scorer=fuzz.ratio, processor=utils.default_process,
+                                  score_cutoff=70)
+        return f"did you mean {best[0]!r}? " if best else ""
+
+    for col, kind in overrides.items():
+        if kind and kind not in sch.KINDS:
+            raise MapError(f"unknown kind {kind!r} for column {col!r}: {closest(kind, list(sch.KINDS))}"
+                           f"valid kinds: {', '.join(sch.KINDS)} (or nothing after '=' to ignore the column)")
+    if columns is None:
+        return
+    # Matched as matchers.schema.map_columns matches: a position, a JSON key, or a folded name.
+    folded = {ids.fold(c) for c in columns} - {""}
+    for col in overrides:
+        if not (col in columns or (int(col) < width if col.isdigit() else ids.fold(col) in folded)):
+            shown = ", ".join(columns) if columns else "none (no table found)"
+            raise MapError(f"no column {col!r} in the file: {closest(col, columns)}its columns: {shown}")
+
+
 @dataclass(frozen=True)
 class EnrollReport:
     leak: str
@@ -46,7 +79,11 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
                   progress: Callable[[int], None] | None = None) -> tuple[LeakIndex, EnrollReport]:
     """Fingerprint every record of a leaked file; returns the index (not yet saved) and a report."""
     check_leak_name(leak)
-    overrides = dict(overrides or {})
+    user_map = dict(overrides or {})
+    check_map(user_map)
+    overrides = dict(user_map)
+    seen_columns: list[str] = []  # for the --map check: every table's column names, and widest row
+    seen_width = 0
     if lab_column:
         overrides[lab_column] = "lab"
     errors: list[str] = []
@@ -61,6 +98,8 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
         if not sample:
             continue
         mapping = sch.map_columns(table.header, sample, overrides)
+        seen_columns.extend(c for c in _column_names(table.header, sample) if c not in seen_columns)
+        seen_width = max(seen_width, *(len(r) for r in sample if not isinstance(r, dict)), 0)
         if not mapping.kinds & {"nir", "email", "phone"}:
             errors.append(f"{table.source}: no NIR, email or phone column recognised; skipped "
                           "(name the columns with --map COLUMN=KIND)")
@@ -89,6 +128,7 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
                         name=name_key, dob=f.dobs[0] if f.dobs else None,
                         postcode=f.postcodes[0] if f.postcodes else None, lab=lab,
                         grams=ids.bigrams(name_key) if name_key else [])
+    check_map(user_map, seen_columns, seen_width)
     if not builder.salt:
         raise EnrollError(f"{name}: no record with a NIR, email or phone was found"
                           + (f" ({'; '.join(errors[:3])})" if errors else ""))
@@ -101,6 +141,19 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
     report = EnrollReport(leak=leak, records=len(index), skipped=skipped, columns=columns,
                           labs=dict(index.meta["lab_counts"]), errors=tuple(errors))
     return index, report
+
+
+def _column_names(header, sample) -> list[str]:
+    """A table's column names as a ``--map`` gives them: its header, its JSON keys, or (no header)
+    the positions ``0``, ``1``, …"""
+    if isinstance(sample[0], dict):
+        keys: list[str] = []
+        for row in sample:
+            keys.extend(str(k) for k in row if str(k) not in keys)
+        return keys
+    if header:
+        return [str(h) for h in header if h]
+    return [str(i) for i in range(max(len(r) for r in sample))]
 
 
 class _Progress:

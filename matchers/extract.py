@@ -54,7 +54,6 @@ from matchers._json import json_tables
 from matchers._json import probe as json_probe
 from matchers._model import (
     KINDS,
-    EMPTY_INPUT,
     ArchiveBombError,
     Context,
     CorruptInputError,
@@ -250,9 +249,7 @@ def _zip(fileobj: BinaryIO, name: str, ctx: Context, depth: int) -> Iterator[Tab
 
 def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context) -> Iterator[Table]:
     """A stream that is not a container: text in some encoding, or binary content."""
-    if not head:
-        if not raw.failed:
-            ctx.report(name, EMPTY_INPUT)
+    if not head:  # empty: read in full, nothing in it (not an error; size 0 says it)
         return
     complete = len(head) < SAMPLE_BYTES
     sniffed = sniff(head, complete)
@@ -306,9 +303,7 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
         yield from sql_tables(text_lines(src.open()[0], limits.max_line_chars), source, encoding)
         return
     plan = document_plan(sample)
-    if plan == "blank" and complete:
-        if html_depth == 0:   # a page with no text besides its tables is not a problem
-            ctx.report(source, "no content (only blank lines)")
+    if plan == "blank" and complete:  # read in full, nothing in it: not an error
         return
     if plan == "delimited":
         guess = sniff_delimited(split_lines(sample))

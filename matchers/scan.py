@@ -29,7 +29,7 @@ from rapidfuzz import fuzz
 
 from matchers import identifiers as ids
 from matchers import schema as sch
-from matchers.extract import EMPTY_INPUT, Limits, Table, extract
+from matchers.extract import Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex, load_all
@@ -259,7 +259,7 @@ class Scanner:
         return self._finding(name, tally, reader.sha.hexdigest(), reader.size, errors)
 
     @staticmethod
-    def _completeness(name: str, t: _Tally, size: int, errors: list[str]) -> bool:
+    def _completeness(t: _Tally, errors: list[str]) -> bool:
         """Whether all of the input was matched; if not, say so in ``errors`` (counts, never values).
 
         An error reported by the extraction (a refused member, a read error, a bug) means part of
@@ -268,11 +268,11 @@ class Scanner:
             kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(t.failures.items()) if n)
             errors.append(f"{t.failed} record(s) could not be checked because of an internal error "
                           f"({kinds}, a bug, please report): the counts are a lower bound")
-        return not errors or (size == 0 and errors == [f"{name}: {EMPTY_INPUT}"])
+        return not errors
 
     # -- verdict -----------------------------------------------------------------------------------
     def _finding(self, name: str, t: _Tally, sha256: str, size: int, errors: list[str]) -> Finding:
-        complete = self._completeness(name, t, size, errors)
+        complete = self._completeness(t, errors)
         per_leak = {h.index.name: int(h.matched.sum()) for h in t.leaks}
         best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
         matched = per_leak[best.index.name] if best else 0

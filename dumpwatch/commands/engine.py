@@ -1,20 +1,40 @@
-"""`dumpwatch enroll`, `dumpwatch scan`, `dumpwatch leaks`: the engine's commands."""
+"""`dumpwatch enroll`, `dumpwatch scan`, `dumpwatch leaks`: the engine's commands.
+
+`scan` never reports an input it could not read as clean: such an input has the verdict ``error``
+with its reason, one read in part is marked incomplete, and the exit status says whether every
+input was read in full (0), not (1), the command was misused (2), or ``--fail-on`` matched (3).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import socket
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from dumpwatch.config import DumpwatchError, section
+from matchers.finding import ERROR, NONE, REPOST, SCHEMA_MATCH, VERDICTS, Finding
 
-_KINDS_HELP = "nir, email, phone, last_name, first_name, full_name, birth_date, postcode, lab, …"
+
+class _MapOption(click.Option):
+    """``--map``: its help lists the kinds from the one place that defines them (matchers.schema),
+    imported only when the help is shown."""
+
+    def get_help_record(self, ctx: click.Context):
+        from matchers.schema import KINDS
+
+        self.help = (f"Override the column mapping; KIND is one of: {', '.join(KINDS)}. An empty KIND "
+                     "ignores the column. COLUMN is a header name, a JSON key or a position (0, 1, …). "
+                     "An unknown KIND or COLUMN is refused (exit 2).")
+        return super().get_help_record(ctx)
 
 
 def _progress_bar(total: int | None, desc: str):
@@ -31,8 +51,7 @@ def _progress_bar(total: int | None, desc: str):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--leak", required=True, help="Name of the leak (letters, digits, . _ -).")
 @click.option("--lab-column", help="Column holding the lab of each record (for per-lab counts).")
-@click.option("--map", "maps", multiple=True, metavar="COLUMN=KIND",
-              help=f"Override the column mapping (KIND: {_KINDS_HELP}; empty KIND ignores the column).")
+@click.option("--map", "maps", multiple=True, metavar="COLUMN=KIND", cls=_MapOption)
 @click.pass_obj
 def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, ...]) -> None:
     """Fingerprint a leaked FILE: keep keyed fingerprints only, never the cleartext.
@@ -41,13 +60,17 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     The key is created on first use in HOME/secret/key (mode 0600) unless DUMPWATCH_KEY or
     DUMPWATCH_KEY_FILE is set. Enrolling the same leak name again replaces its index.
 
+    --map checks each KIND against the schema's kinds at once, and each COLUMN against the
+    file's columns once the file is read; either mistake exits with status 2, naming the valid
+    ones (a mistyped --map would otherwise drop that column's fingerprints without a word).
+
     \b
-    Example:
+    Examples:
       dumpwatch enroll export_labos.csv --leak labos-2021 --lab-column laboratoire
       dumpwatch enroll dump.json --leak other --map "num_ss=nir" --map "commentaire="
     """
     from dumpwatch import store
-    from matchers.enroll import enroll_stream
+    from matchers.enroll import MapError, check_map, enroll_stream
     from matchers.index import check_leak_name
     from matchers.scan import ScanSettings
 
@@ -55,19 +78,27 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     overrides = {}
     for m in maps:
         col, sep, kind = m.partition("=")
-        if not sep or not col:
+        if not sep or not col.strip():
             raise click.BadParameter(f"{m!r} is not COLUMN=KIND", param_hint="--map")
-        overrides[col] = kind
+        overrides[col.strip()] = kind.strip()
+    try:
+        check_map(overrides)
+    except MapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--map") from None
     home = obj.home.ensure()
     key = home.load_key(create=True)
     path = Path(file)
     bar, cb = _progress_bar(path.stat().st_size, f"enroll {path.name}")
-    with path.open("rb") as fh:
-        index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
-                                      overrides=overrides, limits=ScanSettings.from_config(obj.config).limits,
-                                      progress=cb)
-    if bar:
-        bar.close()
+    try:
+        with path.open("rb") as fh:
+            index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
+                                          overrides=overrides, limits=ScanSettings.from_config(obj.config).limits,
+                                          progress=cb)
+    except MapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--map") from None
+    finally:
+        if bar:
+            bar.close()
     index.save(home.index_dir / leak)
     db = obj.db()
     store.save_leak(db, {"name": leak, "enrolled_at": store.utcnow(), "source_file": path.name,
@@ -85,44 +116,180 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     click.echo(f"Index: {home.index_dir / leak}  (key: kept apart, never in the database)")
 
 
-def _inputs(targets: tuple[str, ...]) -> Iterator[str]:
+def _is_url(target: str) -> bool:
+    return target.lower().startswith(("http://", "https://"))
+
+
+def _inputs(targets: tuple[str, ...]) -> Iterator[tuple[str, Finding | None]]:
+    """Each input to scan, with the finding already known for one that cannot be read at all.
+
+    Directories are walked recursively (symbolic links to directories are not followed); a
+    directory that cannot be listed is an input of its own with verdict ``error``, never skipped.
+    """
     for t in targets:
-        if t.startswith(("http://", "https://")):
-            yield t
+        if _is_url(t):
+            yield t, None
             continue
-        p = Path(t)
-        if p.is_dir():
-            yield from (str(f) for f in sorted(p.rglob("*")) if f.is_file())
-        else:
-            yield t
+        try:
+            st = os.stat(t)
+        except FileNotFoundError:
+            if "://" in t:
+                yield t, Finding.unreadable(t, f"{t}: not a file, and not an http:// or https:// URL "
+                                                "(the only ones scan fetches)")
+            else:
+                yield t, Finding.unreadable(t, f"{t}: no such file or directory")
+            continue
+        except OSError as exc:
+            yield t, Finding.unreadable(t, f"{t}: cannot read ({exc.strerror or exc})")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(t)
+        elif stat.S_ISREG(st.st_mode):
+            yield t, None
+        else:  # a pipe could block the scan forever, a device never end
+            yield t, Finding.unreadable(t, f"{t}: not a regular file (device, pipe or socket); not read")
 
 
-def _fetch(url: str, max_bytes: int):
-    """Download a URL into a spooled temporary file (bounded); returns (file, error)."""
+def _walk(top: str) -> Iterator[tuple[str, Finding | None]]:
+    failed: list[OSError] = []
+    for root, dirs, files in os.walk(top, onerror=failed.append):
+        while failed:
+            exc = failed.pop(0)
+            where = exc.filename or root
+            yield where, Finding.unreadable(where, f"{where}: cannot list this directory "
+                                                   f"({exc.strerror or exc}); its files were not scanned")
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError as exc:
+                yield path, Finding.unreadable(path, f"{path}: cannot read ({exc.strerror or exc})")
+                continue
+            if regular:  # pipes, sockets and devices in a directory hold no document: not inputs
+                yield path, None
+    for exc in failed:  # the top directory itself could not be listed
+        where = exc.filename or top
+        yield where, Finding.unreadable(where, f"{where}: cannot list this directory "
+                                               f"({exc.strerror or exc}); its files were not scanned")
+
+
+def _network_reason(exc: Exception, timeout: float) -> str:
+    """A short cause for a failed download, in the words a user searches for."""
     import httpx
 
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
-    error = None
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s ({type(exc).__name__}; raise --timeout to wait longer)"
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 10:  # httpx wraps httpcore, which wraps the socket error
+        if isinstance(cause, socket.gaierror):
+            return f"host not found (DNS: {cause.strerror or cause})"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (nothing listens on that port)"
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({exc})"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _check_url(url: str) -> str | None:
+    """Why ``url`` cannot be fetched as written, or None."""
+    import urllib.parse
+
+    import httpx
+
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=30.0,
+        netloc = urllib.parse.urlsplit(url).netloc
+        host = httpx.URL(url).host
+    except (ValueError, httpx.InvalidURL) as exc:
+        return f"malformed URL ({exc})"
+    if not host:
+        return "malformed URL (no host name)"
+    if any(c.isspace() for c in netloc):
+        return "malformed URL (a space in the host name)"
+    return None
+
+
+@dataclasses.dataclass
+class _Download:
+    """What :func:`_fetch` got: the bytes (possibly only a first part) and what went wrong."""
+
+    body: Any = None  # a file positioned at 0 (maybe empty), or None when the download failed before it
+    error: str | None = None
+
+
+def _fetch(url: str, max_bytes: int, timeout: float) -> _Download:
+    """Download a URL into a spooled temporary file, at most ``max_bytes``.
+
+    An error before the first byte of the body leaves ``body`` None (the input is unreadable); an
+    error after it (connection cut, too large) keeps what was received, so the part read is still
+    scanned, and reported incomplete.
+    """
+    import httpx
+
+    bad = _check_url(url)
+    if bad:
+        return _Download(error=f"{url}: {bad}")
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    error, n = None, 0
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=timeout,
                           headers={"User-Agent": "dumpwatch (leak monitor)"}) as resp:
             if resp.status_code >= 400:
-                error = f"{url}: HTTP {resp.status_code}"
+                error = f"{url}: HTTP {resp.status_code} {resp.reason_phrase}".rstrip()
             else:
-                n = 0
                 for chunk in resp.iter_raw():
-                    n += len(chunk)
-                    if n > max_bytes:
-                        error = f"{url}: larger than {max_bytes} bytes; refused (raise limits.max_bytes)"
+                    room = max_bytes - n
+                    spool.write(chunk[:room])
+                    n += min(len(chunk), room)
+                    if len(chunk) > room:
+                        error = (f"{url}: larger than limits.max_bytes={max_bytes} bytes; only the first "
+                                 f"{n} bytes were scanned (raise [limits] max_bytes to read it all)")
                         break
-                    spool.write(chunk)
-    except httpx.HTTPError as exc:
-        error = f"{url}: {type(exc).__name__}: {exc}"
-    if error:
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        reason = _network_reason(exc, timeout)
+        error = (f"{url}: download cut off after {n} bytes ({reason}); the rest was not scanned" if n
+                 else f"{url}: {reason}")
+    if error and not n:
         spool.close()
-        return None, error
-    spool.seek(0)
-    return spool, None
+        return _Download(error=error)
+    spool.seek(0)  # an empty body is scanned like an empty file: its verdict says it is empty
+    return _Download(spool, error)
+
+
+def _scan_file(scanner, path: str) -> Finding:
+    try:  # fail here, with the reason, rather than as a scan of nothing
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return Finding.unreadable(path, f"{path}: cannot read ({exc.strerror or exc})")
+    p = Path(path)
+    size = p.stat().st_size
+    bar, cb = _progress_bar(size, p.name) if size > 8 << 20 else (None, None)
+    try:
+        finding = scanner.scan_path(p, progress=cb)
+    finally:
+        if bar:
+            bar.close()
+    if finding.verdict == NONE and finding.errors and finding.sha256 is None:
+        # The scanner could not open or read the file at all (it reports that as an error only).
+        finding = dataclasses.replace(finding, verdict=ERROR)
+    return finding
+
+
+def _scan_url(scanner, url: str, limits, timeout: float) -> Finding:
+    got = _fetch(url, limits.max_bytes, timeout)
+    if got.body is None:
+        return Finding.unreadable(url, got.error or f"{url}: nothing received")
+    with got.body as fh:
+        finding = scanner.scan_stream(fh, url)
+    if got.error:  # only a first part was received: its verdict stands, marked incomplete
+        finding = dataclasses.replace(finding, errors=(*finding.errors, got.error), complete=False)
+    return finding
+
+
+EXIT_OK, EXIT_UNREAD, EXIT_USAGE, EXIT_FOUND = 0, 1, 2, 3
 
 
 @click.command()
@@ -132,21 +299,36 @@ def _fetch(url: str, max_bytes: int):
               help="Confirmed records needed for a 'repost' verdict (default 3, or scan.repost_threshold).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for one large plain CSV file (default: scan.workers, else the number of CPUs).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds to wait for a server (to connect, then between two reads of a URL).")
+@click.option("--fail-on", "fail_on", type=click.Choice(["repost", "schema-match"]), default=None,
+              help="Exit with status 3 when an input has this verdict ('schema-match': or 'repost').")
 @click.pass_obj
-def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, workers: int | None) -> None:
+def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, workers: int | None,
+         timeout: float, fail_on: str | None) -> None:
     """Scan files, directories (recursively) and http(s) URLs for reposts of enrolled leaks.
 
     Verdicts: 'repost' (at least THRESHOLD records of an enrolled leak confirmed, each by two
     independent fields), 'schema-match' (a table of the same kind, or many valid NIRs, with no
-    confirmed record: possibly a new leak), 'none'. Problems with one input go to its 'errors'
-    and the scan goes on. The JSON fields are documented in the README ("Scan JSON").
+    confirmed record: possibly a new leak), 'none' (nothing of these in what was read), 'error' (could
+    not be read at all: missing file, HTTP 404 or 5xx, refused connection, unknown host, malformed
+    URL, timeout; the reason is in 'errors'). An input read only in part keeps its verdict and is
+    marked incomplete ('complete': false; its counts are a lower bound). One input's problems never
+    stop the others. The JSON fields are documented in the README ("Scan JSON").
+
+    \b
+    Exit status:
+      0  every input was read in full
+      1  at least one input could not be read, or was read only in part (see its 'errors')
+      2  usage error (bad option, missing key for an enrolled index, ...)
+      3  with --fail-on: an input had that verdict (wins over 1; the errors are still printed)
 
     \b
     Examples:
       dumpwatch scan ~/Downloads/dump.zip
       dumpwatch scan ./collected/ https://paste.example/raw/Xy12 --json > results.jsonl
+      dumpwatch scan https://paste.example/raw/Xy12 --fail-on repost || echo "look at it"
     """
-    from matchers.finding import Finding
     from matchers.scan import Scanner, ScanSettings
 
     home = obj.home
@@ -157,43 +339,51 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
     try:
         key = home.load_key()
     except DumpwatchError:
+        if any(home.index_dir.glob("*/meta.json")):
+            raise  # leaks are enrolled but their key is gone: scanning would find nothing of them
         key = os.urandom(32)  # nothing enrolled: schema matching only, no fingerprint to compare
     scanner = Scanner.from_index_dir(home.index_dir, key, settings)
     if not scanner.indexes and not as_json:
         click.echo("note: no leak enrolled yet; only schema matches can be reported "
                    "(see: dumpwatch enroll --help)", err=True)
-    counts = {"repost": 0, "schema-match": 0, "none": 0}
-    for target in _inputs(targets):
-        if target.startswith(("http://", "https://")):
-            fh, err = _fetch(target, limits.max_bytes)
-            if err:
-                finding = Finding(input=target, errors=(err,))
-            else:
-                with fh:
-                    finding = scanner.scan_stream(fh, target)
+    counts = dict.fromkeys(VERDICTS, 0)
+    incomplete = 0
+    for target, known in _inputs(targets):
+        if known is not None:
+            finding = known
+        elif _is_url(target):
+            finding = _scan_url(scanner, target, limits, timeout)
         else:
-            p = Path(target)
-            if not p.exists():
-                finding = Finding(input=target, errors=(f"{target}: no such file or directory",))
-            else:
-                bar, cb = _progress_bar(p.stat().st_size, p.name) if p.stat().st_size > 8 << 20 else (None, None)
-                finding = scanner.scan_path(p, progress=cb)
-                if bar:
-                    bar.close()
+            finding = _scan_file(scanner, target)
         counts[finding.verdict] += 1
+        incomplete += finding.verdict != ERROR and not finding.complete
         if as_json:
             click.echo(json.dumps(finding.to_json(), ensure_ascii=False))
         else:
             click.echo(_summary(finding))
+    total = sum(counts.values())
+    tail = (f"{total} input(s): {counts[REPOST]} repost, {counts[SCHEMA_MATCH]} schema-match, "
+            f"{counts[NONE]} none, {counts[ERROR]} error (could not be read)"
+            + (f"; {incomplete} read only in part" if incomplete else ""))
     if not as_json:
-        click.echo(f"{sum(counts.values())} input(s): {counts['repost']} repost, "
-                   f"{counts['schema-match']} schema-match, {counts['none']} none")
+        click.echo(tail)
+    elif counts[ERROR] or incomplete:
+        click.echo(f"dumpwatch scan: {tail}", err=True)
+    if not total and not as_json:
+        click.echo("note: no file found in the given directories", err=True)
+    found = counts[REPOST] + (counts[SCHEMA_MATCH] if fail_on == SCHEMA_MATCH else 0)
+    if fail_on and found:
+        click.get_current_context().exit(EXIT_FOUND)
+    if counts[ERROR] or incomplete:
+        click.get_current_context().exit(EXIT_UNREAD)
 
 
-def _summary(f) -> str:
-    head = {"repost": "REPOST", "schema-match": "SCHEMA-MATCH", "none": "none"}[f.verdict]
+def _summary(f: Finding) -> str:
+    head = {REPOST: "REPOST", SCHEMA_MATCH: "SCHEMA-MATCH", NONE: "none", ERROR: "ERROR"}[f.verdict]
     lines = [f"{head:12} {f.input}"]
-    if f.verdict != "none" or f.matched_records:
+    if f.verdict == ERROR:
+        lines.append("  could not be read: nothing in it was scanned")
+    elif f.verdict != NONE or f.matched_records:
         lines.append(f"  leak {f.leak or '-'}: {f.matched_records} confirmed records of {f.records_seen} seen; "
                      f"schema score {f.schema_score:.2f}")
         if f.categories:
@@ -202,6 +392,8 @@ def _summary(f) -> str:
             lines.append("  by lab: " + ", ".join(f"{k} {v}" for k, v in sorted(f.labs.items(), key=lambda x: -x[1])))
         if f.sample:
             lines.append(f"  redacted sample: {', '.join(f.sample)}")
+    if f.verdict != ERROR and not f.complete:
+        lines.append("  INCOMPLETE: part of this input could not be read; the counts are a lower bound")
     for e in f.errors:
         lines.append(f"  error: {e}")
     return "\n".join(lines)

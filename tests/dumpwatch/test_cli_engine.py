@@ -46,21 +46,25 @@ def test_scan_json_contract(enrolled, people, strangers, tmp_path):
     synth.write_repost(strangers[:80], tmp_path / "in" / "sub" / "other.csv", fmt="csv")
     (tmp_path / "in" / "notes.txt").write_text("rien à voir ici\n")
     result = run(enrolled.root, "scan", str(tmp_path / "in"), str(tmp_path / "missing.csv"), "--json")
-    assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert result.exit_code == 1, result.output  # one input could not be read
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     by_name = {Path(o["input"]).name: o for o in lines}
     assert set(by_name) == {"repost.json", "other.csv", "notes.txt", "missing.csv"}
     for o in lines:
         assert {"input", "verdict", "leak", "matched_records", "records_seen", "schema_score",
-                "identifiers", "labs", "categories", "errors"} <= set(o)
+                "identifiers", "labs", "categories", "errors", "complete"} <= set(o)
         assert 0.0 <= o["schema_score"] <= 1.0
+        assert o["complete"] is (not o["errors"])
     rp = by_name["repost.json"]
     assert rp["verdict"] == "repost" and rp["leak"] == "labos-2021" and rp["matched_records"] == 80
     assert rp["records_seen"] == 80 and sum(rp["labs"].values()) == 80
     assert rp["identifiers"]["nir"] == 80 and set(rp["categories"]) >= {"identity", "contact", "nir"}
     assert by_name["other.csv"]["verdict"] == "schema-match"
     assert by_name["notes.txt"]["verdict"] == "none"
-    assert by_name["missing.csv"]["errors"] and by_name["missing.csv"]["verdict"] == "none"
+    assert by_name["missing.csv"]["verdict"] == "error"
+    assert by_name["missing.csv"]["errors"] == [f"{tmp_path / 'missing.csv'}: no such file or directory"]
+    # Without the missing file, everything was read in full: exit 0.
+    assert run(enrolled.root, "scan", str(tmp_path / "in"), "--json").exit_code == 0
 
 
 def test_scan_url(enrolled, people, tmp_path):
@@ -88,9 +92,10 @@ def test_scan_url(enrolled, people, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
-    out = [json.loads(line) for line in result.output.splitlines()]
-    assert out[0]["verdict"] == "repost" and out[0]["matched_records"] == 10
-    assert out[1]["verdict"] == "none" and "404" in out[1]["errors"][0]
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out[0]["verdict"] == "repost" and out[0]["matched_records"] == 10 and out[0]["complete"]
+    assert out[1]["verdict"] == "error" and "HTTP 404" in out[1]["errors"][0]
+    assert result.exit_code == 1
 
 
 def test_human_summary_and_threshold(enrolled, people, tmp_path):

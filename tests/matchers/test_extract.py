@@ -297,11 +297,11 @@ def test_lone_key_value_line_in_chatter_stays_text():
     assert tables[0][3] == text.splitlines()
 
 
-def test_empty_and_blank_inputs_are_errors_without_tables():
+def test_empty_and_blank_inputs_give_no_table_and_no_error():
+    # read in full with nothing in them: not a failure (an error would mark the scan incomplete)
     for data in (b"", b"\n" * 5000, b"  \r\n\t\n"):
         tables, errors = run(data, "blank.txt")
-        assert tables == []
-        assert len(errors) == 1 and errors[0].startswith("blank.txt: ")
+        assert tables == [] and errors == []
 
 
 def test_a_50_mb_single_line_is_split_not_built():
