@@ -217,7 +217,7 @@ class Scanner:
             with path.open("rb") as fh:
                 return self.scan_stream(fh, str(path), progress=progress)
         except OSError as exc:
-            return Finding(input=str(path), errors=(f"{path}: cannot read ({exc.strerror or exc})",))
+            return Finding.unreadable(str(path), f"{path}: cannot read ({exc.strerror or type(exc).__name__})")
 
     def _scan_parallel(self, path: Path, progress: Callable[[int], None] | None = None) -> Finding | None:
         from matchers import parallel

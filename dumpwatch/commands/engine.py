@@ -268,14 +268,10 @@ def _scan_file(scanner, path: str) -> Finding:
     size = p.stat().st_size
     bar, cb = _progress_bar(size, p.name) if size > 8 << 20 else (None, None)
     try:
-        finding = scanner.scan_path(p, progress=cb)
+        return scanner.scan_path(p, progress=cb)  # verdict error if it cannot be opened after all
     finally:
         if bar:
             bar.close()
-    if finding.verdict == NONE and finding.errors and finding.sha256 is None:
-        # The scanner could not open or read the file at all (it reports that as an error only).
-        finding = dataclasses.replace(finding, verdict=ERROR)
-    return finding
 
 
 def _scan_url(scanner, url: str, limits, timeout: float) -> Finding:
