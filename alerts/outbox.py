@@ -4,7 +4,9 @@
 and inserts one ``alerts`` row per receiver (and lab scope) into the open incident of its group, all
 inside one SQLite transaction: either the finding and all its alerts are stored, or none. The
 delivery job (:mod:`alerts.jobs`) later turns due groups into messages (``alert_notifications``) and
-sends them at least once. Nothing here holds a cleartext identifier: samples, errors and URLs are
+sends them at least once. Each transaction is a :func:`dumpwatch.store.write` (``BEGIN IMMEDIATE``,
+retried while another process writes), so a concurrent crawl or delivery pass never makes a finding
+fail with "database is locked". Nothing here holds a cleartext identifier: samples, errors and URLs are
 passed through :func:`alerts.privacy.scrub` before they are stored.
 
 Keys:
@@ -64,7 +66,7 @@ def record_finding(db: sqlite_utils.Database, finding: Any, *, source: str = "",
     if not first_seen:
         row["first_seen"] = row["detected_at"]
     try:
-        with db.atomic():
+        with store.write(db):
             finding_id = store.insert_finding(db, row)
             if finding_id is None:
                 log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
@@ -103,9 +105,10 @@ def record_health(db: sqlite_utils.Database, *, source: str, problem: str, detai
         "errors": "[]",
         "detail": json.dumps(scrub_value({"problem": problem, **(detail or {})}), sort_keys=True,
                              ensure_ascii=False),
+        "complete": 1,
     }
     try:
-        with db.atomic():
+        with store.write(db):
             finding_id = store.insert_finding(db, row)
             if finding_id is None:
                 return None

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from dumpwatch import store
 from dumpwatch.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class RunRecord:
 
 
 def start_run(db: sqlite_utils.Database, *, source: str, kind: str, run_key: str) -> int:
-    with db.atomic():
+    with store.write(db):
         return db["crawl_runs"].insert({
             "run_key": run_key, "source": source, "kind": kind, "started": utcnow(), "finished": None,
             "ok": 0, "close_reason": "running", **{k: 0 for k in RUN_COUNTERS}, "detail": "{}",
@@ -78,16 +79,17 @@ def finish_run(db: sqlite_utils.Database, run_id: int, *, ok: bool, close_reason
     row = {"finished": utcnow(), "ok": int(ok), "close_reason": close_reason,
            **{k: int(counters.get(k, 0)) for k in RUN_COUNTERS},
            "detail": json.dumps(detail or {}, sort_keys=True)}
-    with db.atomic():
+    with store.write(db):
         db["crawl_runs"].update(run_id, row)
 
 
 def record_failed_run(db: sqlite_utils.Database, *, source: str, kind: str, run_key: str, reason: str,
                       detail: dict[str, Any] | None = None) -> int:
     """A run that never got to record itself (its process crashed, timed out or could not start)."""
-    existing = db.execute("SELECT id FROM crawl_runs WHERE run_key = ?", [run_key]).fetchone()
-    run_id = existing[0] if existing else start_run(db, source=source, kind=kind, run_key=run_key)
-    finish_run(db, run_id, ok=False, close_reason=reason, counters={}, detail=detail)
+    with store.write(db):
+        existing = db.execute("SELECT id FROM crawl_runs WHERE run_key = ?", [run_key]).fetchone()
+        run_id = existing[0] if existing else start_run(db, source=source, kind=kind, run_key=run_key)
+        finish_run(db, run_id, ok=False, close_reason=reason, counters={}, detail=detail)
     return run_id
 
 
@@ -170,7 +172,8 @@ def expire_runs(db: sqlite_utils.Database, *, before: str, keep: int = 20) -> in
     source (health checks read them). Returns how many were deleted."""
     if "crawl_runs" not in db.table_names():
         return 0
-    return db.execute(
-        "DELETE FROM crawl_runs WHERE started < ? AND finished IS NOT NULL AND id NOT IN ("
-        " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS n"
-        " FROM crawl_runs) WHERE n <= ?)", [before, keep]).rowcount
+    with store.write(db):
+        return db.execute(
+            "DELETE FROM crawl_runs WHERE started < ? AND finished IS NOT NULL AND id NOT IN ("
+            " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS n"
+            " FROM crawl_runs) WHERE n <= ?)", [before, keep]).rowcount

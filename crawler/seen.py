@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from dumpwatch import store
 from dumpwatch.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class SeenSet:
         now = utcnow()
         rows = [(r["key"], r["url"], r["source"], now, now, r["status"], r["http_status"], r["reason"], r["sha256"])
                 for r in self._pending.values()]
-        with self.db.atomic():
+        with store.write(self.db):
             self.db.conn.executemany(
                 "INSERT INTO crawl_seen_urls (key, url, source, first_seen, last_seen, status, http_status, reason,"
                 " sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET url = excluded.url,"
@@ -91,12 +92,13 @@ class SeenSet:
         return row is not None
 
     def touch_content(self, sha256: str) -> None:
-        self.db.execute("UPDATE crawl_seen_content SET last_seen = ? WHERE sha256 = ?", [utcnow(), sha256])
+        with store.write(self.db):
+            self.db.execute("UPDATE crawl_seen_content SET last_seen = ? WHERE sha256 = ?", [utcnow(), sha256])
 
     def mark_content(self, sha256: str, *, size: int, url: str, verdict: str,
                      finding_id: int | None) -> None:
         now = utcnow()
-        with self.db.atomic():
+        with store.write(self.db):
             self.db.execute(
                 "INSERT OR IGNORE INTO crawl_seen_content (sha256, size, source, url, first_seen, last_seen, verdict,"
                 " finding_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -118,14 +120,16 @@ def expire(db: sqlite_utils.Database, *, urls_before: str | None, contents_befor
     """
     tables = set(db.table_names())
     urls = contents = 0
-    if urls_before and "crawl_seen_urls" in tables:
-        urls = db.execute("DELETE FROM crawl_seen_urls WHERE last_seen < ?", [urls_before]).rowcount
-    if contents_before and "crawl_seen_content" in tables:
-        contents = db.execute("DELETE FROM crawl_seen_content WHERE last_seen < ?", [contents_before]).rowcount
+    with store.write(db):
+        if urls_before and "crawl_seen_urls" in tables:
+            urls = db.execute("DELETE FROM crawl_seen_urls WHERE last_seen < ?", [urls_before]).rowcount
+        if contents_before and "crawl_seen_content" in tables:
+            contents = db.execute("DELETE FROM crawl_seen_content WHERE last_seen < ?", [contents_before]).rowcount
     return urls, contents
 
 
 def unlink_findings(db: sqlite_utils.Database, finding_ids_sql: str) -> None:
     """Detach seen contents from findings that are being deleted (``finding_ids_sql`` selects their ids)."""
     if "crawl_seen_content" in db.table_names():
-        db.execute(f"UPDATE crawl_seen_content SET finding_id = NULL WHERE finding_id IN ({finding_ids_sql})")
+        with store.write(db):
+            db.execute(f"UPDATE crawl_seen_content SET finding_id = NULL WHERE finding_id IN ({finding_ids_sql})")
