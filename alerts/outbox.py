@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -65,17 +64,14 @@ def record_finding(db: sqlite_utils.Database, finding: Any, *, source: str = "",
     row["detected_at"] = clock.iso(now)
     if not first_seen:
         row["first_seen"] = row["detected_at"]
-    try:
-        with store.write(db):
-            finding_id = store.insert_finding(db, row)
-            if finding_id is None:
-                log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
-                return None
-            enqueue(db, alerting, finding_id, row, now=now)
-    except sqlite3.IntegrityError:
-        # Another process recorded the same copy between our check and our insert.
-        log.debug("copy recorded concurrently (%s): no new alert", row["dedup_key"])
-        return None
+    # The check for the same copy and the insert run under the write lock (store.write takes it
+    # first), so no other process can record the copy in between: any other error is a real one.
+    with store.write(db):
+        finding_id = store.insert_finding(db, row)
+        if finding_id is None:
+            log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
+            return None
+        enqueue(db, alerting, finding_id, row, now=now)
     return finding_id
 
 
@@ -107,14 +103,11 @@ def record_health(db: sqlite_utils.Database, *, source: str, problem: str, detai
                              ensure_ascii=False),
         "complete": 1,
     }
-    try:
-        with store.write(db):
-            finding_id = store.insert_finding(db, row)
-            if finding_id is None:
-                return None
-            enqueue(db, alerting, finding_id, row, now=now)
-    except sqlite3.IntegrityError:
-        return None
+    with store.write(db):
+        finding_id = store.insert_finding(db, row)
+        if finding_id is None:
+            return None
+        enqueue(db, alerting, finding_id, row, now=now)
     return finding_id
 
 

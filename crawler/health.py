@@ -6,7 +6,10 @@ problems are raised to the operators through the alerts outbox (``alerts.outbox.
 - ``failing``: the last ``failing_runs`` runs (``[crawler] failing_runs``, default 3) all failed
   (no listing page could be read, the crawl crashed or was stopped);
 - ``silent``: a run that worked found no item at all on its listing pages (``listed == 0``) while an
-  earlier run of the same source did: the site changed its structure, or blocks us.
+  earlier run of the same source did: the site changed its structure, or blocks us;
+- ``losing``: the last ``failing_runs`` runs all read their listings but lost pages (documents that
+  could not be scanned or recorded: a scan crash, disk full, a database locked past the write
+  timeout; ``detail.lost`` of each run). Those pages are fetched again each run, and fail again.
 
 ``listed`` counts the items (pastes, topics, entries, messages) a run saw on its listing pages,
 new or already seen, so a quiet source with nothing new is not mistaken for a silent one.
@@ -121,7 +124,16 @@ def problems(db: sqlite_utils.Database, source: str, *, failing_runs: int = 3) -
         if run.ok:
             break
         streak += 1
-    if streak >= failing_runs:
+    losing = [r for r in runs[:streak] if (r.detail or {}).get("lost", 0) > 0
+              and (r.detail or {}).get("listing_ok", 0) > 0]
+    if streak >= failing_runs and len(losing) == streak:
+        found.append(("losing", {
+            "runs_losing_pages": streak,
+            "lost_pages": [int((r.detail or {}).get("lost", 0)) for r in losing],
+            "last_success": last_success(db, source),
+            "last_errors": (latest.detail or {}).get("error_reasons", {}),
+        }))
+    elif streak >= failing_runs:
         found.append(("failing", {
             "failed_runs": streak,
             "last_success": last_success(db, source),
