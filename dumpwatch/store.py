@@ -71,11 +71,12 @@ _OS_FAILURES = {
 }
 
 
-def storage_failure(exc: BaseException, path: str | Path | None = None) -> StorageError | None:
+def storage_failure(exc: BaseException, path: str | Path | None = None,
+                    home: str | Path | None = None) -> StorageError | None:
     """The :class:`StorageError` an exception stands for (``None`` when it is not a storage failure).
 
-    ``path`` is the database (or file) concerned; the message names it, its directory (the home)
-    and what to do.
+    ``path`` is the database (or file) concerned, ``home`` the dumpwatch home (default: the
+    database's directory); the message names them and what to do.
     """
     if isinstance(exc, StorageError):
         return exc
@@ -86,19 +87,19 @@ def storage_failure(exc: BaseException, path: str | Path | None = None) -> Stora
             return None
         for needle, advice in _SQLITE_FAILURES:
             if needle in text:
-                return StorageError(_storage_message(where, str(exc), advice))
+                return StorageError(_storage_message(where, home, str(exc), advice))
         return None
     if isinstance(exc, OSError) and exc.errno in _OS_FAILURES:
         where = Path(exc.filename) if exc.filename else where
-        return StorageError(_storage_message(where, exc.strerror or str(exc), _OS_FAILURES[exc.errno]))
+        return StorageError(_storage_message(where, home, exc.strerror or str(exc), _OS_FAILURES[exc.errno]))
     return None
 
 
-def _storage_message(where: Path | None, what: str, advice: str) -> str:
-    if where is None:
-        return f"storage failure: {what}; {advice}. Nothing already recorded was lost."
-    return (f"cannot write {where} (home {where.parent}): {what}; {advice}, then run the command again. "
-            "Nothing already recorded was lost.")
+def _storage_message(where: Path | None, home: str | Path | None, what: str, advice: str) -> str:
+    home = home or (where.parent if where is not None and where.suffix == ".db" else None)
+    place = f" {where}" if where is not None else ""
+    return (f"storage failure at{place}{f' (dumpwatch home {home})' if home else ''}: {what}; {advice}, "
+            "then run the command again. Nothing already recorded was lost.")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -119,3 +119,21 @@ def test_a_page_downloaded_but_not_done_when_the_crawl_stops_is_not_marked(tmp_p
     assert seen.unfinished() == ["p1"]
     seen.flush()
     assert _status(db, "p1") is None and _status(db, "p2") == "ok"
+
+
+def test_disk_full_in_the_pipeline_is_one_clear_error_line_and_loses_nothing(crawl_home, pinnwand, pastes):
+    """The crawl's store write answers "database or disk is full" (raised by a trigger with SQLite's
+    own message; a really full disk is tested in tests/dumpwatch/test_storage_errors.py)."""
+    from pathlib import Path
+
+    _pastes_source(crawl_home, pinnwand)
+    _sql(crawl_home, FAIL_REPOSTS.replace("injected store failure", "database or disk is full"))
+    run = run_crawl(crawl_home, "pw")
+    assert not run.ok and run.detail["lost"] >= len(pastes["repost"])
+    assert run.detail["error_reasons"].get("store StorageError", 0) >= len(pastes["repost"]), run.detail
+    log = Path(run.log_path).read_text(errors="replace")
+    assert "database or disk is full" in log and "free space" in log and str(crawl_home.root) in log
+    assert "Traceback" not in log
+    _sql(crawl_home, "DROP TRIGGER dw_test_fail")
+    again = run_crawl(crawl_home, "pw")
+    assert again.ok and set(pastes["repost"]) <= {f["url"] for f in findings_of(crawl_home, "pw")}
