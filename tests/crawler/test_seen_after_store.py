@@ -137,3 +137,29 @@ def test_disk_full_in_the_pipeline_is_one_clear_error_line_and_loses_nothing(cra
     _sql(crawl_home, "DROP TRIGGER dw_test_fail")
     again = run_crawl(crawl_home, "pw")
     assert again.ok and set(pastes["repost"]) <= {f["url"] for f in findings_of(crawl_home, "pw")}
+
+
+def test_topic_page_with_one_post_not_stored_is_fetched_again_with_all_its_posts(crawl_home, sites, site_log):
+    """A topic page holds several documents: it is seen only when every one of them is stored."""
+    topic = sites.url("/xf/threads/topic.1/")
+    write_config(crawl_home, f"""
+[[sources]]
+name = "xf"
+kind = "forum"
+preset = "xenforo"
+start_urls = ["{sites.url('/xf/forums/bases.2/')}"]
+""")
+    _sql(crawl_home, FAIL_REPOSTS.replace("WHEN NEW.verdict = 'repost'",
+                                          f"WHEN NEW.verdict = 'repost' AND NEW.url = '{topic}#post-12'"))
+    first = run_crawl(crawl_home, "xf")
+    assert not first.ok and first.detail["lost"] == 1, first
+    urls = {f["url"] for f in findings_of(crawl_home, "xf")}
+    assert f"{topic}#post-12" not in urls and urls  # the other copies (attachment, other topics) are stored
+    _sql(crawl_home, "DROP TRIGGER dw_test_fail")
+    site_log.clear_log()
+    second = run_crawl(crawl_home, "xf")
+    fetched = set(site_log.paths())
+    assert "/xf/threads/topic.1/" in fetched  # the topic page again, for its lost post
+    assert "/xf/threads/topic.2/" not in fetched  # a topic whose posts were all stored is not
+    assert second.ok and second.findings == 1, second
+    assert f"{topic}#post-12" in {f["url"] for f in findings_of(crawl_home, "xf")}
