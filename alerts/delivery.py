@@ -10,6 +10,9 @@ One pass (:func:`deliver_due`):
 3. a failure schedules a retry after a capped exponential backoff with jitter, for the message and
    for its receiver (the other messages of a receiver that is down wait too); past ``max_age``, or at
    once for a permanent error, the message is ``dead`` and a copy goes to the fallback receiver.
+
+Every state change is a :func:`dumpwatch.store.write` transaction (``BEGIN IMMEDIATE``, retried while
+a crawl or another command writes), so a pass never fails with "database is locked".
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from alerts import clock, grouping
 from alerts.channels import ChannelError
 from alerts.render import Message
 from alerts.settings import Alerting, Receiver
+from dumpwatch import store
 from dumpwatch.config import DumpwatchError
 
 log = logging.getLogger(__name__)
@@ -104,7 +108,7 @@ def reclaim(db: sqlite_utils.Database, now: datetime) -> int:
     for nid, worker, lease in db.execute(
             "SELECT id, claimed_by, lease_until FROM alert_notifications WHERE status = 'sending'").fetchall():
         if (lease and lease <= stamp) or (worker and _process_gone(worker)):
-            with db.atomic():
+            with store.write(db):
                 cur = db.execute("UPDATE alert_notifications SET status = 'pending', claimed_by = NULL, "
                                  "lease_until = NULL, next_attempt_at = ?, last_error = ? "
                                  "WHERE id = ? AND status = 'sending' AND claimed_by IS ?",
@@ -148,7 +152,7 @@ def deliver_due(db: sqlite_utils.Database, alerting: Alerting, *, now: datetime 
             report.deferred += 1
             continue
         lease = clock.later(now, alerting.lease)
-        with db.atomic():
+        with store.write(db):
             claimed = db.execute(
                 "UPDATE alert_notifications SET status = 'sending', attempts = attempts + 1, claimed_by = ?, "
                 "lease_until = ?, last_attempt_at = ? WHERE id = ? AND status = 'pending'",
@@ -172,7 +176,7 @@ def deliver_due(db: sqlite_utils.Database, alerting: Alerting, *, now: datetime 
             _failed(db, alerting, row, f"{type(exc).__name__}: {exc}", False, now, report, rng)
             backing_off.add(row["receiver"])
             continue
-        with db.atomic():
+        with store.write(db):
             db.execute("UPDATE alert_notifications SET status = 'delivered', delivered_at = ?, claimed_by = NULL, "
                        "lease_until = NULL, last_error = NULL WHERE id = ?", [clock.iso(clock.now()), nid])
             db["alert_receivers"].upsert({"receiver": row["receiver"], "consecutive_failures": 0,
@@ -192,10 +196,10 @@ def _failed(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any], 
     stamp = clock.iso(now)
     attempts = int(row["attempts"]) + 1
     dead = permanent or stamp >= row["dead_after"]
-    state = db.execute("SELECT consecutive_failures FROM alert_receivers WHERE receiver = ?",
-                       [row["receiver"]]).fetchone()
-    failures = (state[0] if state and state[0] else 0) + 1
-    with db.atomic():
+    with store.write(db):
+        state = db.execute("SELECT consecutive_failures FROM alert_receivers WHERE receiver = ?",
+                           [row["receiver"]]).fetchone()
+        failures = (state[0] if state and state[0] else 0) + 1
         if dead:
             db.execute("UPDATE alert_notifications SET status = 'dead', claimed_by = NULL, lease_until = NULL, "
                        "last_error = ? WHERE id = ?", [error, row["id"]])
@@ -238,12 +242,12 @@ def _fallback(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any]
 def retry(db: sqlite_utils.Database, alerting: Alerting, nid: int, *, now: datetime | None = None) -> dict[str, Any]:
     """Send a message again at the next pass: dead or waiting, it becomes due now (with a new max age)."""
     now = now or clock.now()
-    row = db.execute("SELECT status FROM alert_notifications WHERE id = ?", [nid]).fetchone()
-    if row is None:
-        raise DumpwatchError(f"no message {nid}; see: dumpwatch alerts list")
-    if row[0] == "sending":
-        raise DumpwatchError(f"message {nid} is being sent right now; try again in a moment")
-    with db.atomic():
+    with store.write(db):
+        row = db.execute("SELECT status FROM alert_notifications WHERE id = ?", [nid]).fetchone()
+        if row is None:
+            raise DumpwatchError(f"no message {nid}; see: dumpwatch alerts list")
+        if row[0] == "sending":
+            raise DumpwatchError(f"message {nid} is being sent right now; try again in a moment")
         db.execute("UPDATE alert_notifications SET status = 'pending', next_attempt_at = ?, dead_after = ? "
                    "WHERE id = ?", [clock.iso(now), clock.later(now, alerting.max_age), nid])
         receiver = db.execute("SELECT receiver FROM alert_notifications WHERE id = ?", [nid]).fetchone()[0]

@@ -34,13 +34,18 @@ def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[s
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+def _current(db: sqlite_utils.Database, incident_id: int) -> dict[str, Any] | None:
+    rows = _rows(db, "SELECT * FROM alert_incidents WHERE id = ?", [incident_id])
+    return rows[0] if rows else None
+
+
 def flush_due(db: sqlite_utils.Database, alerting: Alerting, now: datetime | None = None) -> list[int]:
     """Close stale incidents, send due groups and reminders to the outbox; return new message ids."""
     now = now or clock.now()
     stamp = clock.iso(now)
     created: list[int] = []
     cutoff = clock.iso(now - timedelta(seconds=alerting.incident_ttl))
-    with db.atomic():
+    with store.write(db):
         db.execute("UPDATE alert_incidents SET status = 'closed', closed_at = ?, closed_by = 'ttl' "
                    "WHERE status = 'open' AND next_flush_at IS NULL AND last_alert_at <= ?", [stamp, cutoff])
         db.execute("UPDATE alert_incidents SET status = 'closed', closed_at = ? WHERE status = 'open' "
@@ -48,13 +53,20 @@ def flush_due(db: sqlite_utils.Database, alerting: Alerting, now: datetime | Non
     active = silences.active(db, now)
     for inc in _rows(db, "SELECT * FROM alert_incidents WHERE status = 'open' AND next_flush_at <= ? "
                          "ORDER BY next_flush_at, id", [stamp]):
-        with db.atomic():
+        with store.write(db):
+            inc = _current(db, inc["id"])  # read again under the write lock: another pass may have sent it
+            if inc is None or inc["status"] != "open" or not inc["next_flush_at"] or inc["next_flush_at"] > stamp:
+                continue
             nid = _flush(db, alerting, inc, active, now)
         if nid:
             created.append(nid)
     for inc in _rows(db, "SELECT * FROM alert_incidents WHERE status = 'open' AND next_flush_at IS NULL "
                          "AND next_repeat_at IS NOT NULL AND next_repeat_at <= ? ORDER BY id", [stamp]):
-        with db.atomic():
+        with store.write(db):
+            inc = _current(db, inc["id"])
+            if (inc is None or inc["status"] != "open" or inc["next_flush_at"] is not None
+                    or not inc["next_repeat_at"] or inc["next_repeat_at"] > stamp):
+                continue
             nid = _remind(db, alerting, inc, active, now)
         if nid:
             created.append(nid)
@@ -160,7 +172,7 @@ def acknowledge(db: sqlite_utils.Database, incident_id: int, *, author: str, now
     """
     now = now or clock.now()
     stamp = clock.iso(now)
-    with db.atomic():
+    with store.write(db):
         cur = db.execute(
             "UPDATE alert_incidents SET next_repeat_at = NULL, repeat_interval = 0, closed_by = ?, "
             "closed_at = CASE WHEN next_flush_at IS NULL THEN ? ELSE closed_at END, "

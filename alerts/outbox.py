@@ -4,7 +4,9 @@
 and inserts one ``alerts`` row per receiver (and lab scope) into the open incident of its group, all
 inside one SQLite transaction: either the finding and all its alerts are stored, or none. The
 delivery job (:mod:`alerts.jobs`) later turns due groups into messages (``alert_notifications``) and
-sends them at least once. Nothing here holds a cleartext identifier: samples, errors and URLs are
+sends them at least once. Each transaction is a :func:`dumpwatch.store.write` (``BEGIN IMMEDIATE``,
+retried while another process writes), so a concurrent crawl or delivery pass never makes a finding
+fail with "database is locked". Nothing here holds a cleartext identifier: samples, errors and URLs are
 passed through :func:`alerts.privacy.scrub` before they are stored.
 
 Keys:
@@ -22,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -63,17 +64,14 @@ def record_finding(db: sqlite_utils.Database, finding: Any, *, source: str = "",
     row["detected_at"] = clock.iso(now)
     if not first_seen:
         row["first_seen"] = row["detected_at"]
-    try:
-        with db.atomic():
-            finding_id = store.insert_finding(db, row)
-            if finding_id is None:
-                log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
-                return None
-            enqueue(db, alerting, finding_id, row, now=now)
-    except sqlite3.IntegrityError:
-        # Another process recorded the same copy between our check and our insert.
-        log.debug("copy recorded concurrently (%s): no new alert", row["dedup_key"])
-        return None
+    # The check for the same copy and the insert run under the write lock (store.write takes it
+    # first), so no other process can record the copy in between: any other error is a real one.
+    with store.write(db):
+        finding_id = store.insert_finding(db, row)
+        if finding_id is None:
+            log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
+            return None
+        enqueue(db, alerting, finding_id, row, now=now)
     return finding_id
 
 
@@ -103,15 +101,13 @@ def record_health(db: sqlite_utils.Database, *, source: str, problem: str, detai
         "errors": "[]",
         "detail": json.dumps(scrub_value({"problem": problem, **(detail or {})}), sort_keys=True,
                              ensure_ascii=False),
+        "complete": 1,
     }
-    try:
-        with db.atomic():
-            finding_id = store.insert_finding(db, row)
-            if finding_id is None:
-                return None
-            enqueue(db, alerting, finding_id, row, now=now)
-    except sqlite3.IntegrityError:
-        return None
+    with store.write(db):
+        finding_id = store.insert_finding(db, row)
+        if finding_id is None:
+            return None
+        enqueue(db, alerting, finding_id, row, now=now)
     return finding_id
 
 

@@ -5,6 +5,10 @@ categories, content hash and the redacted sample, each string passed through
 :func:`alerts.privacy.scrub` once more. A lab contact's view (``lab`` set) holds that lab's counts
 only: no other lab's name or count, no per-identifier totals, no sample (the sample rows may belong
 to other labs' patients).
+
+A copy the engine could not read completely (``complete`` false on the finding: some records or
+batches failed) says so on its lines, in the Article 33 facts and in the draft: its counts are a
+lower bound, never to be reported as the whole.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from alerts.settings import SEVERITIES
 
 SCHEMA = "dumpwatch.alert/1"
 DEADLINE_HOURS = 72
+INCOMPLETE = "incomplete scan: the count is a lower bound"
 
 CATEGORY_TEXT = {
     "identity": "civil status (names, sex, date of birth, postal address)",
@@ -77,6 +82,8 @@ def alert_view(alert: dict[str, Any], finding: dict[str, Any]) -> dict[str, Any]
         "url": scrub(finding.get("url") or ""),
         "first_seen": finding.get("first_seen"),
         "detected_at": detected,
+        # stored as 0/1 (findings.complete); a finding from before that column is complete
+        "complete": finding.get("complete") is None or bool(finding["complete"]),
     }
     if finding["verdict"] == "source-health":
         view["detail"] = scrub_value(finding.get("detail") or {})
@@ -121,7 +128,10 @@ def article33(views: list[dict[str, Any]], leaks: dict[str, dict[str, Any]], lab
         if total:
             enrolled[name] = int(total)
     reposts = [v for v in copies if v["verdict"] == "repost"]
+    incomplete = [v["url"] for v in copies if not v.get("complete", True)]
     return {
+        "complete": not incomplete,
+        "incomplete_locations": incomplete,
         "nature": ("confidentiality breach: personal data of a leaked file published again on "
                    f"{len(copies)} public location(s)" if reposts else
                    f"a file shaped like a leaked one was published on {len(copies)} public location(s); "
@@ -200,6 +210,8 @@ def _copy_lines(v: dict[str, Any]) -> list[str]:
              f"  first seen {v['first_seen']}, detected {v['detected_at']}, "
              f"notification deadline {v['notification_deadline']}",
              f"  records matched: {rec['matched']}" + (f" of {rec['seen']} rows" if "seen" in rec else "")]
+    if not v.get("complete", True):
+        lines.append(f"  {INCOMPLETE}: part of this copy could not be read; it may hold more records")
     if rec["by_lab"]:
         lines.append("  by lab: " + "; ".join(f"{k}: {n}" for k, n in rec["by_lab"].items()))
     if v.get("identifiers"):
@@ -248,9 +260,15 @@ def draft_markdown(a: dict[str, Any], views: list[dict[str, Any]], lab: str = ""
         "",
         "## People and records concerned (approximate)",
         "",
-        f"- People concerned: about {a['people_approx']} (largest copy of each leak; copies overlap)",
-        f"- Records concerned: {a['records_approx']} across the copies found",
+        f"- People concerned: about {a['people_approx']} (largest copy of each leak; copies overlap)"
+        + ("" if a.get("complete", True) else " at least"),
+        f"- Records concerned: {a['records_approx']} across the copies found"
+        + ("" if a.get("complete", True) else " at least"),
         f"- People in the original leaked file: {enrolled}",
+        *([] if a.get("complete", True) else [
+            f"- **{INCOMPLETE[0].upper() + INCOMPLETE[1:]}**: {len(a['incomplete_locations'])} cop"
+            f"{'y' if len(a['incomplete_locations']) == 1 else 'ies'} could not be read completely "
+            f"({', '.join(a['incomplete_locations'])}); they may hold more people than counted here"]),
         "",
         "## Categories of personal data",
         "",
@@ -290,8 +308,10 @@ def _html(subject: str, data: dict[str, Any], a: dict[str, Any] | None, lab: str
         parts.append("<h2>Article 33 notification facts</h2><table border='1' cellpadding='4'>")
         rows = [("Deadline", f"{a['deadline']} (72 h from detection at {a['detected_at']})"),
                 ("Nature", a["nature"]),
-                ("People concerned (approx.)", str(a["people_approx"])),
-                ("Records concerned", str(a["records_approx"])),
+                ("People concerned (approx.)", str(a["people_approx"])
+                 + ("" if a.get("complete", True) else f" at least ({INCOMPLETE})")),
+                ("Records concerned", str(a["records_approx"])
+                 + ("" if a.get("complete", True) else f" at least ({INCOMPLETE})")),
                 ("Categories", "; ".join(a["categories_text"])),
                 ("Likely consequences", "; ".join(a["likely_consequences"])),
                 ("Measures proposed", "; ".join(a["measures_proposed"]))]

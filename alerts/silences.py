@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from alerts import clock
+from dumpwatch import store
 from dumpwatch.config import DumpwatchError
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def add(db: sqlite_utils.Database, matchers: dict[str, str], *, author: str, com
         raise SilenceError("a silence needs an author (--author, default $USER) and a comment (--comment): who, and why")
     if ends_at <= (starts_at or now):
         raise SilenceError("a silence must end after it starts: give a positive --duration or a later --until")
-    with db.atomic():
+    with store.write(db):
         sid = db["alert_silences"].insert({
             "matchers": json.dumps(matchers, sort_keys=True, ensure_ascii=False), "author": author,
             "comment": comment, "created_at": clock.iso(now), "starts_at": clock.iso(starts_at or now),
@@ -82,7 +83,7 @@ def expire(db: sqlite_utils.Database, silence_id: int, *, now: datetime | None =
     row = db.execute("SELECT * FROM alert_silences WHERE id = ?", [silence_id]).fetchone()
     if row is None:
         raise SilenceError(f"no silence {silence_id}; see: dumpwatch alerts silence list --all")
-    with db.atomic():
+    with store.write(db):
         db.execute("UPDATE alert_silences SET ends_at = ? WHERE id = ? AND ends_at > ?",
                    [clock.iso(now), silence_id, clock.iso(now)])
     return get(db, silence_id)

@@ -1,4 +1,10 @@
-"""The run recorder: one ``crawl_runs`` row per crawl, the seen-set flushed, source health checked."""
+"""The run recorder: one ``crawl_runs`` row per crawl, the seen-set flushed, source health checked.
+
+A run that lost a page (a document that could not be scanned or recorded, a callback or a pipeline
+that raised) counts it in ``errors`` and in ``detail.lost``, and is not ``ok``: a run never says
+"ok, 0 errors" when something it fetched was not recorded. Those pages are fetched again next run;
+a source whose runs keep losing pages raises a ``losing`` health finding (crawler/health.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from scrapy.crawler import Crawler
 
 from crawler import health
 from crawler.state import CrawlState, state_of
+from dumpwatch.store import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +41,15 @@ class RunRecorder:
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(ext.item_error, signal=signals.item_error)
         return ext
 
     def spider_opened(self, spider: Spider) -> None:
         src = self.state.source
-        self.run_id = health.start_run(self.state.db, source=src.name, kind=src.kind, run_key=self.run_key)
+        try:
+            self.run_id = health.start_run(self.state.db, source=src.name, kind=src.kind, run_key=self.run_key)
+        except StorageError as exc:  # tried again when the crawl closes; the launcher records it otherwise
+            log.error("could not record the start of the run: %s", exc)
         log.info("crawl of %s (%s) started, run %s", src.name, src.kind, self.run_key)
 
     def spider_error(self, failure: Any, response: Any, spider: Spider) -> None:
@@ -49,6 +60,16 @@ class RunRecorder:
         if response is not None and response.meta.get("dw_seen_key"):
             self.state.seen.mark(response.meta["dw_seen_key"], url=response.url, status="error",
                                  reason=f"{failure.type.__name__} while parsing")
+
+    def item_error(self, item: Any, response: Any, spider: Spider, failure: Any) -> None:
+        """A pipeline raised on an item: the document was not recorded; its page is fetched again."""
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value("dumpwatch/errors")
+        stats.inc_value(f"dumpwatch/error_reasons/{failure.type.__name__} in a pipeline")
+        key = getattr(item, "page_key", "") or getattr(item, "seen_key", "")
+        if not key or self.state.seen.failed(key, reason=f"not recorded: {failure.type.__name__} in a pipeline"):
+            stats.inc_value("dumpwatch/lost")
 
     def counters(self) -> dict[str, int]:
         stats = self.crawler.stats
@@ -66,14 +87,27 @@ class RunRecorder:
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         state = self.state
-        state.seen.flush()
         stats = self.crawler.stats
         assert stats is not None
+        unfinished = state.seen.unfinished()
+        if unfinished:
+            log.info("%d page(s) fetched but not fully processed when the crawl stopped: fetched again next run",
+                     len(unfinished))
+        try:
+            state.seen.flush()
+        except StorageError as exc:  # no page is marked: all are fetched again (findings are deduplicated)
+            log.error("could not write the seen-set: %s", exc)
+            stats.inc_value("dumpwatch/errors")
+            stats.inc_value("dumpwatch/error_reasons/seen-set not written")
         all_stats = stats.get_stats()
         counters = self.counters()
         listing_ok = int(all_stats.get("dumpwatch/listing_ok", 0))
-        ok = reason in OK_CLOSE_REASONS and listing_ok > 0
+        lost = int(all_stats.get("dumpwatch/lost", 0))
+        ok = reason in OK_CLOSE_REASONS and listing_ok > 0 and lost == 0
         detail = {
+            "lost": lost,
+            "unfinished": len(unfinished),
+            "incomplete": int(all_stats.get("dumpwatch/incomplete", 0)),
             "listing_ok": listing_ok,
             "listing_failed": int(all_stats.get("dumpwatch/listing_failed", 0)),
             "error_reasons": _suffixed(all_stats, "dumpwatch/error_reasons/"),
@@ -84,7 +118,7 @@ class RunRecorder:
             "duplicate_content": int(all_stats.get("dumpwatch/duplicate_content", 0)),
             "skipped_seen": int(all_stats.get("dumpwatch/skipped_seen", 0)),
         }
-        if self.run_id is None:  # pragma: no cover - spider_opened always runs first
+        if self.run_id is None:  # its start could not be recorded (storage failure): try once more
             self.run_id = health.start_run(state.db, source=state.source.name, kind=state.source.kind,
                                            run_key=self.run_key)
         health.finish_run(state.db, self.run_id, ok=ok, close_reason=reason, counters=counters, detail=detail)

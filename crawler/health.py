@@ -6,7 +6,10 @@ problems are raised to the operators through the alerts outbox (``alerts.outbox.
 - ``failing``: the last ``failing_runs`` runs (``[crawler] failing_runs``, default 3) all failed
   (no listing page could be read, the crawl crashed or was stopped);
 - ``silent``: a run that worked found no item at all on its listing pages (``listed == 0``) while an
-  earlier run of the same source did: the site changed its structure, or blocks us.
+  earlier run of the same source did: the site changed its structure, or blocks us;
+- ``losing``: the last ``failing_runs`` runs all read their listings but lost pages (documents that
+  could not be scanned or recorded: a scan crash, disk full, a database locked past the write
+  timeout; ``detail.lost`` of each run). Those pages are fetched again each run, and fail again.
 
 ``listed`` counts the items (pastes, topics, entries, messages) a run saw on its listing pages,
 new or already seen, so a quiet source with nothing new is not mistaken for a silent one.
@@ -21,6 +24,7 @@ from typing import Any
 
 import sqlite_utils
 
+from dumpwatch import store
 from dumpwatch.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -66,7 +70,7 @@ class RunRecord:
 
 
 def start_run(db: sqlite_utils.Database, *, source: str, kind: str, run_key: str) -> int:
-    with db.atomic():
+    with store.write(db):
         return db["crawl_runs"].insert({
             "run_key": run_key, "source": source, "kind": kind, "started": utcnow(), "finished": None,
             "ok": 0, "close_reason": "running", **{k: 0 for k in RUN_COUNTERS}, "detail": "{}",
@@ -78,16 +82,17 @@ def finish_run(db: sqlite_utils.Database, run_id: int, *, ok: bool, close_reason
     row = {"finished": utcnow(), "ok": int(ok), "close_reason": close_reason,
            **{k: int(counters.get(k, 0)) for k in RUN_COUNTERS},
            "detail": json.dumps(detail or {}, sort_keys=True)}
-    with db.atomic():
+    with store.write(db):
         db["crawl_runs"].update(run_id, row)
 
 
 def record_failed_run(db: sqlite_utils.Database, *, source: str, kind: str, run_key: str, reason: str,
                       detail: dict[str, Any] | None = None) -> int:
     """A run that never got to record itself (its process crashed, timed out or could not start)."""
-    existing = db.execute("SELECT id FROM crawl_runs WHERE run_key = ?", [run_key]).fetchone()
-    run_id = existing[0] if existing else start_run(db, source=source, kind=kind, run_key=run_key)
-    finish_run(db, run_id, ok=False, close_reason=reason, counters={}, detail=detail)
+    with store.write(db):
+        existing = db.execute("SELECT id FROM crawl_runs WHERE run_key = ?", [run_key]).fetchone()
+        run_id = existing[0] if existing else start_run(db, source=source, kind=kind, run_key=run_key)
+        finish_run(db, run_id, ok=False, close_reason=reason, counters={}, detail=detail)
     return run_id
 
 
@@ -119,7 +124,16 @@ def problems(db: sqlite_utils.Database, source: str, *, failing_runs: int = 3) -
         if run.ok:
             break
         streak += 1
-    if streak >= failing_runs:
+    losing = [r for r in runs[:streak] if (r.detail or {}).get("lost", 0) > 0
+              and (r.detail or {}).get("listing_ok", 0) > 0]
+    if streak >= failing_runs and len(losing) == streak:
+        found.append(("losing", {
+            "runs_losing_pages": streak,
+            "lost_pages": [int((r.detail or {}).get("lost", 0)) for r in losing],
+            "last_success": last_success(db, source),
+            "last_errors": (latest.detail or {}).get("error_reasons", {}),
+        }))
+    elif streak >= failing_runs:
         found.append(("failing", {
             "failed_runs": streak,
             "last_success": last_success(db, source),
@@ -170,7 +184,8 @@ def expire_runs(db: sqlite_utils.Database, *, before: str, keep: int = 20) -> in
     source (health checks read them). Returns how many were deleted."""
     if "crawl_runs" not in db.table_names():
         return 0
-    return db.execute(
-        "DELETE FROM crawl_runs WHERE started < ? AND finished IS NOT NULL AND id NOT IN ("
-        " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS n"
-        " FROM crawl_runs) WHERE n <= ?)", [before, keep]).rowcount
+    with store.write(db):
+        return db.execute(
+            "DELETE FROM crawl_runs WHERE started < ? AND finished IS NOT NULL AND id NOT IN ("
+            " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS n"
+            " FROM crawl_runs) WHERE n <= ?)", [before, keep]).rowcount

@@ -24,6 +24,9 @@ class Document:
     body: bytes = field(repr=False)
     seen_key: str = ""  # seen-set key of the page that IS this document ("" for a post of a topic page)
     content_type: str = ""
+    # seen-set key of the page this document came from (set by crawler.middlewares.PageLedgerMiddleware):
+    # that page is marked seen only once its documents are stored
+    page_key: str = ""
 
     @property
     def sha256(self) -> str:

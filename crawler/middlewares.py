@@ -1,4 +1,5 @@
-"""Downloader middlewares: politeness (Retry-After, backoff), the source's proxy, the seen-set marks.
+"""Downloader middlewares: politeness (Retry-After, backoff), the source's proxy, the seen-set marks of
+pages that could not be fetched; and the spider middleware that tells the seen-set when a page is done.
 
 Built like Scrapy's own (``from_crawler``, settings read there, ``NotConfigured`` when off).
 """
@@ -6,7 +7,9 @@ Built like Scrapy's own (``from_crawler``, settings read there, ``NotConfigured`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import AsyncIterator, Iterable
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any
@@ -16,8 +19,10 @@ from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
 from scrapy.http import Response
+from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.response import response_status_message
 
+from crawler.items import Document
 from crawler.state import state_of
 
 log = logging.getLogger(__name__)
@@ -114,10 +119,13 @@ class SourceProxyMiddleware:
 
 
 class SeenMarkMiddleware:
-    """Record in the seen-set what became of every item page (``meta["dw_seen_key"]``).
+    """Record in the seen-set the item pages (``meta["dw_seen_key"]``) that could not be fetched.
 
-    2xx → ``ok``; 404/410 → ``gone`` (an error for a listing page); other final HTTP errors and network errors → ``error`` (tried
-    again next run); a body over ``max_download_size`` → ``bad``. Also counts the errors of the run.
+    404/410 → ``gone`` (an error for a listing page); other final HTTP errors and network errors →
+    ``error`` (tried again next run); a body over ``max_download_size`` → ``bad``. Also counts the
+    errors of the run. A 2xx page is *not* marked here: it becomes ``ok`` only once its documents
+    are stored (:class:`PageLedgerMiddleware` and the pipeline), so a page lost on the way is
+    fetched again.
     """
 
     def __init__(self, crawler: Crawler):
@@ -136,8 +144,7 @@ class SeenMarkMiddleware:
         key = request.meta.get("dw_seen_key")
         status = response.status
         if 200 <= status < 300:
-            if key:
-                self.seen.mark(key, url=request.url, status="ok", http_status=status)
+            pass  # ok once its documents are stored: see PageLedgerMiddleware
         elif status in (404, 410) and not request.meta.get("dw_listing"):
             self._inc("dumpwatch/gone")
             if key:
@@ -165,3 +172,68 @@ class SeenMarkMiddleware:
         if key:
             self.seen.mark(key, url=request.url, status="error", reason=reason)
         return None
+
+
+class PageLedgerMiddleware(BaseSpiderMiddleware):
+    """Tell the seen-set which documents each page handed on, and when its callback finished.
+
+    Every :class:`~crawler.items.Document` a callback yields is tagged with the page it belongs to
+    (``page_key``: its own ``seen_key``, else the response's ``dw_seen_key``) and counted on that
+    page (:meth:`crawler.seen.SeenSet.expect`); when the callback's output ends, each of those pages
+    is ``parsed``. The pipeline reports each document done or failed; a page is marked ``ok`` when
+    it is parsed and all its documents are done. A callback that raises marks its pages ``error``
+    (fetched again next run) and counts them as lost.
+    """
+
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        self.seen = state_of(crawler).seen
+
+    def _tag(self, out: Any, response: Response | None, keys: dict[str, None]) -> Any:
+        if isinstance(out, Document):
+            key = out.page_key or out.seen_key or (response.meta.get("dw_seen_key", "") if response else "")
+            if key:
+                if out.page_key != key:
+                    out = dataclasses.replace(out, page_key=key)
+                self.seen.expect(key)
+                keys[key] = None
+        return out
+
+    def _pages(self, response: Response | None) -> dict[str, None]:
+        key = response.meta.get("dw_seen_key") if response is not None else None
+        return {key: None} if key else {}
+
+    def _done(self, response: Response | None, keys: dict[str, None]) -> None:
+        for key in keys:
+            self.seen.parsed(key, response.url if response is not None and key == response.meta.get("dw_seen_key")
+                             else key)
+
+    def _failed(self, response: Response | None, keys: dict[str, None], exc: BaseException) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        for key in keys:
+            if self.seen.failed(key, url=response.url if response is not None else None,
+                                reason=f"{type(exc).__name__} while parsing"):
+                stats.inc_value("dumpwatch/lost")
+
+    def process_spider_output(self, response: Response | None, result: Iterable[Any],  # type: ignore[override]
+                              spider: Any = None) -> Iterable[Any]:
+        keys = self._pages(response)
+        try:
+            for out in result:
+                yield self._tag(out, response, keys)
+        except Exception as exc:
+            self._failed(response, keys, exc)
+            raise
+        self._done(response, keys)
+
+    async def process_spider_output_async(self, response: Response | None,  # type: ignore[override]
+                                          result: AsyncIterator[Any], spider: Any = None) -> AsyncIterator[Any]:
+        keys = self._pages(response)
+        try:
+            async for out in result:
+                yield self._tag(out, response, keys)
+        except Exception as exc:
+            self._failed(response, keys, exc)
+            raise
+        self._done(response, keys)

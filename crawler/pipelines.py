@@ -1,5 +1,9 @@
 """The pipeline every document goes through: content seen-set → extraction + matchers → store + outbox.
 
+A page is marked seen only once its documents are scanned and their findings committed (see
+crawler/seen.py); a document that could not be scanned or recorded is an error of the run
+(``dumpwatch/errors``, ``dumpwatch/lost``) and its page is fetched again next run.
+
 The matchers run in a worker process (``DUMPWATCH_SCAN_PROCESSES``, default 1; 0 = a thread) so
 that downloads go on while a document is scanned, on another core; the database is only touched
 from the reactor thread. ``dumpwatch scan`` and the crawler share the
@@ -25,6 +29,7 @@ from scrapy.crawler import Crawler
 from crawler.items import Document
 from crawler.state import CrawlState, state_of
 from dumpwatch.config import DumpwatchError
+from dumpwatch.store import storage_failure
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +123,22 @@ class ScanWorker:
 
 
 class ScanPipeline:
-    """Scan each new document and record what it is; count everything in the crawl stats."""
+    """Scan each new document and record what it is; count everything in the crawl stats.
+
+    A document's page is reported done to the seen-set (:meth:`crawler.seen.SeenSet.processed`) only
+    after its finding, if any, was committed; a scan or store failure reports it failed instead
+    (:meth:`~crawler.seen.SeenSet.failed`): counted in ``dumpwatch/errors`` and ``dumpwatch/lost``,
+    and the page is fetched again next run. A storage failure (disk full, database locked past the
+    write timeout) is one error line in the crawl log, never a traceback, and never stops the crawl.
+    """
 
     def __init__(self, crawler: Crawler, state: CrawlState, worker: ScanWorker):
         self.crawler = crawler
         self.state = state
         self.worker = worker
         self.stats = crawler.stats
-        self._inflight: set[str] = set()
+        # contents being scanned right now: a second page with the same bytes waits for the first
+        self._inflight: dict[str, asyncio.Future[bool]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "ScanPipeline":
@@ -144,64 +157,118 @@ class ScanPipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, Document):
             return item
+        sha = hashlib.sha256(item.body).hexdigest()
+        self._inc("dumpwatch/documents_fetched")
+        waiting = self._inflight.get(sha)
+        if waiting is not None:  # the same bytes are being scanned for another page: share its fate
+            if await asyncio.shield(waiting):
+                self._duplicate(item, sha)
+            else:
+                self._lost(item, "the same content failed on another page")
+            return item
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inflight[sha] = done
+        ok = False
+        try:
+            ok = await self._process(item, sha)
+        except Exception as exc:  # a bug in here must not lose the page silently
+            log.error("processing %s failed: %s", item.url, type(exc).__name__,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            self._lost(item, f"pipeline {type(exc).__name__}")
+        finally:
+            del self._inflight[sha]
+            done.set_result(ok)
+        return item
+
+    async def _process(self, item: Document, sha: str) -> bool:
+        """Scan and record one document; True when it is done (stored, or nothing to store)."""
         seen = self.state.seen
         body = item.body
-        sha = hashlib.sha256(body).hexdigest()
-        self._inc("dumpwatch/documents_fetched")
-        if sha in self._inflight or seen.content_seen(sha):
-            self._inc("dumpwatch/duplicate_content")
-            seen.touch_content(sha)
-            if item.seen_key:
-                seen.mark(item.seen_key, url=item.url, status="ok", sha256=sha)
-            return item
+        try:
+            known = seen.content_seen(sha)
+            if known:
+                seen.touch_content(sha)
+        except Exception as exc:
+            return self._store_failed(item, exc)
+        if known:
+            self._duplicate(item, sha)
+            return True
         if not body.strip():
             self._bad(item, sha, "empty body")
-            return item
-        self._inflight.add(sha)
+            return True
         try:
             finding = await self.worker.scan(body, item.name)
         except Exception as exc:  # one bad document never stops a crawl
             log.error("scan of %s failed: %s", item.url, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
-            self._inc("dumpwatch/errors")
-            self._inc(f"dumpwatch/error_reasons/scan {type(exc).__name__}")
-            if item.seen_key:
-                seen.mark(item.seen_key, url=item.url, status="error", reason=f"scan failed: {type(exc).__name__}")
-            return item
-        finally:
-            self._inflight.discard(sha)
+            self._lost(item, f"scan {type(exc).__name__}")
+            return False
         if finding.sha256 is None or not finding.size:
             finding = dataclasses.replace(finding, sha256=finding.sha256 or sha, size=finding.size or len(body))
         self._inc("dumpwatch/documents")
         self._inc(f"dumpwatch/verdicts/{finding.verdict}")
+        if not getattr(finding, "complete", True):
+            self._inc("dumpwatch/incomplete")
         finding_id = None
-        if finding.verdict != "none":
-            from alerts import record_finding
+        try:
+            if finding.verdict != "none":
+                from alerts import record_finding
 
-            finding_id = record_finding(
-                self.state.db, finding, source=self.state.source.name, url=item.url,
-                first_seen=item.fetched_at,
-                detail={"document": item.kind, "sha256": sha, "size": len(body), "crawler": self.state.source.kind},
-                config=self.state.config)
-            if finding_id is not None:
-                self._inc("dumpwatch/findings")
-                log.warning("finding %s: %s of %s (%d records) at %s", finding_id, finding.verdict,
-                            finding.leak, finding.matched_records, item.url)
+                finding_id = record_finding(
+                    self.state.db, finding, source=self.state.source.name, url=item.url,
+                    first_seen=item.fetched_at,
+                    detail={"document": item.kind, "sha256": sha, "size": len(body),
+                            "crawler": self.state.source.kind},
+                    config=self.state.config)
+            # after the finding: a content is known only once what it held is committed
+            seen.mark_content(sha, size=len(body), url=item.url, verdict=finding.verdict, finding_id=finding_id)
+        except Exception as exc:
+            return self._store_failed(item, exc)
+        if finding_id is not None:
+            self._inc("dumpwatch/findings")
+            log.warning("finding %s: %s of %s (%d records) at %s", finding_id, finding.verdict,
+                        finding.leak, finding.matched_records, item.url)
         bad_reason = ""
         if finding.errors and finding.records_seen == 0 and finding.verdict == "none":
             bad_reason = str(finding.errors[0])[:200]
             self._inc("dumpwatch/bad")
             self._inc(f"dumpwatch/bad_reasons/{_reason_class(bad_reason)}")
-        seen.mark_content(sha, size=len(body), url=item.url, verdict=finding.verdict, finding_id=finding_id)
-        if item.seen_key:
-            seen.mark(item.seen_key, url=item.url, status="bad" if bad_reason else "ok", reason=bad_reason,
-                      sha256=sha)
-        return item
+        self._done(item, "bad" if bad_reason else "ok", bad_reason, sha)
+        return True
+
+    def _done(self, item: Document, status: str, reason: str, sha: str) -> None:
+        if item.page_key:
+            self.state.seen.processed(item.page_key, status=status, reason=reason,
+                                      sha256=sha if item.seen_key == item.page_key else None)
+        elif item.seen_key:  # a document built outside the spider middleware
+            self.state.seen.mark(item.seen_key, url=item.url, status=status, reason=reason, sha256=sha)
+
+    def _duplicate(self, item: Document, sha: str) -> None:
+        self._inc("dumpwatch/duplicate_content")
+        self._done(item, "ok", "", sha)
+
+    def _store_failed(self, item: Document, exc: Exception) -> bool:
+        failure = storage_failure(exc, self.state.home.db_path)
+        what = str(failure) if failure is not None else f"{type(exc).__name__}: {exc}"
+        log.error("could not record %s: %s; the page will be fetched again next run", item.url, what[:500])
+        self._lost(item, f"store {type(failure or exc).__name__}")
+        return False
+
+    def _lost(self, item: Document, reason: str) -> None:
+        """A document that could not be scanned or recorded: an error of the run, its page fetched again."""
+        self._inc("dumpwatch/errors")
+        self._inc(f"dumpwatch/error_reasons/{reason}")
+        key = item.page_key or item.seen_key
+        if key:
+            if self.state.seen.failed(key, url=item.url if key == item.seen_key else None,
+                                      reason=f"not recorded: {reason}"):
+                self._inc("dumpwatch/lost")
+        else:
+            self._inc("dumpwatch/lost")
 
     def _bad(self, item: Document, sha: str, reason: str) -> None:
         self._inc("dumpwatch/bad")
         self._inc(f"dumpwatch/bad_reasons/{reason}")
-        if item.seen_key:
-            self.state.seen.mark(item.seen_key, url=item.url, status="bad", reason=reason, sha256=sha)
+        self._done(item, "bad", reason, sha)
 
 
 def _reason_class(reason: str) -> str:

@@ -8,9 +8,17 @@ Two tables (migration ``101_crawler`` in dumpwatch/store.py):
 - ``crawl_seen_content``: one row per content SHA-256. The same bytes, wherever they show up again
   (a repost of a repost, a mirror), are not matched twice and never make a second finding.
 
+A page is marked ``ok`` only once it is *done*: its callback has finished (every document it holds
+was handed on) and every one of those documents was scanned and its finding, if any, committed
+(:meth:`SeenSet.expect`, :meth:`SeenSet.parsed`, :meth:`SeenSet.processed`; the spider middleware
+``crawler.middlewares.PageLedgerMiddleware`` and the pipeline call them). A page whose processing
+failed (scan error, store error, an exception in a callback or a pipeline) is marked ``error``
+(:meth:`SeenSet.failed`), which no later news of the same run overrides: it is fetched again on the
+next run. A page downloaded but not done when the crawl stops is not marked at all: fetched again.
+
 Page marks are buffered and written when the crawl closes (Scrapy closes a spider only after every
 item went through the pipelines), so a crawl killed midway fetches those pages again next time
-rather than losing what they held. Content marks are written at once.
+rather than losing what they held. Content marks are written once the finding is committed.
 """
 
 from __future__ import annotations
@@ -21,11 +29,14 @@ from typing import Any
 
 import sqlite_utils
 
+from dumpwatch import store
 from dumpwatch.store import utcnow
 
 log = logging.getLogger(__name__)
 
 FRESH_STATUSES = ("ok", "gone", "bad")
+# Within one run, the worse news of a page wins: an error (fetched again) over bad over gone over ok.
+_SEVERITY = {"ok": 0, "gone": 1, "bad": 2, "error": 3}
 
 
 def _cutoff(age_seconds: float) -> str:
@@ -41,6 +52,10 @@ class SeenSet:
         self.source = source
         self.recrawl_age = recrawl_age
         self._pending: dict[str, dict[str, Any]] = {}
+        # the page ledger: documents handed on and not yet done, pages whose callback finished
+        self._outstanding: dict[str, int] = {}
+        self._parsed: dict[str, str] = {}  # key -> page URL
+        self._outcome: dict[str, dict[str, Any]] = {}  # key -> worst document outcome so far
 
     # -- pages ---------------------------------------------------------------------------------
     def is_fresh(self, key: str) -> bool:
@@ -56,17 +71,55 @@ class SeenSet:
 
     def mark(self, key: str, *, url: str | None = None, status: str = "ok", http_status: int | None = None,
              reason: str = "", sha256: str | None = None) -> None:
-        """Buffer a page mark; a later mark of the same key keeps the worse news (bad over ok)."""
+        """Buffer a page mark; a later mark of the same key keeps the worse news (error over bad over ok)."""
         previous = self._pending.get(key)
         row = {"key": key, "url": url or key, "source": self.source, "status": status,
                "http_status": http_status, "reason": reason, "sha256": sha256}
         if previous:
-            if previous["status"] == "bad" and status == "ok":
-                row["status"], row["reason"] = "bad", previous["reason"]
+            if _SEVERITY.get(previous["status"], 0) > _SEVERITY.get(status, 0):
+                row["status"], row["reason"] = previous["status"], previous["reason"]
             for k in ("http_status", "sha256"):
                 if row[k] is None:
                     row[k] = previous[k]
         self._pending[key] = row
+
+    # -- the page ledger: a page is ok once its documents are stored ------------------------------
+    def expect(self, key: str) -> None:
+        """A callback handed on one more document of page ``key``."""
+        self._outstanding[key] = self._outstanding.get(key, 0) + 1
+
+    def parsed(self, key: str, url: str) -> None:
+        """The callback of page ``key`` finished: the page is done once its documents are."""
+        self._parsed[key] = url
+        self._settle(key)
+
+    def processed(self, key: str, *, status: str = "ok", reason: str = "", sha256: str | None = None) -> None:
+        """One document of page ``key`` was scanned and its finding (if any) committed."""
+        self._outstanding[key] = self._outstanding.get(key, 0) - 1
+        worst = self._outcome.get(key)
+        if worst is None or _SEVERITY.get(status, 0) > _SEVERITY.get(worst["status"], 0):
+            self._outcome[key] = {"status": status, "reason": reason, "sha256": sha256}
+        elif sha256 and not worst.get("sha256"):
+            worst["sha256"] = sha256
+        self._settle(key)
+
+    def failed(self, key: str, *, url: str | None = None, reason: str) -> bool:
+        """Processing of page ``key`` failed: it is fetched again next run. False if already known failed."""
+        known = self._pending.get(key, {}).get("status") == "error"
+        self.mark(key, url=url or self._parsed.get(key), status="error", reason=reason)
+        return not known
+
+    def unfinished(self) -> list[str]:
+        """Pages downloaded whose documents are not all done (a crawl stopped midway): not marked."""
+        return sorted(k for k, n in self._outstanding.items() if n > 0 or k not in self._parsed)
+
+    def _settle(self, key: str) -> None:
+        if key not in self._parsed or self._outstanding.get(key, 0) > 0:
+            return
+        outcome = self._outcome.pop(key, {"status": "ok", "reason": "", "sha256": None})
+        self._outstanding.pop(key, None)
+        self.mark(key, url=self._parsed[key], status=outcome["status"], reason=outcome["reason"],
+                  sha256=outcome["sha256"])
 
     def flush(self) -> int:
         """Write buffered page marks; return how many."""
@@ -75,7 +128,7 @@ class SeenSet:
         now = utcnow()
         rows = [(r["key"], r["url"], r["source"], now, now, r["status"], r["http_status"], r["reason"], r["sha256"])
                 for r in self._pending.values()]
-        with self.db.atomic():
+        with store.write(self.db):
             self.db.conn.executemany(
                 "INSERT INTO crawl_seen_urls (key, url, source, first_seen, last_seen, status, http_status, reason,"
                 " sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET url = excluded.url,"
@@ -91,12 +144,13 @@ class SeenSet:
         return row is not None
 
     def touch_content(self, sha256: str) -> None:
-        self.db.execute("UPDATE crawl_seen_content SET last_seen = ? WHERE sha256 = ?", [utcnow(), sha256])
+        with store.write(self.db):
+            self.db.execute("UPDATE crawl_seen_content SET last_seen = ? WHERE sha256 = ?", [utcnow(), sha256])
 
     def mark_content(self, sha256: str, *, size: int, url: str, verdict: str,
                      finding_id: int | None) -> None:
         now = utcnow()
-        with self.db.atomic():
+        with store.write(self.db):
             self.db.execute(
                 "INSERT OR IGNORE INTO crawl_seen_content (sha256, size, source, url, first_seen, last_seen, verdict,"
                 " finding_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -118,14 +172,16 @@ def expire(db: sqlite_utils.Database, *, urls_before: str | None, contents_befor
     """
     tables = set(db.table_names())
     urls = contents = 0
-    if urls_before and "crawl_seen_urls" in tables:
-        urls = db.execute("DELETE FROM crawl_seen_urls WHERE last_seen < ?", [urls_before]).rowcount
-    if contents_before and "crawl_seen_content" in tables:
-        contents = db.execute("DELETE FROM crawl_seen_content WHERE last_seen < ?", [contents_before]).rowcount
+    with store.write(db):
+        if urls_before and "crawl_seen_urls" in tables:
+            urls = db.execute("DELETE FROM crawl_seen_urls WHERE last_seen < ?", [urls_before]).rowcount
+        if contents_before and "crawl_seen_content" in tables:
+            contents = db.execute("DELETE FROM crawl_seen_content WHERE last_seen < ?", [contents_before]).rowcount
     return urls, contents
 
 
 def unlink_findings(db: sqlite_utils.Database, finding_ids_sql: str) -> None:
     """Detach seen contents from findings that are being deleted (``finding_ids_sql`` selects their ids)."""
     if "crawl_seen_content" in db.table_names():
-        db.execute(f"UPDATE crawl_seen_content SET finding_id = NULL WHERE finding_id IN ({finding_ids_sql})")
+        with store.write(db):
+            db.execute(f"UPDATE crawl_seen_content SET finding_id = NULL WHERE finding_id IN ({finding_ids_sql})")

@@ -75,6 +75,11 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SourceProxyMiddleware": 740,
 }
 
+SPIDER_MIDDLEWARES = {
+    # closest to the spider: sees every document a callback yields, and the callback's end
+    "crawler.middlewares.PageLedgerMiddleware": 950,
+}
+
 ITEM_PIPELINES = {
     "crawler.pipelines.ScanPipeline": 300,
 }

@@ -1,17 +1,23 @@
 """The ``dumpwatch`` command: the front door that wires matchers, crawler and alerts together.
 
 Every command has ``--help`` with an example. Usage errors exit with status 2; problems with one
-input of a scan are reported in that input's ``errors`` and never stop the others.
+input of a scan are reported in that input's ``errors`` and never stop the others. Storage
+failures (disk full, read-only or unopenable database, a database locked past the write timeout)
+are one ``Error:`` line naming the home directory and what to do, exit status 1, never a traceback;
+what was committed before stays committed.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 import click
 
 from dumpwatch.config import DumpwatchError, Home
+
+_home: Home | None = None  # the home of the running command, for storage error messages
 
 
 class Context:
@@ -58,7 +64,9 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None, verbose: 
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    global _home
     ctx.obj = Context(Home.resolve(home), config_path)
+    _home = ctx.obj.home
 
 
 # Commands live in their own modules, registered here.
@@ -87,11 +95,25 @@ cli.add_command(_demo)
 
 
 def main(argv: list[str] | None = None) -> None:
+    from dumpwatch.store import StorageError, storage_failure
+
     try:
         cli.main(args=argv, prog_name="dumpwatch", standalone_mode=True)
+    except StorageError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
     except DumpwatchError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    except (sqlite3.Error, OSError) as exc:
+        home = _home.root if _home is not None else None
+        failure = storage_failure(exc, _home.db_path if _home is not None and isinstance(exc, sqlite3.Error)
+                                  else None, home=home)
+        if failure is None:
+            raise
+        logging.getLogger("dumpwatch").debug("storage failure", exc_info=True)
+        click.echo(f"Error: {failure}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,7 @@ from pathlib import Path
 import sqlite_utils
 
 from crawler import health, seen
+from dumpwatch import store
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def housekeep(db: sqlite_utils.Database, *, retention: Retention, logs_dir: Path
     now = now or datetime.now(timezone.utc)
     counts: dict[str, int] = {}
     tables = set(db.table_names())
-    with db.atomic():
+    with store.write(db):
         counts["seen_urls"], counts["seen_contents"] = seen.expire(
             db, urls_before=_cutoff(now, retention.seen_retention) if retention.seen_retention else None,
             contents_before=_cutoff(now, retention.content_retention) if retention.content_retention else None)

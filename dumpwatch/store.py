@@ -5,20 +5,193 @@ names and column names; findings by URL, hashes, counts, categories and redacted
 
 Migrations are plain functions applied in order, once each, recorded in ``_migrations``. Add new
 ones at the end of :data:`MIGRATIONS`; never edit one that has shipped.
+
+Writes go through :func:`write`, never ``db.atomic()``: several processes share the database (the
+daemon, its crawl children, the CLI), and under WAL a deferred transaction that reads, then writes,
+fails at once with "database is locked" when another process committed in between (SQLite cannot
+upgrade a stale read snapshot, and ``busy_timeout`` does not apply to that upgrade). :func:`write`
+starts with ``BEGIN IMMEDIATE``, so the write lock is taken before the first read, and waits while
+another process holds it, up to ``DUMPWATCH_WRITE_TIMEOUT`` seconds (default 60) in all, then raises
+:class:`DatabaseBusy`. Storage failures (disk full, read-only file, unable to open) become a
+:class:`StorageError` naming the database and what to do; what was committed before stays.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
-from collections.abc import Callable
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from dumpwatch.config import DumpwatchError
+
 log = logging.getLogger(__name__)
+
+WRITE_TIMEOUT_ENV = "DUMPWATCH_WRITE_TIMEOUT"
+DEFAULT_WRITE_TIMEOUT = 60.0  # seconds a write waits for another process's write lock, in all
+BUSY_TIMEOUT_MS = 10000  # how long a read waits (SQLite's own busy handler)
+
+
+class StorageError(DumpwatchError):
+    """The database cannot be read or written: disk full, read-only, cannot be opened, I/O error."""
+
+
+class DatabaseBusy(StorageError):
+    """Another process held the database's write lock longer than the write timeout."""
+
+
+# SQLite messages (sqlite3.Error text) and errnos that mean "the storage failed", with what to do.
+_SQLITE_FAILURES = (
+    ("database or disk is full", "the disk (or the database's size limit) is full: free space on it"),
+    ("readonly database", "the database is read-only: check the permissions of the file and its directory"),
+    ("unable to open database", "the database cannot be opened: check that the directory exists, is a "
+                                "directory and is writable"),
+    ("disk i/o error", "the disk failed while writing: check the disk and free space on it"),
+    ("file is not a database", "the file is not a dumpwatch database: move it away or fix --home"),
+    ("database disk image is malformed", "the database is damaged: restore it from a backup"),
+)
+_OS_FAILURES = {
+    errno.ENOSPC: "the disk is full: free space on it",
+    errno.EDQUOT: "the disk quota is exceeded: free space or raise the quota",
+    errno.EROFS: "the file system is read-only: remount it read-write or choose another --home",
+    errno.EACCES: "permission denied: check the permissions of the home directory",
+    errno.EPERM: "operation not permitted: check the permissions of the home directory",
+    errno.ENOTDIR: "a part of the path is a file, not a directory: fix --home",
+    errno.EIO: "the disk failed while writing: check the disk",
+}
+
+
+def storage_failure(exc: BaseException, path: str | Path | None = None,
+                    home: str | Path | None = None) -> StorageError | None:
+    """The :class:`StorageError` an exception stands for (``None`` when it is not a storage failure).
+
+    ``path`` is the database (or file) concerned, ``home`` the dumpwatch home (default: the
+    database's directory); the message names them and what to do.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    where = Path(path) if path else None
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            return None
+        for needle, advice in _SQLITE_FAILURES:
+            if needle in text:
+                return StorageError(_storage_message(where, home, str(exc), advice))
+        return None
+    if isinstance(exc, OSError) and exc.errno in _OS_FAILURES:
+        where = Path(exc.filename) if exc.filename else where
+        return StorageError(_storage_message(where, home, exc.strerror or str(exc), _OS_FAILURES[exc.errno]))
+    return None
+
+
+def _storage_message(where: Path | None, home: str | Path | None, what: str, advice: str) -> str:
+    home = home or (where.parent if where is not None and where.suffix == ".db" else None)
+    place = f" {where}" if where is not None else ""
+    return (f"storage failure at{place}{f' (dumpwatch home {home})' if home else ''}: {what}; {advice}, "
+            "then run the command again. Nothing already recorded was lost.")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+def write_timeout() -> float:
+    """Seconds a write may wait, in all, for another process's write lock (``DUMPWATCH_WRITE_TIMEOUT``)."""
+    raw = os.environ.get(WRITE_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WRITE_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DumpwatchError(f"{WRITE_TIMEOUT_ENV}={raw!r} is not a number of seconds; unset it or give "
+                             f"one, e.g. {WRITE_TIMEOUT_ENV}=60") from None
+    return max(0.0, value)
+
+
+def db_path(db: sqlite_utils.Database) -> str:
+    """The file of a database ("" for an in-memory one)."""
+    try:
+        row = db.conn.execute("PRAGMA database_list").fetchone()
+    except sqlite3.Error:
+        return ""
+    return row[2] if row and row[2] else ""
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database, *, timeout: float | None = None) -> Iterator[sqlite_utils.Database]:
+    """One write transaction that takes the write lock first (``BEGIN IMMEDIATE``), retrying while
+    another process holds it, for ``timeout`` seconds in all (default: :func:`write_timeout`).
+
+    Commits on success, rolls back on any exception. Inside another :func:`write` it is a savepoint
+    of the outer transaction. Raises :class:`DatabaseBusy` past the timeout and :class:`StorageError`
+    for a storage failure (disk full, read-only...), which both name the database and what to do.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():  # nested: a savepoint of the caller's (immediate) transaction
+            yield db
+        return
+    limit = write_timeout() if timeout is None else timeout
+    deadline = time.monotonic() + limit
+    _locked(db, "BEGIN IMMEDIATE", deadline, limit)
+    try:
+        yield db
+    except BaseException as exc:
+        db.rollback()
+        failure = storage_failure(exc, db_path(db))
+        if failure is not None and failure is not exc:
+            raise failure from exc
+        raise
+    try:
+        _locked(db, "COMMIT", deadline, limit)
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _locked(db: sqlite_utils.Database, statement: str, deadline: float, limit: float) -> None:
+    """Run BEGIN IMMEDIATE or COMMIT, waiting (bounded, with backoff) while the database is busy."""
+    conn = db.conn
+    delay = 0.005
+    attempts = 0
+    while True:
+        attempts += 1
+        remaining = deadline - time.monotonic()
+        # SQLite's busy handler waits inside the statement, at most what is left of our bound
+        conn.execute(f"PRAGMA busy_timeout = {int(max(0.0, min(remaining, BUSY_TIMEOUT_MS / 1000)) * 1000)}")
+        try:
+            conn.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                failure = storage_failure(exc, db_path(db))
+                if failure is not None:
+                    raise failure from exc
+                raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                path = db_path(db) or "the database"
+                raise DatabaseBusy(
+                    f"{path} stayed locked by another process for {limit:.0f} s ({attempts} attempts); nothing "
+                    f"was written by this step. Another dumpwatch process (a crawl, the daemon, a long "
+                    f"command) holds it: wait for it to finish and run the command again, or give it more "
+                    f"time with {WRITE_TIMEOUT_ENV}=SECONDS") from exc
+            time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
+            delay = min(delay * 2, 0.5)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def utcnow() -> str:
@@ -30,14 +203,23 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate a database; ``None`` gives an in-memory one."""
     if path is None:
         db = sqlite_utils.Database(memory=True)
-    else:
+        db.execute("PRAGMA foreign_keys=ON")
+        migrate(db)
+        return db
+    try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(path)
-        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the journal mode may wait for a lock
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=10000")
-    db.execute("PRAGMA foreign_keys=ON")
-    migrate(db)
+        db.execute("PRAGMA foreign_keys=ON")
+        migrate(db)
+    except (sqlite3.Error, OSError) as exc:
+        failure = storage_failure(exc, path)
+        if failure is None:
+            raise
+        raise failure from exc
     return db
 
 
@@ -243,23 +425,41 @@ def _m102_alerts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m103_finding_complete(db: sqlite_utils.Database) -> None:
+    """``findings.complete``: 0 when the engine could not read the whole document (some records or
+    batches failed), so ``matched_records`` is a lower bound. Earlier findings count as complete."""
+    db["findings"].add_column("complete", int, not_null_default=1)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("101_crawler", _m101_crawler),
     ("102_alerts", _m102_alerts),
+    ("103_finding_complete", _m103_finding_complete),
 ]
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply the migrations not yet applied; return their names."""
+def _applied(db: sqlite_utils.Database) -> set[str] | None:
     if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in db["_migrations"].rows}
+        return None
+    return {name for (name,) in db.execute("SELECT name FROM _migrations").fetchall()}
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet applied; return their names.
+
+    Readers of an up-to-date database take no lock; otherwise each migration runs under the write
+    lock and is checked again there, so processes opening a new database at once apply it once.
+    """
+    done = _applied(db)
+    if done is not None and all(name in done for name, _ in MIGRATIONS):
+        return []
     applied = []
     for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        with db.atomic():
+        with write(db):
+            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            if name in (_applied(db) or set()):
+                continue
             fn(db)
             db["_migrations"].insert({"name": name, "applied_at": utcnow()})
         log.debug("applied migration %s", name)
@@ -274,7 +474,8 @@ def save_leak(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     for k in ("columns", "labs", "categories"):
         if not isinstance(row.get(k), str):
             row[k] = json.dumps(row.get(k), ensure_ascii=False, sort_keys=True)
-    db["leaks"].upsert(row, pk="name")
+    with write(db):
+        db["leaks"].upsert(row, pk="name")
 
 
 def leaks(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -310,18 +511,21 @@ def finding_row(finding: Any, *, source: str = "", url: str | None = None,
         "sample": json.dumps(list(finding.sample), ensure_ascii=False),
         "errors": json.dumps(list(finding.errors), ensure_ascii=False),
         "detail": json.dumps(detail or {}, sort_keys=True, ensure_ascii=False),
+        # False when the scan could not read everything: the counts are lower bounds
+        "complete": int(bool(getattr(finding, "complete", True))),
     }
 
 
 def insert_finding(db: sqlite_utils.Database, row: dict[str, Any]) -> int | None:
     """Insert a finding row; return its id, or ``None`` if the same copy was already recorded.
 
-    Call inside ``with db.atomic():`` to make it part of a larger transaction (the alerts outbox).
+    Call inside ``with store.write(db):`` to make it part of a larger transaction (the alerts outbox).
     """
-    existing = db.execute("SELECT id FROM findings WHERE dedup_key = ?", [row["dedup_key"]]).fetchone()
-    if existing:
-        return None
-    return db["findings"].insert(row).last_pk
+    with write(db):
+        existing = db.execute("SELECT id FROM findings WHERE dedup_key = ?", [row["dedup_key"]]).fetchone()
+        if existing:
+            return None
+        return db["findings"].insert(row).last_pk
 
 
 def get_finding(db: sqlite_utils.Database, finding_id: int) -> dict[str, Any]:

@@ -155,6 +155,7 @@ def alerts_test(obj: Any, receiver: str) -> None:
     import secrets
 
     from alerts import clock, delivery, grouping, render
+    from dumpwatch import store
 
     alerting = _alerting(obj)
     if receiver not in alerting.receivers:
@@ -162,7 +163,7 @@ def alerts_test(obj: Any, receiver: str) -> None:
         raise DumpwatchError(f"no receiver {receiver!r} in the configuration (known: {known})")
     db = obj.db()
     key = f"dw-test-{secrets.token_hex(8)}"
-    with db.atomic():
+    with store.write(db):
         nid = grouping.insert_message(db, alerting, receiver=receiver, kind="test", key=key,
                                       message=render.probe_message(receiver, key), incident_id=None,
                                       now=clock.now())
@@ -171,7 +172,7 @@ def alerts_test(obj: Any, receiver: str) -> None:
     if row["status"] == "delivered":
         click.echo(f"test message {key} delivered to {receiver} (message {nid})")
         return
-    with db.atomic():  # a test is not retried later
+    with store.write(db):  # a test is not retried later
         db.execute("UPDATE alert_notifications SET status = 'dead' WHERE id = ? AND status = 'pending'", [nid])
     raise DumpwatchError(f"test message to {receiver} not delivered: {row['last_error'] or report.summary()}")
 

@@ -146,23 +146,30 @@ def test_silences_hold_then_expire(people):
     assert len(cap.to("lab0")[0].data["alerts"]) == 1
 
 
-def test_same_copy_recorded_concurrently_by_two_processes(home, people, monkeypatch):
-    """Two connections (two crawler processes) racing on one copy: one finding, one alert."""
+def test_same_copy_recorded_while_another_process_writes_it(home, people):
+    """Two connections (two crawler processes) on one copy: the second waits for the first's write
+    lock, then sees the copy recorded: one finding, one alert, and no "database is locked"."""
+    import threading
+
+    from dumpwatch import store
+
     cfg = _cfg()
-    a, b = open_db(home.db_path), open_db(home.db_path)
     f = make_finding(people[:10], url="https://p.example/race", sha="c" * 64)
-    import dumpwatch.store as store
+    holding, results = threading.Event(), {}
 
-    real = store.insert_finding
-    calls = []
+    def first() -> None:
+        b = open_db(home.db_path)
+        with store.write(b):
+            results["b"] = record_finding(b, f, config=cfg)
+            holding.set()
+            threading.Event().wait(0.5)  # still holding the write lock when a starts
+        b.close()
 
-    def interleaved(db, row):
-        calls.append(db)
-        if len(calls) == 1:  # while a is between its check and its insert, b records the same copy
-            assert record_finding(b, f, config=cfg) is not None
-        return real(db, row) if db is b else db["findings"].insert(row).last_pk
-
-    monkeypatch.setattr(store, "insert_finding", interleaved)
-    assert record_finding(a, f, config=cfg) is None
-    assert len(calls) == 2
+    t = threading.Thread(target=first)
+    t.start()
+    assert holding.wait(30)
+    a = open_db(home.db_path)
+    assert record_finding(a, f, config=cfg) is None  # waited for b, then saw its copy
+    t.join(30)
+    assert results["b"] is not None
     assert a["findings"].count == 1 and a["alerts"].count == 1
