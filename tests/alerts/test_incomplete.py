@@ -11,14 +11,6 @@ from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of
 from alerts.render import INCOMPLETE
 from dumpwatch import store
-from matchers.finding import Finding
-
-
-@dataclasses.dataclass(frozen=True)
-class PartialFinding(Finding):
-    """A Finding with ``complete`` false (the engine's own field when it has one)."""
-
-    complete: bool = False
 
 
 def _cfg():
@@ -27,7 +19,7 @@ def _cfg():
 
 def _partial(people, url, sha):
     f = make_finding(people, url=url, sha=sha)
-    return PartialFinding(**{fl.name: getattr(f, fl.name) for fl in dataclasses.fields(Finding)}, complete=False)
+    return dataclasses.replace(f, complete=False)
 
 
 def test_incomplete_finding_is_stored_and_alerted_as_a_lower_bound(people):
