@@ -125,7 +125,7 @@ def _credential(receiver: str, what: str, env: str | None, file: str | None) -> 
         try:
             return p.read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"receiver {receiver!r}: cannot read its {what} file ({exc.strerror}); "
+            raise ConfigError(f"receiver {receiver!r}: cannot read its {what} file {p} ({exc.strerror}); "
                               f"create it (mode 0600) or use {what}_env", path=p,
                               key=f"receivers.{receiver}.{what}_file") from None
     return None
@@ -411,8 +411,8 @@ def preflight(alerting: Alerting, labs: Iterable[str] | None) -> tuple[list[Conf
     warnings: list[str] = []
     path = alerting.path
 
-    def located(exc: ConfigError) -> ConfigError:
-        return exc if exc.path else ConfigError(exc.message, path=path, key=exc.key)
+    def located(exc: ConfigError) -> ConfigError:  # in the configuration file (the message names others)
+        return ConfigError(exc.message, path=path, key=exc.key) if path else exc
 
     for r in alerting.receivers.values():
         try:
@@ -447,13 +447,13 @@ def preflight(alerting: Alerting, labs: Iterable[str] | None) -> tuple[list[Conf
                             f"{lab!r}; receiver {alerting.contacts[lab]!r} is told nothing until one does")
     per_lab = [r for r in alerting.routes if r.per_lab]
     whole = sorted({r.receiver for r in alerting.routes if not r.per_lab and r.receiver and _takes_reposts(r)})
-    still = (f"copies holding its patients still go to {', '.join(whole)}" if whole else
-             "and no route sends reposts to any other receiver: nobody is told")
+    still = (f"{', '.join(whole)} still receive{'s' if len(whole) == 1 else ''} them" if whole else
+             "no route sends reposts to any other receiver: nobody is told")
     for lab in enrolled:
         if lab in alerting.contacts:
             continue
         if per_lab:
-            warnings.append(f"{path or 'the configuration'} [contacts]: enrolled lab {lab!r} has no contact, so "
+            warnings.append(f"{path or 'the configuration'} [contacts]: enrolled lab {lab!r} has no contact: "
                             f"its DPO is not told of copies holding its patients ({still}); add "
                             f"{json.dumps(lab, ensure_ascii=False)} = \"RECEIVER\"")
     if enrolled and not per_lab:

@@ -197,6 +197,11 @@ class JobStats:
 
 # -- the whole configuration check ------------------------------------------------------------------
 
+# The top-level tables of dumpwatch.toml, and who reads them: any other is a mistake (a typo like
+# [limit] would otherwise be ignored, and its settings with it).
+TABLES = ("scan", "limits", "crawler", "sources", "alerts", "receivers", "contacts", "routes", "daemon")
+
+
 @dataclass(frozen=True)
 class ConfigCheck:
     """What :func:`check_configuration` loaded, and what it warns of (errors are raised)."""
@@ -221,6 +226,8 @@ def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
     error found is raised at once (:class:`ConfigErrors`, each naming the file and the key); warnings
     are returned, for the caller to say.
     """
+    from rapidfuzz import fuzz, process
+
     from alerts.outbox import alerting_of
     from alerts.settings import preflight
     from crawler.sources import load_crawl_config
@@ -239,6 +246,12 @@ def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
             errors.append(ConfigError(str(exc), path=path))
         return None
 
+    for key in config:
+        if key not in TABLES and key != "_path":
+            close = process.extractOne(key, TABLES, scorer=fuzz.ratio, score_cutoff=70)
+            hint = f"did you mean [{close[0]}]? " if close else ""
+            errors.append(ConfigError(f"unknown table; {hint}dumpwatch reads: {', '.join(TABLES)}",
+                                      path=path, key=key))
     crawl_config = attempt(load_crawl_config, config)
     settings = attempt(load_settings, config)
     scan = attempt(ScanSettings.from_config, config)

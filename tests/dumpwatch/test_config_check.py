@@ -119,7 +119,7 @@ def test_an_enrolled_lab_without_a_contact_is_a_warning_naming_who_is_still_told
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2, err
-    assert all("has no contact" in w and "still go to cnil" in w for w in warnings)
+    assert all("has no contact" in w and "(cnil still receives them)" in w for w in warnings)
     assert "'Bio Pontivy'" in warnings[0] and "'LBM Rance'" in warnings[1]
     assert "configuration ok: 1 crawl jobs, 2 warnings" in out
 
@@ -141,6 +141,12 @@ def test_a_limits_or_scan_table_every_crawl_would_reject_is_an_error(home, tmp_p
     code, out, err = run(home, config(tmp_path, extra), capsys)
     assert code == 2, out + err
     assert f"{home / 'dumpwatch.toml'} {key}" in err and words in err
+
+
+def test_an_unknown_table_is_an_error_with_a_did_you_mean(home, tmp_path, capsys):
+    code, out, err = run(home, config(tmp_path, "[limit]\nmax_bytes = 1000\n"), capsys)
+    assert code == 2, out + err
+    assert "[limit]: unknown table; did you mean [limits]?" in err
 
 
 def test_a_source_whose_selector_every_crawl_would_reject_is_an_error(home, tmp_path, capsys):
