@@ -122,7 +122,12 @@ class Home:
             mode = path.stat().st_mode & 0o777
             if mode & 0o077:
                 log.warning("key file %s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
-            return _checked_key(bytes.fromhex(path.read_text().strip()), str(path))
+            try:
+                key = bytes.fromhex(path.read_text().strip())
+            except ValueError:
+                raise SecretKeyError(f"key file {path} is not hexadecimal: restore it from its backup "
+                                     "(the indexes were built with it)") from None
+            return _checked_key(key, str(path))
         if not create:
             raise SecretKeyError(
                 f"no fingerprint key at {path}: enroll a leak first (it creates one), or set "

@@ -59,8 +59,8 @@ log = logging.getLogger(__name__)
 STATE_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
 HEARTBEAT_SECONDS = 10.0
-TICK_SECONDS = 0.5
-UNKNOWN_LAB = "(unknown)"  # the lab of enrolled records without one (matchers.index)  # the daemon's thread looks for a signal, a stop or a job event this often
+TICK_SECONDS = 0.5  # the daemon's thread looks for a signal, a stop or a job event this often
+UNKNOWN_LAB = "(unknown)"  # the lab of enrolled records without one (matchers.index)
 
 CRAWL_JOB_PREFIX = "crawl:"
 HEALTH_JOB = "source-health"
@@ -302,11 +302,14 @@ def _check_key_and_indexes(home: Home, errors: list[ConfigError],
         return (), ()
     leaks = tuple(idx.name for idx in indexes)
     labs = tuple(sorted({lab for idx in indexes for lab in idx.labs if lab != UNKNOWN_LAB}))
-    if key is None and indexes:
-        errors.append(ConfigError(f"{key_error}; without it every crawl fails (the enrolled leaks: "
-                                  f"{', '.join(leaks)})", path=home.root))
+    given = bool(os.environ.get("DUMPWATCH_KEY")) or Path(os.environ.get("DUMPWATCH_KEY_FILE")
+                                                          or home.key_path).exists()
+    if key is None and (indexes or given):  # a key that cannot be read, or none for the enrolled leaks
+        enrolled = f" (the enrolled leaks: {', '.join(leaks)})" if leaks else ""
+        errors.append(ConfigError(f"{key_error}; without it every crawl fails{enrolled}", path=home.root))
     elif not indexes:
-        warnings.append(f"no leak enrolled in {home.root}: every crawl will fail at its start until one is "
+        what = "every crawl will fail at its start" if key is None else "crawls will find nothing"
+        warnings.append(f"no leak enrolled in {home.root}: {what} until one is "
                         "(dumpwatch enroll FILE --leak NAME --lab-column COLUMN)")
     return leaks, labs
 

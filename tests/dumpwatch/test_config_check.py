@@ -186,6 +186,12 @@ def test_an_enrolled_leak_without_its_key_is_an_error(home, tmp_path, capsys):
     assert code == 2 and "no fingerprint key" in err and LEAK in err
 
 
+def test_a_malformed_key_file_is_an_error(home, tmp_path, capsys):
+    (home / "secret" / "key").write_text("not hexadecimal\n")
+    code, _, err = run(home, config(tmp_path), capsys)
+    assert code == 2 and "is not hexadecimal" in err and "Traceback" not in err
+
+
 def test_no_leak_enrolled_is_a_warning(tmp_path, capsys):
     home = tmp_path / "empty"
     home.mkdir()
