@@ -374,16 +374,30 @@ def _regex(c: _Checker, key: str) -> str | None:
     return value
 
 
+def _css(c: _Checker, key: str, value: str | None) -> str | None:
+    """A CSS selector, compiled now as the spider's ``response.css()`` will (parsel): a syntax error
+    would otherwise make every crawl of the source find nothing."""
+    if value is not None:
+        from cssselect import SelectorError
+        from parsel import Selector
+
+        try:
+            Selector(text="<html></html>").css(value)
+        except (SelectorError, ValueError) as exc:
+            raise c.fail(key, f"not a valid CSS selector ({exc}); e.g. \"table a::attr(href)\"") from None
+    return value
+
+
 def _options(c: _Checker, kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     spec = _KIND_KEYS[kind]
     opts: dict[str, Any] = {}
     if kind == "paste-archive":
-        opts["listing_selector"] = c.str("listing_selector")
+        opts["listing_selector"] = _css(c, "listing_selector", c.str("listing_selector"))
         opts["listing_regex"] = _regex(c, "listing_regex")
         opts["key_regex"] = _regex(c, "key_regex") or spec["key_regex"]
         opts["raw_url"] = c.str("raw_url")
-        opts["raw_link_selector"] = c.str("raw_link_selector")
-        opts["content_selector"] = c.str("content_selector")
+        opts["raw_link_selector"] = _css(c, "raw_link_selector", c.str("raw_link_selector"))
+        opts["content_selector"] = _css(c, "content_selector", c.str("content_selector"))
         if not (opts["listing_selector"] or opts["listing_regex"]):
             raise c.fail("listing_selector", "a paste-archive source needs listing_selector (CSS, e.g. "
                                              "\"table a::attr(href)\") or listing_regex")
@@ -410,7 +424,7 @@ def _options(c: _Checker, kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
                 raise c.fail(f"selectors.{key}", f"unknown selector; accepted: {', '.join(SELECTOR_KEYS)}")
             if not isinstance(value, str):
                 raise c.fail(f"selectors.{key}", f"must be a CSS selector string, not {value!r}")
-            selectors[key] = value
+            selectors[key] = _css(c, f"selectors.{key}", value)
         for key in ("topic_links", "post", "post_body"):
             if not selectors.get(key):
                 raise c.fail(f"selectors.{key}", "is required: set preset = \"phpbb\" | \"mybb\" | "

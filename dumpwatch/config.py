@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,24 @@ class ConfigError(DumpwatchError):
     def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None):
         where = " ".join(p for p in (str(path) if path else "", f"[{key}]" if key else "") if p)
         super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
         self.path = path
         self.key = key
+
+
+class ConfigErrors(ConfigError):
+    """Every error a whole check of the configuration found (:attr:`errors`), one per line."""
+
+    def __init__(self, errors: Sequence[ConfigError]):
+        errors = tuple(errors)
+        first = errors[0]
+        if len(errors) == 1:
+            super().__init__(first.message, path=first.path, key=first.key)
+        else:
+            DumpwatchError.__init__(self, f"{len(errors)} configuration errors:\n"
+                                    + "\n".join(f"  {e}" for e in errors))
+            self.message, self.path, self.key = str(self), first.path, first.key
+        self.errors = errors
 
 
 class SecretKeyError(DumpwatchError):
@@ -105,7 +122,12 @@ class Home:
             mode = path.stat().st_mode & 0o777
             if mode & 0o077:
                 log.warning("key file %s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
-            return _checked_key(bytes.fromhex(path.read_text().strip()), str(path))
+            try:
+                key = bytes.fromhex(path.read_text().strip())
+            except ValueError:
+                raise SecretKeyError(f"key file {path} is not hexadecimal: restore it from its backup "
+                                     "(the indexes were built with it)") from None
+            return _checked_key(key, str(path))
         if not create:
             raise SecretKeyError(
                 f"no fingerprint key at {path}: enroll a leak first (it creates one), or set "

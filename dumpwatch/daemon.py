@@ -9,13 +9,24 @@ Jobs (explicit ids, ``max_instances=1``, ``coalesce=True``, a ``misfire_grace_ti
   (``max_concurrent_crawls``) so they never delay alert delivery;
 - ``alerts-delivery``: :func:`alerts.jobs.add_jobs` (every ``delivery_interval``);
 - ``source-health``: :func:`crawler.health.check_health` for every enabled source;
-- ``housekeeping``: retention and database maintenance (:mod:`dumpwatch.housekeeping`);
-- ``daemon-state``: a heartbeat in ``HOME/daemon.json`` (jobs, next runs, counters), read by
-  ``dumpwatch status``.
+- ``housekeeping``: retention and database maintenance (:mod:`dumpwatch.housekeeping`).
+
+Before anything runs, :func:`check_configuration` runs every loader the crawls, scans and deliveries
+will run (sources, ``[limits]``, ``[scan]``, receivers and their secrets, ``[contacts]`` against the
+labs of the enrolled leaks, the key and the indexes, ``[daemon]``): an error stops the daemon at
+start (``dumpwatch daemon --check`` runs the same check and exits).
+
+The daemon's own thread (the one that runs :meth:`Daemon.run`) writes ``HOME/daemon.json`` (jobs,
+next runs, counters, running crawls; read by ``dumpwatch status``) every ``HEARTBEAT_SECONDS`` and
+soon after each job event, and once more after the scheduler has shut down. Jobs and job listeners
+never call into the scheduler: ``BaseScheduler.shutdown(wait=True)`` holds the job-store lock while it
+waits for the running jobs, so a job or listener that asked for the job list then would never end,
+and neither would the shutdown. Listeners only update counters under the daemon's own lock.
 
 A job that raises is logged and counted (``daemon.json``), never fatal. SIGTERM or SIGINT stops the
 daemon: no new job starts, running crawls get ``shutdown_grace`` seconds to finish, then are asked to
-stop (SIGINT: Scrapy closes the spider and records the run) and killed if they do not. Nothing is
+stop (SIGINT: Scrapy closes the spider and records the run) and killed if they do not (a second
+SIGTERM or SIGINT skips the grace time). Nothing is
 lost: findings and their alerts are written in one transaction as they are found, page marks that
 were not flushed are fetched again, already matched contents are not matched twice, and messages
 claimed by a sender that died are sent again with the same idempotency key. At start, the first crawl
@@ -40,7 +51,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from dumpwatch.config import ConfigError, DumpwatchError, Home, section
+from dumpwatch.config import ConfigError, ConfigErrors, DumpwatchError, Home, section
 from dumpwatch.housekeeping import Retention, housekeep
 
 log = logging.getLogger(__name__)
@@ -48,11 +59,12 @@ log = logging.getLogger(__name__)
 STATE_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
 HEARTBEAT_SECONDS = 10.0
+TICK_SECONDS = 0.5  # the daemon's thread looks for a signal, a stop or a job event this often
+UNKNOWN_LAB = "(unknown)"  # the lab of enrolled records without one (matchers.index)
 
 CRAWL_JOB_PREFIX = "crawl:"
 HEALTH_JOB = "source-health"
 HOUSEKEEPING_JOB = "housekeeping"
-STATE_JOB = "daemon-state"
 
 
 @dataclass(frozen=True)
@@ -183,59 +195,156 @@ class JobStats:
     last_error: str | None = None
 
 
+# -- the whole configuration check ------------------------------------------------------------------
+
+# The top-level tables of dumpwatch.toml, and who reads them: any other is a mistake (a typo like
+# [limit] would otherwise be ignored, and its settings with it).
+TABLES = ("scan", "limits", "crawler", "sources", "alerts", "receivers", "contacts", "routes", "daemon")
+
+
+@dataclass(frozen=True)
+class ConfigCheck:
+    """What :func:`check_configuration` loaded, and what it warns of (errors are raised)."""
+
+    crawl_config: Any  # crawler.sources.CrawlConfig
+    settings: DaemonSettings
+    alerting: Any  # alerts.settings.Alerting
+    scan: Any  # matchers.scan.ScanSettings
+    leaks: tuple[str, ...]
+    labs: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
+    """Run every loader the crawls, scans and deliveries will run, all of them, before anything runs.
+
+    The very functions the crawl child process calls (:func:`crawler.sources.load_crawl_config`,
+    :meth:`matchers.scan.ScanSettings.from_config` for ``[scan]`` and ``[limits]``, the key and
+    :func:`matchers.index.load_all` with its key id), those the delivery job calls
+    (:func:`alerts.outbox.alerting_of`, every receiver's secret or password and TLS context), the
+    ``[contacts]`` check against the labs of the enrolled leaks, and the ``[daemon]`` table. Every
+    error found is raised at once (:class:`ConfigErrors`, each naming the file and the key); warnings
+    are returned, for the caller to say.
+    """
+    from rapidfuzz import fuzz, process
+
+    from alerts.outbox import alerting_of
+    from alerts.settings import preflight
+    from crawler.sources import load_crawl_config
+    from matchers.scan import ScanSettings
+
+    path = config.get("_path")
+    errors: list[ConfigError] = []
+    warnings: list[str] = []
+
+    def attempt(load: Any, *args: Any) -> Any:
+        try:
+            return load(*args)
+        except ConfigError as exc:
+            errors.append(exc if exc.path or not path else ConfigError(exc.message, path=path, key=exc.key))
+        except DumpwatchError as exc:
+            errors.append(ConfigError(str(exc), path=path))
+        return None
+
+    for key in config:
+        if key not in TABLES and key != "_path":
+            close = process.extractOne(key, TABLES, scorer=fuzz.ratio, score_cutoff=70)
+            hint = f"did you mean [{close[0]}]? " if close else ""
+            errors.append(ConfigError(f"unknown table; {hint}dumpwatch reads: {', '.join(TABLES)}",
+                                      path=path, key=key))
+    crawl_config = attempt(load_crawl_config, config)
+    settings = attempt(load_settings, config)
+    scan = attempt(ScanSettings.from_config, config)
+    alerting = attempt(alerting_of, config)
+    leaks, labs = _check_key_and_indexes(home, errors, warnings)
+    if alerting is not None:
+        errs, warns = preflight(alerting, labs if leaks else None)
+        errors += errs
+        warnings += warns
+    if crawl_config is not None and settings is not None:
+        enabled = {s.name for s in crawl_config.enabled()}
+        for name in settings.cron:
+            if attempt(crawl_config.get, name) is not None and name not in enabled:
+                warnings.append(f"{path or 'the configuration'} [daemon.cron.{name}]: source {name!r} is "
+                                "disabled (enabled = false): its crontab line is not used")
+        if not enabled:
+            warnings.append(f"no enabled source in {path or 'the configuration'}: the daemon only delivers "
+                            "alerts and keeps house (add [[sources]] tables, see docs/crawler.md)")
+        seen = settings.retention.seen_retention
+        for src in crawl_config.enabled():
+            if seen and seen < src.recrawl_age:
+                errors.append(ConfigError(
+                    f"seen_retention must be at least the recrawl_age of source {src.name!r} "
+                    f"({src.recrawl_age:.0f} s), or pages would be fetched again early",
+                    path=path, key="daemon.seen_retention"))
+                break
+    if errors:
+        raise ConfigErrors(errors)
+    return ConfigCheck(crawl_config=crawl_config, settings=settings, alerting=alerting, scan=scan,
+                       leaks=leaks, labs=labs, warnings=tuple(warnings))
+
+
+def _check_key_and_indexes(home: Home, errors: list[ConfigError],
+                           warnings: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The key and the enrolled indexes as a crawl's scanner loads them; the leaks and their labs."""
+    from matchers.index import load_all
+
+    from dumpwatch.config import key_id
+
+    try:
+        key = home.load_key()
+    except DumpwatchError as exc:
+        key, key_error = None, exc
+    try:
+        indexes = load_all(home.index_dir, key_id(key) if key else None)
+    except Exception as exc:  # an unreadable index, or one built with another key
+        errors.append(ConfigError(f"{exc}", path=home.index_dir))
+        return (), ()
+    leaks = tuple(idx.name for idx in indexes)
+    labs = tuple(sorted({lab for idx in indexes for lab in idx.labs if lab != UNKNOWN_LAB}))
+    given = bool(os.environ.get("DUMPWATCH_KEY")) or Path(os.environ.get("DUMPWATCH_KEY_FILE")
+                                                          or home.key_path).exists()
+    if key is None and (indexes or given):  # a key that cannot be read, or none for the enrolled leaks
+        enrolled = f" (the enrolled leaks: {', '.join(leaks)})" if leaks else ""
+        errors.append(ConfigError(f"{key_error}; without it every crawl fails{enrolled}", path=home.root))
+    elif not indexes:
+        what = "every crawl will fail at its start" if key is None else "crawls will find nothing"
+        warnings.append(f"no leak enrolled in {home.root}: {what} until one is "
+                        "(dumpwatch enroll FILE --leak NAME --lab-column COLUMN)")
+    return leaks, labs
+
+
 # -- the daemon ------------------------------------------------------------------------------------
 
 class Daemon:
-    """Build with the home and the loaded configuration; :meth:`run` blocks until SIGTERM/SIGINT."""
+    """Build with the home and the loaded configuration; :meth:`run` blocks until SIGTERM/SIGINT.
+
+    Building it runs :func:`check_configuration`: a configuration error is raised before anything
+    starts; :attr:`warnings` holds what the check warned of.
+    """
 
     def __init__(self, home: Home, config: dict[str, Any], *, settings: DaemonSettings | None = None):
-        from crawler.sources import load_crawl_config
-
         self.home = home
         self.config = config
         self.config_path = config.get("_path")
-        self.crawl_config = load_crawl_config(config)
-        self.settings = settings or load_settings(config)
+        checked = check_configuration(home, config)
+        self.crawl_config = checked.crawl_config
+        self.settings = settings or checked.settings
+        self.warnings = checked.warnings
         self.stats: dict[str, JobStats] = {}
         self.running_crawls: dict[str, str] = {}  # source -> start time
         self.last_results: dict[str, dict[str, Any]] = {}
         self.started = _iso(datetime.now(timezone.utc))
-        self.stop_event = threading.Event()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        # Job threads write the state file concurrently: the snapshot and the write happen under
-        # this lock, so the last file written is always the latest snapshot.
+        self.stop_event = threading.Event()  # set it (or send SIGTERM/SIGINT) to stop run()
+        self._stopping = threading.Event()  # no new crawl starts once set
+        self._changed = threading.Event()  # a job event or a crawl start: the state file is due
+        self._signals = 0  # SIGTERM/SIGINT received (the handler only counts: no lock in a handler)
+        self._lock = threading.Lock()  # counters and running crawls (job threads, listeners)
         self._state_lock = threading.Lock()
+        self._owner: int | None = None  # the thread that builds, runs and stops the scheduler
         self._jobs_seen: list[dict[str, Any]] = []
         self._lock_fh: Any = None
         self.scheduler: Any = None
-        self.check()
-
-    # -- checks at start ---------------------------------------------------------------------
-    def check(self) -> None:
-        """Everything a job would find wrong later is an error now (the message names the key)."""
-        from alerts.outbox import alerting_of
-
-        alerting = alerting_of(self.config)
-        for r in alerting.receivers.values():  # a missing secret fails now, not at the first alert
-            if r.type == "webhook":
-                r.secret()
-            else:
-                r.password()
-        for name in self.settings.cron:
-            self.crawl_config.get(name)  # an unknown source in [daemon.cron] names the key
-        if not self.crawl_config.enabled():
-            log.warning("no enabled source in %s: the daemon only delivers alerts and keeps house "
-                        "(add [[sources]] tables, see docs/crawler.md)", self.config_path or "the configuration")
-        try:
-            self.home.load_key()
-        except DumpwatchError as exc:
-            log.warning("%s: crawls will find nothing until a leak is enrolled", exc)
-        for src in self.crawl_config.enabled():
-            if self.settings.retention.seen_retention and self.settings.retention.seen_retention < src.recrawl_age:
-                raise ConfigError(f"seen_retention must be at least the recrawl_age of source {src.name!r} "
-                                  f"({src.recrawl_age:.0f} s), or pages would be fetched again early",
-                                  path=self.config_path, key="daemon.seen_retention")
 
     def interval_of(self, name: str) -> float:
         """The source's own interval, else ``[daemon] interval``, else the ``[crawler]`` default."""
@@ -247,7 +356,8 @@ class Daemon:
 
     # -- scheduler ---------------------------------------------------------------------------
     def build(self) -> Any:
-        """A BackgroundScheduler with every job (not started)."""
+        """A BackgroundScheduler with every job (not started). The calling thread owns it: only that
+        thread reads its job list (for the state file) and stops it."""
         from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES,
                                         EVENT_JOB_MISSED)
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -290,10 +400,8 @@ class Daemon:
                       id=HOUSEKEEPING_JOB, name="housekeeping", max_instances=1, coalesce=True,
                       misfire_grace_time=grace, replace_existing=True,
                       next_run_time=now + timedelta(seconds=min(60.0, s.housekeeping_interval)))
-        sched.add_job(self.write_state, IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=timezone.utc),
-                      id=STATE_JOB, name="daemon state", max_instances=1, coalesce=True,
-                      misfire_grace_time=grace, replace_existing=True)
         self.scheduler = sched
+        self._owner = threading.get_ident()
         return sched
 
     def _last_started(self) -> dict[str, datetime]:
@@ -312,6 +420,11 @@ class Daemon:
         return out
 
     def _on_event(self, event: Any) -> None:
+        """Job listener (a job's thread, or the scheduler's): counters under our own lock, nothing more.
+
+        It never calls into the scheduler, never writes the state file: ``shutdown(wait=True)``
+        holds the job-store lock while it waits for the job whose end this reports.
+        """
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 
         with self._lock:
@@ -321,33 +434,34 @@ class Daemon:
                 st.errors += 1
                 st.last_run = _iso(datetime.now(timezone.utc))
                 st.last_error = f"{type(event.exception).__name__}: {event.exception}"[:500]
-                log.error("job %s failed (%d errors so far); the daemon goes on", event.job_id, st.errors,
-                          exc_info=(type(event.exception), event.exception, event.exception.__traceback__))
+                errors = st.errors
             elif event.code == EVENT_JOB_EXECUTED:
                 st.runs += 1
                 st.last_run = _iso(datetime.now(timezone.utc))
-            elif event.code == EVENT_JOB_MISSED:
+            else:
                 st.missed += 1
-                log.warning("job %s missed its run time (past the misfire grace time)", event.job_id)
-            else:  # max instances reached: the previous run is still going
-                st.missed += 1
-                log.warning("job %s is still running: this run is skipped", event.job_id)
-        if event.job_id != STATE_JOB:
-            self.write_state()
+        if event.code == EVENT_JOB_ERROR:
+            log.error("job %s failed (%d errors so far); the daemon goes on", event.job_id, errors,
+                      exc_info=(type(event.exception), event.exception, event.exception.__traceback__))
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning("job %s missed its run time (past the misfire grace time)", event.job_id)
+        elif event.code != EVENT_JOB_EXECUTED:  # max instances reached: the previous run is still going
+            log.warning("job %s is still running: this run is skipped", event.job_id)
+        self._changed.set()
 
     # -- jobs --------------------------------------------------------------------------------
     def crawl(self, name: str) -> dict[str, Any] | None:
         """One crawl of a source, in a child process with a time limit; the result, or None if stopping."""
         from crawler.run import crawl_source
 
-        if self._stopping.is_set():
-            return None
         cc = self.crawl_config
         src = cc.get(name)
         timeout = self.settings.crawl_timeout or cc.defaults.run_timeout
-        with self._lock:
+        with self._lock:  # with stop(): a crawl either starts before stop() looks, or never
+            if self._stopping.is_set():
+                return None
             self.running_crawls[name] = _iso(datetime.now(timezone.utc)) or ""
-        self.write_state()
+        self._changed.set()
         try:
             result = crawl_source(src, home=self.home, config_path=self.config_path, timeout=timeout,
                                   settings={"DUMPWATCH_SCAN_PROCESSES": self.settings.scan_processes},
@@ -387,29 +501,26 @@ class Daemon:
             db.close()
         return dict(report.__dict__)
 
+    # -- the state file ----------------------------------------------------------------------
     def _job_list(self) -> list[dict[str, Any]]:
-        """The scheduler's jobs, or the last list seen when its lock is not free within 0.2 s.
+        """The scheduler's jobs while it runs; read only by the thread that owns the scheduler.
 
-        ``BackgroundScheduler.shutdown(wait=True)`` holds the job-store lock while it waits for the
-        running jobs; a job that ends then and writes the state (through our listener) must not
-        wait for that lock, or the shutdown never ends.
+        Any other thread (a job, a listener) gets the last list seen: only the owner stops the
+        scheduler, so only the owner knows that ``get_jobs()`` cannot meet a shutdown in progress.
+        After the shutdown there is no job.
         """
         sched = self.scheduler
-        if sched is None:
+        if sched is None or not sched.running:
+            return []
+        if threading.get_ident() != self._owner:
             return self._jobs_seen
-        lock = getattr(sched, "_jobstores_lock", None)
-        if lock is not None and not lock.acquire(timeout=0.2):
-            return self._jobs_seen
-        try:
-            self._jobs_seen = [{"id": job.id, "name": job.name, "trigger": str(job.trigger),
-                                "next_run": _iso(getattr(job, "next_run_time", None))}
-                               for job in sched.get_jobs()]
-        finally:
-            if lock is not None:
-                lock.release()
+        self._jobs_seen = [{"id": job.id, "name": job.name, "trigger": str(job.trigger),
+                            "next_run": _iso(getattr(job, "next_run_time", None))}
+                           for job in sched.get_jobs()]
         return self._jobs_seen
 
     def write_state(self, status: str = "running") -> None:
+        """Write ``HOME/daemon.json`` (atomically). Called by the daemon's own thread, never by a job."""
         jobs = self._job_list()
         with self._state_lock:  # snapshot and write together: the last file is the latest snapshot
             with self._lock:
@@ -438,9 +549,18 @@ class Daemon:
                                  "stop it first (one daemon per home)") from None
         self._lock_fh = fh
 
+    def _stop_requested(self) -> bool:
+        return self._signals > 0 or self.stop_event.is_set()
+
     def run(self, *, install_signals: bool = True) -> int:
-        """Start the jobs and block until :attr:`stop_event` is set (by SIGTERM/SIGINT); stop cleanly."""
+        """Start the jobs and block until SIGTERM/SIGINT (or :attr:`stop_event`); stop cleanly.
+
+        This thread writes the state file: every ``HEARTBEAT_SECONDS``, soon after a job event, and
+        once after the scheduler has shut down.
+        """
         self.acquire_lock()
+        for warning in self.warnings:
+            log.warning("%s", warning)
         if install_signals:
             self._install_signals()
         sched = self.build()
@@ -448,49 +568,72 @@ class Daemon:
         self.write_state()
         log.info("daemon started (pid %d): %d crawl jobs; next runs: %s", os.getpid(),
                  len(self.crawl_config.enabled()),
-                 ", ".join(f"{j.id} {_iso(j.next_run_time)}" for j in sched.get_jobs()))
+                 ", ".join(f"{j['id']} {j['next_run']}" for j in self._jobs_seen))
         try:
-            while not self.stop_event.wait(1.0):
-                pass
+            beat = time.monotonic() + HEARTBEAT_SECONDS
+            while not self._stop_requested():
+                self._changed.wait(TICK_SECONDS)
+                if self._stop_requested():
+                    break
+                if self._changed.is_set() or time.monotonic() >= beat:
+                    self._changed.clear()
+                    self.write_state()
+                    beat = time.monotonic() + HEARTBEAT_SECONDS
+            if self._signals:
+                log.info("%s received: stopping", self._signal_name)
         finally:
             self.stop()
         return 0
 
     def _install_signals(self) -> None:
+        # The handler only counts (a handler that took a lock could wait for the very thread it
+        # interrupted); the daemon's thread sees the count within TICK_SECONDS.
         def handler(signum: int, frame: Any) -> None:
-            if self.stop_event.is_set():
-                log.warning("second %s: stopping running crawls now", signal.Signals(signum).name)
-                self._stopping.set()
-                self._force = True
-            log.info("%s received: stopping", signal.Signals(signum).name)
-            self.stop_event.set()
+            self._signal_name = signal.Signals(signum).name
+            self._signals += 1
 
-        self._force = False
+        self._signal_name = "signal"
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def _wait_for_crawls(self, seconds: float, *, grace: bool = False, kill: bool = False) -> None:
+        """Wait (bounded) for the running crawls to end, writing the state each second.
+
+        ``grace``: a second SIGTERM/SIGINT cuts the wait short. ``kill``: SIGKILL the crawl children
+        each second (a crawl registered just before the stop may start its child late).
+        """
+        deadline = time.monotonic() + seconds
+        beat = 0.0
+        while self.running_crawls and time.monotonic() < deadline:
+            if grace and self._signals >= 2:
+                log.warning("second %s: stopping running crawls now", self._signal_name)
+                return
+            if time.monotonic() >= beat:
+                self.write_state("stopping")  # this thread owns the scheduler: it is not shutting down yet
+                if kill:
+                    _signal_crawl_children(signal.SIGKILL)
+                beat = time.monotonic() + 1.0
+            time.sleep(0.1)
+
     def stop(self) -> None:
-        """No new job; running crawls finish within ``shutdown_grace`` or are stopped; then shut down."""
-        self._stopping.set()
+        """No new job; running crawls finish within ``shutdown_grace`` or are stopped; then shut down.
+
+        Every wait is bounded: ``shutdown_grace``, then ``stop_timeout`` after SIGINT, then 30 s
+        after SIGKILL; the scheduler's shutdown then waits only for jobs that end by themselves.
+        """
+        with self._lock:
+            self._stopping.set()
         sched = self.scheduler
         if sched is not None and sched.running:
             sched.pause()
-        deadline = time.monotonic() + self.settings.shutdown_grace
-        while self.running_crawls and time.monotonic() < deadline and not getattr(self, "_force", False):
-            time.sleep(0.1)
+        self._wait_for_crawls(self.settings.shutdown_grace, grace=True)
         if self.running_crawls:
-            log.warning("stopping crawls still running after %.0f s: %s", self.settings.shutdown_grace,
-                        ", ".join(sorted(self.running_crawls)))
-            _signal_crawl_children(signal.SIGINT)  # Scrapy closes the spider and records the run
-            deadline = time.monotonic() + self.settings.stop_timeout
-            while self.running_crawls and time.monotonic() < deadline:
-                time.sleep(0.1)
+            log.warning("stopping crawls still running: %s", ", ".join(sorted(self.running_crawls)))
+            _signal_crawl_children(signal.SIGINT)  # once: Scrapy closes the spider and records the run
+            self._wait_for_crawls(self.settings.stop_timeout)
             if self.running_crawls:
                 log.warning("killing crawls that did not stop within %.0f s", self.settings.stop_timeout)
-                _signal_crawl_children(signal.SIGKILL)
-                deadline = time.monotonic() + 30.0
-                while self.running_crawls and time.monotonic() < deadline:  # the killed run is recorded
-                    time.sleep(0.1)
+                self._wait_for_crawls(30.0, kill=True)  # the killed run is recorded by crawl_source
         if sched is not None and sched.running:
             sched.shutdown(wait=True)  # the delivery pass in flight finishes
         self.write_state("stopped")

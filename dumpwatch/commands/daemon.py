@@ -19,8 +19,14 @@ def daemon(obj: Any, check: bool) -> None:
     Jobs come from dumpwatch.toml: one crawl job per enabled [[sources]] entry (its interval, or a
     crontab line in [daemon.cron]), the alerts delivery job, housekeeping and source health; the
     [daemon] table sets intervals, jitter, the crawl time limit and retention (README, "Running as a
-    daemon"). Each crawl runs in a child process with a time limit. A configuration error stops it at
-    start with status 2. `dumpwatch status` shows the jobs from another shell.
+    daemon"). Each crawl runs in a child process with a time limit. `dumpwatch status` shows the jobs
+    from another shell.
+
+    Before anything runs, the configuration is checked whole, with the loaders the crawls, scans and
+    deliveries will run: sources, [limits], [scan], receivers and their secrets, [contacts] against
+    the labs of the enrolled leaks, the key and the indexes, [daemon]. Any error (each naming the
+    file and the key) stops it with status 2; warnings are said and do not stop it. --check runs
+    the same check and exits.
 
     \b
     Examples:
@@ -34,10 +40,13 @@ def daemon(obj: Any, check: bool) -> None:
         root.setLevel(logging.INFO)  # a daemon says what it does (journald keeps it)
     if root.level > logging.DEBUG:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
-    d = Daemon(obj.home, obj.config)
+    d = Daemon(obj.home, obj.config)  # the whole check: an error exits with status 2 before anything runs
     if check:
         sched = d.build()
-        click.echo(f"configuration ok: {len(d.crawl_config.enabled())} crawl jobs")
+        for warning in d.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        said = f", {len(d.warnings)} warning{'s' if len(d.warnings) > 1 else ''} (above)" if d.warnings else ""
+        click.echo(f"configuration ok: {len(d.crawl_config.enabled())} crawl jobs{said}")
         for job in sched.get_jobs():
             click.echo(f"  {job.id:<28} {job.trigger}")
         return

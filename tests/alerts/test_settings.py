@@ -94,3 +94,56 @@ def test_scrub_masks_identifiers(text, leaked):
     assert scrub(out) == out  # idempotent; redacted forms stay as they are
     assert scrub("1 85 05 ** *** *** **") == "1 85 05 ** *** *** **"
     assert scrub("sha256 3f2a0612345678abcdef") == "sha256 3f2a0612345678abcdef"
+
+
+# -- preflight: what deliveries and routing will need, checked before anything runs -----------------
+
+LABS = ["Laboratoire Atlantique Bio", "LBM Armor Analyses", "Biolab Vannes"]
+
+
+def _with_secrets(cfg: dict, monkeypatch) -> dict:
+    monkeypatch.setenv("DUMPWATCH_CNIL_SECRET", "s")
+    monkeypatch.setenv("DUMPWATCH_SMTP_PASSWORD", "p")
+    for r in cfg["receivers"]:
+        for key in ("secret_file", "password_file"):
+            if key in r:
+                r.pop(key)
+                r[key.replace("_file", "_env")] = "DUMPWATCH_CNIL_SECRET"
+    return cfg
+
+
+def test_preflight_finds_a_misspelt_lab_and_warns_of_labs_without_contact(monkeypatch):
+    from alerts.settings import preflight
+
+    cfg = _with_secrets(_doc_config(), monkeypatch)
+    cfg["contacts"] = {"Laboratoire Atlantique Bio": "dpo-atlantique", "LBM Armor Analysis": "dpo-armor"}
+    errors, warnings = preflight(load(cfg), LABS)
+    assert [e.key for e in errors] == ["contacts.LBM Armor Analysis"]
+    assert "did you mean 'LBM Armor Analyses'?" in str(errors[0]) and "docs/alerts.md" in str(errors[0])
+    assert len(warnings) == 2  # the misspelt lab, and Biolab Vannes: no contact for either
+    assert all("(cnil, oncall still receive them)" in w for w in warnings)  # oncall: critical ones
+    assert {"'LBM Armor Analyses'", "'Biolab Vannes'"} == {w.split("enrolled lab ")[1].split(" has")[0] for w in warnings}
+
+
+def test_preflight_says_when_nobody_else_is_told_or_no_route_fans_out(monkeypatch):
+    from alerts.settings import preflight
+
+    cfg = _with_secrets(_doc_config(), monkeypatch)
+    cfg["contacts"] = {}
+    cfg["routes"] = [r for r in cfg["routes"] if r.get("per_lab")]  # the lab route only
+    _, warnings = preflight(load(cfg), LABS)
+    assert len(warnings) == 3 and all("nobody is told" in w for w in warnings)
+    cfg["routes"] = [{"name": "authority", "match": {"verdict": "repost"}, "receiver": "cnil"}]
+    _, warnings = preflight(load(cfg), LABS)
+    assert len(warnings) == 1 and "no route has per_lab = true" in warnings[0]
+
+
+def test_preflight_reads_every_credential_now(monkeypatch):
+    from alerts.settings import preflight
+
+    cfg = _doc_config()
+    monkeypatch.delenv("DUMPWATCH_CNIL_SECRET", raising=False)
+    errors, _ = preflight(load(cfg), None)
+    keys = {e.key for e in errors}
+    assert "receivers.cnil.secret_env" in keys and "receivers.ops.secret_file" in keys
+    assert all("docs/alerts.md" in str(e) for e in errors)

@@ -243,7 +243,10 @@ def test_sigterm_during_a_crawl_then_restart_loses_nothing_and_alerts_nothing_tw
     d = start_daemon(dhome)
     wait_for(lambda: query(dhome, "SELECT count(*) FROM findings WHERE verdict = 'repost'")[0][0] >= 1, 60,
              "the first finding of the crawl", d, step=0.05)
-    assert d.stop() == 0, d.output()[-3000:]
+    assert d.stop() == 0, d.output()[-3000:]  # within the bound of DaemonProcess.stop (else it fails)
+    state = json.loads((dhome / "daemon.json").read_text())  # written once more after the shutdown
+    assert state["status"] == "stopped" and state["running_crawls"] == {} and state["jobs"] == []
+    assert state["stats"]["crawl:pastes"]["runs"] >= 1  # the crawl job that ended during the stop is counted
     runs = query(dhome, "SELECT close_reason, finished FROM crawl_runs ORDER BY id")
     assert runs and all(finished for _, finished in runs), runs  # the interrupted run was recorded
     assert runs[-1][0] != "finished", runs  # ... as interrupted, not as complete
@@ -315,37 +318,79 @@ def test_one_daemon_per_home(home):
     assert not is_running(home)
 
 
-# -- the job-error listener ------------------------------------------------------------------------
+# -- the job listener, the state file and the shutdown ---------------------------------------------
 
-@pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=False, reason="intermittent hang (about 1 run in 3 after the other daemon tests), "
-                   "not yet diagnosed: see the closing note; the assertions still run when it does not hang")
-def test_a_failing_job_is_logged_and_counted_and_the_daemon_goes_on(home, caplog):
+def test_a_job_ending_during_shutdown_never_hangs_it_and_only_the_daemon_thread_asks_the_scheduler(home, caplog):
+    """A job that fails is logged and counted and the daemon goes on; a job that ends while
+    ``shutdown(wait=True)`` holds the job-store lock does not hang the stop (its listener only counts),
+    and the state file written after the shutdown counts it. Only the daemon's own thread ever asks
+    the scheduler for its jobs (a job or listener that did could wait for the lock forever)."""
+    from apscheduler.schedulers.base import STATE_STOPPED
+
     from dumpwatch.daemon import Daemon, read_state
 
-    d = Daemon(home, {})
-    sched = d.build()
-    ran = threading.Event()
-    calls = {"boom": 0}
+    ran, in_slow = threading.Event(), threading.Event()
+    askers: list[int] = []  # the threads that called get_jobs()
 
     def boom() -> None:
-        calls["boom"] += 1
         raise RuntimeError("synthetic job failure")
 
-    sched.add_job(boom, "interval", seconds=0.2, id="boom", max_instances=1, coalesce=True, misfire_grace_time=5)
-    sched.add_job(ran.set, "interval", seconds=0.2, id="after", max_instances=1, coalesce=True, misfire_grace_time=5)
-    sched.start()
+    class Probe(Daemon):
+        def build(self):
+            sched = super().build()
+            real_get_jobs = sched.get_jobs
+
+            def get_jobs(*args, **kwargs):
+                askers.append(threading.get_ident())
+                return real_get_jobs(*args, **kwargs)
+
+            sched.get_jobs = get_jobs
+
+            def slow() -> None:  # still running at the stop; ends once the shutdown has begun
+                in_slow.set()
+                deadline = time.monotonic() + 30
+                while sched.state != STATE_STOPPED and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.3)  # shutdown(wait=True) now holds the job-store lock, waiting for this job
+
+            for job_id, func in (("boom", boom), ("after", ran.set)):
+                sched.add_job(func, "interval", seconds=0.2, id=job_id, max_instances=1, coalesce=True,
+                              misfire_grace_time=5)
+            sched.add_job(slow, "date", id="slow")
+            return sched
+
+    d = Probe(home, {})
+    runner = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    runner.start()
     try:
         wait_for(lambda: d.stats.get("boom") and d.stats["boom"].errors >= 2, 20, "two failures of the job")
         ran.clear()
         assert ran.wait(10), "another job no longer runs after failures"
-        assert sched.running and sched.get_job("boom") is not None  # the failing job stays scheduled
+        # the daemon's thread writes the state soon after the job events
+        wait_for(lambda: ((read_state(home) or {}).get("stats", {}).get("boom", {}).get("errors") or 0) >= 2,
+                 20, "the failures in daemon.json")
+        running = read_state(home)
+        assert running["status"] == "running" and "boom" in {j["id"] for j in running["jobs"]}
+        assert in_slow.wait(10), "the slow job never started"
     finally:
-        sched.shutdown(wait=True)
+        d.stop_event.set()
+        runner.join(60)
+    assert not runner.is_alive(), "the daemon did not stop: a job ending during the shutdown hangs it"
     assert d.stats["boom"].last_error == "RuntimeError: synthetic job failure"
     assert any("job boom failed" in r.getMessage() for r in caplog.records)
     state = read_state(home)
-    assert state["stats"]["boom"]["errors"] >= 2
+    assert state["status"] == "stopped" and state["jobs"] == [] and state["running_crawls"] == {}
+    assert state["stats"]["slow"]["runs"] == 1 and state["stats"]["slow"]["errors"] == 0  # ended in the shutdown
+    assert state["stats"]["boom"]["errors"] == d.stats["boom"].errors >= 2
+    assert askers and set(askers) == {runner.ident}, "a job or listener called into the scheduler"
+
+
+def test_no_private_scheduler_attribute_is_used():
+    """The daemon uses APScheduler 3.x's public API only (a private lock once hid a deadlock)."""
+    import re
+
+    source = (ROOT / "dumpwatch" / "daemon.py").read_text()
+    assert not re.findall(r"[.'\"]_(?:jobstores|executors|listeners|pending_jobs|thread|event)\w*", source)
 
 
 def test_housekeeping_forgets_old_state_keeps_alerts_due(home):
