@@ -44,6 +44,7 @@ CHANCE: dict[str, float] = {
     "name~": 0.05,  # typo-tolerant full name (Dice ≥ 0.72): 1.5 % measured on the commonest names, ×3
     "surname": 0.005,  # the commonest French surname (Martin) covers ~0.4 % of people
     "first_name": 0.03,  # the commonest first names (Marie, Jean) cover ~1–2 %, ×1.5
+    "name_part": 0.035,  # a word tried both as a surname and as a first name
     "dob": 1 / 36_500,  # one day in a hundred years
     "postcode": 0.004,  # the most populous postcodes hold ~0.35 % of people (Paris 15e)
 }

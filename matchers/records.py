@@ -116,6 +116,8 @@ def from_mapped(row: Sequence[str] | dict, mapping: Mapping) -> Fields:
                     f.names.append(key)
         if parts:
             f.name_tokens = ids.name_tokens(*parts[:2])
+            # Which part is the surname is not known: each may be a surname or a first name alone.
+            f.singles = [k for k in dict.fromkeys(ids.name_key(p) for p in parts[:SINGLES_MAX_WORDS]) if k]
     return f
 
 

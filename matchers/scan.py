@@ -597,7 +597,8 @@ class Scanner:
         """The name proof ``f`` gives for ``rec``: (kind, values tried, the name's words), or None.
 
         Kinds: ``name`` (full name, exact), ``surname`` or ``first_name`` (the input gives that part
-        alone, or a line holds a word or two), ``name~`` (full name, typo-tolerant)."""
+        alone), ``name_part`` (a word that may be either: a short text line, a headerless column),
+        ``name~`` (full name, typo-tolerant)."""
         if bool(f.last_key) != bool(f.first_key):
             # One part only (a "nom" column without "prenom"): compared with that part alone.
             kind, value, stored = (("surname", f.last_key, idx.surname_fp) if f.last_key
@@ -611,13 +612,14 @@ class Scanner:
         if stored and names and any(self.fpr.salted(salt, "name", n) == stored for n in names):
             return "name", len(names), f.name_tokens
         if f.singles:
+            # Words that may be either part: each is tried as both (``name_part`` counts the two tries).
             words = f.singles[:_SINGLES_TRIED]
             for kind, arr in (("surname", idx.surname_fp), ("first_name", idx.first_name_fp)):
                 s = int(arr[rec])
                 if s:
                     for w in words:
                         if self.fpr.salted(salt, kind, w) == s:
-                            return kind, len(words), [w]
+                            return "name_part", len(words), w.split()
         grams = idx.grams(rec) if stored and names else []
         if not grams:
             return None
@@ -631,6 +633,7 @@ class Scanner:
 
 _SINGLES_TRIED = 60
 _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
+               "name_part": "last_name",
                "dob": "birth_date", "postcode": "postcode"}
 
 

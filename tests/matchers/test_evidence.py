@@ -215,3 +215,12 @@ def test_the_part_fingerprints_are_salted_per_record(leak):
     assert np.count_nonzero(fps) == len(leak)
     assert len(np.unique(fps)) == len(leak)
     assert len(np.unique(np.asarray(leak.first_name_fp))) == len(leak)
+
+
+def test_a_headerless_name_column_is_a_name_proof(scanner, people):
+    rows = [[p["nom"], p["nir"]] for p in people[:40]] + [[p["prenom"], p["nir"]] for p in people[40:80]]
+    f = scanner.scan_bytes(synth.csv_text(None, rows, ";").encode(), "headerless.csv")
+    assert (f.verdict, f.matched_records, f.errors) == ("repost", 80, ())
+    rows = [[p["nom"] + "x", p["nir"]] for p in people[:40]]  # a name that is not theirs
+    f = scanner.scan_bytes(synth.csv_text(None, rows, ";").encode(), "headerless-wrong.csv")
+    assert f.matched_records == 0
