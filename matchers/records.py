@@ -7,9 +7,9 @@ time it takes to fingerprint them and to redact a sample.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from matchers import identifiers as ids
 from matchers.schema import Mapping, header_kind
@@ -30,7 +30,8 @@ class Fields:
     # salted fingerprint of each, and a copy that gives only one of them still offers a name proof.
     last_key: str | None = None
     first_key: str | None = None
-    # Free text: single words that may be a surname or a first name (a ``surname:NIR`` combo line).
+    # Words that may be a surname or a first name, which one unknown: a short text line, a
+    # ``SURNAME:NIR`` combo line, a headerless name column.
     singles: list[str] = field(default_factory=list)
     dobs: list[str] = field(default_factory=list)  # YYYYMMDD
     postcodes: list[str] = field(default_factory=list)

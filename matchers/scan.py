@@ -56,7 +56,8 @@ _ZERO = b"\0" * 8
 @dataclass
 class _LeakHits:
     index: LeakIndex
-    matched: np.ndarray  # bool per enrolled record
+    matched: np.ndarray  # bool per enrolled record: two strong identifiers agree (fast path); the
+    # records checked field by field are in _Tally.evidence, decided when the input is read
 
     @classmethod
     def of(cls, index: LeakIndex) -> "_LeakHits":
