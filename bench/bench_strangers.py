@@ -44,6 +44,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_640_000, help="rows of strangers")
     ap.add_argument("--leak", type=int, default=50_000, help="rows of the enrolled synthetic leak")
+    ap.add_argument("--collide", type=float, default=0.0,
+                    help="share of rows given one of the leak's phones (more collisions than chance)")
+    ap.add_argument("--columns", default=",".join(synth.CUSTOMER_COLUMNS),
+                    help=f"columns kept (of {','.join(synth.CUSTOMER_COLUMNS)})")
     ap.add_argument("--code", type=Path, action="append", help="a dumpwatch checkout to run (repeatable)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
@@ -52,18 +56,22 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     leak = out / f"leak_{args.leak}.csv"
-    export = out / f"customers_{args.rows}_{args.leak}.csv"
+    columns = args.columns.split(",")
+    keep = [synth.CUSTOMER_COLUMNS.index(c) for c in columns]
+    export = out / f"customers_{args.rows}_{args.leak}_{args.collide}_{'-'.join(columns)}.csv"
     if not export.exists():
         t = time.perf_counter()
         people = synth.generate(args.leak, seed=2021)
-        synth.write_csv(people, leak)
+        if not leak.exists():
+            synth.write_csv(people, leak)
+        phones = [p["telephone"] for p in people]
         others = synth.generate(3000, seed=99)  # the population's names, not its people
         names = [(p["nom"], p["prenom"]) for p in others]
         tmp = export.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(",".join(synth.CUSTOMER_COLUMNS) + "\n")
-            for row in synth.customers(args.rows, seed=7, names=names):
-                fh.write(",".join(row) + "\n")
+            fh.write(",".join(columns) + "\n")
+            for row in synth.customers(args.rows, seed=7, names=names, phones=phones, collide=args.collide):
+                fh.write(",".join(row[i] for i in keep) + "\n")
         tmp.replace(export)
         print(f"generated in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     size_mb = export.stat().st_size / 1e6
@@ -93,8 +101,9 @@ def main() -> None:
 Command: `{' '.join(['.venv/bin/python', 'bench/bench_strangers.py'] + sys.argv[1:])}` on {os.cpu_count()} cores.
 Input: {args.rows:,} customers of another breach ({size_mb:.0f} MB): the 40 commonest French surnames
 and first names (half of the rows with names of the population the leak was drawn from), random
-mobiles 06/07, shop emails. Enrolled leak: {args.leak:,} synthetic rows. Expected phone collisions
-by chance: ~{args.rows * args.leak * 0.97 / 2e8:,.0f}. `csv.reader` parses the input in {csv_s:.1f} s.
+mobiles 06/07, shop emails; columns {', '.join(columns)}. Enrolled leak: {args.leak:,} synthetic rows.
+Phone collisions: ~{args.rows * args.leak * 0.97 / 2e8:,.0f} by chance, plus ~{args.rows * args.collide:,.0f} rows given a
+leaked phone (`--collide`). `csv.reader` parses the input in {csv_s:.1f} s.
 
 | code | verdict | confirmed | rows seen | scan | scan / csv.reader | enroll |
 | --- | --- | --- | --- | --- | --- | --- |

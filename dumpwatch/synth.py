@@ -308,7 +308,9 @@ def customers(n: int, *, seed: int = 0, phones: Sequence[str] = (), collide: flo
             phone = rng.choice(phones)
         else:
             phone = f"0{rng.choice('67')}{rng.randrange(10**8):08d}"
-        mail = f"{_ascii(first)}.{_ascii(last)}{rng.randrange(10**6)}@{rng.choice(SHOP_DOMAINS)}"
+        # Six digits: never the address of a leaked person (generate() uses 1 to 9999); two people
+        # do not share a mailbox.
+        mail = f"{_ascii(first)}.{_ascii(last)}{rng.randrange(10**5, 10**6)}@{rng.choice(SHOP_DOMAINS)}"
         yield [f"C{i:08d}", last.upper() if rng.random() < 0.3 else last, first, phone, mail,
                rng.choice(("Paris", "Lyon", "Marseille", "Rennes", "Nantes", "Lille", "Brest")),
                f"{rng.randrange(5, 900)}.{rng.randrange(100):02d}"]
