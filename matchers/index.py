@@ -103,10 +103,10 @@ class LeakIndex:
 
     def enrolled(self, kind: str) -> int:
         """How many fingerprints of one strong kind (``nir``, ``email``, ``phone``, ``namedob``) the leak holds."""
-        counts = self.meta.get("_kind_counts")
-        if counts is None:
+        counts = self.meta.get("kind_counts")
+        if counts is None:  # an index enrolled before format 2
             counts = np.bincount(np.asarray(self.arrays["strong_kind"]), minlength=len(STRONG_KINDS) + 1).tolist()
-            self.meta["_kind_counts"] = counts
+            self.meta["kind_counts"] = counts
         return int(counts[STRONG_KINDS[kind]])
 
     def lookup(self, q: np.ndarray) -> np.ndarray:
@@ -140,8 +140,7 @@ class LeakIndex:
         tmp.mkdir(parents=True)
         for name in _ARRAYS + _OPTIONAL_ARRAYS:
             np.save(tmp / f"{name}.npy", self.arrays[name])
-        meta = {k: v for k, v in self.meta.items() if not k.startswith("_")}
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, sort_keys=True))
+        (tmp / "meta.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, sort_keys=True))
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{secrets.token_hex(4)}")
@@ -268,6 +267,7 @@ class IndexBuilder:
             "gram": np.array(self.gram, dtype=np.uint32),
         }
         meta = {**meta, "records": len(self.salt),
+                "kind_counts": np.bincount(kinds, minlength=len(STRONG_KINDS) + 1).tolist(),
                 "labs": sorted(self.labs, key=self.labs.get), "lab_counts": self.lab_counts}
         fps = arrays["strong_fp"]
         dups = frozenset(int(x) for x in fps[1:][fps[1:] == fps[:-1]]) if len(fps) > 1 else frozenset()

@@ -310,11 +310,13 @@ class Scanner:
     def _decide(hits: _LeakHits, t: _Tally) -> tuple[np.ndarray, float]:
         """Records of one leak confirmed in this input, and ``λ``, how many of them chance would give."""
         idx = hits.index
-        enrolled = {k: idx.enrolled(k) for k in ev.STRONG}
-        enrolled["records"] = len(idx)
         matched = np.asarray(hits.matched, dtype=bool).copy()  # two strong identifiers agree (fast path)
         e = t.evidence.get(idx.name)
         lam = 0.0
+        if e is None and not matched.any():
+            return matched, lam
+        enrolled = {k: idx.enrolled(k) for k in ev.STRONG}
+        enrolled["records"] = len(idx)
         if e is not None:
             accepted, lam = e.decide(enrolled, t.identifiers)
             matched |= accepted
