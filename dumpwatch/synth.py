@@ -19,7 +19,7 @@ import json
 import random
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 COLUMNS = (
@@ -270,3 +270,47 @@ def write_repost(people: Sequence[dict[str, str]], path: str | Path, *, fmt: str
         data = buf.getvalue()
     path.write_bytes(data)
     return path
+
+
+# -- strangers: another breach's customers (issue 8, chance matches at scale) ------------------------
+
+# The 40 most common French surnames and first names (INSEE): the worst case for a name proof.
+COMMON_SURNAMES = (
+    "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau", "Laurent",
+    "Simon", "Michel", "Lefebvre", "Leroy", "Roux", "David", "Bertrand", "Morel", "Fournier", "Girard",
+    "Bonnet", "Dupont", "Lambert", "Fontaine", "Rousseau", "Vincent", "Muller", "Lefèvre", "Faure", "André",
+    "Mercier", "Blanc", "Guérin", "Boyer", "Garnier", "Chevalier", "François", "Legrand", "Gauthier", "Garcia",
+)
+COMMON_FIRST_NAMES = (
+    "Marie", "Jean", "Pierre", "Michel", "Philippe", "Nathalie", "Isabelle", "Alain", "Sylvie", "Catherine",
+    "Jacques", "Patrick", "Martine", "Françoise", "Christine", "Nicolas", "Christophe", "Daniel", "Bernard",
+    "Monique", "Sophie", "Valérie", "Stéphane", "Frédéric", "Éric", "Laurent", "Sandrine", "Julien", "David",
+    "Thomas", "Céline", "Anne", "Jean-Pierre", "Sébastien", "Véronique", "Nicole", "Pascal", "Olivier",
+    "Thierry", "Christian",
+)
+SHOP_DOMAINS = ("gmail.com", "orange.fr", "hotmail.fr", "free.fr", "sfr.fr", "outlook.fr", "icloud.com")
+CUSTOMER_COLUMNS = ("client_id", "nom", "prenom", "telephone", "email", "ville", "montant")
+
+
+def customers(n: int, *, seed: int = 0, phones: Sequence[str] = (), collide: float = 0.0,
+              names: Sequence[tuple[str, str]] = ()) -> Iterator[list[str]]:
+    """Rows (:data:`CUSTOMER_COLUMNS`) of a shop's customer export: strangers with the commonest
+    names (half of them with a ``(last, first)`` of ``names`` when given: the population the leak
+    was drawn from), random French mobiles and shop emails. A share ``collide`` of the rows takes a
+    phone of ``phones`` instead (the chance collisions of a large input, made frequent)."""
+    rng = random.Random(seed)
+    for i in range(n):
+        if names and rng.random() < 0.5:
+            last, first = rng.choice(names)
+        else:
+            last, first = rng.choice(COMMON_SURNAMES), rng.choice(COMMON_FIRST_NAMES)
+        if phones and rng.random() < collide:
+            phone = rng.choice(phones)
+        else:
+            phone = f"0{rng.choice('67')}{rng.randrange(10**8):08d}"
+        # Six digits: never the address of a leaked person (generate() uses 1 to 9999); two people
+        # do not share a mailbox.
+        mail = f"{_ascii(first)}.{_ascii(last)}{rng.randrange(10**5, 10**6)}@{rng.choice(SHOP_DOMAINS)}"
+        yield [f"C{i:08d}", last.upper() if rng.random() < 0.3 else last, first, phone, mail,
+               rng.choice(("Paris", "Lyon", "Marseille", "Rennes", "Nantes", "Lille", "Brest")),
+               f"{rng.randrange(5, 900)}.{rng.randrange(100):02d}"]

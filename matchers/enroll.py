@@ -2,8 +2,8 @@
 
 The cleartext file is streamed through extraction and the schema matcher (whose column mapping a
 user can override); each row becomes strong fingerprints (NIR body, emails, phones, name + birth
-date) and salted secondary fingerprints (name, birth date, postcode, name bigrams). Nothing else
-of a row is kept; lab names (the controllers) are kept in clear to attribute matches.
+date) and salted secondary fingerprints (name, surname, first name, birth date, postcode, name
+bigrams). Nothing else of a row is kept; lab names (the controllers) are kept in clear to attribute matches.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from matchers import identifiers as ids
 from matchers import schema as sch
 from matchers.extract import Limits, extract
 from matchers.fingerprint import Fingerprinter
-from matchers.index import IndexBuilder, LeakIndex, check_leak_name
+from matchers.index import FORMAT, IndexBuilder, LeakIndex, check_leak_name
 from matchers.records import from_mapped
 from matchers.scan import PROFILE_ROWS
 
@@ -127,7 +127,8 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
             builder.add(nir=f.nirs[0] if f.nirs else None, emails=f.emails, phones=f.phones,
                         name=name_key, dob=f.dobs[0] if f.dobs else None,
                         postcode=f.postcodes[0] if f.postcodes else None, lab=lab,
-                        grams=ids.bigrams(name_key) if name_key else [])
+                        grams=ids.bigrams(name_key) if name_key else [],
+                        surname=f.last_key, first_name=f.first_key)
     check_map(user_map, seen_columns, seen_width)
     if not builder.salt:
         raise EnrollError(f"{name}: no record with a NIR, email or phone was found"
@@ -137,7 +138,7 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
                                   ("contact", {"email", "phone", "address"}), ("nir", {"nir"}),
                                   ("health", set(sch.HEALTH_KINDS))) if kinds & ks]
     index = builder.build({"name": leak, "key_id": key_id(key), "columns": columns, "header": header,
-                           "categories": categories, "source_file": Path(name).name, "version": 1})
+                           "categories": categories, "source_file": Path(name).name, "version": FORMAT})
     report = EnrollReport(leak=leak, records=len(index), skipped=skipped, columns=columns,
                           labs=dict(index.meta["lab_counts"]), errors=tuple(errors))
     return index, report

@@ -8,6 +8,8 @@ names, the key's public id), no cleartext value of the leak:
     strong_kind.npy uint8  which kind (see ``fingerprint.STRONG_KINDS``)
     salt.npy       uint64  per-record random salt of the secondary fingerprints
     name.npy dob.npy postcode.npy  uint64  salted fingerprints (0: field absent)
+    surname.npy first_name.npy     uint64  salted fingerprints of the name's parts, when the leak's
+                   columns tell them apart (format 2; an index of format 1 has none: see ``load``)
     lab.npy        uint16  index into meta["labs"]
     gram_off.npy gram.npy  uint32  salted name-bigram tokens of each record (CSR layout)
 
@@ -17,6 +19,7 @@ Loading maps the files (``mmap_mode="r"``): start-up costs milliseconds whatever
 from __future__ import annotations
 
 import json
+import logging
 import os
 from array import array
 import re
@@ -31,9 +34,14 @@ import numpy as np
 from dumpwatch.config import DumpwatchError
 from matchers.fingerprint import NUMERIC_KINDS, STRONG_KINDS, Fingerprinter, nir_int
 
+log = logging.getLogger(__name__)
+
 LEAK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ARRAYS = ("strong_fp", "strong_rec", "strong_kind", "salt", "name", "dob", "postcode", "lab",
            "gram_off", "gram")
+# Added in format 2: an older index lacks them and gets zeros (no surname-only or first-name-only proof).
+_OPTIONAL_ARRAYS = ("surname", "first_name")
+FORMAT = 2
 
 
 class IndexFileError(DumpwatchError):
@@ -82,8 +90,24 @@ class LeakIndex:
         return self.arrays["postcode"]
 
     @property
+    def surname_fp(self) -> np.ndarray:
+        return self.arrays["surname"]
+
+    @property
+    def first_name_fp(self) -> np.ndarray:
+        return self.arrays["first_name"]
+
+    @property
     def lab(self) -> np.ndarray:
         return self.arrays["lab"]
+
+    def enrolled(self, kind: str) -> int:
+        """How many fingerprints of one strong kind (``nir``, ``email``, ``phone``, ``namedob``) the leak holds."""
+        counts = self.meta.get("kind_counts")
+        if counts is None:  # an index enrolled before format 2
+            counts = np.bincount(np.asarray(self.arrays["strong_kind"]), minlength=len(STRONG_KINDS) + 1).tolist()
+            self.meta["kind_counts"] = counts
+        return int(counts[STRONG_KINDS[kind]])
 
     def lookup(self, q: np.ndarray) -> np.ndarray:
         """Enrolled record (int64) of each fingerprint in ``q`` (uint64), -1 when absent; 0 is absent."""
@@ -114,7 +138,7 @@ class LeakIndex:
         directory = Path(directory)
         tmp = directory.with_name(f".{directory.name}.tmp-{secrets.token_hex(4)}")
         tmp.mkdir(parents=True)
-        for name in _ARRAYS:
+        for name in _ARRAYS + _OPTIONAL_ARRAYS:
             np.save(tmp / f"{name}.npy", self.arrays[name])
         (tmp / "meta.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, sort_keys=True))
         old = None
@@ -139,6 +163,14 @@ class LeakIndex:
                 f"index {directory.name} was built with another key (key id {meta.get('key_id')}, "
                 f"current {key_id}): set DUMPWATCH_KEY/DUMPWATCH_KEY_FILE to the original key, or re-enroll"
             )
+        missing = [n for n in _OPTIONAL_ARRAYS if not (directory / f"{n}.npy").exists()]
+        for n in _OPTIONAL_ARRAYS:
+            arrays[n] = (np.zeros(len(arrays["salt"]), dtype=np.uint64) if n in missing
+                         else np.load(directory / f"{n}.npy", mmap_mode="r"))
+        if missing:
+            log.warning("index %s was enrolled by an older dumpwatch (format %s, current %s): a surname "
+                        "alone or a first name alone is not a name proof against it; enroll the leak "
+                        "again to use them", directory.name, meta.get("version", 1), FORMAT)
         fps = arrays["strong_fp"]
         dups = frozenset(int(x) for x in fps[1:][fps[1:] == fps[:-1]]) if len(fps) > 1 else frozenset()
         return cls(meta=meta, arrays=arrays, dup_fps=dups)
@@ -165,6 +197,8 @@ class IndexBuilder:
         self.name = array("Q")
         self.dob = array("Q")
         self.postcode = array("Q")
+        self.surname = array("Q")
+        self.first_name = array("Q")
         self.lab = array("H")
         self.gram_off = array("I", [0])
         self.gram = array("I")
@@ -172,7 +206,8 @@ class IndexBuilder:
         self.lab_counts: dict[str, int] = {}
 
     def add(self, *, nir: str | None, emails: list[str], phones: list[str], name: str | None,
-            dob: str | None, postcode: str | None, lab: str | None, grams: list[str]) -> int:
+            dob: str | None, postcode: str | None, lab: str | None, grams: list[str],
+            surname: str | None = None, first_name: str | None = None) -> int:
         """Add one record from normalised values; returns its record number."""
         rec = len(self.salt)
         salt = secrets.randbits(64)
@@ -190,6 +225,8 @@ class IndexBuilder:
         self.name.append(fpr.salted(salt, "name", name) if name else 0)
         self.dob.append(fpr.salted(salt, "dob", dob) if dob else 0)
         self.postcode.append(fpr.salted(salt, "postcode", postcode) if postcode else 0)
+        self.surname.append(fpr.salted(salt, "surname", surname) if surname else 0)
+        self.first_name.append(fpr.salted(salt, "first_name", first_name) if first_name else 0)
         lab = (lab or "").strip() or "(unknown)"
         self.lab.append(self.labs.setdefault(lab, len(self.labs)))
         self.lab_counts[lab] = self.lab_counts.get(lab, 0) + 1
@@ -223,11 +260,14 @@ class IndexBuilder:
             "name": np.array(self.name, dtype=np.uint64),
             "dob": np.array(self.dob, dtype=np.uint64),
             "postcode": np.array(self.postcode, dtype=np.uint64),
+            "surname": np.array(self.surname, dtype=np.uint64),
+            "first_name": np.array(self.first_name, dtype=np.uint64),
             "lab": np.array(self.lab, dtype=np.uint16),
             "gram_off": np.array(self.gram_off, dtype=np.uint32),
             "gram": np.array(self.gram, dtype=np.uint32),
         }
         meta = {**meta, "records": len(self.salt),
+                "kind_counts": np.bincount(kinds, minlength=len(STRONG_KINDS) + 1).tolist(),
                 "labs": sorted(self.labs, key=self.labs.get), "lab_counts": self.lab_counts}
         fps = arrays["strong_fp"]
         dups = frozenset(int(x) for x in fps[1:][fps[1:] == fps[:-1]]) if len(fps) > 1 else frozenset()

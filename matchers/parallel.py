@@ -187,6 +187,7 @@ def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: "_Tally", pr
         tally.health |= part.health
         tally.nir_keyed += part.nir_keyed
         tally.nir_shaped += part.nir_shaped
+        tally.merge_evidence(part)
         for s in part.sample:
             if len(tally.sample) < 3 and s not in tally.sample:
                 tally.sample.append(s)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from matchers import identifiers as ids
-from matchers.schema import Mapping
+from matchers.schema import Mapping, header_kind
 
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
@@ -25,6 +26,13 @@ class Fields:
     phones: list[str] = field(default_factory=list)  # 9-digit national numbers
     names: list[str] = field(default_factory=list)  # candidate name keys (sorted folded words)
     name_tokens: list[str] = field(default_factory=list)  # words of the primary name candidate
+    # The name's parts when the columns tell them apart (folded, sorted words): the leak keeps a
+    # salted fingerprint of each, and a copy that gives only one of them still offers a name proof.
+    last_key: str | None = None
+    first_key: str | None = None
+    # Words that may be a surname or a first name, which one unknown: a short text line, a
+    # ``SURNAME:NIR`` combo line, a headerless name column.
+    singles: list[str] = field(default_factory=list)
     dobs: list[str] = field(default_factory=list)  # YYYYMMDD
     postcodes: list[str] = field(default_factory=list)
     blood: int = 0
@@ -36,7 +44,7 @@ class Fields:
     def merge(self, other: "Fields") -> "Fields":
         """Fields of a text window: this line and its neighbours."""
         out = Fields(**{k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()})
-        for k in ("nirs", "emails", "phones", "names", "dobs", "postcodes"):
+        for k in ("nirs", "emails", "phones", "names", "dobs", "postcodes", "singles"):
             getattr(out, k).extend(x for x in getattr(other, k) if x not in getattr(out, k))
         return out
 
@@ -59,6 +67,8 @@ def from_mapped(row: Sequence[str] | dict, mapping: Mapping) -> Fields:
         v = get(col, "")
         if not v:
             continue
+        if kind in _STRONG and isinstance(col, str) and _data_key(col):
+            f.singles.append(_data_key(col))  # type: ignore[arg-type]
         if kind == "nir":
             add_nir(f, v)
         elif kind == "email":
@@ -94,6 +104,8 @@ def from_mapped(row: Sequence[str] | dict, mapping: Mapping) -> Fields:
         if toks:
             f.names.append(" ".join(toks))
             f.name_tokens = toks
+        f.last_key = ids.name_key(last) if last else None
+        f.first_key = ids.name_key(first) if first else None
     elif mapping.name_parts:
         # Headerless: any two (or three) alphabetic columns may be last and first name.
         parts = [get(c, "") for c in mapping.name_parts]
@@ -105,7 +117,35 @@ def from_mapped(row: Sequence[str] | dict, mapping: Mapping) -> Fields:
                     f.names.append(key)
         if parts:
             f.name_tokens = ids.name_tokens(*parts[:2])
+            # Which part is the surname is not known: each may be a surname or a first name alone.
+            f.singles = [k for k in dict.fromkeys(ids.name_key(p) for p in parts[:SINGLES_MAX_WORDS]) if k]
     return f
+
+
+_STRONG = frozenset(("nir", "email", "phone"))
+
+
+@lru_cache(maxsize=4096)
+def _data_key(key: str) -> str | None:
+    """The folded word of a key-value line whose key is data, not a column name: ``DUPONT: 1 85 …``
+    (a ``surname:NIR`` combo list read as key-value lines); None for a real column name."""
+    word = ids.fold(key)
+    if not word or len(word) < 2 or " " in word or header_kind(key) is not None:
+        return None
+    return word
+
+
+def split_keyed(row: Sequence[str] | dict, mapping: Mapping) -> list:
+    """A key-value record whose keys are data (``DUPONT: <NIR>`` lines read as one block) as one
+    record per such line; any other row as itself."""
+    if not isinstance(row, dict):
+        return [row]
+    keyed = [k for k, kind in mapping.columns.items()
+             if kind in _STRONG and isinstance(k, str) and row.get(k) and _data_key(k)]
+    if len(keyed) < 2:
+        return [row]
+    rest = {k: v for k, v in row.items() if k not in keyed}
+    return [{k: row[k]} for k in keyed] + ([rest] if rest else [])
 
 
 def from_text(text: str, *, health: bool = True) -> Fields:
@@ -142,7 +182,14 @@ def from_text(text: str, *, health: bool = True) -> Fields:
             for i in range(len(words) - size + 1):
                 f.names.append(" ".join(sorted(words[i:i + size])))
         f.name_tokens = sorted(words[:2])
+        if len(words) <= SINGLES_MAX_WORDS:
+            # A line with a word or two beside its identifiers: each may be a surname alone or a
+            # first name alone (``DUPONT:1850578006084``); the evidence model counts every try.
+            f.singles = list(dict.fromkeys(words))
     return f
+
+
+SINGLES_MAX_WORDS = 3
 
 
 def _strip_emails(text: str) -> str:

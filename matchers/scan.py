@@ -4,8 +4,14 @@ A record of a leak is *found* when at least two independent fields of one input 
 JSON object, a key-value block, or a line of text with its neighbours) match the same enrolled
 record. Strong fields (NIR, email, phone) are looked up by keyed fingerprint; secondary fields
 (name, birth date, postcode) are then checked against that one candidate with its salted
-fingerprints, the name with a typo-tolerant comparison of salted bigram tokens (rapidfuzz). An
-input record is credited to at most one enrolled record, and an enrolled record is counted once.
+fingerprints, the name with a typo-tolerant comparison of salted bigram tokens (rapidfuzz), or by
+its surname or first name alone when the input gives only one. An input record is credited to at
+most one enrolled record, and an enrolled record is counted once.
+
+Proofs are weighed by how often they happen by chance (``matchers.evidence``): a record checked
+by secondary fields is confirmed once the whole input is read, only if its proofs keep the input's
+expected number of chance confirmations small, and ``repost`` needs far more confirmed records
+than chance would give for the input's size.
 
 Delimited tables take a vectorised path: per batch of rows, the strong fields are fingerprinted,
 looked up with numpy, and rows whose fields agree on one record are confirmed without further
@@ -27,13 +33,14 @@ from typing import BinaryIO
 import numpy as np
 from rapidfuzz import fuzz
 
+from matchers import evidence as ev
 from matchers import identifiers as ids
 from matchers import schema as sch
 from matchers.extract import Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex, load_all
-from matchers.records import Fields, from_mapped, from_text
+from matchers.records import Fields, from_mapped, from_text, split_keyed
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,8 @@ _ZERO = b"\0" * 8
 @dataclass
 class _LeakHits:
     index: LeakIndex
-    matched: np.ndarray  # bool per enrolled record
+    matched: np.ndarray  # bool per enrolled record: two strong identifiers agree (fast path); the
+    # records checked field by field are in _Tally.evidence, decided when the input is read
 
     @classmethod
     def of(cls, index: LeakIndex) -> "_LeakHits":
@@ -61,6 +69,8 @@ class _Tally:
     """What one input accumulates while its tables are matched."""
 
     leaks: list[_LeakHits]
+    # Per leak name: records checked one by one, decided when the input is read (matchers.evidence).
+    evidence: dict[str, ev.Evidence] = field(default_factory=dict)
     records_seen: int = 0
     identifiers: dict[str, int] = field(default_factory=dict)
     kinds: set[str] = field(default_factory=set)
@@ -89,10 +99,29 @@ class _Tally:
         self.failed += records
 
     def snapshot(self) -> tuple:
-        return (self.records_seen, dict(self.identifiers), set(self.kinds), self.nir_keyed, self.nir_shaped)
+        """The counters a batch adds to (undone when the batch is retried record by record; the
+        evidence's per-record chance figures only ever decrease, so a retry sets them again)."""
+        counts = {k: (dict(e.candidates), e.namedob_keys) for k, e in self.evidence.items()}
+        return (self.records_seen, dict(self.identifiers), set(self.kinds), self.nir_keyed, self.nir_shaped, counts)
 
     def restore(self, snap: tuple) -> None:
-        self.records_seen, self.identifiers, self.kinds, self.nir_keyed, self.nir_shaped = snap
+        self.records_seen, self.identifiers, self.kinds, self.nir_keyed, self.nir_shaped, counts = snap
+        for k, e in self.evidence.items():
+            e.candidates, e.namedob_keys = counts.get(k, (dict.fromkeys(ev.ANCHORS, 0), 0))
+
+    def evidence_of(self, index: LeakIndex) -> ev.Evidence:
+        e = self.evidence.get(index.name)
+        if e is None:
+            e = self.evidence[index.name] = ev.Evidence(len(index))
+        return e
+
+    def merge_evidence(self, other: "_Tally") -> None:
+        for name, e in other.evidence.items():
+            mine = self.evidence.get(name)
+            if mine is None:
+                self.evidence[name] = e
+            else:
+                mine.merge(e)
 
     def add_sample(self, f: Fields) -> None:
         if len(self.sample) >= SAMPLE_SIZE:
@@ -273,14 +302,23 @@ class Scanner:
     # -- verdict -----------------------------------------------------------------------------------
     def _finding(self, name: str, t: _Tally, sha256: str, size: int, errors: list[str]) -> Finding:
         complete = self._completeness(t, errors)
-        per_leak = {h.index.name: int(h.matched.sum()) for h in t.leaks}
+        confirmed: dict[str, np.ndarray] = {}
+        chance: dict[str, float] = {}
+        for h in t.leaks:
+            confirmed[h.index.name], chance[h.index.name] = self._decide(h, t)
+        per_leak = {k: int(v.sum()) for k, v in confirmed.items()}
         best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
         matched = per_leak[best.index.name] if best else 0
         labs: dict[str, int] = {}
         if best and matched:
-            counts = np.bincount(best.index.lab[best.matched], minlength=len(best.index.labs))
+            counts = np.bincount(best.index.lab[confirmed[best.index.name]], minlength=len(best.index.labs))
             labs = {best.index.labs[i]: int(c) for i, c in enumerate(counts) if c}
-        if matched >= self.repost_threshold:
+        # A repost: enough records, and far more than chance would confirm in an input this size.
+        beyond_chance = best is not None and ev.poisson_tail(matched, chance[best.index.name]) < ev.FALSE_ALARM
+        if matched >= self.repost_threshold and not beyond_chance:
+            log.warning("%s: %d records of %s confirmed, but %.3g are expected by chance in an input "
+                        "this size: not called a repost", name, matched, best.index.name, chance[best.index.name])
+        if matched >= self.repost_threshold and beyond_chance:
             verdict, leak = REPOST, best.index.name
         elif t.schema_score >= SCHEMA_THRESHOLD or (
                 # Many NIRs whose key is right: random 15-digit numbers pass the key 1 time in 97.
@@ -305,6 +343,24 @@ class Scanner:
             sample=tuple(t.sample) if matched or verdict != NONE else (),
             leaks={k: v for k, v in per_leak.items() if v}, complete=complete,
         )
+
+    @staticmethod
+    def _decide(hits: _LeakHits, t: _Tally) -> tuple[np.ndarray, float]:
+        """Records of one leak confirmed in this input, and ``λ``, how many of them chance would give."""
+        idx = hits.index
+        matched = np.asarray(hits.matched, dtype=bool).copy()  # two strong identifiers agree (fast path)
+        e = t.evidence.get(idx.name)
+        lam = 0.0
+        if e is None and not matched.any():
+            return matched, lam
+        enrolled = {k: idx.enrolled(k) for k in ev.STRONG}
+        enrolled["records"] = len(idx)
+        if e is not None:
+            accepted, lam = e.decide(enrolled, t.identifiers)
+            matched |= accepted
+        if hits.matched.any():
+            lam += ev.strong_pair_lambda(enrolled, t.identifiers, e.candidates["phone"] if e else 0)
+        return matched, lam
 
     # -- tables ------------------------------------------------------------------------------------
     def _match_table(self, table: Table, t: _Tally) -> None:
@@ -435,6 +491,7 @@ class Scanner:
 
         def run(batch: list) -> None:
             fields = []
+            batch = [part for row in batch for part in split_keyed(row, mapping)]
             for row in batch:
                 f = from_mapped(row, mapping)
                 if unmapped_text and not f.has_strong():
@@ -511,24 +568,28 @@ class Scanner:
             return
         lost: set[int] = set()  # records an internal error kept from being checked (counted once)
         for hits in t.leaks:
+            weigh = t.evidence_of(hits.index)
             lookups = self._lookup_strong(fields, hits.index)
             for i, f in enumerate(fields):
                 try:
-                    self._resolve_one(i, fields, lookups, hits, t, window)
+                    self._resolve_one(i, fields, lookups, hits.index, weigh, t, window)
                 except Exception as exc:
                     if i not in lost:
                         lost.add(i)
                         t.fail(exc, 1, "a record")
 
     def _resolve_one(self, i: int, fields: list[Fields], lookups: list[dict[int, set[str]]],
-                     hits: _LeakHits, t: _Tally, window: int) -> None:
-        """Confirm record ``i`` of ``fields`` against one leak (with its neighbours in free text)."""
-        f, idx = fields[i], hits.index
+                     idx: LeakIndex, weigh: ev.Evidence, t: _Tally, window: int) -> None:
+        """Verify record ``i`` of ``fields`` against one leak (with its neighbours in free text) and
+        hand what it proves to the evidence model, which decides once the whole input is read."""
+        f = fields[i]
         cands = lookups[i]
         if not cands and f.dobs and f.names:
+            weigh.namedob_keys += min(len(f.names), 40) * min(len(f.dobs), 3)
             cands = self._namedob_candidates(f, idx)
         if not cands:
             return
+        found = cands
         rec, fields_ = self._verify(f, cands, idx)
         if rec is None and window:
             lo, hi = max(0, i - window), min(len(fields), i + window + 1)
@@ -541,12 +602,17 @@ class Scanner:
                 if j != i:
                     for r, ks in lookups[j].items():
                         merged_cands.setdefault(r, set()).update(ks)
-            rec, fields_ = self._verify(merged, {r: merged_cands[r] for r in cands}, idx)
-        if rec is not None and not hits.matched[rec]:
-            hits.matched[rec] = True
-            t.add_sample(f)
-            if window:  # free text: what was found tells which data it exposes
-                t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
+            found = {r: merged_cands[r] for r in cands}
+            rec, fields_ = self._verify(merged, found, idx)
+        if rec is None:
+            # A candidate no second proof supports: what chance hits look like. Their number
+            # estimates the input's chance candidates (C) of each anchor (docs/evidence.md).
+            weigh.candidate({a for ks in cands.values() for a in ev.anchors_of(ks)})
+            return
+        weigh.confirm(rec, ev.anchors_of(found[rec]), fields_)
+        t.add_sample(f)
+        if window:  # free text: what was found tells which data it exposes
+            t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
 
     def _lookup_strong(self, fields: list[Fields], idx: LeakIndex) -> list[dict[int, set[str]]]:
         """Per record: enrolled candidates and which strong kinds found each."""
@@ -589,52 +655,76 @@ class Scanner:
                         out.setdefault(r, set()).update(("name", "dob"))
         return out
 
-    def _verify(self, f: Fields, cands: dict[int, set[str]], idx: LeakIndex) -> tuple[int | None, set[str]]:
+    def _verify(self, f: Fields, cands: dict[int, set[str]], idx: LeakIndex) -> tuple[int | None, dict[str, int]]:
         """The enrolled record (among ``cands``) that ≥ 2 independent fields of ``f`` match, if any,
-        and which fields did."""
-        best, best_score, best_fields = None, 0.0, set()
-        for rec, strong in cands.items():
-            matched = set(strong)
+        and its proofs (kind → how many candidate values were tried): the strongest candidate wins."""
+        best, best_q, best_proofs = None, 2.0, {}
+        for rec, found in cands.items():
+            proofs = dict.fromkeys(found, 1)
             salt = int(idx.salt[rec])
-            if "dob" not in matched and f.dobs and idx.dob[rec]:
-                stored = int(idx.dob[rec])
-                if any(self.fpr.salted(salt, "dob", d) == stored for d in f.dobs[:6]):
-                    matched.add("dob")
-            if "postcode" not in matched and f.postcodes and idx.postcode[rec]:
-                stored = int(idx.postcode[rec])
-                if any(self.fpr.salted(salt, "postcode", p) == stored for p in f.postcodes[:6]):
-                    matched.add("postcode")
-            if "name" not in matched and f.names and len(matched) < 2:
-                if self._name_matches(f, rec, salt, idx):
-                    if not (matched == {"email"} and any(ids.email_spells_name(e, f.name_tokens)
-                                                         for e in f.emails)):
-                        matched.add("name")
-            if len(matched) >= 2:
-                score = sum(_FIELD_WEIGHT.get(k, 0.3) for k in matched)
-                if score > best_score:
-                    best, best_score, best_fields = rec, score, matched
-        return best, best_fields
+            if "dob" not in proofs and f.dobs and idx.dob[rec]:
+                stored, tried = int(idx.dob[rec]), f.dobs[:6]
+                if any(self.fpr.salted(salt, "dob", d) == stored for d in tried):
+                    proofs["dob"] = len(tried)
+            if "postcode" not in proofs and f.postcodes and idx.postcode[rec]:
+                stored, tried = int(idx.postcode[rec]), f.postcodes[:6]
+                if any(self.fpr.salted(salt, "postcode", p) == stored for p in tried):
+                    proofs["postcode"] = len(tried)
+            strong = sum(k in ev.STRONG for k in proofs)
+            if "name" not in proofs and strong < 2:
+                hit = self._name_matches(f, rec, salt, idx)
+                # An email that spells the name is one proof, not two (jean.dupont@…).
+                if hit and not ("email" in proofs and strong == 1
+                                and any(ids.email_spells_name(e, hit[2]) for e in f.emails)):
+                    proofs[hit[0]] = hit[1]
+            if len(proofs) >= 2:
+                q = ev.strength(proofs)
+                if q < best_q:
+                    best, best_q, best_proofs = rec, q, proofs
+        return best, best_proofs
 
-    def _name_matches(self, f: Fields, rec: int, salt: int, idx: LeakIndex) -> bool:
-        stored = int(idx.name_fp[rec])
-        if not stored:
-            return False
+    def _name_matches(self, f: Fields, rec: int, salt: int, idx: LeakIndex) -> tuple[str, int, list[str]] | None:
+        """The name proof ``f`` gives for ``rec``: (kind, values tried, the name's words), or None.
+
+        Kinds: ``name`` (full name, exact), ``surname`` or ``first_name`` (the input gives that part
+        alone), ``name_part`` (a word that may be either: a short text line, a headerless column),
+        ``name~`` (full name, typo-tolerant)."""
+        if bool(f.last_key) != bool(f.first_key):
+            # One part only (a "nom" column without "prenom"): compared with that part alone.
+            kind, value, stored = (("surname", f.last_key, idx.surname_fp) if f.last_key
+                                   else ("first_name", f.first_key, idx.first_name_fp))
+            s = int(stored[rec])
+            if s and self.fpr.salted(salt, kind, value) == s:
+                return kind, 1, value.split()
+            return None
         names = f.names[:60]
-        if any(self.fpr.salted(salt, "name", n) == stored for n in names):
-            return True
-        grams = idx.grams(rec)
+        stored = int(idx.name_fp[rec])
+        if stored and names and any(self.fpr.salted(salt, "name", n) == stored for n in names):
+            return "name", len(names), f.name_tokens
+        if f.singles:
+            # Words that may be either part: each is tried as both (``name_part`` counts the two tries).
+            words = f.singles[:_SINGLES_TRIED]
+            for kind, arr in (("surname", idx.surname_fp), ("first_name", idx.first_name_fp)):
+                s = int(arr[rec])
+                if s:
+                    for w in words:
+                        if self.fpr.salted(salt, kind, w) == s:
+                            return "name_part", len(words), w.split()
+        grams = idx.grams(rec) if stored and names else []
         if not grams:
-            return False
+            return None
         # Typo tolerance: Dice coefficient of the salted bigram multisets (rapidfuzz on int lists).
         for n in names[:12]:
             mine = self.fpr.tokens(salt, ids.bigrams(n))
             if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:
-                return True
-        return False
+                return "name~", min(len(names), 12), f.name_tokens
+        return None
 
 
-_FOUND_KIND = {"name": "full_name", "dob": "birth_date", "postcode": "postcode"}
-_FIELD_WEIGHT = {"nir": 1.0, "email": 0.9, "phone": 0.9, "name": 0.6, "dob": 0.5, "postcode": 0.2}
+_SINGLES_TRIED = 60
+_FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
+               "name_part": "last_name",
+               "dob": "birth_date", "postcode": "postcode"}
 
 
 _NIR_STRIP = str.maketrans("", "", " .-_\u00a0\t")

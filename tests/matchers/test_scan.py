@@ -277,3 +277,20 @@ def test_a_stranger_with_a_leaked_phone_and_another_name_is_not_confirmed(scanne
     f = scanner.scan_bytes(synth.csv_text(["nom", "prenom", "telephone"], rows).encode(), "other.csv")
     assert f.errors == ()
     assert f.matched_records == 0 and f.verdict != "repost"
+
+
+# -- a name given as one part (issue 8) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("columns", [["nom", "telephone"], ["prenom", "nir"], ["nom", "nir", "ville"]])
+def test_a_surname_or_first_name_alone_is_a_name_proof(scanner, leak_people, columns):
+    people = random.Random(8).sample(leak_people, 80)
+    header, rows = synth.transform(people, columns=columns, seed=5)
+    f = scanner.scan_bytes(synth.csv_text(header, rows, ",").encode(), "name-proof.csv")
+    assert f.errors == ()
+    assert (f.verdict, f.matched_records) == ("repost", 80)
+
+
+def test_surname_nir_combo_lines_are_confirmed(scanner, leak_people):
+    f = scan_text(scanner, "\n".join(f"{p['nom']}:{p['nir']}" for p in leak_people[:50]), "combo.txt")
+    assert f.errors == ()
+    assert (f.verdict, f.matched_records) == ("repost", 50)
