@@ -66,9 +66,12 @@ from matchers._text import (
     Segmenter,
     delimited_tables,
     document_plan,
+    PrefixStripped,
     ensure_field_limit,
+    line_prefix,
     sniff_delimited,
     split_lines,
+    strip_prefix,
 )
 from matchers.containers import (
     Inflate,
@@ -262,6 +265,19 @@ def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context) -> Iterator[Tab
     yield from _text(TextSource(raw, sniffed.encoding), sample, complete, name, ctx, 0)
 
 
+class _Stripped(TextSource):
+    """A text source whose lines lose a prefix (:func:`matchers._text.line_prefix`)."""
+
+    def __init__(self, src: TextSource, prefix):
+        super().__init__(encoding=src.encoding)
+        self._src = src
+        self._prefix = prefix
+
+    def open(self, wrap=None):
+        text, wrapped = self._src.open(wrap)
+        return PrefixStripped(text, self._prefix), wrapped
+
+
 def _sample_of(text: str) -> tuple[str, bool]:
     if len(text) <= SAMPLE_CHARS:
         return text, True
@@ -304,6 +320,10 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
         ensure_field_limit(limits.max_line_chars)
         yield from sql_tables(text_lines(src.open()[0], limits.max_line_chars), source, encoding)
         return
+    prefix = line_prefix(split_lines(sample))
+    if prefix is not None:   # a paste viewer's line numbers, a mail quote: read without them
+        sample = "\n".join(strip_prefix(split_lines(sample), prefix)) + "\n"
+        src = _Stripped(src, prefix)
     plan = document_plan(sample)
     if plan == "blank" and complete:
         if html_depth == 0:   # a page with no text besides its tables is not a problem

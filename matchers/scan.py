@@ -28,12 +28,13 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from matchers import identifiers as ids
+from matchers import proximity as prox
 from matchers import schema as sch
 from matchers.extract import Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex, load_all
-from matchers.records import Fields, from_mapped, from_text
+from matchers.records import Fields, from_mapped, from_text, from_window
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class _Tally:
     nir_keyed: int = 0
     nir_shaped: int = 0
     sample: list[str] = field(default_factory=list)
+    proximity: prox.Budget = field(default_factory=prox.Budget)
 
     def count(self, kind: str, n: int = 1) -> None:
         if n:
@@ -285,7 +287,11 @@ class Scanner:
         mapping = sch.map_columns(table.header, sample)
         self._score_schema(mapping, len(sample), t)
         all_rows = itertools.chain(sample, rows)
-        if not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
+        if _hidden_identifiers(sample, mapping):
+            # The parse misses identifiers the rows' text holds (cells with whole rows, a line
+            # number or quote glued to a cell, keys the parser does not know): proximity.
+            self._match_proximity(map(prox.row_text, all_rows), t)
+        elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
             self._match_seq_fast(all_rows, mapping, t)
         else:
             self._match_generic(all_rows, mapping, t)
@@ -405,12 +411,59 @@ class Scanner:
             self._resolve(fields, t)
 
     def _match_text(self, lines: Iterable[str], t: _Tally) -> None:
-        window = 2
-        for batch in _batched(lines, BATCH):
-            fields = [from_text(line, health=False) if line else Fields() for line in batch]
+        self._match_proximity(lines, t)
+
+    def _match_proximity(self, pieces: Iterable[str], t: _Tally) -> None:
+        """Records as the text around each strong identifier (matchers/proximity.py): the anchor's
+        own enrolled records are the candidates, the window gives the second proof."""
+        per_kind = dict.fromkeys(prox.STRONG, 0)
+        budget = t.proximity
+        for block in prox.blocks(pieces):
+            lo, hi = block.new
             if not t.health:
-                t.health = bool(ids.health_terms("\n".join(batch)[:1 << 20]))
-            self._resolve(fields, t, window=window)
+                t.health = bool(ids.health_terms(block.text[lo:hi][:1 << 20]))
+            t.count("blood_group", len(ids.BLOOD_IN_TEXT.findall(block.text, lo, hi)))
+            t.nir_shaped += block.shaped
+            anchors = block.anchors
+            for i in block.own:
+                a = anchors[i]
+                per_kind[a.kind] += 1
+                t.count(a.kind)
+                t.kinds.add(a.kind)
+                t.nir_keyed += a.keyed
+            if not block.own:
+                continue
+            alone = [Fields(**{{"nir": "nirs", "email": "emails", "phone": "phones"}[a.kind]: [a.value]})
+                     for a in anchors]
+            for hits in t.leaks:
+                idx = hits.index
+                found = self._lookup_strong(alone, idx)
+                for i in block.own:
+                    cands = [r for r in found[i] if not hits.matched[r]
+                             and budget.tries.get((idx.name, r), 0) < prox.MAX_TRIES]
+                    if not cands or not budget.allow():
+                        continue
+                    lo_w, hi_w = block.window(i)
+                    proofs = {r: {anchors[i].kind} for r in cands}
+                    for j in block.neighbours(i):
+                        for r in cands:
+                            if r in found[j]:
+                                proofs[r].add(anchors[j].kind)
+                    f = from_window(block.text, lo_w, hi_w, (anchors[i].start, anchors[i].end))
+                    rec, fields_ = self._verify(f, proofs, idx)
+                    if rec is None:
+                        for r in cands:
+                            budget.tries[(idx.name, r)] = budget.tries.get((idx.name, r), 0) + 1
+                    elif not hits.matched[rec]:
+                        hits.matched[rec] = True
+                        t.add_sample(Fields(**{{"nir": "nirs", "email": "emails", "phone": "phones"}[
+                            anchors[i].kind]: [anchors[i].value]}))
+                        t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
+        # A record holds at most one identifier of each kind it has: the most frequent kind counts.
+        t.records_seen += max(per_kind.values())
+        if budget.skipped:
+            log.warning("proximity: %d windows not verified (more than %d in one document)",
+                        budget.skipped, prox.MAX_WINDOWS)
 
     # -- per-record verification -------------------------------------------------------------------
     def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True, window: int = 0) -> None:
@@ -616,6 +669,33 @@ def _column(batch: list[Sequence[str]], c: int) -> list[str]:
         return list(map(operator.itemgetter(c), batch))
     except IndexError:
         return [r[c] if c < len(r) else "" for r in batch]
+
+
+def _hidden_identifiers(sample: list, mapping: sch.Mapping) -> bool:
+    """Whether most sample rows holding a strong identifier in their text hold one of a kind the
+    parsed columns do not give (the table parse misses them: proximity reads such a table)."""
+    with_ids = hidden = 0
+    for row in sample:
+        anchors, _ = prox.find_anchors(prox.row_text(row))
+        if not anchors:
+            continue
+        with_ids += 1
+        f = from_mapped(row, mapping)
+        mapped = {k for k, v in (("nir", f.nirs), ("email", f.emails), ("phone", f.phones)) if v}
+        if {a.kind for a in anchors} - mapped or _keyed_cell(row, mapping):
+            hidden += 1
+    return with_ids > 0 and hidden * 2 > with_ids
+
+
+def _keyed_cell(row, mapping: sch.Mapping) -> bool:
+    """Whether a cell of a strong column holds other keyed values (``06… nom=X prenom=Y``)."""
+    get = row.get if isinstance(row, dict) else (lambda c, _d="": row[c] if c < len(row) else _d)
+    for col, kind in mapping.columns.items():
+        if kind in prox.STRONG:
+            cell = get(col, "")
+            if cell and prox.blank_keys(cell) != cell:
+                return True
+    return False
 
 
 def _batched(it: Iterable, n: int) -> Iterator[list]:
