@@ -154,8 +154,8 @@ def from_window(text: str, lo: int, hi: int, anchor: tuple[int, int]) -> Fields:
     """Secondary fields of a proximity window (``text[lo:hi]`` around an identifier spanning
     ``anchor``; see matchers/proximity.py), nearest first: names (runs of 2 to 4 words, keys of
     ``key: value``, ``key=value``, ``"key":`` and ``<key>`` syntaxes blanked first), birth dates,
-    postcodes, and the window's emails (an email that spells a name is not a second proof: such
-    name candidates are dropped). Strong identifiers are the scanner's business (it looks them up
+    postcodes, and the window's emails (the words an email spells are not name candidates: an
+    email that spells the name is one proof, not two). Strong identifiers are the scanner's business (it looks them up
     once per block)."""
     from matchers.proximity import blank_keys
 
@@ -182,8 +182,12 @@ def from_window(text: str, lo: int, hi: int, anchor: tuple[int, int]) -> Fields:
             emails.append(e)
     f.emails = emails
     plain = blank_keys(_strip_emails_keep_offsets(window))
+    # A word the window's email spells (`jean.dupont@…`) is not a name proof: that would be the
+    # email counted twice.
+    locals_ = [ids.fold(e.partition("@")[0]).replace(" ", "") for e in emails]
     words = [(m.start(), m.end(), w) for m in _WORD.finditer(plain)
-             if len(w := ids.fold(m.group(0))) > 1 and " " not in w]
+             if len(w := ids.fold(m.group(0))) > 1 and " " not in w
+             and not any(w in local for local in locals_)]
     names = []
     for i in range(len(words)):
         for size in (2, 3, 4):
@@ -193,8 +197,6 @@ def from_window(text: str, lo: int, hi: int, anchor: tuple[int, int]) -> Fields:
             if run[-1][0] - run[0][1] > 40 * size:   # words far apart are not one name
                 break
             toks = sorted(w for _, _, w in run)
-            if emails and any(ids.email_spells_name(e, toks) for e in emails):
-                continue
             names.append((min(dist(s, e) for s, e, _ in run) * 4 + size, " ".join(toks)))
     f.names = _nearest(names, 80)
     if f.names:
