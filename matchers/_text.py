@@ -128,8 +128,8 @@ def line_prefix(lines: list[str]) -> re.Pattern | None:
     if sum(1 for line in filled if _QUOTE.match(line)) >= PREFIX_SHARE * len(filled):
         return _QUOTE
     numbers = [m and int(m.group(1)) for m in map(_LINE_NUMBER.match, body)]
-    if sum(1 for n in numbers if n is not None) < PREFIX_SHARE * len(body):
-        return None
+    if numbers[0] not in (0, 1) or sum(1 for n in numbers if n is not None) < PREFIX_SHARE * len(body):
+        return None   # a viewer numbers every line from 1 (a header without a number: an id column)
     steps = sum(1 for a, b in zip(numbers, numbers[1:]) if a is not None and b == a + 1)
     return _LINE_NUMBER if steps >= PREFIX_SHARE * (len(body) - 1) else None
 
