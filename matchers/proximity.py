@@ -34,6 +34,7 @@ LONGEST_ID = 160      # an identifier longer than this is not held back whole be
 MAX_WINDOWS = 1_000_000  # windows verified per document (each costs ~0.1 ms)
 MAX_TRIES = 8         # failed windows per enrolled record and document before it is not tried again
 STRONG = ("nir", "email", "phone")
+SAME_RECORD = 24      # two identifiers of one kind starting closer than this count as one record
 
 
 @dataclass(frozen=True)

@@ -425,9 +425,12 @@ class Scanner:
             t.count("blood_group", len(ids.BLOOD_IN_TEXT.findall(block.text, lo, hi)))
             t.nir_shaped += block.shaped
             anchors = block.anchors
+            last = dict.fromkeys(prox.STRONG, -prox.SAME_RECORD)
             for i in block.own:
                 a = anchors[i]
-                per_kind[a.kind] += 1
+                if a.start - last[a.kind] >= prox.SAME_RECORD:
+                    per_kind[a.kind] += 1
+                last[a.kind] = a.start
                 t.count(a.kind)
                 t.kinds.add(a.kind)
                 t.nir_keyed += a.keyed
@@ -459,7 +462,8 @@ class Scanner:
                         t.add_sample(Fields(**{{"nir": "nirs", "email": "emails", "phone": "phones"}[
                             anchors[i].kind]: [anchors[i].value]}))
                         t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
-        # A record holds at most one identifier of each kind it has: the most frequent kind counts.
+        # A record holds one identifier of each kind it has (two of a kind closer than SAME_RECORD
+        # characters are one record's): the most frequent kind counts.
         t.records_seen += max(per_kind.values())
         if budget.skipped:
             log.warning("proximity: %d windows not verified (more than %d in one document)",
