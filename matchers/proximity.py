@@ -22,11 +22,14 @@ whose windows failed :data:`MAX_TRIES` times is not tried again in that document
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from matchers import identifiers as ids
+
+log = logging.getLogger(__name__)
 
 WINDOW = 320          # characters of context on each side of an anchor
 BLOCK = 64 * 1024     # characters of new text per block
@@ -186,6 +189,9 @@ class Budget:
 
     def allow(self) -> bool:
         if self.windows >= MAX_WINDOWS:
+            if not self.skipped:
+                log.warning("proximity: more than %d windows in one document; the identifiers "
+                            "after them are counted, not verified", MAX_WINDOWS)
             self.skipped += 1
             return False
         self.windows += 1

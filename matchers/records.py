@@ -150,6 +150,13 @@ def _strip_emails(text: str) -> str:
     return ids.EMAIL_IN_TEXT.sub(" ", text)
 
 
+def from_identifier(kind: str, value: str) -> Fields:
+    """Fields holding one normalised strong identifier (``nir``, ``email`` or ``phone``)."""
+    f = Fields()
+    getattr(f, {"nir": "nirs", "email": "emails", "phone": "phones"}[kind]).append(value)
+    return f
+
+
 def from_window(text: str, lo: int, hi: int, anchor: tuple[int, int]) -> Fields:
     """Secondary fields of a proximity window (``text[lo:hi]`` around an identifier spanning
     ``anchor``; see matchers/proximity.py), nearest first: names (runs of 2 to 4 words, keys of

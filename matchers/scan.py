@@ -34,7 +34,7 @@ from matchers.extract import Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex, load_all
-from matchers.records import Fields, from_mapped, from_text, from_window
+from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window
 
 log = logging.getLogger(__name__)
 
@@ -436,8 +436,7 @@ class Scanner:
                 t.nir_keyed += a.keyed
             if not block.own:
                 continue
-            alone = [Fields(**{{"nir": "nirs", "email": "emails", "phone": "phones"}[a.kind]: [a.value]})
-                     for a in anchors]
+            alone = [from_identifier(a.kind, a.value) for a in anchors]
             for hits in t.leaks:
                 idx = hits.index
                 found = self._lookup_strong(alone, idx)
@@ -459,15 +458,11 @@ class Scanner:
                             budget.tries[(idx.name, r)] = budget.tries.get((idx.name, r), 0) + 1
                     elif not hits.matched[rec]:
                         hits.matched[rec] = True
-                        t.add_sample(Fields(**{{"nir": "nirs", "email": "emails", "phone": "phones"}[
-                            anchors[i].kind]: [anchors[i].value]}))
+                        t.add_sample(alone[i])
                         t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
         # A record holds one identifier of each kind it has (two of a kind closer than SAME_RECORD
         # characters are one record's): the most frequent kind counts.
         t.records_seen += max(per_kind.values())
-        if budget.skipped:
-            log.warning("proximity: %d windows not verified (more than %d in one document)",
-                        budget.skipped, prox.MAX_WINDOWS)
 
     # -- per-record verification -------------------------------------------------------------------
     def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True, window: int = 0) -> None:

@@ -208,3 +208,11 @@ def test_a_minified_json_in_a_paste_is_read(scanner, leak):
     text = "leak 2021 >>> " + json.dumps(records, separators=(",", ":"), ensure_ascii=False) + " <<<"
     f = scanner.scan_bytes(text.encode(), "paste")
     assert (f.matched_records, f.records_seen, f.errors) == (40, 40, ())
+
+
+def test_windows_per_document_are_capped_and_the_cap_is_logged(scanner, leak, monkeypatch, caplog):
+    monkeypatch.setattr(prox, "MAX_WINDOWS", 5)
+    line = " || ".join(f"{p['nom']} {p['prenom']} tel {p['telephone']}" for p in leak[:30])
+    f = scanner.scan_bytes(line.encode(), "capped.txt")
+    assert f.matched_records == 5 and f.records_seen == 30
+    assert "more than 5 windows" in caplog.text
