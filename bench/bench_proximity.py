@@ -27,13 +27,14 @@ from matchers.enroll import enroll_stream
 from matchers.scan import Scanner
 
 lines, repeat = int(sys.argv[2]), int(sys.argv[3])
+only = sys.argv[4].split(",") if len(sys.argv) > 4 and sys.argv[4] else []
 key = bytes(range(32))
 people = synth.generate(2000, seed=2021)
 index, _ = enroll_stream(io.BytesIO(synth.csv_text(*synth.transform(people)).encode()), "leak.csv",
                          leak="labos", key=key)
 scanner = Scanner([index], key)
 rng = random.Random(1)
-docs = {
+DOCS = {
     "log": "\n".join(f"2021-02-24 12:{i % 60:02d}:{i % 59:02d} INFO req={rng.randint(10**14, 10**15 - 1)} "
                      f"trace={rng.randint(10**12, 10**13 - 1)} user=u{i} tel=0{rng.randint(600000000, 799999999)} "
                      f"path=/api/v1/items/{i} status=200" for i in range(lines)),
@@ -47,7 +48,8 @@ docs = {
         for p in people) + "</export>",
 }
 out = {}
-for name, text in docs.items():
+for name, text in DOCS.items():
+    if only and name not in only: continue
     data = text.encode()
     best = None
     for _ in range(repeat):
@@ -61,8 +63,8 @@ print(json.dumps(out))
 """
 
 
-def run(root: Path, lines: int, repeat: int) -> dict:
-    res = subprocess.run([sys.executable, "-c", CHILD, str(root), str(lines), str(repeat)],
+def run(root: Path, lines: int, repeat: int, only: str = "") -> dict:
+    res = subprocess.run([sys.executable, "-c", CHILD, str(root), str(lines), str(repeat), only],
                          capture_output=True, text=True, check=True, cwd=root)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -74,12 +76,13 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2, help="alternations of before/after")
+    ap.add_argument("--only", default="", help="comma-separated documents (default: all)")
     args = ap.parse_args()
     before: dict = {}
     after: dict = {}
     for _ in range(args.rounds):
         for side, root in ((before, args.before), (after, args.after)):
-            for name, r in run(root, args.lines, args.repeat).items():
+            for name, r in run(root, args.lines, args.repeat, args.only).items():
                 if name not in side or r["s"] < side[name]["s"]:
                     side[name] = r
     print("| document | MiB | before s | after s | ratio | matched before → after | records_seen before → after |")
