@@ -35,8 +35,8 @@ SNIFF_LINES = 60
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 _ALNUM = re.compile(r"[^\W_]")
 
-# `Nom: DUPONT`, `N° SS : 1 85 …`, `Tél = 06 …`, `Adresse......: 3 rue …`
-_KV = re.compile(r"^\s*(?P<key>[^\W\d_][^:=;,|\t@<>{}\[\]\"]{0,39}?)[\s.]*[:=]\s*(?P<value>.*?)\s*$")
+# `Nom: DUPONT`, `N° SS : 1 85 …`, `Tél = 06 …`, `Adresse......: 3 rue …`, `- nom: X` (a list item)
+_KV = re.compile(r"^\s*(?:[-*+\u2022]\s+)?(?P<key>[^\W\d_][^:=;,|\t@<>{}\[\]\"]{0,39}?)[\s.]*[:=]\s*(?P<value>.*?)\s*$")
 # `jean.dupont@orange.fr:azerty123` (also `;` or `|`)
 _COMBO = re.compile(r"^\s*(?P<email>[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,})\s*(?P<sep>[:;|])"
                     r"(?P<secret>.*\S)\s*$")
@@ -104,6 +104,59 @@ def split_cells(line: str, delimiter: str) -> list[str]:
 def min_columns(delimiter: str) -> int:
     # Prose has commas: a comma block needs three columns; the other separators are not prose.
     return 3 if delimiter == "," else 2
+
+
+# -- prefixes a paste viewer or a mail client adds to every line ----------------------------------
+
+# `  12 | …`, `12: …`, `12. …`, `12) …`, `12<TAB>…`, `12  …`: a viewer's line numbers (copied with the text).
+_LINE_NUMBER = re.compile(r"^[ \t]*(\d{1,7})(?:[ \t]*[|:.)\]][ \t]?|\t|[ \t]+(?=\S)|[ \t]*$)")
+# `> …`, `>> …`: a quoted message.
+_QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+")
+PREFIX_SHARE = 0.95        # share of sample lines that must carry the prefix
+
+
+def line_prefix(lines: list[str]) -> re.Pattern | None:
+    """The prefix every line of a sample carries and the data does not, or None: a paste viewer's
+    line numbers (consecutive numbers, each followed by a separator) or a mail quote (``> ``).
+
+    Such a prefix glues itself to the first cell (``12 | DUPONT;Jean;…``): the caller strips it
+    from every line before the shape is decided."""
+    body = lines[:2000]
+    filled = [line for line in body if line.strip()]
+    if len(filled) < 3:
+        return None
+    if sum(1 for line in filled if _QUOTE.match(line)) >= PREFIX_SHARE * len(filled):
+        return _QUOTE
+    numbers = [m and int(m.group(1)) for m in map(_LINE_NUMBER.match, body)]
+    if numbers[0] not in (0, 1) or sum(1 for n in numbers if n is not None) < PREFIX_SHARE * len(body):
+        return None   # a viewer numbers every line from 1 (a header without a number: an id column)
+    steps = sum(1 for a, b in zip(numbers, numbers[1:]) if a is not None and b == a + 1)
+    return _LINE_NUMBER if steps >= PREFIX_SHARE * (len(body) - 1) else None
+
+
+def strip_prefix(lines: list[str], prefix: re.Pattern) -> list[str]:
+    return [prefix.sub("", line, count=1) for line in lines]
+
+
+class PrefixStripped(io.TextIOBase):
+    """A text stream whose lines lose ``prefix`` (see :func:`line_prefix`); only ``readline``,
+    which is all the line readers use."""
+
+    def __init__(self, text: io.TextIOBase, prefix: re.Pattern):
+        super().__init__()
+        self._text = text
+        self._prefix = prefix
+        self._at_start = True
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, size: int = -1) -> str:   # type: ignore[override]
+        line = self._text.readline(size)
+        if self._at_start and line:
+            line = self._prefix.sub("", line, count=1) or "\n"
+        self._at_start = line.endswith(("\n", "\r"))
+        return line
 
 
 # -- header heuristic --------------------------------------------------------------------------
@@ -334,6 +387,85 @@ def delimited_tables(src: TextSource, guess: DelimitedGuess, source: str, ctx: C
     yield Table(source, "delimited", header, reader, src.encoding)
 
 
+# -- encoded blobs ------------------------------------------------------------------------------
+
+MIN_BLOB = 64              # characters of the first line of a base64 or hex blob
+BLOB_PROBE = 8 * 1024      # characters decoded to decide whether a blob holds text or an archive
+_B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
+_HEX_LINE = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
+
+
+def blob_line(text: str, kind: str | None = None) -> str | None:
+    """``base64`` or ``hex`` when a stripped line is all of one such alphabet (``kind``: only that)."""
+    t = text.strip()
+    if not t or " " in t:
+        return None
+    if kind != "base64" and _HEX_LINE.fullmatch(t):
+        return "hex"
+    if kind != "hex" and _B64_LINE.fullmatch(t):
+        return "base64"
+    return None
+
+
+def decode_blob(chars: str, kind: str) -> tuple[bytes, str]:
+    """Bytes of the longest decodable prefix of ``chars`` (no whitespace), and the rest."""
+    import binascii
+
+    if kind == "hex":
+        cut = len(chars) // 2 * 2
+        return bytes.fromhex(chars[:cut]), chars[cut:]
+    end = chars.find("=")
+    if end >= 0:   # padding ends a base64 stream (what follows would be another one)
+        end = len(chars) - len(chars[end:].lstrip("="))
+        return binascii.a2b_base64(chars[:end].translate(_URLSAFE)), ""
+    cut = len(chars) // 4 * 4
+    return binascii.a2b_base64(chars[:cut].translate(_URLSAFE)), chars[cut:]
+
+
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def readable_blob(head: bytes) -> bool:
+    """Whether decoded bytes are worth extracting: an archive, or text (a BOM, or mostly printable
+    ASCII). Keys, hashes, images and random tokens are not: they stay text, nothing is reported."""
+    from matchers.containers import container_kind
+    from matchers.decode import BOMS
+
+    if len(head) < 16:
+        return False
+    if container_kind(head) or any(head.startswith(bom) for bom, _ in BOMS):
+        return True
+    sample = head[:4096]
+    return len(sample.translate(None, _PRINTABLE)) <= 0.1 * len(sample)
+
+
+class BlobReader:
+    """``read(n)`` over the decoded bytes of the blob lines at the head of a segmenter."""
+
+    def __init__(self, seg: "Segmenter", kind: str):
+        self._seg = seg
+        self.kind = kind
+        self._rest = ""
+        self._out = b""
+        self._ended = False
+
+    def read(self, n: int = -1) -> bytes:
+        n = n if n and n > 0 else 65536
+        while len(self._out) < n and not self._ended:
+            line = self._seg.peek(0)
+            if line is None or blob_line(line.text, self.kind) is None:
+                self._ended = True
+                break
+            self._seg.pop()
+            data, self._rest = decode_blob(self._rest + line.text.strip(), self.kind)
+            self._out += data
+            if self._rest == "" and line.text.rstrip().endswith("="):
+                self._ended = True
+        out, self._out = self._out[:n], self._out[n:]
+        return out
+
+
 # -- the segmenter -----------------------------------------------------------------------------
 
 class _Line:
@@ -382,7 +514,10 @@ _UNSET = object()
 class Segmenter:
     """Cuts a stream of lines into consecutive tables of one kind each (see module docstring)."""
 
-    def __init__(self, lines: Iterable[str], source: str, encoding: str | None):
+    def __init__(self, lines: Iterable[str], source: str, encoding: str | None,
+                 open_blob: Callable[[BlobReader, int], Iterator[Table]] | None = None):
+        self._open_blob = open_blob
+        self._blobs = 0
         self._it = iter(lines)
         self._buf: deque[_Line] = deque()
         self._source = source
@@ -449,6 +584,10 @@ class Segmenter:
             if (j is None and self._at_eof_after(i + 1)) or \
                     (j is not None and self.peek(j).combo):  # type: ignore[union-attr]
                 return "combo", None
+        if self._open_blob is not None and len(line.text) >= MIN_BLOB:
+            kind = self._blob_at(i)
+            if kind:
+                return "blob", (kind, 0)
         if line.starts_record:
             nxt = self.peek(i + 1)
             if nxt is not None and nxt.kv:
@@ -457,6 +596,23 @@ class Segmenter:
         if block:
             return "delimited", block
         return "text", None
+
+    def _blob_at(self, i: int) -> str | None:
+        """``base64``/``hex`` when lines from ``i`` are an encoded blob that decodes to text or to an
+        archive (decided on its first :data:`BLOB_PROBE` characters, read ahead, not consumed)."""
+        kind = blob_line(self.peek(i).text)  # type: ignore[union-attr]
+        if kind is None:
+            return None
+        chars, j = "", i
+        while len(chars) < BLOB_PROBE and (line := self.peek(j)) is not None \
+                and blob_line(line.text, kind):
+            chars += line.text.strip()
+            j += 1
+        try:
+            head, _ = decode_blob(chars[:BLOB_PROBE], kind)
+        except ValueError:     # binascii.Error: not base64 after all
+            return None
+        return kind if readable_blob(head) else None
 
     def _delimited_block(self, i: int) -> tuple[str, int] | None:
         window = [self.peek(j) for j in range(i, i + MIN_BLOCK)]
@@ -562,6 +718,15 @@ class Segmenter:
                     header = tuple(sample[0])
                     self.pop()
                 rows, out_kind = self._delimited_rows(delimiter, columns), "delimited"
+            elif kind == "blob" and info is not None and self._open_blob is not None:
+                while self.peek(0) is not None and self.peek(0).blank:  # type: ignore[union-attr]
+                    self.pop()
+                self._blobs += 1
+                reader = BlobReader(self, info[0])
+                yield from self._open_blob(reader, self._blobs)
+                while reader.read(1 << 20):   # what the extraction of the blob left unread
+                    pass
+                continue
             else:
                 rows, out_kind = self._text_rows(), "text"
             yield Table(self._source, out_kind, header, rows, self._encoding)

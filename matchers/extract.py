@@ -63,12 +63,16 @@ from matchers._model import (
     Table,
 )
 from matchers._text import (
+    BlobReader,
     Segmenter,
     delimited_tables,
     document_plan,
+    PrefixStripped,
     ensure_field_limit,
+    line_prefix,
     sniff_delimited,
     split_lines,
+    strip_prefix,
 )
 from matchers.containers import (
     Inflate,
@@ -167,7 +171,7 @@ def _member(reader: SafeReader, name: str, ctx: Context, depth: int) -> Iterator
     full = SafeReader(reader.read, ctx, name, head=head)
     kind = container_kind(head)
     if kind is None:
-        yield from _leaf(full, head, name, ctx)
+        yield from _leaf(full, head, name, ctx, depth)
     else:
         yield from _container(kind, full, head, False, name, ctx, depth)
 
@@ -247,7 +251,7 @@ def _zip(fileobj: BinaryIO, name: str, ctx: Context, depth: int) -> Iterator[Tab
         yield from _member(member, member_name, ctx, depth + 1)
 
 
-def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context) -> Iterator[Table]:
+def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context, depth: int = 0) -> Iterator[Table]:
     """A stream that is not a container: text in some encoding, or binary content."""
     if not head:  # empty: read in full, nothing in it (not an error; size 0 says it)
         return
@@ -257,7 +261,20 @@ def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context) -> Iterator[Tab
         ctx.report(name, sniffed.binary or "binary content, skipped")
         return
     sample = decode_sample(head, sniffed.encoding, complete)
-    yield from _text(TextSource(raw, sniffed.encoding), sample, complete, name, ctx, 0)
+    yield from _text(TextSource(raw, sniffed.encoding), sample, complete, name, ctx, 0, depth)
+
+
+class _Stripped(TextSource):
+    """A text source whose lines lose a prefix (:func:`matchers._text.line_prefix`)."""
+
+    def __init__(self, src: TextSource, prefix):
+        super().__init__(encoding=src.encoding)
+        self._src = src
+        self._prefix = prefix
+
+    def open(self, wrap=None):
+        text, wrapped = self._src.open(wrap)
+        return PrefixStripped(text, self._prefix), wrapped
 
 
 def _sample_of(text: str) -> tuple[str, bool]:
@@ -269,8 +286,9 @@ def _sample_of(text: str) -> tuple[str, bool]:
 
 
 def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Context,
-          html_depth: int) -> Iterator[Table]:
-    """Tables of one text, its shape decided on ``sample`` (its first 64 KiB)."""
+          html_depth: int, depth: int = 0) -> Iterator[Table]:
+    """Tables of one text, its shape decided on ``sample`` (its first 64 KiB); ``depth``: the
+    containers and encoded blobs it is nested in."""
     limits = ctx.limits
     encoding = src.encoding
     if html_depth < 2 and looks_html(sample):
@@ -292,7 +310,7 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
         visible_src = TextSource(text=visible)
         visible_src.encoding = encoding          # reported on the tables, not used to decode
         yield from _text(visible_src, visible_sample, visible_complete, source, ctx,
-                         html_depth + 1)
+                         html_depth + 1, depth)
         return
     shape = json_probe(sample, complete)
     if shape is not None:
@@ -302,6 +320,10 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
         ensure_field_limit(limits.max_line_chars)
         yield from sql_tables(text_lines(src.open()[0], limits.max_line_chars), source, encoding)
         return
+    prefix = line_prefix(split_lines(sample))
+    if prefix is not None:   # a paste viewer's line numbers, a mail quote: read without them
+        sample = "\n".join(strip_prefix(split_lines(sample), prefix)) + "\n"
+        src = _Stripped(src, prefix)
     plan = document_plan(sample)
     if plan == "blank" and complete:  # read in full, nothing in it: not an error
         return
@@ -312,4 +334,20 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
             return
     ensure_field_limit(limits.max_line_chars)   # the segmenter splits quoted lines with csv
     lines = text_lines(src.open()[0], limits.max_line_chars)
-    yield from Segmenter(lines, source, encoding).tables()
+
+    def open_blob(blob: BlobReader, number: int) -> Iterator[Table]:
+        """An encoded blob (base64, hex) in the text, decoded and read like an attachment."""
+        name = f"{source}!{blob.kind}-{number}"
+        if number > limits.max_members:
+            if number == limits.max_members + 1:
+                ctx.report(source, f"more than max_members={limits.max_members} encoded blobs: "
+                                   "the rest were not decoded")
+            return iter(())
+        if depth + 1 > limits.max_depth:
+            ctx.report(name, f"encoded blob nested deeper than max_depth={limits.max_depth}: "
+                             "not decoded (raise Limits.max_depth to read it)")
+            return iter(())
+        reader = SafeReader(blob.read, ctx, name, meter=True)
+        return _member(reader, name, ctx, depth + 1)
+
+    yield from Segmenter(lines, source, encoding, open_blob).tables()

@@ -195,3 +195,78 @@ SINGLES_MAX_WORDS = 3
 def _strip_emails(text: str) -> str:
     """Name words are not taken from inside email addresses (an email that spells a name is one proof)."""
     return ids.EMAIL_IN_TEXT.sub(" ", text)
+
+
+def from_identifier(kind: str, value: str) -> Fields:
+    """Fields holding one normalised strong identifier (``nir``, ``email`` or ``phone``)."""
+    f = Fields()
+    getattr(f, {"nir": "nirs", "email": "emails", "phone": "phones"}[kind]).append(value)
+    return f
+
+
+def from_window(text: str, lo: int, hi: int, anchor: tuple[int, int]) -> Fields:
+    """Secondary fields of a proximity window (``text[lo:hi]`` around an identifier spanning
+    ``anchor``; see matchers/proximity.py), nearest first: names (runs of 2 to 4 words, keys of
+    ``key: value``, ``key=value``, ``"key":`` and ``<key>`` syntaxes blanked first), birth dates,
+    postcodes, and the window's emails (the words an email spells are not name candidates: an
+    email that spells the name is one proof, not two). Strong identifiers are the scanner's business (it looks them up
+    once per block)."""
+    from matchers.proximity import blank_keys
+
+    window = text[lo:hi]
+    a0, a1 = anchor[0] - lo, anchor[1] - lo
+
+    def dist(s: int, e: int) -> int:
+        return 0 if e > a0 and s < a1 else (a0 - e if e <= a0 else s - a1)
+
+    f = Fields()
+    f.blood = len(ids.BLOOD_IN_TEXT.findall(window))
+    dobs = []
+    for m in ids.DATE_IN_TEXT.finditer(window):
+        d = ids.date_norm(m.group(0))
+        if d:
+            dobs.append((dist(m.start(), m.end()), d))
+    f.dobs = _nearest(dobs)
+    f.postcodes = _nearest([(dist(m.start(), m.end()), m.group(0))
+                            for m in ids.POSTCODE_IN_TEXT.finditer(window)])
+    emails = []
+    for m in ids.EMAIL_IN_TEXT.finditer(window):
+        e = ids.email_norm(m.group(0))
+        if e and e not in emails:
+            emails.append(e)
+    f.emails = emails
+    plain = blank_keys(_strip_emails_keep_offsets(window))
+    # A word the window's email spells (`jean.dupont@…`) is not a name proof: that would be the
+    # email counted twice.
+    locals_ = [ids.fold(e.partition("@")[0]).replace(" ", "") for e in emails]
+    words = [(m.start(), m.end(), w) for m in _WORD.finditer(plain)
+             if len(w := ids.fold(m.group(0))) > 1 and " " not in w
+             and not any(w in local for local in locals_)]
+    names = []
+    for i in range(len(words)):
+        for size in (2, 3, 4):
+            run = words[i:i + size]
+            if len(run) < size:
+                break
+            if run[-1][0] - run[0][1] > 40 * size:   # words far apart are not one name
+                break
+            toks = sorted(w for _, _, w in run)
+            names.append((min(dist(s, e) for s, e, _ in run) * 4 + size, " ".join(toks)))
+    f.names = _nearest(names, 80)
+    if f.names:
+        f.name_tokens = f.names[0].split()
+    return f
+
+
+def _nearest(scored: list[tuple[int, str]], cap: int = 12) -> list[str]:
+    out: list[str] = []
+    for _, v in sorted(scored, key=lambda x: x[0]):
+        if v not in out:
+            out.append(v)
+            if len(out) >= cap:
+                break
+    return out
+
+
+def _strip_emails_keep_offsets(text: str) -> str:
+    return ids.EMAIL_IN_TEXT.sub(lambda m: " " * len(m.group(0)), text)

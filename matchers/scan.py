@@ -35,12 +35,13 @@ from rapidfuzz import fuzz
 
 from matchers import evidence as ev
 from matchers import identifiers as ids
+from matchers import proximity as prox
 from matchers import schema as sch
 from matchers.extract import Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex, load_all
-from matchers.records import Fields, from_mapped, from_text, split_keyed
+from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, split_keyed
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class _Tally:
     sample: list[str] = field(default_factory=list)
     failed: int = 0  # records that could not be checked (an internal error): counts are a lower bound
     failures: dict[str, int] = field(default_factory=dict)  # exception type -> records lost to it
+    proximity: prox.Budget = field(default_factory=prox.Budget)
 
     def count(self, kind: str, n: int = 1) -> None:
         if n:
@@ -374,7 +376,11 @@ class Scanner:
         mapping = sch.map_columns(table.header, sample)
         self._score_schema(mapping, len(sample), t)
         all_rows = itertools.chain(sample, rows)
-        if not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
+        if _hidden_identifiers(sample, mapping):
+            # The parse misses identifiers the rows' text holds (cells with whole rows, a line
+            # number or quote glued to a cell, keys the parser does not know): proximity.
+            self._match_proximity(map(prox.row_text, all_rows), t)
+        elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
             self._match_seq_fast(all_rows, mapping, t)
         else:
             self._match_generic(all_rows, mapping, t)
@@ -511,13 +517,7 @@ class Scanner:
         self._guarded(_batched(rows, BATCH), run, lambda row: run([row]), t)
 
     def _match_text(self, lines: Iterable[str], t: _Tally) -> None:
-        def run(batch: list[str]) -> None:
-            fields = [from_text(line, health=False) if line else Fields() for line in batch]
-            if not t.health:
-                t.health = bool(ids.health_terms("\n".join(batch)[:1 << 20]))
-            self._resolve(fields, t, window=2)
-
-        self._guarded(_batched(lines, BATCH), run, lambda line: run([line]), t)
+        self._match_proximity(lines, t)
 
     @staticmethod
     def _guarded(batches: Iterable[list], run: Callable[[list], None], one: Callable[[object], None],
@@ -537,6 +537,71 @@ class Scanner:
                         one(record)
                     except Exception as exc_one:
                         t.fail(exc_one, 1, "a record")
+
+    def _match_proximity(self, pieces: Iterable[str], t: _Tally) -> None:
+        """Records as the text around each strong identifier (matchers/proximity.py): the anchor's
+        own enrolled records are the candidates, the window gives the second proof."""
+        per_kind = dict.fromkeys(prox.STRONG, 0)
+        for block in prox.blocks(pieces):
+            lo, hi = block.new
+            if not t.health:
+                t.health = bool(ids.health_terms(block.text[lo:hi][:1 << 20]))
+            t.count("blood_group", len(ids.BLOOD_IN_TEXT.findall(block.text, lo, hi)))
+            t.nir_shaped += block.shaped
+            anchors = block.anchors
+            last = dict.fromkeys(prox.STRONG, -prox.SAME_RECORD)
+            for i in block.own:
+                a = anchors[i]
+                if a.start - last[a.kind] >= prox.SAME_RECORD:
+                    per_kind[a.kind] += 1
+                last[a.kind] = a.start
+                t.count(a.kind)
+                t.kinds.add(a.kind)
+                t.nir_keyed += a.keyed
+            if not block.own:
+                continue
+            alone = [from_identifier(a.kind, a.value) for a in anchors]
+            lost: set[int] = set()
+            for hits in t.leaks:
+                weigh = t.evidence_of(hits.index)
+                found = self._lookup_strong(alone, hits.index)
+                for i in block.own:
+                    try:
+                        self._verify_window(block, i, alone, found, hits, weigh, t)
+                    except Exception as exc:  # counted, never quoted; the next window goes on
+                        if i not in lost:
+                            lost.add(i)
+                            t.fail(exc, 1, "a text window")
+        # A record holds one identifier of each kind it has (two of a kind closer than SAME_RECORD
+        # characters are one record's): the most frequent kind counts.
+        t.records_seen += max(per_kind.values())
+
+    def _verify_window(self, block: "prox.Block", i: int, alone: list[Fields], found: list[dict[int, set[str]]],
+                       hits: _LeakHits, weigh: ev.Evidence, t: _Tally) -> None:
+        """The window around anchor ``i`` against the enrolled records its identifier finds; what it
+        proves goes to the evidence model (decided once the whole input is read)."""
+        idx, budget, anchors = hits.index, t.proximity, block.anchors
+        cands = [r for r in found[i] if not hits.matched[r]
+                 and budget.tries.get((idx.name, r), 0) < prox.MAX_TRIES]
+        if not cands or not budget.allow():
+            return
+        lo_w, hi_w = block.window(i)
+        proofs = {r: {anchors[i].kind} for r in cands}
+        for j in block.neighbours(i):
+            for r in cands:
+                if r in found[j]:
+                    proofs[r].add(anchors[j].kind)
+        f = from_window(block.text, lo_w, hi_w, (anchors[i].start, anchors[i].end))
+        rec, fields_ = self._verify(f, proofs, idx)
+        if rec is None:
+            for r in cands:
+                budget.tries[(idx.name, r)] = budget.tries.get((idx.name, r), 0) + 1
+            weigh.candidate({a for ks in proofs.values() for a in ev.anchors_of(ks)})
+            return
+        weigh.confirm(rec, ev.anchors_of(proofs[rec]), fields_)
+        t.add_sample(alone[i])
+        t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
+
 
     # -- per-record verification -------------------------------------------------------------------
     def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True, window: int = 0) -> None:
@@ -793,6 +858,33 @@ def _health_in_rows(batch: list, rows: int = PROFILE_ROWS) -> bool:
     appears in any value of a batch's first rows (header or not: ``diag``/``med`` columns too)."""
     text = "\n".join(" ; ".join(r.values() if isinstance(r, dict) else r) for r in batch[:rows])
     return bool(ids.health_terms(text) or ids.BLOOD_IN_TEXT.search(text))
+
+
+def _hidden_identifiers(sample: list, mapping: sch.Mapping) -> bool:
+    """Whether most sample rows holding a strong identifier in their text hold one of a kind the
+    parsed columns do not give (the table parse misses them: proximity reads such a table)."""
+    with_ids = hidden = 0
+    for row in sample:
+        anchors, _ = prox.find_anchors(prox.row_text(row))
+        if not anchors:
+            continue
+        with_ids += 1
+        f = from_mapped(row, mapping)
+        mapped = {k for k, v in (("nir", f.nirs), ("email", f.emails), ("phone", f.phones)) if v}
+        if {a.kind for a in anchors} - mapped or _keyed_cell(row, mapping):
+            hidden += 1
+    return with_ids > 0 and hidden * 2 > with_ids
+
+
+def _keyed_cell(row, mapping: sch.Mapping) -> bool:
+    """Whether a cell of a strong column holds other keyed values (``06… nom=X prenom=Y``)."""
+    get = row.get if isinstance(row, dict) else (lambda c, _d="": row[c] if c < len(row) else _d)
+    for col, kind in mapping.columns.items():
+        if kind in prox.STRONG:
+            cell = get(col, "")
+            if cell and prox.blank_keys(cell) != cell:
+                return True
+    return False
 
 
 def _batched(it: Iterable, n: int) -> Iterator[list]:
