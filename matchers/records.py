@@ -42,7 +42,7 @@ class Fields:
         return bool(self.nirs or self.emails or self.phones)
 
     def merge(self, other: "Fields") -> "Fields":
-        """Fields of a text window: this line and its neighbours."""
+        """Both records' fields in one (a row's mapped fields and the identifiers found in its text)."""
         out = Fields(**{k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()})
         for k in ("nirs", "emails", "phones", "names", "dobs", "postcodes", "singles"):
             getattr(out, k).extend(x for x in getattr(other, k) if x not in getattr(out, k))

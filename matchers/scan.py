@@ -299,6 +299,9 @@ class Scanner:
             kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(t.failures.items()) if n)
             errors.append(f"{t.failed} record(s) could not be checked because of an internal error "
                           f"({kinds}, a bug, please report): the counts are a lower bound")
+        if t.proximity.skipped:
+            errors.append(f"{t.proximity.skipped} identifier(s) in text were counted but not checked (more "
+                          f"than {prox.MAX_WINDOWS} text windows in one document): the counts are a lower bound")
         return not errors
 
     # -- verdict -----------------------------------------------------------------------------------
@@ -604,13 +607,11 @@ class Scanner:
 
 
     # -- per-record verification -------------------------------------------------------------------
-    def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True, window: int = 0) -> None:
+    def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True) -> None:
         """Confirm records one by one: candidates from strong fields, then secondary fields."""
         if count:
             for f in fields:
                 if f.has_strong():
-                    if window:
-                        t.records_seen += 1
                     t.count("nir", len(f.nirs))
                     t.count("email", len(f.emails))
                     t.count("phone", len(f.phones))
@@ -619,16 +620,6 @@ class Scanner:
                 t.nir_shaped += f.nir_shaped
                 if f.health:
                     t.health = True
-            if window:
-                kinds = set()
-                for f in fields:
-                    if f.nirs:
-                        kinds.add("nir")
-                    if f.emails:
-                        kinds.add("email")
-                    if f.phones:
-                        kinds.add("phone")
-                t.kinds |= kinds
         if not any(f.has_strong() or (f.dobs and f.names) for f in fields):
             return
         lost: set[int] = set()  # records an internal error kept from being checked (counted once)
@@ -637,16 +628,16 @@ class Scanner:
             lookups = self._lookup_strong(fields, hits.index)
             for i, f in enumerate(fields):
                 try:
-                    self._resolve_one(i, fields, lookups, hits.index, weigh, t, window)
+                    self._resolve_one(i, fields, lookups, hits.index, weigh, t)
                 except Exception as exc:
                     if i not in lost:
                         lost.add(i)
                         t.fail(exc, 1, "a record")
 
     def _resolve_one(self, i: int, fields: list[Fields], lookups: list[dict[int, set[str]]],
-                     idx: LeakIndex, weigh: ev.Evidence, t: _Tally, window: int) -> None:
-        """Verify record ``i`` of ``fields`` against one leak (with its neighbours in free text) and
-        hand what it proves to the evidence model, which decides once the whole input is read."""
+                     idx: LeakIndex, weigh: ev.Evidence, t: _Tally) -> None:
+        """Verify record ``i`` of ``fields`` against one leak and hand what it proves to the
+        evidence model, which decides once the whole input is read."""
         f = fields[i]
         cands = lookups[i]
         if not cands and f.dobs and f.names:
@@ -654,30 +645,14 @@ class Scanner:
             cands = self._namedob_candidates(f, idx)
         if not cands:
             return
-        found = cands
         rec, fields_ = self._verify(f, cands, idx)
-        if rec is None and window:
-            lo, hi = max(0, i - window), min(len(fields), i + window + 1)
-            merged = f
-            for j in range(lo, hi):
-                if j != i:
-                    merged = merged.merge(fields[j])
-            merged_cands = {r: set(ks) for r, ks in cands.items()}
-            for j in range(lo, hi):
-                if j != i:
-                    for r, ks in lookups[j].items():
-                        merged_cands.setdefault(r, set()).update(ks)
-            found = {r: merged_cands[r] for r in cands}
-            rec, fields_ = self._verify(merged, found, idx)
         if rec is None:
             # A candidate no second proof supports: what chance hits look like. Their number
             # estimates the input's chance candidates (C) of each anchor (docs/evidence.md).
             weigh.candidate({a for ks in cands.values() for a in ev.anchors_of(ks)})
             return
-        weigh.confirm(rec, ev.anchors_of(found[rec]), fields_)
+        weigh.confirm(rec, ev.anchors_of(cands[rec]), fields_)
         t.add_sample(f)
-        if window:  # free text: what was found tells which data it exposes
-            t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
 
     def _lookup_strong(self, fields: list[Fields], idx: LeakIndex) -> list[dict[int, set[str]]]:
         """Per record: enrolled candidates and which strong kinds found each."""

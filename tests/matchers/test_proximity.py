@@ -210,9 +210,13 @@ def test_a_minified_json_in_a_paste_is_read(scanner, leak):
     assert (f.matched_records, f.records_seen, f.errors) == (40, 40, ())
 
 
-def test_windows_per_document_are_capped_and_the_cap_is_logged(scanner, leak, monkeypatch, caplog):
+def test_windows_per_document_are_capped_and_the_cap_is_said(scanner, leak, monkeypatch, caplog):
     monkeypatch.setattr(prox, "MAX_WINDOWS", 5)
     line = " || ".join(f"{p['nom']} {p['prenom']} tel {p['telephone']}" for p in leak[:30])
     f = scanner.scan_bytes(line.encode(), "capped.txt")
     assert f.matched_records == 5 and f.records_seen == 30
     assert "more than 5 windows" in caplog.text
+    # a partial result is marked partial: the finding says the count is a lower bound
+    assert f.complete is False
+    assert f.errors == ("25 identifier(s) in text were counted but not checked (more than 5 text windows "
+                        "in one document): the counts are a lower bound",)
