@@ -191,8 +191,9 @@ def test_name_windows_keep_every_word_and_skip_emails():
     f = from_text("Lefèvre-Hervé Zoé 0612345678")
     assert f.names == ["herve lefevre", "herve zoe", "herve lefevre zoe"]
     assert f.name_tokens == ["herve", "lefevre"]
-    # Single letters are not name words.
+    # Single letters are not name words, nor words that fold to one letter ("ßo" folds to "o").
     assert from_text("A Martin B Jeanne 0612345678").names == ["jeanne martin"]
+    assert from_text("Martin \u00dfo Jeanne 0612345678").names == ["jeanne martin"]
 
 
 def test_no_identifier_no_digit_gives_only_blood_and_health():
@@ -271,6 +272,11 @@ def test_a_full_name_column():
     assert (f.names, f.name_tokens, f.emails) == (["jeanne martin"], ["jeanne", "martin"], ["j@example.org"])
     m = Mapping(columns={0: "full_name", 1: "full_name", 2: "email"})
     assert from_mapped(["Martin", "Jeanne", "j@example.org"], m).names == ["jeanne martin"]
+
+
+def test_every_blood_group_column_counts():
+    m = Mapping(columns={0: "phone", 1: "blood_group", 2: "blood_group", 3: "blood_group"})
+    assert from_mapped(["0612345678", "A+", "O-", ""], m).blood == 2
 
 
 def test_a_name_without_letters_gives_no_key():
