@@ -97,6 +97,19 @@ def test_a_repost_is_stored_with_one_alert_per_receiver_and_lab(two_labs):
                                              "verdict": "repost", "lab": a["lab"]}
 
 
+def test_labels_are_stored_as_sorted_utf8_json(people):
+    lab = "Biopôle Lannion"
+    copy = [p for p in people if p["laboratoire"] == lab][:5]
+    db = open_db(None)
+    record_finding(db, make_finding(copy, url="https://p.example/u"), source="forum", config=_cfg([lab]), now=T0)
+    alert, = _rows(db, "SELECT labels FROM alerts WHERE lab = ?", [lab])
+    assert alert["labels"] == ('{"lab": "Biopôle Lannion", "leak": "labos-2021", "receiver": "lab0", '
+                               '"severity": "high", "source": "forum", "verdict": "repost"}')
+    incident, = _rows(db, "SELECT labels FROM alert_incidents WHERE receiver = 'lab0'")
+    assert incident["labels"] == ('{"lab": "Biopôle Lannion", "leak": "labos-2021", "receiver": "lab0", '
+                                  '"verdict": "repost"}')
+
+
 def test_first_seen_is_kept_when_given_and_defaults_to_now(people):
     db = open_db(None)
     record_finding(db, make_finding(people[:5], url="https://p.example/fs"), first_seen="2021-02-20T08:00:00+00:00",
@@ -348,19 +361,22 @@ def test_identifiers_slipping_into_a_finding_are_masked_before_storage(people):
 def test_source_health_is_one_finding_per_source_problem_and_day(caplog):
     db = open_db(None)
     cfg = _cfg()
-    fid = record_health(db, source="forum", problem="failing", detail={"runs": 3}, config=cfg, now=T0)
+    fid = record_health(db, source="forum", problem="failing", detail={"runs": 3, "cause": "délai dépassé"},
+                        config=cfg, now=T0)
     assert fid is not None
     (row,) = _rows(db, "SELECT * FROM findings")
     assert row["dedup_key"] == "source-health:forum:failing:2021-02-23"
     assert (row["verdict"], row["leak"], row["source"], row["url"]) == ("source-health", None, "forum", "")
     assert row["first_seen"] == row["detected_at"] == "2021-02-23T10:00:00+00:00"
     assert (row["matched_records"], row["records_seen"]) == (0, 0)
-    assert json.loads(row["detail"]) == {"problem": "failing", "runs": 3}
+    assert row["detail"] == '{"cause": "délai dépassé", "problem": "failing", "runs": 3}'  # sorted keys, UTF-8
     assert (row["identifiers"], row["labs"], row["categories"], row["sample"], row["errors"]) == (
         "{}", "{}", "[]", "[]", "[]")
     (a,) = _rows(db, "SELECT * FROM alerts")
     assert (a["receiver"], a["route"], a["severity"], a["finding_id"]) == ("ops", "operators", "info", fid)
     assert a["alert_key"] == alert_key("ops", row["dedup_key"], "")
+    assert json.loads(a["labels"]) == {"leak": "", "verdict": "source-health", "severity": "info", "source": "forum",
+                                       "lab": "", "receiver": "ops"}
 
     assert record_health(db, source="forum", problem="failing", config=cfg, now=T0 + timedelta(hours=13)) is None
     assert record_health(db, source="forum", problem="empty", config=cfg, now=T0) is not None
