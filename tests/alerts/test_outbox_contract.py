@@ -354,6 +354,17 @@ def test_identifiers_slipping_into_a_finding_are_masked_before_storage(people):
     assert json.loads(row["detail"])["n"] == 3 and "** *** *** **" in json.loads(row["detail"])["note"]
     assert json.loads(row["sample"])[0].startswith(f"{nir[0]} {nir[1:3]} {nir[3:5]} **")
     assert "***@" in row["url"] or "** **" in row["url"]
+    (error,) = json.loads(row["errors"])
+    assert error == f"cannot parse 0{phone[1]} ** ** ** {phone[-2:]}"
+
+
+def test_the_input_is_masked_when_it_is_the_stored_address(people):
+    mail = people[0]["email"]
+    db = open_db(None)
+    finding = make_finding(people[:5], url=f"https://p.example/u?m={mail}")
+    record_finding(db, finding, config=_cfg(), now=T0)
+    (row,) = _rows(db, "SELECT url, source FROM findings")
+    assert row == {"url": f"https://p.example/u?m={mail[0]}***@{mail.split('@')[1]}", "source": ""}
 
 
 # -- record_health -----------------------------------------------------------------------------------
