@@ -421,3 +421,74 @@ def test_clock_defaults_to_now(people):
     after = clock.iso(clock.now() + timedelta(seconds=1))
     for (stamp,) in db.execute("SELECT detected_at FROM findings"):
         assert before <= stamp <= after
+
+
+# -- enqueue on rows as other writers give them ------------------------------------------------------
+
+def test_enqueue_adds_only_the_alerts_still_missing(two_labs):
+    labs, copy = two_labs
+    db = open_db(None)
+    fid = record_finding(db, make_finding(copy, url="https://p.example/m"), config=_cfg(), now=T0)
+    assert [r[0] for r in db.execute("SELECT receiver FROM alerts")] == ["cnil"]
+    # The labs' contacts are configured later: enqueueing again adds their alerts, not the authority's.
+    row = _rows(db, "SELECT * FROM findings")[0]
+    with db.atomic():
+        new = enqueue(db, alerting_of(_cfg(labs)), fid, row, now=T0 + timedelta(minutes=1))
+    assert len(new) == 2
+    assert [r[0] for r in db.execute("SELECT receiver FROM alerts ORDER BY id")] == ["cnil", "lab0", "lab1"]
+
+
+def test_enqueue_a_row_without_labs_categories_or_counts():
+    db = open_db(None)
+    alerting = alerting_of(_cfg(high_records=1))
+    fid = db["findings"].insert({"dedup_key": "repost:x:1", "verdict": "repost", "url": "u"}).last_pk
+    row = {"dedup_key": "repost:x:1", "verdict": "repost", "labs": None, "categories": None}
+    with db.atomic():
+        (aid,) = enqueue(db, alerting, fid, row, now=T0)
+    (a,) = _rows(db, "SELECT * FROM alerts WHERE id = ?", [aid])
+    assert a["severity"] == "medium"  # no records, no NIR or health: not "high" even at high_records=1
+    assert json.loads(a["labels"]) == {"leak": "", "verdict": "repost", "severity": "medium", "source": "",
+                                       "lab": "", "receiver": "cnil"}
+
+
+def test_the_stored_url_is_the_one_given(people):
+    db = open_db(None)
+    record_finding(db, make_finding(people[:5], url="https://mirror.example/a"), url="https://p.example/page",
+                   config=_cfg(), now=T0)
+    assert _rows(db, "SELECT url FROM findings")[0]["url"] == "https://p.example/page"
+
+
+# -- what the operator reads in the log ---------------------------------------------------------------
+
+def _messages(caplog, level):
+    return [r.getMessage() for r in caplog.records if r.name == "alerts.outbox" and r.levelno == level]
+
+
+def test_log_lines_of_queued_alerts_and_of_copies_seen_again(people, caplog, monkeypatch):
+    import sqlite3 as _sqlite3
+
+    db = open_db(None)
+    f = make_finding(people[:5], url="https://p.example/log", sha="d" * 64)
+    key = f"repost:labos-2021:{'d' * 64}"
+    with caplog.at_level(logging.DEBUG, logger="alerts.outbox"):
+        fid = record_finding(db, f, config=_cfg(), now=T0)
+        record_finding(db, f, config=_cfg(), now=T0)
+        monkeypatch.setattr(store, "insert_finding", lambda *a: (_ for _ in ()).throw(_sqlite3.IntegrityError("x")))
+        record_finding(db, make_finding(people[:5], url="https://p.example/log2"), config=_cfg(), now=T0)
+    assert _messages(caplog, logging.INFO) == [
+        f"alert {alert_key('cnil', key, '')} queued for cnil (finding {fid}, repost high)"]
+    debug = _messages(caplog, logging.DEBUG)
+    assert debug[0] == f"copy already recorded ({key}): no new alert"
+    assert debug[1].startswith("copy recorded concurrently (repost:labos-2021:") and debug[1].endswith("): no new alert")
+
+
+def test_the_no_route_line_is_exact_and_only_when_nothing_was_queued(people, caplog):
+    cfg = _cfg()
+    cfg["routes"] = [{"name": "only-other", "match": {"leak": "other"}, "receiver": "cnil"}]
+    db = open_db(None)
+    with caplog.at_level(logging.INFO, logger="alerts.outbox"):
+        fid = record_finding(db, make_finding(people[:5], url="https://p.example/n"), config=cfg, now=T0)
+        assert _messages(caplog, logging.INFO) == [f"finding {fid} (repost, high) matched no route: no alert"]
+        caplog.clear()
+        record_finding(db, make_finding(people[:5], url="https://p.example/y"), config=_cfg(), now=T0)
+    assert not [m for m in _messages(caplog, logging.INFO) if "matched no route" in m]
