@@ -203,7 +203,9 @@ def test_without_receivers_findings_are_recorded_and_the_operator_warned(people,
         assert record_finding(db, make_finding(people[:5], url="https://p.example/0"), config=None) is not None
         assert record_finding(db, make_finding(people[:5], url="https://p.example/1"), config={}) is not None
     assert db["findings"].count == 2 and db["alerts"].count == 0
-    assert caplog.text.count("no [[receivers]] configured") == 1
+    assert [r.getMessage() for r in caplog.records if "receivers" in r.getMessage()] == [
+        "no [[receivers]] configured in dumpwatch.toml: findings are recorded but no alert is queued "
+        "(see docs/alerts.md)"]
 
 
 def test_alerting_of_takes_a_parsed_configuration_as_is():
@@ -425,16 +427,18 @@ def test_clock_defaults_to_now(people):
 
 # -- enqueue on rows as other writers give them ------------------------------------------------------
 
-def test_enqueue_adds_only_the_alerts_still_missing(two_labs):
+def test_enqueue_adds_only_the_alerts_still_missing(two_labs, caplog):
     labs, copy = two_labs
     db = open_db(None)
     fid = record_finding(db, make_finding(copy, url="https://p.example/m"), config=_cfg(), now=T0)
     assert [r[0] for r in db.execute("SELECT receiver FROM alerts")] == ["cnil"]
     # The labs' contacts are configured later: enqueueing again adds their alerts, not the authority's.
     row = _rows(db, "SELECT * FROM findings")[0]
-    with db.atomic():
+    with caplog.at_level(logging.INFO, logger="alerts.outbox"), db.atomic():
         new = enqueue(db, alerting_of(_cfg(labs)), fid, row, now=T0 + timedelta(minutes=1))
     assert len(new) == 2
+    assert [m.split(" queued for ")[1] for m in _messages(caplog, logging.INFO)] == [
+        f"lab0 (finding {fid}, repost high, lab {labs[0]})", f"lab1 (finding {fid}, repost high, lab {labs[1]})"]
     assert [r[0] for r in db.execute("SELECT receiver FROM alerts ORDER BY id")] == ["cnil", "lab0", "lab1"]
 
 
