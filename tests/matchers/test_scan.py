@@ -77,13 +77,14 @@ def test_repost_recognised_in_every_shape(scanner, leak_people, shape):
     assert finding.verdict == "repost", finding
     assert finding.leak == "labos"
     assert finding.matched_records == len(sample)
-    assert not finding.errors
+    assert finding.errors == ()
 
 
 def test_headerless_other_delimiters(scanner, leak_people):
     header, rows = synth.transform(leak_people[:50], columns=["nir", "nom", "prenom", "email", "telephone"])
     for delim in ("|", "\t", ";"):
         f = scanner.scan_bytes(synth.csv_text(None, rows, delim).encode(), "x")
+        assert f.errors == ()
         assert (f.verdict, f.matched_records) == ("repost", 50), delim
 
 
@@ -92,10 +93,12 @@ def test_cut_down_and_mistyped_rows_still_count(scanner, leak_people):
     # no NIR, no email: phone + name (mistyped in half the rows) + birth date
     header, rows = synth.transform(people, columns=["nom", "prenom", "telephone", "date_naissance"], typos=0.5, seed=3)
     f = scanner.scan_bytes(synth.csv_text(header, rows, ",").encode(), "cut.csv")
+    assert f.errors == ()
     assert f.verdict == "repost" and f.matched_records == 100
     # no strong identifier at all: name + birth date together still find the record
     header, rows = synth.transform(people, columns=["prenom", "nom", "date_naissance", "ville"], upper_names=True)
     f = scanner.scan_bytes(synth.csv_text(header, rows, ";").encode(), "namedob.csv")
+    assert f.errors == ()
     assert f.matched_records == 100
 
 
@@ -104,15 +107,20 @@ def test_single_field_coincidence_is_not_a_match(scanner, leak_people, strangers
     rows = [[p["nir"], s["nom"], s["prenom"], s["telephone"], s["email"]]
             for p, s in zip(leak_people[:100], strangers[:100])]
     f = scanner.scan_bytes(synth.csv_text(["nir", "nom", "prenom", "tel", "email"], rows).encode(), "mix.csv")
+    assert f.errors == ()
+    assert f.records_seen == 100
     assert f.matched_records == 0 and f.verdict != "repost"
 
 
 def test_email_that_spells_the_name_is_not_a_second_proof(scanner, leak_people):
     rows = [[p["prenom"], p["nom"], p["email"]] for p in leak_people[:30]]
     f = scanner.scan_bytes(synth.csv_text(["prenom", "nom", "email"], rows).encode(), "combo.csv")
+    assert f.errors == ()
+    assert f.records_seen == 30
     assert f.matched_records == 0
     rows = [[p["prenom"], p["nom"], p["email"], p["code_postal"]] for p in leak_people[:30]]
     f = scanner.scan_bytes(synth.csv_text(["prenom", "nom", "email", "cp"], rows).encode(), "combo2.csv")
+    assert f.errors == ()
     assert f.matched_records == 30
 
 
@@ -120,6 +128,7 @@ def test_counts_never_exceed_the_input_and_labs_are_attributed(scanner, leak_peo
     people = leak_people[:60]
     header, rows = synth.transform(people)
     f = scanner.scan_bytes(synth.csv_text(header, rows + rows + rows[:10]).encode(), "dup.csv")
+    assert f.errors == ()
     assert f.matched_records == 60
     assert f.labs == dict(collections.Counter(p["laboratoire"] for p in people))
     assert sum(f.labs.values()) == 60
@@ -128,15 +137,18 @@ def test_counts_never_exceed_the_input_and_labs_are_attributed(scanner, leak_peo
 def test_threshold(leak_people, scanner):
     header, rows = synth.transform(leak_people[:2])
     f = scanner.scan_bytes(synth.csv_text(header, rows).encode(), "two.csv")
+    assert f.errors == ()
     assert f.matched_records == 2 and f.verdict != "repost"
     strict = Scanner(scanner.indexes, KEY, repost_threshold=2)
-    assert strict.scan_bytes(synth.csv_text(header, rows).encode(), "two.csv").verdict == "repost"
+    f = strict.scan_bytes(synth.csv_text(header, rows).encode(), "two.csv")
+    assert f.errors == () and f.verdict == "repost"
 
 
 # -- negatives -------------------------------------------------------------------------------------
 
 def test_strangers_with_valid_nirs_are_a_schema_match_not_a_repost(scanner, strangers):
     f = scanner.scan_bytes(synth.csv_text(*synth.transform(strangers)).encode(), "other-lab.csv")
+    assert f.errors == ()
     assert f.verdict == "schema-match" and f.matched_records == 0
     assert f.schema_score > 0.8 and "nir" in f.categories and "health" in f.categories
 
@@ -144,6 +156,7 @@ def test_strangers_with_valid_nirs_are_a_schema_match_not_a_repost(scanner, stra
 def test_unrelated_csv_is_none(scanner):
     rows = [[f"SKU{i:05d}", f"Widget {i}", f"{i * 1.5:.2f}", f"2021-02-{i % 28 + 1:02d}"] for i in range(500)]
     f = scanner.scan_bytes(synth.csv_text(["sku", "name", "price", "date"], rows).encode(), "catalog.csv")
+    assert f.errors == ()
     assert f.verdict == "none" and f.matched_records == 0
 
 
@@ -152,6 +165,7 @@ def test_logs_full_of_long_numbers_are_none(scanner):
     lines = [f"2021-02-24 12:{i % 60:02d}:00 INFO req={rng.randint(10**14, 10**15 - 1)} "
              f"trace={rng.randint(10**12, 10**13 - 1)} bytes={rng.randint(1, 10**9)}" for i in range(2000)]
     f = scan_text(scanner, "\n".join(lines), "app.log")
+    assert f.errors == ()
     assert f.verdict == "none" and f.matched_records == 0
 
 
@@ -159,13 +173,28 @@ def test_health_chatter_without_records_is_none(scanner):
     text = ("Bonjour, ma femme est enceinte et sous Lévothyrox, le labo a perdu ses résultats de sérologie VIH.\n"
             "Quelqu'un sait si le traitement anticoagulant pose problème ? Merci.\n") * 30
     f = scan_text(scanner, text, "forum.txt")
+    assert f.errors == ()
     assert f.verdict == "none"
     assert "health" in f.categories
 
 
 def test_garbage_inputs_never_crash(scanner):
-    for data in (b"", b"\x00" * 1000, bytes(range(256)) * 100, b"\x1f\x8b\x08truncated", b"PK\x03\x04broken"):
+    rng = random.Random(8)
+    junk = "".join(rng.choice("0123456789 +-.@/:;,\n\tAbcZ\u00e92A") for _ in range(20000)).encode()
+    cells = [b"", b"1", b"+33", b"@", b"2A", b"0" * 15, b"x;y;z;w;v", b"1 85 05", b"06 12"]
+    ragged = b"nir;tel;email;nom\n" + b"\n".join(b";".join(rng.choice(cells) for _ in range(4)) for _ in range(300))
+    inputs = (b"", b"\x00" * 1000, bytes(range(256)) * 100, b"\x1f\x8b\x08truncated", b"PK\x03\x04broken",
+              # inputs that reach the matchers (tables of text, rows, objects), not only the extractors
+              bytes(range(1, 256)) * 100, junk, ragged,
+              b'[{"nir": null, "tel": [1, 2], "email": {"a": 1}}, 3, "x", [], {"nom": 1.5}]',
+              b'{"a": {"b": {"c": [{"nir": "1850578006084", "x": true}]}}}',
+              b"nir: \nemail: @@@\ntel: +\n\nnom: x\n",
+              b"<table><tr><td>nir</td><td>tel</td></tr><tr><td>1 85</td><td></td></tr><tr></tr></table>")
+    for data in inputs:
         f = scanner.scan_bytes(data, "bad.bin")
+        # A crash also gives "none": the errors must not hold an internal error (a read or format
+        # error of a broken archive is a fair answer).
+        assert not [e for e in f.errors if "internal error" in e], (data[:16], f.errors)
         assert f.verdict == "none"
 
 
@@ -220,6 +249,7 @@ def test_parallel_scan_gives_the_same_finding(scanner, leak_people, tmp_path, sm
     two = Scanner(scanner.indexes, KEY, workers=3)
     assert small_parallel_threshold.plan(path, two, 3) is not None
     f = two.scan_path(path)
+    assert one.errors == ()
     assert f == one
     assert f.matched_records == 600 and f.records_seen == 650
 
@@ -236,7 +266,9 @@ def test_parallel_scan_falls_back_when_it_cannot_split(scanner, leak_people, tmp
     two = Scanner(scanner.indexes, KEY, workers=2)
     for path in (plain, packed):
         assert small_parallel_threshold.plan(path, two, 2) is None
-        assert two.scan_path(path).matched_records == 100
+        f = two.scan_path(path)
+        assert f.errors == ()
+        assert f.matched_records == 100
 
 
 def test_several_leaks_each_recognised(scanner, leak_people):
@@ -245,9 +277,11 @@ def test_several_leaks_each_recognised(scanner, leak_people):
     second, _ = enroll_stream(io.BytesIO(data), "b.csv", leak="autre", key=KEY, lab_column="laboratoire")
     both = Scanner(scanner.indexes + [second], KEY)
     f = both.scan_bytes(repost(others[:30], fmt="jsonl"), "b-repost")
+    assert f.errors == ()
     assert (f.verdict, f.leak, f.matched_records) == ("repost", "autre", 30)
     mixed = repost(others[:10] + leak_people[:25], fmt="csv", shuffle_columns=True)
     f = both.scan_bytes(mixed, "mixed")
+    assert f.errors == ()
     assert f.leak == "labos" and f.leaks == {"labos": 25, "autre": 10}
 
 
