@@ -22,7 +22,9 @@ from functools import lru_cache
 # -- NIR (numéro de sécurité sociale) --------------------------------------------------------------
 
 _NIR_STRIP = str.maketrans("", "", " .-_\u00a0\t")
-_NIR_BODY = re.compile(r"[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{6}")
+# The first digit is the sex (1-4, 7, 8): never 0, as the vectorised ``scan.nir_column`` assumes
+# (``0033612345678``, a phone, is no NIR body).
+_NIR_BODY = re.compile(r"[1-9][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{6}")
 # In free text: 13 digits (2A/2B allowed as department), optionally followed by the 2-digit key,
 # with the usual spaces/dots/hyphens between the groups.
 NIR_IN_TEXT = re.compile(
@@ -47,6 +49,16 @@ def nir_parts(value: str) -> tuple[str, bool] | None:
     if n == 13 and _NIR_BODY.fullmatch(v):
         return v, False
     return None
+
+
+def nir_without_stolen_key(m: re.Match) -> tuple[str, bool] | None:
+    """The body of a :data:`NIR_IN_TEXT` match whose separated "key" was not one: a NIR written
+    without its key and followed by another number (``1 85 05 78 006 084 06 12 34 56 78``) lends
+    that number's first two digits as a key, which fails the check; the 13-character body is the
+    NIR. ``None`` when the match had no separated key or the body is no NIR either."""
+    if not m.group(7) or m.start(7) == m.end(6):
+        return None
+    return nir_parts(m.string[m.start():m.end(6)])
 
 
 def nir_check_key(body: str) -> int:

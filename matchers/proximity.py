@@ -113,6 +113,8 @@ def find_anchors(text: str, lo: int = 0, hi: int | None = None) -> tuple[list[An
         p = ids.nir_parts(raw)
         if p:
             out.append(Anchor("nir", p[0], m.start(), m.end(), p[1]))
+        elif p := ids.nir_without_stolen_key(m):
+            out.append(Anchor("nir", p[0], m.start(), m.end(6), p[1]))
     for m in ids.PHONE_IN_TEXT.finditer(text):
         p = ids.phone_nsn(m.group(0))
         if p:

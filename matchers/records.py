@@ -14,6 +14,7 @@ from functools import lru_cache
 from matchers import identifiers as ids
 from matchers.schema import Mapping, header_kind
 
+_DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
 
@@ -157,10 +158,13 @@ def from_text(text: str, *, health: bool = True) -> Fields:
     f.blood = len(ids.BLOOD_IN_TEXT.findall(text))
     if health and len(text) < 20000:
         f.health = bool(ids.health_terms(text))
-    if not any(c.isdigit() for c in text[:4096]) and "@" not in text:
+    if "@" not in text and not _DIGIT.search(text):
         return f  # no NIR, phone, email or date can be here
     for m in ids.NIR_IN_TEXT.finditer(text):
+        before = len(f.nirs)
         add_nir(f, m.group(0))
+        if len(f.nirs) == before and (p := ids.nir_without_stolen_key(m)):
+            f.nirs.append(p[0])
     for m in ids.EMAIL_IN_TEXT.finditer(text):
         e = ids.email_norm(m.group(0))
         if e and e not in f.emails:

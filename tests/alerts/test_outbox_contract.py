@@ -307,7 +307,7 @@ def test_nothing_is_stored_when_a_part_fails(two_labs, monkeypatch, part):
 
         monkeypatch.setattr(outbox, "_incident_for", second_fails)
     finding = make_finding(copy, url="https://p.example/tx")
-    with pytest.raises((RuntimeError, sqlite3.Error)):
+    with pytest.raises((RuntimeError, sqlite3.Error, store.StorageError)):
         record_finding(db, finding, config=cfg, now=T0)
     monkeypatch.undo()
     for table in ("findings", "alerts", "alert_incidents"):
@@ -321,8 +321,9 @@ def _raise(*args, **kwargs):
     raise RuntimeError("power cut")
 
 
-def test_a_copy_recorded_in_between_by_another_process_gives_none(people, monkeypatch):
-    """The unique dedup key is the last guard: a concurrent insert of the same copy is not an error."""
+def test_an_integrity_error_is_never_taken_for_a_copy_already_recorded(people, monkeypatch):
+    """The write lock is taken before the dedup check, so no other process can insert the same copy
+    in between: an integrity error is a failure, raised (never a silent "already recorded")."""
     db = open_db(None)
     f = make_finding(people[:5], url="https://p.example/race")
 
@@ -330,8 +331,10 @@ def test_a_copy_recorded_in_between_by_another_process_gives_none(people, monkey
         raise sqlite3.IntegrityError("UNIQUE constraint failed: findings.dedup_key")
 
     monkeypatch.setattr(store, "insert_finding", raced)
-    assert record_finding(db, f, config=_cfg(), now=T0) is None
-    assert record_health(db, source="forum", problem="failing", config=_cfg(), now=T0) is None
+    with pytest.raises(sqlite3.IntegrityError):
+        record_finding(db, f, config=_cfg(), now=T0)
+    with pytest.raises(sqlite3.IntegrityError):
+        record_health(db, source="forum", problem="failing", config=_cfg(), now=T0)
     assert db["findings"].count == 0 and db["alerts"].count == 0
 
 
@@ -468,22 +471,16 @@ def _messages(caplog, level):
     return [r.getMessage() for r in caplog.records if r.name == "alerts.outbox" and r.levelno == level]
 
 
-def test_log_lines_of_queued_alerts_and_of_copies_seen_again(people, caplog, monkeypatch):
-    import sqlite3 as _sqlite3
-
+def test_log_lines_of_queued_alerts_and_of_copies_seen_again(people, caplog):
     db = open_db(None)
     f = make_finding(people[:5], url="https://p.example/log", sha="d" * 64)
     key = f"repost:labos-2021:{'d' * 64}"
     with caplog.at_level(logging.DEBUG, logger="alerts.outbox"):
         fid = record_finding(db, f, config=_cfg(), now=T0)
         record_finding(db, f, config=_cfg(), now=T0)
-        monkeypatch.setattr(store, "insert_finding", lambda *a: (_ for _ in ()).throw(_sqlite3.IntegrityError("x")))
-        record_finding(db, make_finding(people[:5], url="https://p.example/log2"), config=_cfg(), now=T0)
     assert _messages(caplog, logging.INFO) == [
         f"alert {alert_key('cnil', key, '')} queued for cnil (finding {fid}, repost high)"]
-    debug = _messages(caplog, logging.DEBUG)
-    assert debug[0] == f"copy already recorded ({key}): no new alert"
-    assert debug[1].startswith("copy recorded concurrently (repost:labos-2021:") and debug[1].endswith("): no new alert")
+    assert _messages(caplog, logging.DEBUG) == [f"copy already recorded ({key}): no new alert"]
 
 
 def test_the_no_route_line_is_exact_and_only_when_nothing_was_queued(people, caplog):

@@ -227,6 +227,7 @@ def test_a_mapped_row_with_every_kind():
     f = from_mapped(row, ALL_KINDS)
     assert f == Fields(nirs=[BODY], nir_keyed=1, nir_shaped=1, emails=["jeanne.martin@example.org"],
                        phones=["612345678"], names=["jeanne martin"], name_tokens=["jeanne", "martin"],
+                       last_key="martin", first_key="jeanne",
                        dobs=["19850512"], postcodes=["29200"], blood=1, health=False)
 
 
@@ -237,7 +238,7 @@ def test_a_mapped_dict_row():
            "autre": "0700000000"}
     f = from_mapped(row, mapping)
     assert f == Fields(nirs=[BODY_2A], nir_keyed=1, nir_shaped=1, phones=["612345678"], names=["jeanne martin"],
-                       name_tokens=["jeanne", "martin"], dobs=["19850512"])
+                       name_tokens=["jeanne", "martin"], last_key="martin", first_key="jeanne", dobs=["19850512"])
 
 
 def test_invalid_values_are_dropped_and_empty_cells_skipped():
@@ -245,12 +246,14 @@ def test_invalid_values_are_dropped_and_empty_cells_skipped():
     assert from_mapped(row, ALL_KINDS) == Fields()
     # An empty cell first does not stop the row: the cells after it are read.
     row = ["", "", "Jeanne", "", "", "0612345678", "", "", "", ""]
-    assert from_mapped(row, ALL_KINDS) == Fields(phones=["612345678"], names=["jeanne"], name_tokens=["jeanne"])
+    assert from_mapped(row, ALL_KINDS) == Fields(phones=["612345678"], names=["jeanne"], name_tokens=["jeanne"],
+                                                 first_key="jeanne")
 
 
 def test_a_short_row_reads_missing_cells_as_empty():
     assert from_mapped([NIR, "Martin"], ALL_KINDS) == Fields(nirs=[BODY], nir_keyed=1, nir_shaped=1,
-                                                             names=["martin"], name_tokens=["martin"])
+                                                             names=["martin"], name_tokens=["martin"],
+                                                             last_key="martin")
 
 
 def test_the_name_key_keeps_last_and_first_names():
@@ -350,3 +353,24 @@ def test_a_mapped_person_in_any_column_order(p, order):
     assert f.dobs == [ids.date_norm(p["date_naissance"])]
     assert f.postcodes == [p["code_postal"]]
     assert f.names == [ids.name_key(p["nom"], p["prenom"])]
+
+
+# -- bugs found by the mutation and property tests (issue 8) ---------------------------------------------
+
+def test_identifiers_after_4096_characters_without_digits_are_found():
+    prose = "Voici la suite de la base, bonne lecture a tous. " * 90
+    f = from_text(prose + " MARTIN Jeanne 1 85 05 78 006 084 91 tel 06 12 34 56 78")
+    assert f.nirs == ["1850578006084"] and f.phones == ["612345678"]
+
+
+def test_a_phone_written_0033_is_not_a_nir():
+    assert ids.nir_parts("0033612345678") is None
+    f = from_text("tel 0033612345678")
+    assert f.nirs == [] and f.phones == ["612345678"]
+
+
+def test_a_nir_without_its_key_followed_by_a_phone_keeps_both():
+    f = from_text("MARTIN Jeanne 1 85 05 78 006 084 06 12 34 56 78")
+    assert f.nirs == ["1850578006084"] and f.phones == ["612345678"]
+    # a 15-digit run whose key is wrong is still no NIR (no separator: nothing was borrowed)
+    assert from_text("ref 185057800608406").nirs == []
