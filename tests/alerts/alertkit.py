@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dumpwatch import localsites
 from dumpwatch.localsites import Hook, Mail, SMTPServer, free_port, start_smtp  # noqa: F401 (re-exported)
