@@ -206,7 +206,7 @@ class ScanPipeline:
             finding = dataclasses.replace(finding, sha256=finding.sha256 or sha, size=finding.size or len(body))
         self._inc("dumpwatch/documents")
         self._inc(f"dumpwatch/verdicts/{finding.verdict}")
-        if not getattr(finding, "complete", True):
+        if not finding.complete:
             self._inc("dumpwatch/incomplete")
         finding_id = None
         try:

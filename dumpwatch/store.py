@@ -512,7 +512,7 @@ def finding_row(finding: Any, *, source: str = "", url: str | None = None,
         "errors": json.dumps(list(finding.errors), ensure_ascii=False),
         "detail": json.dumps(detail or {}, sort_keys=True, ensure_ascii=False),
         # False when the scan could not read everything: the counts are lower bounds
-        "complete": int(bool(getattr(finding, "complete", True))),
+        "complete": int(finding.complete),
     }
 
 
