@@ -28,7 +28,9 @@ _CREATE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([`\"\[\]\w
 _COLUMN = re.compile(r"^\s*[`\"\[]?(\w+)[`\"\]]?\s+\w")
 _NOT_COLUMN = {"primary", "key", "unique", "index", "constraint", "foreign", "check", "fulltext"}
 # One parenthesised tuple of values: quoted strings (with \' or '' escapes) and bare tokens.
-_TUPLE = re.compile(r"\(((?:'(?:[^'\\]|\\.|'')*'|[^'()])*)\)")
+# Possessive quantifiers: an unbalanced quote (``'LBM Côte d'Émeraude'``, written by hand) must not
+# make the search backtrack exponentially (a hostile one-line INSERT would hang the scan).
+_TUPLE = re.compile(r"\(((?:'(?:[^'\\]++|\\.|'')*+'|[^'()]++)*+)\)")
 SQL_SAMPLE = re.compile(r"^\s*(?:INSERT(?:\s+IGNORE)?\s+INTO|REPLACE\s+INTO|COPY\s+\S+.*FROM\s+stdin)\b",
                         re.I | re.M)
 

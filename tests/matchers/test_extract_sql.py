@@ -76,3 +76,12 @@ def test_sql_reposts_are_recognised(people):
     header, rows = synth.transform(sample, columns=COLUMNS, spaced=True)
     f = scanner.scan_bytes(mysqldump(rows).encode(), "dump.sql")
     assert (f.verdict, f.matched_records, f.records_seen) == ("repost", 60, 60)
+
+
+def test_an_unbalanced_quote_in_a_long_insert_does_not_hang():
+    # 'd'Émeraude' unescaped: the tuple search once backtracked exponentially (8 tuples: > 20 s)
+    row = "(1,'MARTIN','Jeanne','LBM Côte d'Émeraude','06 12 34 56 78','{}','x','y','z','w')"
+    line = "INSERT INTO p VALUES " + ",".join(row.format(i) for i in range(400)) + ";\n"
+    errors: list[str] = []
+    found = [list(t.rows) for t in extract_bytes(line.encode(), "dump.sql", errors=errors)]
+    assert sum(len(rows) for rows in found) <= 400  # garbage in, bounded garbage out, and quickly
