@@ -37,6 +37,15 @@ BLOCK = frozenset((
     "li", "main", "ol", "p", "section", "summary", "table", "tbody", "td", "tfoot", "th",
     "thead", "tr", "ul", "caption",
 ))
+# Elements a browser lays out inline (their text runs on: ``a<b>c</b>`` reads ``ac``). Any other
+# element that is not a block (``<nom>PICARD</nom><tel>06…</tel>`` in XML-ish records pasted into a
+# page) separates its text from its neighbours' by a space, so fields are not glued together.
+INLINE = frozenset((
+    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "del", "dfn", "em", "font", "i", "ins",
+    "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup",
+    "time", "tt", "u", "var", "wbr", "img", "big", "nobr", "output", "ruby", "rt", "rp",
+))
+_SPACE = NavigableString(" ")
 _DROP = frozenset(DROP)
 VERBATIM = frozenset(("pre", "textarea", "xmp", "listing", "plaintext"))
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
@@ -231,6 +240,10 @@ def visible_text(soup: BeautifulSoup, *, xml: bool = False) -> str:
                 stack.append(None)
             elif node.name in ("td", "th"):
                 out.append(" ")
+            elif node.name not in INLINE:
+                if out and not out[-1].endswith((" ", "\n")):
+                    out.append(" ")
+                stack.append(_SPACE)
             stack.extend(reversed(node.contents))
     text = "".join(out)
     lines = [line.strip() for line in text.split("\n")]

@@ -673,3 +673,14 @@ def test_every_synth_format_yields_every_record(people, fmt):
             cells.extend(row.values() if isinstance(row, dict) else [row] if isinstance(row, str) else row)
     found = [n for n in nirs for c in cells if n == c or (n in c and fmt == "chatter")]
     assert sorted(found) == sorted(nirs)
+
+
+def test_unknown_elements_in_a_page_do_not_glue_their_texts_together():
+    # XML-ish records pasted into a page: <nom>PICARD</nom><prenom>Susan</prenom> is not "PICARDSusan"
+    page = (b"<html><body><x><p><nom>PICARD</nom><prenom>Susan</prenom><tel>0641992192</tel></p></x>"
+            b"<p>un <b>mot</b>s <span>li</span>\xc3\xa9s</p></body></html>")
+    errors: list[str] = []
+    text = " ".join(" ".join(r if isinstance(r, str) else " ".join(r) for r in t.rows)
+                    for t in extract_bytes(page, "page.html", errors=errors))
+    assert "PICARD Susan 0641992192" in text
+    assert "un mots liés" in text  # inline elements still run on
