@@ -68,7 +68,7 @@ def load_scanner(spec: ScannerSpec) -> Any:
         return spec.build()
     except DumpwatchError:
         raise
-    except Exception as exc:  # the engine's own errors are not all DumpwatchErrors
+    except Exception as exc:  # an engine error (matchers.errors) or a bug: said as unavailable
         raise ScannerUnavailable(f"cannot load the fingerprint index in {spec.index_dir}: {exc}; "
                                  "enroll a leak first: dumpwatch enroll FILE --leak NAME") from exc
 

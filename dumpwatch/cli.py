@@ -16,6 +16,7 @@ import sys
 import click
 
 from dumpwatch.config import DumpwatchError, Home
+from matchers.errors import EngineError
 
 _home: Home | None = None  # the home of the running command, for storage error messages
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     except StorageError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    except DumpwatchError as exc:
+    except (DumpwatchError, EngineError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     except (sqlite3.Error, OSError) as exc:

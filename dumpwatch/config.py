@@ -14,7 +14,6 @@ so the key can live on another volume or in a secret manager.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -157,11 +156,6 @@ class Home:
             raise ConfigError(f"not valid TOML: {exc}", path=cfg_path) from None
         data["_path"] = str(cfg_path)
         return data
-
-
-def key_id(key: bytes) -> str:
-    """A short public identifier of a key, stored with an index to detect a wrong key."""
-    return hashlib.blake2b(b"dumpwatch key id", key=key, digest_size=8).hexdigest()
 
 
 def _checked_key(key: bytes, where: str) -> bytes:

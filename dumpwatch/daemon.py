@@ -231,6 +231,7 @@ def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
     from alerts.outbox import alerting_of
     from alerts.settings import preflight
     from crawler.sources import load_crawl_config
+    from matchers.errors import EngineError, SettingsError
     from matchers.scan import ScanSettings
 
     path = config.get("_path")
@@ -240,9 +241,9 @@ def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
     def attempt(load: Any, *args: Any) -> Any:
         try:
             return load(*args)
-        except ConfigError as exc:
-            errors.append(exc if exc.path or not path else ConfigError(exc.message, path=path, key=exc.key))
-        except DumpwatchError as exc:
+        except (ConfigError, SettingsError) as exc:
+            errors.append(ConfigError(exc.message, path=exc.path or path, key=exc.key))
+        except (DumpwatchError, EngineError) as exc:
             errors.append(ConfigError(str(exc), path=path))
         return None
 
@@ -287,9 +288,8 @@ def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
 def _check_key_and_indexes(home: Home, errors: list[ConfigError],
                            warnings: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The key and the enrolled indexes as a crawl's scanner loads them; the leaks and their labs."""
+    from matchers.fingerprint import key_id
     from matchers.index import load_all
-
-    from dumpwatch.config import key_id
 
     try:
         key = home.load_key()

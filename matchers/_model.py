@@ -11,27 +11,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from dumpwatch.config import ConfigError, DumpwatchError
+from matchers.errors import (  # noqa: F401 (re-exported by matchers.extract)
+    ArchiveBombError,
+    CorruptInputError,
+    ExtractError,
+    LimitExceededError,
+    SettingsError,
+)
 
 log = logging.getLogger("matchers.extract")
 
 KINDS = ("delimited", "json", "html", "keyvalue", "combo", "text")
-
-
-class ExtractError(DumpwatchError):
-    """A problem with the content of one input (never raised out of ``extract``: reported)."""
-
-
-class ArchiveBombError(ExtractError):
-    """A compressed member expands too much (declared or counted ratio above ``max_ratio``)."""
-
-
-class LimitExceededError(ExtractError):
-    """A size, depth or count limit of :class:`Limits` was reached."""
-
-
-class CorruptInputError(ExtractError):
-    """A container or document is truncated or corrupt."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +44,7 @@ class Limits:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(f"must be a positive number, not {value!r}", key=f"limits.{f.name}")
+                raise SettingsError(f"must be a positive number, not {value!r}", key=f"limits.{f.name}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str | Path | None = None,
@@ -64,10 +54,10 @@ class Limits:
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
-                raise ConfigError(f"unknown key; expected one of {', '.join(sorted(known))}",
+                raise SettingsError(f"unknown key; expected one of {', '.join(sorted(known))}",
                                   path=path, key=f"{section}.{key}")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(f"must be a positive number, not {value!r}", path=path,
+                raise SettingsError(f"must be a positive number, not {value!r}", path=path,
                                   key=f"{section}.{key}")
             values[key] = float(value) if key == "max_ratio" else int(value)
         return cls(**values)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dumpwatch.config import DumpwatchError, key_id
+from matchers.errors import EnrollError, MapError
+from matchers.fingerprint import key_id
 from matchers import identifiers as ids
 from matchers import schema as sch
 from matchers.extract import Limits, extract
@@ -25,14 +26,6 @@ from matchers.records import from_mapped
 from matchers.scan import PROFILE_ROWS
 
 log = logging.getLogger(__name__)
-
-
-class EnrollError(DumpwatchError):
-    """The leaked file cannot be enrolled as given; the message says what to change."""
-
-
-class MapError(EnrollError):
-    """A column mapping override (``--map COLUMN=KIND``) names a kind or a column that does not exist."""
 
 
 def check_map(overrides: dict[str, str], columns: list[str] | None = None, width: int = 0) -> None:

@@ -27,6 +27,11 @@ NUMERIC_KINDS = ("nir", "phone")
 _CORSICA = {"2A": 1 << 50, "2B": 2 << 50}
 
 
+def key_id(key: bytes) -> str:
+    """A short public identifier of a key, stored with an index to detect a wrong key."""
+    return hashlib.blake2b(b"dumpwatch key id", key=key, digest_size=8).hexdigest()
+
+
 def nir_int(body: str) -> int:
     """The 13-character NIR body as an integer; Corsica (2A/2B) kept distinct from departments 19/18."""
     dept = body[5:7]

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from dumpwatch.config import DumpwatchError
+from matchers.errors import IndexFileError, LeakNameError
 from matchers.fingerprint import NUMERIC_KINDS, STRONG_KINDS, Fingerprinter, nir_int
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,9 @@ _OPTIONAL_ARRAYS = ("surname", "first_name")
 FORMAT = 2
 
 
-class IndexFileError(DumpwatchError):
-    """An index is missing, corrupt, or was built with another key."""
-
-
 def check_leak_name(name: str) -> str:
     if not LEAK_NAME.fullmatch(name):
-        raise DumpwatchError(f"invalid leak name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
+        raise LeakNameError(f"invalid leak name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
     return name
 
 

@@ -39,7 +39,8 @@ from matchers import proximity as prox
 from matchers import schema as sch
 from matchers.extract import Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
-from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
+from matchers.errors import SettingsError
+from matchers.fingerprint import STRONG_KINDS, Fingerprinter, key_id, nir_int
 from matchers.index import LeakIndex, load_all
 from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, split_keyed
 
@@ -197,21 +198,28 @@ class ScanSettings:
 
     @classmethod
     def from_config(cls, config: dict, *, threshold: int | None = None, workers: int | None = None) -> "ScanSettings":
-        from dumpwatch.config import ConfigError, section
-
+        """From the parsed configuration (its ``"_path"`` names the file in errors); a bad value
+        raises :class:`matchers.errors.SettingsError` naming the file, the key and the fix."""
         path = config.get("_path")
-        scan = section(config, "scan")
+        scan, limits = (_table(config, name, path) for name in ("scan", "limits"))
         unknown = set(scan) - {"repost_threshold", "workers"}
         if unknown:
-            raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}; known: repost_threshold, workers",
-                              path=path, key="scan")
+            raise SettingsError(f"unknown key(s) {', '.join(sorted(unknown))}; known: repost_threshold, workers",
+                                path=path, key="scan")
         for key in ("repost_threshold", "workers"):
             value = scan.get(key, 1)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"must be a whole number >= 1, not {value!r}", path=path, key=f"scan.{key}")
+                raise SettingsError(f"must be a whole number >= 1, not {value!r}", path=path, key=f"scan.{key}")
         return cls(repost_threshold=threshold or scan.get("repost_threshold", 3),
-                   limits=Limits.from_mapping(section(config, "limits"), path=path),
+                   limits=Limits.from_mapping(limits, path=path),
                    workers=workers or scan.get("workers", 1))
+
+
+def _table(config: dict, name: str, path: object) -> dict:
+    value = config.get(name, {})
+    if not isinstance(value, dict):
+        raise SettingsError("must be a table", path=path, key=name)
+    return value
 
 
 class Scanner:
@@ -230,8 +238,6 @@ class Scanner:
     def from_index_dir(cls, index_dir: Path, key: bytes, settings: ScanSettings | None = None,
                        **kwargs) -> "Scanner":
         """Every leak enrolled under ``index_dir``; ``settings`` (or keyword arguments) as in __init__."""
-        from dumpwatch.config import key_id
-
         if settings:
             kwargs = {"repost_threshold": settings.repost_threshold, "limits": settings.limits,
                       "workers": settings.workers, **kwargs}

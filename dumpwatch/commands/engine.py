@@ -334,7 +334,7 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
     limits = settings.limits
     try:
         key = home.load_key()
-    except DumpwatchError:
+    except DumpwatchError:  # the key (dumpwatch.config.SecretKeyError)
         if any(home.index_dir.glob("*/meta.json")):
             raise  # leaks are enrolled but their key is gone: scanning would find nothing of them
         key = os.urandom(32)  # nothing enrolled: schema matching only, no fingerprint to compare

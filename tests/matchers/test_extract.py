@@ -14,7 +14,7 @@ import os
 import pytest
 
 from dumpwatch import synth
-from dumpwatch.config import ConfigError
+from matchers.errors import SettingsError
 from matchers.extract import KINDS, Limits, Table, extract, extract_bytes, extract_text
 
 COLS = ["nom", "prenom", "email", "nir", "telephone", "ville", "laboratoire"]
@@ -652,11 +652,11 @@ def test_tables_left_early_are_skipped_cleanly(people):
 
 def test_limits_validation_and_config():
     assert Limits.from_mapping({"max_bytes": 1000, "max_ratio": 50}) == Limits(max_bytes=1000, max_ratio=50.0)
-    with pytest.raises(ConfigError, match=r"dumpwatch.toml \[limits.max_byte\]: unknown key"):
+    with pytest.raises(SettingsError, match=r"dumpwatch.toml \[limits.max_byte\]: unknown key"):
         Limits.from_mapping({"max_byte": 1}, path="dumpwatch.toml")
-    with pytest.raises(ConfigError, match="must be a positive number"):
+    with pytest.raises(SettingsError, match="must be a positive number"):
         Limits.from_mapping({"max_depth": -1})
-    with pytest.raises(ConfigError, match=r"\[limits.max_ratio\]: must be a positive number"):
+    with pytest.raises(SettingsError, match=r"\[limits.max_ratio\]: must be a positive number"):
         Limits(max_ratio=0)
 
 
