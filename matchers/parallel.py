@@ -26,9 +26,10 @@ import numpy as np
 
 from matchers import schema as sch
 from matchers.extract import extract
+from matchers.tally import Tally, tally_for
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matchers.scan import Scanner, _Tally
+    from matchers.scan import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +123,8 @@ def plan(path: Path, scanner: "Scanner", workers: int) -> Plan | None:
 
 
 def _match_range(scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, int],
-                 progress=None) -> "_Tally":
-    from matchers.scan import _LeakHits, _Tally
-
-    tally = _Tally([_LeakHits.of(i) for i in scanner.indexes])
+                 progress=None) -> Tally:
+    tally = tally_for(scanner.indexes)
     tally.kinds |= plan_.mapping.kinds
     enc = plan_.encoding
     if rng[0] == 0 and enc.lower().replace("_", "-") == "utf-8":
@@ -134,7 +133,7 @@ def _match_range(scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, in
     scale = path.stat().st_size / max(1, rng[1] - rng[0])
     with io.TextIOWrapper(io.BufferedReader(_Range(path, *rng, progress, scale), 1 << 20), encoding=enc,
                           errors="replace", newline="") as text:
-        scanner._match_seq_fast(csv.reader(text, plan_.dialect), plan_.mapping, tally)
+        scanner.match_rows(csv.reader(text, plan_.dialect), plan_.mapping, tally)
     return tally
 
 
@@ -150,7 +149,7 @@ def _child(conn, scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, in
         conn.close()
 
 
-def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: "_Tally", progress=None) -> str:
+def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: Tally, progress=None) -> str:
     """Match every range into ``tally`` (children for all ranges but the first); returns the SHA-256."""
     ctx = multiprocessing.get_context("fork")
     procs = []

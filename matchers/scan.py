@@ -23,9 +23,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import operator
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -37,108 +36,22 @@ from matchers import evidence as ev
 from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
+from matchers.columns import PROFILE_ROWS, SHORT, batched, column, health_in_rows, nir_column, phone_column
 from matchers.extract import Limits, Table, extract
 from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.errors import SettingsError
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, key_id, nir_int
 from matchers.index import LeakIndex, load_all
 from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, split_keyed
+from matchers.tally import SAMPLE_SIZE, LeakHits, Tally, tally_for
 
 log = logging.getLogger(__name__)
 
 BATCH = 8192
-PROFILE_ROWS = 200
 NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
 SCHEMA_THRESHOLD = 0.45
 NIR_THRESHOLD = 10  # valid NIRs (with key) that make an unknown document a schema match
-SAMPLE_SIZE = 3
 _ZERO = b"\0" * 8
-
-
-@dataclass
-class _LeakHits:
-    index: LeakIndex
-    matched: np.ndarray  # bool per enrolled record: two strong identifiers agree (fast path); the
-    # records checked field by field are in _Tally.evidence, decided when the input is read
-
-    @classmethod
-    def of(cls, index: LeakIndex) -> "_LeakHits":
-        return cls(index, np.zeros(len(index), dtype=bool))
-
-
-@dataclass
-class _Tally:
-    """What one input accumulates while its tables are matched."""
-
-    leaks: list[_LeakHits]
-    # Per leak name: records checked one by one, decided when the input is read (matchers.evidence).
-    evidence: dict[str, ev.Evidence] = field(default_factory=dict)
-    records_seen: int = 0
-    identifiers: dict[str, int] = field(default_factory=dict)
-    kinds: set[str] = field(default_factory=set)
-    health: bool = False
-    schema_score: float = 0.0
-    schema_leak: str | None = None
-    nir_keyed: int = 0
-    nir_shaped: int = 0
-    sample: list[str] = field(default_factory=list)
-    failed: int = 0  # records that could not be checked (an internal error): counts are a lower bound
-    failures: dict[str, int] = field(default_factory=dict)  # exception type -> records lost to it
-    proximity: prox.Budget = field(default_factory=prox.Budget)
-
-    def count(self, kind: str, n: int = 1) -> None:
-        if n:
-            self.identifiers[kind] = self.identifiers.get(kind, 0) + n
-
-    def fail(self, exc: BaseException, records: int, where: str) -> None:
-        """Count ``records`` lost to an unexpected error; log it without its message (it may quote
-        a cell of the document, an identifier), with the last frames to find the bug."""
-        name = type(exc).__name__
-        if name not in self.failures:
-            frames = "".join(traceback.format_tb(exc.__traceback__, limit=-3))
-            log.warning("%s: %s while matching records (a bug, please report); the scan goes on:\n%s",
-                        where, name, frames)
-        self.failures[name] = self.failures.get(name, 0) + records
-        self.failed += records
-
-    def snapshot(self) -> tuple:
-        """The counters a batch adds to (undone when the batch is retried record by record; the
-        evidence's per-record chance figures only ever decrease, so a retry sets them again)."""
-        counts = {k: (dict(e.candidates), e.namedob_keys) for k, e in self.evidence.items()}
-        return (self.records_seen, dict(self.identifiers), set(self.kinds), self.nir_keyed, self.nir_shaped, counts)
-
-    def restore(self, snap: tuple) -> None:
-        self.records_seen, self.identifiers, self.kinds, self.nir_keyed, self.nir_shaped, counts = snap
-        for k, e in self.evidence.items():
-            e.candidates, e.namedob_keys = counts.get(k, (dict.fromkeys(ev.ANCHORS, 0), 0))
-
-    def evidence_of(self, index: LeakIndex) -> ev.Evidence:
-        e = self.evidence.get(index.name)
-        if e is None:
-            e = self.evidence[index.name] = ev.Evidence(len(index))
-        return e
-
-    def merge_evidence(self, other: "_Tally") -> None:
-        for name, e in other.evidence.items():
-            mine = self.evidence.get(name)
-            if mine is None:
-                self.evidence[name] = e
-            else:
-                mine.merge(e)
-
-    def add_sample(self, f: Fields) -> None:
-        if len(self.sample) >= SAMPLE_SIZE:
-            return
-        if f.nirs:
-            s = ids.redact_nir(f.nirs[0])
-        elif f.emails:
-            s = ids.redact_email(f.emails[0])
-        elif f.phones:
-            s = ids.redact_phone(f.phones[0])
-        else:
-            return
-        if s not in self.sample:
-            self.sample.append(s)
 
 
 class _HashingReader:
@@ -262,7 +175,7 @@ class Scanner:
         plan = parallel.plan(path, self, self.workers)
         if plan is None:
             return None
-        tally = _Tally([_LeakHits.of(i) for i in self.indexes])
+        tally = tally_for(self.indexes)
         self._score_schema(plan.mapping, len(plan.sample), tally)
         try:
             sha = parallel.scan_ranges(self, path, plan, tally, progress)
@@ -281,7 +194,7 @@ class Scanner:
                     progress: Callable[[int], None] | None = None) -> Finding:
         reader = _HashingReader(stream, progress)
         errors: list[str] = []
-        tally = _Tally([_LeakHits.of(i) for i in self.indexes])
+        tally = tally_for(self.indexes)
         try:
             for table in extract(reader, name, self.limits, errors):
                 self._match_table(table, tally)
@@ -296,7 +209,7 @@ class Scanner:
         return self._finding(name, tally, reader.sha.hexdigest(), reader.size, errors)
 
     @staticmethod
-    def _completeness(t: _Tally, errors: list[str]) -> bool:
+    def _completeness(t: Tally, errors: list[str]) -> bool:
         """Whether all of the input was matched; if not, say so in ``errors`` (counts, never values).
 
         An error reported by the extraction (a refused member, a read error, a bug) means part of
@@ -311,7 +224,7 @@ class Scanner:
         return not errors
 
     # -- verdict -----------------------------------------------------------------------------------
-    def _finding(self, name: str, t: _Tally, sha256: str, size: int, errors: list[str]) -> Finding:
+    def _finding(self, name: str, t: Tally, sha256: str, size: int, errors: list[str]) -> Finding:
         complete = self._completeness(t, errors)
         confirmed: dict[str, np.ndarray] = {}
         chance: dict[str, float] = {}
@@ -356,7 +269,7 @@ class Scanner:
         )
 
     @staticmethod
-    def _decide(hits: _LeakHits, t: _Tally) -> tuple[np.ndarray, float]:
+    def _decide(hits: LeakHits, t: Tally) -> tuple[np.ndarray, float]:
         """Records of one leak confirmed in this input, and ``λ``, how many of them chance would give."""
         idx = hits.index
         matched = np.asarray(hits.matched, dtype=bool).copy()  # two strong identifiers agree (fast path)
@@ -374,7 +287,7 @@ class Scanner:
         return matched, lam
 
     # -- tables ------------------------------------------------------------------------------------
-    def _match_table(self, table: Table, t: _Tally) -> None:
+    def _match_table(self, table: Table, t: Tally) -> None:
         if table.kind == "text":
             self._match_text(table.rows, t)
             return
@@ -390,11 +303,11 @@ class Scanner:
             # number or quote glued to a cell, keys the parser does not know): proximity.
             self._match_proximity(map(prox.row_text, all_rows), t)
         elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
-            self._match_seq_fast(all_rows, mapping, t)
+            self.match_rows(all_rows, mapping, t)
         else:
             self._match_generic(all_rows, mapping, t)
 
-    def _score_schema(self, mapping: sch.Mapping, n_rows: int, t: _Tally) -> None:
+    def _score_schema(self, mapping: sch.Mapping, n_rows: int, t: Tally) -> None:
         kinds = mapping.kinds
         t.kinds |= kinds
         if n_rows < 3 or not kinds & {"nir", "email", "phone", "birth_date"}:
@@ -410,33 +323,33 @@ class Scanner:
             t.schema_score, t.schema_leak = score, leak
 
     # -- fast path: sequence rows with mapped strong columns -----------------------------------------
-    def _match_seq_fast(self, rows: Iterable, mapping: sch.Mapping, t: _Tally) -> None:
+    def match_rows(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
         """Sequence rows with mapped strong columns, a vectorised batch at a time (fault-isolated)."""
 
         def one(row: Sequence[str]) -> None:
             t.records_seen += 1
             self._resolve([from_mapped(row, mapping)], t)
 
-        self._guarded(_batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
+        self._guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
 
-    def _seq_batch(self, rows: Iterable, mapping: sch.Mapping, t: _Tally) -> None:
+    def _seq_batch(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
         """Vectorised matching of a batch of rows: numeric identifiers first, emails only if needed."""
         numeric_cols = [(c, k) for k in ("nir", "phone") for c in mapping.cols(k)]
         email_cols = mapping.cols("email")
         namedob = "birth_date" in mapping.kinds and bool(mapping.kinds & set(sch.NAME_KINDS) or mapping.name_parts)
         health_kinds = t.kinds & {"treatment", "pathology", "comment", "blood_group"}
-        for batch in _batched(rows, BATCH):
+        for batch in batched(rows, BATCH):
             n = len(batch)
             t.records_seen += n
             # One fingerprint column per strong column: (kind, uint64 fingerprints, 0 = absent).
             columns: list[tuple[str, np.ndarray]] = []
             for c, k in numeric_cols:
-                cells = _column(batch, c)
+                cells = column(batch, c)
                 ints, keyed = nir_column(cells) if k == "nir" else phone_column(cells)
                 t.count(k, int(np.count_nonzero(ints)))
                 if k == "nir":
                     t.nir_keyed += int(np.count_nonzero(keyed))
-                    t.nir_shaped += len(cells) - sum(map(_SHORT.__contains__, map(len, cells)))
+                    t.nir_shaped += len(cells) - sum(map(SHORT.__contains__, map(len, cells)))
                 columns.append((k, self.fpr.numeric(k, ints)))
             need = np.ones(n, dtype=bool)  # rows not yet confirmed by numeric identifiers in any leak
             per_leak = [self._confirm(h.index, columns, n) for h in t.leaks]
@@ -444,7 +357,7 @@ class Scanner:
                 need &= best < 0
             if email_cols:
                 for c in email_cols:
-                    cells = _column(batch, c)
+                    cells = column(batch, c)
                     t.count("email", len(cells) - cells.count(""))
                 todo = np.flatnonzero(need)
                 if len(todo):
@@ -478,7 +391,7 @@ class Scanner:
             if health_kinds and not t.health:
                 t.health = any((g := from_mapped(r, mapping)).health or g.blood for r in batch[:PROFILE_ROWS])
             if not t.health:  # medical words in any value, whatever the column's header
-                t.health = _health_in_rows(batch)
+                t.health = health_in_rows(batch)
             slow_rows = [batch[i] for i in np.flatnonzero(slow).tolist()]
             if slow_rows:
                 self._resolve([from_mapped(r, mapping) for r in slow_rows], t, count=False)
@@ -501,7 +414,7 @@ class Scanner:
         return best, any_hit
 
     # -- generic path: dict rows, key-value blocks, combos, tables without strong columns ---------------
-    def _match_generic(self, rows: Iterable, mapping: sch.Mapping, t: _Tally) -> None:
+    def _match_generic(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
         unmapped_text = not mapping.kinds & {"nir", "email", "phone"}
 
         def run(batch: list) -> None:
@@ -521,16 +434,16 @@ class Scanner:
             t.records_seen += len(batch)
             self._resolve(fields, t)
             if not t.health:  # medical words in any value, whatever the column's header
-                t.health = _health_in_rows(batch)
+                t.health = health_in_rows(batch)
 
-        self._guarded(_batched(rows, BATCH), run, lambda row: run([row]), t)
+        self._guarded(batched(rows, BATCH), run, lambda row: run([row]), t)
 
-    def _match_text(self, lines: Iterable[str], t: _Tally) -> None:
+    def _match_text(self, lines: Iterable[str], t: Tally) -> None:
         self._match_proximity(lines, t)
 
     @staticmethod
     def _guarded(batches: Iterable[list], run: Callable[[list], None], one: Callable[[object], None],
-                 t: _Tally) -> None:
+                 t: Tally) -> None:
         """Each batch through ``run``. A batch that raises is undone (the tally's counts) and its
         records are taken one at a time through ``one``; a record that still raises is counted as
         failed, so the finding says it is incomplete, and the scan goes on with the next."""
@@ -547,7 +460,7 @@ class Scanner:
                     except Exception as exc_one:
                         t.fail(exc_one, 1, "a record")
 
-    def _match_proximity(self, pieces: Iterable[str], t: _Tally) -> None:
+    def _match_proximity(self, pieces: Iterable[str], t: Tally) -> None:
         """Records as the text around each strong identifier (matchers/proximity.py): the anchor's
         own enrolled records are the candidates, the window gives the second proof."""
         per_kind = dict.fromkeys(prox.STRONG, 0)
@@ -586,7 +499,7 @@ class Scanner:
         t.records_seen += max(per_kind.values())
 
     def _verify_window(self, block: "prox.Block", i: int, alone: list[Fields], found: list[dict[int, set[str]]],
-                       hits: _LeakHits, weigh: ev.Evidence, t: _Tally) -> None:
+                       hits: LeakHits, weigh: ev.Evidence, t: Tally) -> None:
         """The window around anchor ``i`` against the enrolled records its identifier finds; what it
         proves goes to the evidence model (decided once the whole input is read)."""
         idx, budget, anchors = hits.index, t.proximity, block.anchors
@@ -613,7 +526,7 @@ class Scanner:
 
 
     # -- per-record verification -------------------------------------------------------------------
-    def _resolve(self, fields: list[Fields], t: _Tally, *, count: bool = True) -> None:
+    def _resolve(self, fields: list[Fields], t: Tally, *, count: bool = True) -> None:
         """Confirm records one by one: candidates from strong fields, then secondary fields."""
         if count:
             for f in fields:
@@ -641,7 +554,7 @@ class Scanner:
                         t.fail(exc, 1, "a record")
 
     def _resolve_one(self, i: int, fields: list[Fields], lookups: list[dict[int, set[str]]],
-                     idx: LeakIndex, weigh: ev.Evidence, t: _Tally) -> None:
+                     idx: LeakIndex, weigh: ev.Evidence, t: Tally) -> None:
         """Verify record ``i`` of ``fields`` against one leak and hand what it proves to the
         evidence model, which decides once the whole input is read."""
         f = fields[i]
@@ -773,74 +686,6 @@ _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name"
                "dob": "birth_date", "postcode": "postcode"}
 
 
-_NIR_STRIP = str.maketrans("", "", " .-_\u00a0\t")
-_PHONE_STRIP = str.maketrans("", "", " .-_+()/\u00a0\t")
-_CC = np.array([33, 262, 590, 594, 596, 269, 508, 681, 687, 689], dtype=np.int64)
-
-
-def _strip_cells(cells: list[str], table: dict) -> list[str]:
-    """``[c.translate(table) for c in cells]`` in two C calls (one join, one translate)."""
-    joined = "\n".join(cells)
-    out = joined.translate(table).split("\n")
-    return out if len(out) == len(cells) else [c.translate(table) for c in cells]
-
-
-def nir_column(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """NIR bodies of a column of cells as integers (``fingerprint.nir_int``; 0: not a NIR) and
-    whether each carried a valid key: :func:`identifiers.nir_parts`, vectorised.
-
-    A NIR never starts with 0, so the magnitude of the integer tells its length: 15 digits (with
-    the key) from 10**14, a 13-digit body between 10**12 and 10**13.
-    """
-    vals = _strip_cells(cells, _NIR_STRIP)
-    v = np.array([int(c) if c.isdecimal() and len(c) < 19 else 0 for c in vals], dtype=np.int64)
-    long_ = (v >= 10**14) & (v < 10**15)
-    short = (v >= 10**12) & (v < 10**13)
-    body = np.where(long_, v // 100, v)
-    keyed = long_ & (97 - body % 97 == v % 100)
-    body = np.where(short | keyed, body, 0)
-    # Corsica (2A/2B) and lower-case letters: the scalar path for the few cells with letters.
-    for i in np.flatnonzero(v == 0).tolist():
-        c = vals[i]
-        if (len(c) == 15 or len(c) == 13) and not c.isdecimal():
-            p = ids.nir_parts(c)
-            if p:
-                body[i] = nir_int(p[0])
-                keyed[i] = p[1]
-    return body, keyed
-
-
-def phone_column(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """9-digit national numbers of a column of French phones as integers (0: not a phone):
-    :func:`identifiers.phone_nsn`, vectorised (``+33 (0)6…``, ``0033…``, overseas codes)."""
-    vals = _strip_cells(cells, _PHONE_STRIP)
-    v = np.array([int(c) if c.isdecimal() and len(c) <= 14 else 0 for c in vals], dtype=np.int64)
-    g9, g10 = v // 10**9, v // 10**10
-    nsn = np.where(v < 10**9, v, 0)
-    nsn = np.where(np.isin(g9, _CC), v % 10**9, nsn)
-    nsn = np.where(np.isin(g10, _CC) & (g9 % 10 == 0), v % 10**9, nsn)
-    nsn = np.where(nsn >= 10**8, nsn, 0)
-    return nsn, nsn > 0
-
-
-_SHORT = frozenset(range(15))
-
-
-def _column(batch: list[Sequence[str]], c: int) -> list[str]:
-    """Cell ``c`` of every row ("" where a ragged row is too short), at C speed when none is."""
-    try:
-        return list(map(operator.itemgetter(c), batch))
-    except IndexError:
-        return [r[c] if c < len(r) else "" for r in batch]
-
-
-def _health_in_rows(batch: list, rows: int = PROFILE_ROWS) -> bool:
-    """Whether the medical vocabulary (pathologies, treatments, pregnancy …) or a blood group
-    appears in any value of a batch's first rows (header or not: ``diag``/``med`` columns too)."""
-    text = "\n".join(" ; ".join(r.values() if isinstance(r, dict) else r) for r in batch[:rows])
-    return bool(ids.health_terms(text) or ids.BLOOD_IN_TEXT.search(text))
-
-
 def _hidden_identifiers(sample: list, mapping: sch.Mapping) -> bool:
     """Whether most sample rows holding a strong identifier in their text hold one of a kind the
     parsed columns do not give (the table parse misses them: proximity reads such a table)."""
@@ -866,9 +711,3 @@ def _keyed_cell(row, mapping: sch.Mapping) -> bool:
             if cell and prox.blank_keys(cell) != cell:
                 return True
     return False
-
-
-def _batched(it: Iterable, n: int) -> Iterator[list]:
-    it = iter(it)
-    while batch := list(itertools.islice(it, n)):
-        yield batch

@@ -11,7 +11,8 @@ import pytest
 
 from dumpwatch import synth
 from matchers.enroll import EnrollError, enroll_stream
-from matchers.scan import Scanner, nir_column, phone_column
+from matchers.columns import nir_column, phone_column
+from matchers.scan import Scanner
 from matchers import identifiers as ids
 from matchers.fingerprint import nir_int
 
