@@ -22,6 +22,8 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from dumpwatch.config import DumpwatchError
+
 COLUMNS = (
     "laboratoire", "nom", "prenom", "sexe", "date_naissance", "adresse", "code_postal", "ville",
     "telephone", "email", "nir", "groupe_sanguin", "medecin_traitant", "mutuelle", "commentaire",
@@ -83,7 +85,11 @@ class _Pools:
     """Faker is slow per call: draw pools once, then combine them at random."""
 
     def __init__(self, seed: int):
-        from faker import Faker
+        try:
+            from faker import Faker
+        except ImportError:  # a development tool: not installed with the monitor itself
+            raise DumpwatchError("synthetic data needs Faker, in the demo extra: "
+                                 "pip install 'dumpwatch[demo]' (or run make demo)") from None
 
         fake = Faker("fr_FR")
         fake.seed_instance(seed)

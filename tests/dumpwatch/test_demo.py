@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from dumpwatch import synth
 
@@ -57,3 +58,22 @@ def test_demo_runs_the_pipeline_and_stops_everything(tmp_path):
         assert not nirs & set(re.findall(r"\d{13,15}", re.sub(r"[ .]", "", text))), path
         assert not emails & {m.lower() for m in re.findall(r"[\w.+-]+@[\w.-]+", text)}, path
         assert not phones & {re.sub(r"\D", "", m)[-9:] for m in re.findall(r"(?:\+33|0)[1-9](?:[ .]?\d{2}){4}", text)}, path
+
+
+def test_synthetic_data_without_faker_says_which_extra_to_install(monkeypatch):
+    """Faker is in the demo and test extras only: without it, one clear line, not an ImportError."""
+    import builtins
+
+    from dumpwatch import synth
+    from dumpwatch.config import DumpwatchError
+
+    real_import = builtins.__import__
+
+    def no_faker(name, *args, **kwargs):
+        if name == "faker" or name.startswith("faker."):
+            raise ImportError("No module named 'faker'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_faker)
+    with pytest.raises(DumpwatchError, match=r"dumpwatch\[demo\]"):
+        synth.generate(3, seed=1)
