@@ -29,7 +29,8 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import clock, grouping
+from alerts import grouping
+from dumpwatch import clock
 from alerts.channels import ChannelError
 from alerts.render import Message
 from alerts.settings import Alerting, Receiver

@@ -21,7 +21,8 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import clock, render, silences
+from alerts import render, silences
+from dumpwatch import clock
 from alerts.settings import SEVERITIES, Alerting
 from dumpwatch import store
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import clock, routes, settings
+from alerts import routes, settings
+from dumpwatch import clock
 from alerts.privacy import scrub, scrub_value
 from dumpwatch import store
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from alerts import clock
+from dumpwatch import clock
 from alerts.privacy import scrub, scrub_value
 from alerts.settings import SEVERITIES
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import clock
+from dumpwatch import clock
 from dumpwatch import store
 from dumpwatch.config import DumpwatchError
 

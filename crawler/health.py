@@ -25,7 +25,7 @@ from typing import Any
 import sqlite_utils
 
 from dumpwatch import store
-from dumpwatch.store import utcnow
+from dumpwatch.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -24,24 +24,18 @@ rather than losing what they held. Content marks are written once the finding is
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlite_utils
 
 from dumpwatch import store
-from dumpwatch.store import utcnow
+from dumpwatch.clock import cutoff, utcnow
 
 log = logging.getLogger(__name__)
 
 FRESH_STATUSES = ("ok", "gone", "bad")
 # Within one run, the worse news of a page wins: an error (fetched again) over bad over gone over ok.
 _SEVERITY = {"ok": 0, "gone": 1, "bad": 2, "error": 3}
-
-
-def _cutoff(age_seconds: float) -> str:
-    then = datetime.now(timezone.utc) - timedelta(seconds=age_seconds)
-    return then.replace(microsecond=0).isoformat()
 
 
 class SeenSet:
@@ -67,7 +61,7 @@ class SeenSet:
         if row is None:
             return False
         status, last_seen = row
-        return status in FRESH_STATUSES and last_seen >= _cutoff(self.recrawl_age)
+        return status in FRESH_STATUSES and last_seen >= cutoff(self.recrawl_age)
 
     def mark(self, key: str, *, url: str | None = None, status: str = "ok", http_status: int | None = None,
              reason: str = "", sha256: str | None = None) -> None:

@@ -51,6 +51,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dumpwatch import clock
 from dumpwatch.config import ConfigError, ConfigErrors, DumpwatchError, Home, section
 from dumpwatch.housekeeping import Retention, housekeep
 
@@ -180,10 +181,6 @@ def is_running(home: Home) -> bool:
             return True
         fcntl.flock(fh, fcntl.LOCK_UN)
     return False
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat() if dt else None
 
 
 @dataclass
@@ -334,7 +331,7 @@ class Daemon:
         self.stats: dict[str, JobStats] = {}
         self.running_crawls: dict[str, str] = {}  # source -> start time
         self.last_results: dict[str, dict[str, Any]] = {}
-        self.started = _iso(datetime.now(timezone.utc))
+        self.started = clock.utcnow()
         self.stop_event = threading.Event()  # set it (or send SIGTERM/SIGINT) to stop run()
         self._stopping = threading.Event()  # no new crawl starts once set
         self._changed = threading.Event()  # a job event or a crawl start: the state file is due
@@ -432,12 +429,12 @@ class Daemon:
             if event.code == EVENT_JOB_ERROR:
                 st.runs += 1
                 st.errors += 1
-                st.last_run = _iso(datetime.now(timezone.utc))
+                st.last_run = clock.utcnow()
                 st.last_error = f"{type(event.exception).__name__}: {event.exception}"[:500]
                 errors = st.errors
             elif event.code == EVENT_JOB_EXECUTED:
                 st.runs += 1
-                st.last_run = _iso(datetime.now(timezone.utc))
+                st.last_run = clock.utcnow()
             else:
                 st.missed += 1
         if event.code == EVENT_JOB_ERROR:
@@ -460,7 +457,7 @@ class Daemon:
         with self._lock:  # with stop(): a crawl either starts before stop() looks, or never
             if self._stopping.is_set():
                 return None
-            self.running_crawls[name] = _iso(datetime.now(timezone.utc)) or ""
+            self.running_crawls[name] = clock.utcnow()
         self._changed.set()
         try:
             result = crawl_source(src, home=self.home, config_path=self.config_path, timeout=timeout,
@@ -515,7 +512,7 @@ class Daemon:
         if threading.get_ident() != self._owner:
             return self._jobs_seen
         self._jobs_seen = [{"id": job.id, "name": job.name, "trigger": str(job.trigger),
-                            "next_run": _iso(getattr(job, "next_run_time", None))}
+                            "next_run": clock.iso(nrt) if (nrt := getattr(job, "next_run_time", None)) else None}
                            for job in sched.get_jobs()]
         return self._jobs_seen
 
@@ -526,7 +523,7 @@ class Daemon:
             with self._lock:
                 state = {
                     "pid": os.getpid(), "status": status, "started": self.started,
-                    "heartbeat": _iso(datetime.now(timezone.utc)), "heartbeat_seconds": HEARTBEAT_SECONDS,
+                    "heartbeat": clock.utcnow(), "heartbeat_seconds": HEARTBEAT_SECONDS,
                     "config": self.config_path, "jobs": jobs,
                     "stats": {k: dict(v.__dict__) for k, v in sorted(self.stats.items())},
                     "running_crawls": dict(self.running_crawls), "last_results": dict(self.last_results),

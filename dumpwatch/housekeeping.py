@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
 
 from crawler import health, seen
-from dumpwatch import store
+from dumpwatch import clock, store
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,6 @@ class HousekeepingReport:
                 f"{self.incidents} incidents; rotated {self.logs_rotated} logs")
 
 
-def _cutoff(now: datetime, seconds: float) -> str:
-    return (now - timedelta(seconds=seconds)).replace(microsecond=0).isoformat()
-
-
 def housekeep(db: sqlite_utils.Database, *, retention: Retention, logs_dir: Path | None = None,
               now: datetime | None = None) -> HousekeepingReport:
     """One housekeeping pass over an open database (and the crawl logs directory)."""
@@ -75,12 +71,12 @@ def housekeep(db: sqlite_utils.Database, *, retention: Retention, logs_dir: Path
     tables = set(db.table_names())
     with store.write(db):
         counts["seen_urls"], counts["seen_contents"] = seen.expire(
-            db, urls_before=_cutoff(now, retention.seen_retention) if retention.seen_retention else None,
-            contents_before=_cutoff(now, retention.content_retention) if retention.content_retention else None)
+            db, urls_before=clock.cutoff(retention.seen_retention, now) if retention.seen_retention else None,
+            contents_before=clock.cutoff(retention.content_retention, now) if retention.content_retention else None)
         if retention.run_retention:
-            counts["runs"] = health.expire_runs(db, before=_cutoff(now, retention.run_retention), keep=KEEP_RUNS)
+            counts["runs"] = health.expire_runs(db, before=clock.cutoff(retention.run_retention, now), keep=KEEP_RUNS)
         if retention.evidence_retention and "alert_incidents" in tables:
-            counts.update(_expire_evidence(db, _cutoff(now, retention.evidence_retention)))
+            counts.update(_expire_evidence(db, clock.cutoff(retention.evidence_retention, now)))
     rotated = _rotate_logs(logs_dir, retention.max_log_bytes) if logs_dir else 0
     db.execute("PRAGMA optimize")
     checkpoint: tuple[int, ...] = ()

@@ -27,12 +27,12 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from dumpwatch.clock import utcnow
 from dumpwatch.config import DumpwatchError
 
 log = logging.getLogger(__name__)
@@ -192,11 +192,6 @@ def _locked(db: sqlite_utils.Database, statement: str, deadline: float, limit: f
             delay = min(delay * 2, 0.5)
         finally:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-
-
-def utcnow() -> str:
-    """Timestamps are stored as ISO 8601 UTC strings, second precision."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def open_db(path: str | Path | None = None) -> sqlite_utils.Database:

@@ -154,7 +154,8 @@ def alerts_test(obj: Any, receiver: str) -> None:
     """
     import secrets
 
-    from alerts import clock, delivery, grouping, render
+    from alerts import delivery, grouping, render
+    from dumpwatch import clock
     from dumpwatch import store
 
     alerting = _alerting(obj)
@@ -291,7 +292,8 @@ def silence_add(obj: Any, matchers: tuple[str, ...], author: str, comment: str, 
       dumpwatch alerts silence add --match lab="Biolab Vannes" --comment "DPO on leave, CNIL informed" \\
           --until 2021-03-01T00:00:00
     """
-    from alerts import clock, silences
+    from alerts import silences
+    from dumpwatch import clock
     from alerts.settings import parse_duration
     from dumpwatch.config import ConfigError
 
@@ -324,7 +326,8 @@ def silence_list(obj: Any, show_all: bool, as_json: bool) -> None:
     """
     import dataclasses
 
-    from alerts import clock, silences
+    from alerts import silences
+    from dumpwatch import clock
 
     now = clock.now()
     rows = []

@@ -69,7 +69,7 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
       dumpwatch enroll export_labos.csv --leak labos-2021 --lab-column laboratoire
       dumpwatch enroll dump.json --leak other --map "num_ss=nir" --map "commentaire="
     """
-    from dumpwatch import store
+    from dumpwatch import clock, store
     from matchers.enroll import MapError, check_map, enroll_stream
     from matchers.index import check_leak_name
     from matchers.scan import ScanSettings
@@ -101,7 +101,7 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
             bar.close()
     index.save(home.index_dir / leak)
     db = obj.db()
-    store.save_leak(db, {"name": leak, "enrolled_at": store.utcnow(), "source_file": path.name,
+    store.save_leak(db, {"name": leak, "enrolled_at": clock.utcnow(), "source_file": path.name,
                          "records": report.records, "columns": report.columns, "labs": report.labs,
                          "categories": index.meta["categories"], "key_id": index.meta["key_id"]})
     click.echo(f"Enrolled leak {leak!r}: {report.records} records fingerprinted"

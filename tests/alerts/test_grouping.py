@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from alertkit import Capture, base_config, make_finding
-from alerts import clock, record_finding, silences
+from alerts import record_finding, silences
+from dumpwatch import clock
 from alerts.delivery import deliver_due
 from alerts.grouping import acknowledge
 from alerts.outbox import alerting_of

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from alertkit import base_config, make_finding
-from alerts import clock, outbox, record_finding, record_health, settings
+from alerts import outbox, record_finding, record_health, settings
+from dumpwatch import clock
 from alerts.outbox import alert_key, alerting_of, enqueue
 from dumpwatch import store
 from dumpwatch.store import open_db

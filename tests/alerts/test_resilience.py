@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from alertkit import WebhookReceiver, base_config, free_port, make_finding
-from alerts import clock, record_finding
+from alerts import record_finding
+from dumpwatch import clock
 from alerts.delivery import backoff, deliver_due
 from alerts.outbox import alerting_of
 from alerts.settings import Alerting

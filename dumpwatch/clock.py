@@ -1,5 +1,5 @@
-"""Time for the alerts package: ISO 8601 UTC strings in the store (the format of ``store.utcnow``),
-aware datetimes in code, and one injectable ``now`` so tests never sleep."""
+"""The one time module: ISO 8601 UTC strings with second precision in the store (comparable as
+text), aware datetimes in code, and ``now`` passed in where tests must not sleep."""
 
 from __future__ import annotations
 
@@ -24,3 +24,13 @@ def later(dt: datetime, seconds: float) -> str:
     """``iso(dt + seconds)``, rounded up to the next second so a wait is never cut short."""
     whole = int(seconds) + (1 if seconds > int(seconds) else 0)
     return iso(dt + timedelta(seconds=whole))
+
+
+def utcnow() -> str:
+    """Now, in the stored form."""
+    return iso(now())
+
+
+def cutoff(seconds: float, now_: datetime | None = None) -> str:
+    """The stored form of ``seconds`` before ``now_`` (default: now): rows older than it expire."""
+    return iso((now_ or now()) - timedelta(seconds=seconds))
