@@ -179,17 +179,7 @@ def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: Tally, progr
             if p.is_alive():
                 p.kill()
     for part, matched in parts:
-        tally.records_seen += part.records_seen
-        for k, v in part.identifiers.items():
-            tally.count(k, v)
-        tally.kinds |= part.kinds
-        tally.health |= part.health
-        tally.nir_keyed += part.nir_keyed
-        tally.nir_shaped += part.nir_shaped
-        tally.merge_evidence(part)
-        for s in part.sample:
-            if len(tally.sample) < 3 and s not in tally.sample:
-                tally.sample.append(s)
+        tally.merge(part)
         if matched is None:
             for mine_hits, hits in zip(part.leaks, tally.leaks):
                 hits.matched |= mine_hits.matched

@@ -52,7 +52,6 @@ class Tally:
     nir_keyed: int = 0
     nir_shaped: int = 0
     sample: list[str] = field(default_factory=list)
-    failed: int = 0  # records that could not be checked (an internal error): counts are a lower bound
     failures: dict[str, int] = field(default_factory=dict)  # exception type -> records lost to it
     proximity: prox.Budget = field(default_factory=prox.Budget)
 
@@ -69,7 +68,11 @@ class Tally:
             log.warning("%s: %s while matching records (a bug, please report); the scan goes on:\n%s",
                         where, name, frames)
         self.failures[name] = self.failures.get(name, 0) + records
-        self.failed += records
+
+    @property
+    def failed(self) -> int:
+        """Records that could not be checked (an internal error): the counts are a lower bound."""
+        return sum(self.failures.values())
 
     def snapshot(self) -> tuple:
         """The counters a batch adds to (undone when the batch is retried record by record; the
@@ -87,6 +90,24 @@ class Tally:
         if e is None:
             e = self.evidence[index.name] = ev.Evidence(len(index))
         return e
+
+    def merge(self, other: "Tally") -> None:
+        """Add what another part of the same input gathered (a range scanned by another process):
+        counts, categories, evidence, the records it could not check, its samples. The fast path's
+        ``LeakHits`` are merged by the caller, which knows how the part sent them."""
+        self.records_seen += other.records_seen
+        for k, v in other.identifiers.items():
+            self.count(k, v)
+        self.kinds |= other.kinds
+        self.health |= other.health
+        self.nir_keyed += other.nir_keyed
+        self.nir_shaped += other.nir_shaped
+        for k, n in other.failures.items():
+            self.failures[k] = self.failures.get(k, 0) + n
+        self.merge_evidence(other)
+        for s in other.sample:
+            if len(self.sample) < SAMPLE_SIZE and s not in self.sample:
+                self.sample.append(s)
 
     def merge_evidence(self, other: "Tally") -> None:
         for name, e in other.evidence.items():

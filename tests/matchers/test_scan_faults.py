@@ -123,3 +123,18 @@ def test_a_failure_on_the_parallel_path_never_ends_the_command(scanner, people, 
     par = Scanner(scanner.indexes, KEY, workers=2)
     f = par.scan_path(path)
     assert (f.verdict, f.matched_records, f.complete) == ("repost", 300, True)
+
+
+def test_records_a_parallel_range_could_not_check_make_the_finding_incomplete(scanner, people, tmp_path,
+                                                                                monkeypatch):
+    from matchers import parallel
+
+    monkeypatch.setattr(parallel, "MIN_BYTES", 1)
+    header, rows = synth.transform(people, columns=["nom", "prenom", "telephone"], seed=2)
+    path = tmp_path / "big.csv"
+    path.write_text(synth.csv_text(header, rows * 3, ","))
+    _poison_records(monkeypatch, scanner, {3, 4})  # inherited by the forked range workers
+    f = Scanner(scanner.indexes, KEY, workers=2).scan_path(path)
+    assert f.complete is False
+    assert any("6 record(s) could not be checked" in e for e in f.errors), f.errors
+    assert f.matched_records == 298 and f.records_seen == 900
