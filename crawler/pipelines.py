@@ -206,8 +206,10 @@ class ScanPipeline:
             finding = dataclasses.replace(finding, sha256=finding.sha256 or sha, size=finding.size or len(body))
         self._inc("dumpwatch/documents")
         self._inc(f"dumpwatch/verdicts/{finding.verdict}")
-        if not finding.complete:
+        if not finding.complete:  # said per document; the run counts them (detail.incomplete)
             self._inc("dumpwatch/incomplete")
+            log.warning("%s was read only in part (%d problem(s) in its scan result): its counts are a "
+                        "lower bound", item.url, len(finding.errors))
         finding_id = None
         try:
             if finding.verdict != "none":
@@ -248,7 +250,9 @@ class ScanPipeline:
 
     def _store_failed(self, item: Document, exc: Exception) -> bool:
         failure = storage_failure(exc, self.state.home.db_path)
-        what = str(failure) if failure is not None else f"{type(exc).__name__}: {exc}"
+        # A storage failure's own message names the database; any other error by its type only (its
+        # message may quote what was being written).
+        what = str(failure) if failure is not None else type(exc).__name__
         log.error("could not record %s: %s; the page will be fetched again next run", item.url, what[:500])
         self._lost(item, f"store {type(failure or exc).__name__}")
         return False
