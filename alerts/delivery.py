@@ -35,7 +35,7 @@ from alerts.channels import ChannelError
 from alerts.render import Message
 from alerts.settings import Alerting, Receiver
 from dumpwatch import store
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import DumpwatchError
 
 log = logging.getLogger(__name__)
 

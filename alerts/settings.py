@@ -36,7 +36,8 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
-from dumpwatch.config import ConfigError, section
+from dumpwatch.errors import ConfigError
+from dumpwatch.home import section
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,13 @@ import sqlite_utils
 
 from dumpwatch import clock
 from dumpwatch import store
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import SilenceError
 
 log = logging.getLogger(__name__)
 
 LABELS = ("leak", "verdict", "severity", "lab", "source", "receiver")
 
 
-class SilenceError(DumpwatchError):
-    """A silence cannot be created or found; the message says why."""
 
 
 @dataclass(frozen=True)

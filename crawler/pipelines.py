@@ -28,14 +28,12 @@ from scrapy.crawler import Crawler
 
 from crawler.items import Document
 from crawler.state import CrawlState, state_of
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import DumpwatchError, ScannerUnavailable
 from dumpwatch.store import storage_failure
 
 log = logging.getLogger(__name__)
 
 
-class ScannerUnavailable(DumpwatchError):
-    """The engine could not be loaded (no leak enrolled, wrong key, missing index)."""
 
 
 @dataclass(frozen=True)

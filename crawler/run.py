@@ -21,7 +21,7 @@ from typing import Any
 
 from crawler import health
 from crawler.sources import CrawlConfig, Source, load_crawl_config
-from dumpwatch.config import Home
+from dumpwatch.home import Home
 from dumpwatch.store import open_db
 
 log = logging.getLogger(__name__)

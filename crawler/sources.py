@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from crawler.presets import PRESETS, SELECTOR_KEYS
-from dumpwatch.config import ConfigError
+from dumpwatch.errors import ConfigError
 
 KINDS = ("paste-archive", "paste-api", "forum", "discourse", "feed", "telegram")
 

@@ -16,7 +16,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.seen import SeenSet
 from crawler.sources import CrawlConfig, Source, load_crawl_config
-from dumpwatch.config import Home
+from dumpwatch.home import Home
 from dumpwatch.store import open_db
 
 log = logging.getLogger(__name__)

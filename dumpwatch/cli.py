@@ -15,8 +15,8 @@ import sys
 
 import click
 
-from dumpwatch.config import DumpwatchError, Home
-from matchers.errors import EngineError
+from dumpwatch.errors import USER_ERRORS
+from dumpwatch.home import Home
 
 _home: Home | None = None  # the home of the running command, for storage error messages
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     except StorageError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    except (DumpwatchError, EngineError) as exc:
+    except USER_ERRORS as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     except (sqlite3.Error, OSError) as exc:

@@ -52,7 +52,8 @@ from types import MappingProxyType
 from typing import Any
 
 from dumpwatch import clock
-from dumpwatch.config import ConfigError, ConfigErrors, DumpwatchError, Home, section
+from dumpwatch.errors import ConfigError, ConfigErrors, DumpwatchError
+from dumpwatch.home import Home, section
 from dumpwatch.housekeeping import Retention, housekeep
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from typing import Any
 import sqlite_utils
 
 from dumpwatch.clock import utcnow
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import DatabaseBusy, DumpwatchError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,8 @@ DEFAULT_WRITE_TIMEOUT = 60.0  # seconds a write waits for another process's writ
 BUSY_TIMEOUT_MS = 10000  # how long a read waits (SQLite's own busy handler)
 
 
-class StorageError(DumpwatchError):
-    """The database cannot be read or written: disk full, read-only, cannot be opened, I/O error."""
 
 
-class DatabaseBusy(StorageError):
-    """Another process held the database's write lock longer than the write timeout."""
 
 
 # SQLite messages (sqlite3.Error text) and errnos that mean "the storage failed", with what to do.

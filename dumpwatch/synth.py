@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import DumpwatchError
 
 COLUMNS = (
     "laboratoire", "nom", "prenom", "sexe", "date_naissance", "adresse", "code_postal", "ville",

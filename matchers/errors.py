@@ -2,7 +2,7 @@
 
 The engine imports nothing of ``dumpwatch/`` (it is handed its limits, the key and the indexes), so
 its errors have their own root. The front door catches :class:`EngineError` next to
-``dumpwatch.config.DumpwatchError`` and prints the message, which says how to fix the problem.
+``dumpwatch.errors.DumpwatchError`` and prints the message, which says how to fix the problem.
 
     EngineError                  a user can act on it; the message says how
      ├── SettingsError           a ``[scan]`` or ``[limits]`` value the engine refuses (file, key, fix)
@@ -27,7 +27,7 @@ class EngineError(Exception):
 
 class SettingsError(EngineError):
     """A setting the engine was handed is invalid: the message names the file, the key and the fix
-    (the same shape as ``dumpwatch.config.ConfigError``: ``message``, ``path``, ``key``)."""
+    (the same shape as ``dumpwatch.errors.ConfigError``: ``message``, ``path``, ``key``)."""
 
     def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None):
         where = " ".join(p for p in (str(path) if path else "", f"[{key}]" if key else "") if p)

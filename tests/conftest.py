@@ -25,7 +25,7 @@ def strangers() -> list[dict[str, str]]:
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """An empty dumpwatch home; the key comes from its own file in it."""
-    from dumpwatch.config import Home
+    from dumpwatch.home import Home
 
     monkeypatch.delenv("DUMPWATCH_KEY", raising=False)
     monkeypatch.delenv("DUMPWATCH_KEY_FILE", raising=False)

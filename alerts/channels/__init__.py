@@ -11,15 +11,11 @@ import ssl
 
 from alerts.render import Message
 from alerts.settings import Receiver
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import ChannelError
+
+__all__ = ["ChannelError", "send", "tls_context"]
 
 
-class ChannelError(DumpwatchError):
-    """A message could not be delivered; ``permanent`` when a retry cannot succeed."""
-
-    def __init__(self, message: str, *, permanent: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def tls_context(receiver: Receiver) -> ssl.SSLContext:

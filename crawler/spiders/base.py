@@ -24,7 +24,7 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 
 from crawler.items import Document
 from crawler.state import CrawlState, attach
-from dumpwatch.config import ConfigError
+from dumpwatch.errors import ConfigError
 from dumpwatch.clock import utcnow
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import DumpwatchError
 
 
 def _alerting(obj: Any):
@@ -295,7 +295,7 @@ def silence_add(obj: Any, matchers: tuple[str, ...], author: str, comment: str, 
     from alerts import silences
     from dumpwatch import clock
     from alerts.settings import parse_duration
-    from dumpwatch.config import ConfigError
+    from dumpwatch.errors import ConfigError
 
     now = clock.now()
     if until:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import DumpwatchError
 
 
 @click.command("crawl")

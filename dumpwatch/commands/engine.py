@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from dumpwatch.config import DumpwatchError, section
+from dumpwatch.errors import DumpwatchError
+from dumpwatch.home import section
 from matchers.finding import ERROR, NONE, REPOST, SCHEMA_MATCH, VERDICTS, Finding
 
 
@@ -334,7 +335,7 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
     limits = settings.limits
     try:
         key = home.load_key()
-    except DumpwatchError:  # the key (dumpwatch.config.SecretKeyError)
+    except DumpwatchError:  # the key (dumpwatch.errors.SecretKeyError)
         if any(home.index_dir.glob("*/meta.json")):
             raise  # leaks are enrolled but their key is gone: scanning would find nothing of them
         key = os.urandom(32)  # nothing enrolled: schema matching only, no fingerprint to compare

@@ -13,7 +13,7 @@ from alertkit import make_finding
 from alerts import record_finding
 from dumpwatch.cli import cli
 from dumpwatch.commands.alerts import COMMANDS
-from dumpwatch.config import DumpwatchError
+from dumpwatch.errors import DumpwatchError
 from dumpwatch.store import open_db
 
 

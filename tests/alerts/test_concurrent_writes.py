@@ -148,7 +148,7 @@ def test_a_write_that_waits_too_long_says_so_and_writes_nothing(tmp_path, monkey
 
 def test_write_timeout_setting_is_checked(monkeypatch):
     from dumpwatch import store
-    from dumpwatch.config import DumpwatchError
+    from dumpwatch.errors import DumpwatchError
 
     monkeypatch.setenv(store.WRITE_TIMEOUT_ENV, "soon")
     with pytest.raises(DumpwatchError, match=store.WRITE_TIMEOUT_ENV):

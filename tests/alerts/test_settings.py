@@ -10,7 +10,7 @@ import pytest
 
 from alerts.privacy import scrub
 from alerts.settings import load, parse_duration
-from dumpwatch.config import ConfigError
+from dumpwatch.errors import ConfigError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "alerts.md"
 

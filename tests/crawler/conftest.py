@@ -47,7 +47,7 @@ def enrolled_home(tmp_path_factory, people) -> Path:
 @pytest.fixture
 def crawl_home(enrolled_home, tmp_path, monkeypatch):
     """A fresh copy of the enrolled home for one test."""
-    from dumpwatch.config import Home
+    from dumpwatch.home import Home
 
     root = tmp_path / "home"
     shutil.copytree(enrolled_home, root)

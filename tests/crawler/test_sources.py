@@ -8,7 +8,7 @@ import pytest
 
 from crawler.presets import PRESETS, SELECTOR_KEYS
 from crawler.sources import KINDS, load_crawl_config, parse_duration, parse_size
-from dumpwatch.config import ConfigError
+from dumpwatch.errors import ConfigError
 
 
 def load(*sources: dict, crawler: dict | None = None):

@@ -304,7 +304,7 @@ def test_missing_webhook_secret_is_an_error_at_start(tmp_path):
 
 
 def test_one_daemon_per_home(home):
-    from dumpwatch.config import DumpwatchError
+    from dumpwatch.errors import DumpwatchError
     from dumpwatch.daemon import Daemon, is_running
 
     first = Daemon(home, {})

@@ -65,7 +65,7 @@ def test_synthetic_data_without_faker_says_which_extra_to_install(monkeypatch):
     import builtins
 
     from dumpwatch import synth
-    from dumpwatch.config import DumpwatchError
+    from dumpwatch.errors import DumpwatchError
 
     real_import = builtins.__import__
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from dumpwatch.config import Home
+from dumpwatch.home import Home
 
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
 

@@ -18,50 +18,17 @@ import logging
 import os
 import secrets
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from dumpwatch.errors import ConfigError, SecretKeyError
+
 log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
-
-
-class DumpwatchError(Exception):
-    """Base class of errors a user can act on; the message says how."""
-
-
-class ConfigError(DumpwatchError):
-    """The configuration is invalid: the message names the file, the key and the fix."""
-
-    def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None):
-        where = " ".join(p for p in (str(path) if path else "", f"[{key}]" if key else "") if p)
-        super().__init__(f"{where}: {message}" if where else message)
-        self.message = message
-        self.path = path
-        self.key = key
-
-
-class ConfigErrors(ConfigError):
-    """Every error a whole check of the configuration found (:attr:`errors`), one per line."""
-
-    def __init__(self, errors: Sequence[ConfigError]):
-        errors = tuple(errors)
-        first = errors[0]
-        if len(errors) == 1:
-            super().__init__(first.message, path=first.path, key=first.key)
-        else:
-            DumpwatchError.__init__(self, f"{len(errors)} configuration errors:\n"
-                                    + "\n".join(f"  {e}" for e in errors))
-            self.message, self.path, self.key = str(self), first.path, first.key
-        self.errors = errors
-
-
-class SecretKeyError(DumpwatchError):
-    """The fingerprint key is missing, malformed or does not fit the index."""
 
 
 def default_home() -> Path:
