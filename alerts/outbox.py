@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +38,14 @@ from dumpwatch import store
 log = logging.getLogger(__name__)
 
 
-def alerting_of(config: dict | settings.Alerting | None) -> settings.Alerting:
-    """The parsed alerting configuration (accepts the whole dumpwatch.toml dict, or an Alerting)."""
-    if isinstance(config, settings.Alerting):
-        return config
-    alerting = settings.load(config)
+def alerting_of(config: Mapping[str, Any] | settings.Alerting | None) -> settings.Alerting:
+    """The parsed alerting configuration: an :class:`~alerts.settings.Alerting` as it is, ``None`` the
+    defaults, and the whole configuration (a mapping) parsed by :func:`alerts.settings.load`.
+
+    Parse once where the configuration enters (the crawl pipeline does when it opens, the delivery
+    job once per pass) and pass the ``Alerting`` on: ``record_finding(..., config=alerting)``
+    then parses nothing."""
+    alerting = config if isinstance(config, settings.Alerting) else settings.load(config)
     if not alerting.configured:
         routes.warn_once("no-receivers", "no [[receivers]] configured in dumpwatch.toml: findings are recorded "
                          "but no alert is queued (see docs/alerts.md)")
@@ -50,7 +54,8 @@ def alerting_of(config: dict | settings.Alerting | None) -> settings.Alerting:
 
 def record_finding(db: sqlite_utils.Database, finding: Any, *, source: str = "", url: str | None = None,
                    first_seen: str | None = None, detail: dict | None = None,
-                   config: dict | settings.Alerting | None = None, now: datetime | None = None) -> int | None:
+                   config: Mapping[str, Any] | settings.Alerting | None = None,
+                   now: datetime | None = None) -> int | None:
     """Record a finding (a :class:`matchers.finding.Finding`) and enqueue its alerts, atomically.
 
     Returns the new finding id, or ``None`` when the same copy was already recorded (no new alert).
@@ -77,7 +82,8 @@ def record_finding(db: sqlite_utils.Database, finding: Any, *, source: str = "",
 
 
 def record_health(db: sqlite_utils.Database, *, source: str, problem: str, detail: dict | None = None,
-                  config: dict | settings.Alerting | None = None, now: datetime | None = None) -> int | None:
+                  config: Mapping[str, Any] | settings.Alerting | None = None,
+                  now: datetime | None = None) -> int | None:
     """Record a source-health finding (a source failing run after run, or suddenly yielding nothing).
 
     Deduplicated per source, problem and day, so a broken source alerts the operators once a day.

@@ -1,7 +1,9 @@
 """The alerting part of dumpwatch.toml: receivers, lab contacts, routes and delivery settings.
 
-Parsed into frozen dataclasses and validated once; every error names the file, the receiver or route
-and the key, and says how to fix it. See docs/alerts.md for the reference and a full example::
+Declared once here (:data:`ALERTS`, :data:`RECEIVER`, :data:`ROUTE`, checked by
+:mod:`dumpwatch.tables`), parsed into frozen dataclasses once where the configuration enters (the
+crawl pipeline, the delivery job, the commands); every error names the file, the receiver or route
+and the key, and says how to fix it; the errors of every table are reported at once. See docs/alerts.md for the reference and a full example::
 
     [alerts]
     authority_receiver = "cnil"
@@ -26,9 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -37,35 +38,13 @@ from typing import Any
 from rapidfuzz import fuzz, process, utils
 
 from dumpwatch.errors import ConfigError
-from dumpwatch.home import section
+from dumpwatch.tables import Collector, Key, Section, array_of, did_you_mean, path_of, table_of
 
 log = logging.getLogger(__name__)
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 MATCH_KEYS = ("leak", "verdict", "severity", "lab", "source")
 VERDICTS = ("repost", "schema-match", "source-health")
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any, *, where: str = "", path: Any = None) -> float:
-    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"4h"``, ``"1d"`` or ``"250ms"``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"a duration is a number of seconds or a string like '5m', not {value!r}",
-                          path=path, key=where)
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ConfigError(f"a duration is a number of seconds or a string like '30s', '5m', '4h', '1d', "
-                              f"not {value!r}", path=path, key=where)
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds < 0:
-        raise ConfigError("a duration cannot be negative", path=path, key=where)
-    return seconds
-
 
 @dataclass(frozen=True)
 class Timing:
@@ -173,206 +152,199 @@ class Alerting:
         return bool(self.receivers)
 
 
-_RECEIVER_KEYS = {
-    "name", "type", "to", "from", "smtp_host", "smtp_port", "security", "username", "password_env",
-    "password_file", "url", "secret_env", "secret_file", "format", "timeout", "verify_tls", "ca_file",
-}
-_ROUTE_KEYS = {"name", "match", "min_severity", "receiver", "per_lab", "continue", "group_wait",
-               "group_interval", "repeat_interval", "digest", "digest_interval"}
-_ALERTS_KEYS = {"authority_receiver", "operators_receiver", "fallback_receiver", "group_wait",
-                "group_interval", "repeat_interval", "max_age", "retry_base", "retry_cap", "lease",
-                "incident_ttl", "critical_records", "high_records", "contact_point", "authority_digest",
-                "digest_interval"}
+# -- the declared tables (dumpwatch.tables) ----------------------------------------------------------
+
+_A = Alerting()
+ALERTS = Section("alerts", {
+    "authority_receiver": Key("str", _A.authority_receiver),
+    "operators_receiver": Key("str", _A.operators_receiver),
+    "fallback_receiver": Key("str"),
+    "group_wait": Key("duration", _A.timing.group_wait),
+    "group_interval": Key("duration", _A.timing.group_interval),
+    "repeat_interval": Key("duration", _A.timing.repeat_interval),
+    "max_age": Key("duration", _A.max_age),
+    "retry_base": Key("duration", _A.retry_base),
+    "retry_cap": Key("duration", _A.retry_cap),
+    "lease": Key("duration", _A.lease),
+    "incident_ttl": Key("duration", _A.incident_ttl),
+    "critical_records": Key("int", _A.critical_records, minimum=0),
+    "high_records": Key("int", _A.high_records, minimum=0),
+    "contact_point": Key("text", ""),
+    "authority_digest": Key("bool", False),
+    "digest_interval": Key("duration", Route.digest_interval),
+})
+
+_R = Receiver("", "")
+RECEIVER = Section("receivers", {
+    "name": Key("str", required=True),
+    "type": Key("text", required=True, choices=("email", "webhook")),
+    "to": Key("str_list", (), hint="e.g. to = [\"dpo@lab.example\"]"),
+    "from": Key("text", _R.sender),
+    "smtp_host": Key("text", _R.smtp_host),
+    "smtp_port": Key("int", minimum=1, maximum=65535, hint="a TCP port number"),
+    "security": Key("text", _R.security, choices=("starttls", "tls", "none")),
+    "username": Key("text"),
+    "password_env": Key("text"),
+    "password_file": Key("text"),
+    "url": Key("text"),
+    "secret_env": Key("text"),
+    "secret_file": Key("text"),
+    "format": Key("text", _R.format, choices=("json", "slack")),
+    "timeout": Key("duration", _R.timeout),
+    "verify_tls": Key("bool", _R.verify_tls),
+    "ca_file": Key("text"),
+})
+
+ROUTE = Section("routes", {
+    "name": Key("text"),
+    "match": Key("table", {}, hint="e.g. match = { verdict = \"repost\" }"),
+    "min_severity": Key("text", choices=SEVERITIES, hint="the lowest severity the route takes"),
+    "receiver": Key("text"),
+    "per_lab": Key("bool", False),
+    "continue": Key("bool", False),
+    "group_wait": Key("duration"),
+    "group_interval": Key("duration"),
+    "repeat_interval": Key("duration"),
+    "digest": Key("bool", False),
+    "digest_interval": Key("duration"),
+})
 
 
-def load(config: dict[str, Any] | None) -> Alerting:
-    """Parse and validate the alerting configuration (an empty or ``None`` config gives defaults)."""
+def load(config: Mapping[str, Any] | None) -> Alerting:
+    """Parse and validate the alerting configuration (an empty or ``None`` config gives defaults).
+
+    ``[alerts]``, every ``[[receivers]]`` table and every ``[[routes]]`` table are checked whole;
+    their errors are raised at once (:class:`~dumpwatch.errors.ConfigErrors`).
+    """
     config = config or {}
-    path = config.get("_path")
-    table = section(config, "alerts")
-    _unknown(table, _ALERTS_KEYS, path, "alerts")
-
-    def dur(key: str, default: float, where: str = "alerts", src: dict | None = None) -> float:
-        src = table if src is None else src
-        return parse_duration(src[key], where=f"{where}.{key}", path=path) if key in src else default
-
-    timing = Timing(dur("group_wait", 30.0), dur("group_interval", 300.0), dur("repeat_interval", 4 * 3600.0))
+    path = path_of(config)
+    errors = Collector(path)
+    a = ALERTS.read(config.get("alerts"), path=path)
+    timing = Timing(a["group_wait"], a["group_interval"], a["repeat_interval"])
 
     receivers: dict[str, Receiver] = {}
-    raw_receivers = config.get("receivers", [])
-    if not isinstance(raw_receivers, list):
-        raise ConfigError("write receivers as [[receivers]] tables", path=path, key="receivers")
+    raw_receivers = array_of(config, "receivers")
+    # named but refused (its own error said why): not "undefined" again where it is referred to
+    refused = {r.get("name") for r in raw_receivers if isinstance(r, Mapping)}
     for i, raw in enumerate(raw_receivers):
-        r = _receiver(raw, i, path)
-        if r.name in receivers:
-            raise ConfigError(f"two receivers are named {r.name!r}; names must be unique", path=path,
-                              key=f"receivers[{i}].name")
-        receivers[r.name] = r
+        with errors.collect():
+            r = _receiver(raw, i, path)
+            if r.name in receivers:
+                raise ConfigError(f"two receivers are named {r.name!r}; names must be unique", path=path,
+                                  key=f"receivers[{i}].name")
+            receivers[r.name] = r
 
-    contacts_raw = section(config, "contacts")
     contacts: dict[str, str] = {}
-    for lab, name in contacts_raw.items():
-        if not isinstance(name, str) or name not in receivers:
-            raise ConfigError(f"lab {lab!r} points to receiver {name!r}, which is not defined in [[receivers]]",
-                              path=path, key=f"contacts.{lab}")
+    for lab, name in table_of(config, "contacts").items():
+        if not isinstance(name, str) or (name not in receivers and name not in refused):
+            errors.add(f"contacts.{lab}", f"lab {lab!r} points to receiver {name!r}, which is not defined in "
+                                          "[[receivers]]")
         contacts[lab] = name
 
-    def ref(key: str, default: str | None) -> str | None:
-        value = table.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError("must be a receiver name", path=path, key=f"alerts.{key}")
-        if key in table and value not in receivers:
-            raise ConfigError(f"receiver {value!r} is not defined in [[receivers]]", path=path, key=f"alerts.{key}")
-        return value
+    for key in ("authority_receiver", "operators_receiver", "fallback_receiver"):
+        if key in (config.get("alerts") or {}) and a[key] not in receivers and a[key] not in refused:
+            errors.add(f"alerts.{key}", f"receiver {a[key]!r} is not defined in [[receivers]]; "
+                                        f"{did_you_mean(a[key], receivers)}defined: {', '.join(receivers) or 'none'}")
+    authority, operators = a["authority_receiver"], a["operators_receiver"]
 
-    authority = ref("authority_receiver", "cnil")
-    operators = ref("operators_receiver", "operators")
-    fallback = ref("fallback_receiver", None)
-
-    digest_interval = dur("digest_interval", 86400.0)
     raw_routes = config.get("routes")
+    routes: tuple[Route, ...] = ()
     if raw_routes is None:
-        routes = _default_routes(receivers, authority or "cnil", operators or "operators", timing,
-                                 bool(table.get("authority_digest", False)), digest_interval)
+        routes = _default_routes(receivers, authority, operators, timing, a["authority_digest"],
+                                 a["digest_interval"])
     else:
-        if not isinstance(raw_routes, list):
-            raise ConfigError("write routes as [[routes]] tables", path=path, key="routes")
-        routes = tuple(_route(raw, i, path, receivers, timing, digest_interval) for i, raw in enumerate(raw_routes))
-
-    def intval(key: str, default: int) -> int:
-        value = table.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigError("must be a non-negative integer", path=path, key=f"alerts.{key}")
-        return value
-
+        built = []
+        for i, raw in enumerate(array_of(config, "routes")):
+            with errors.collect():
+                built.append(_route(raw, i, path, receivers, timing, a["digest_interval"], refused))
+        routes = tuple(built)
+    errors.raise_any()
     return Alerting(
         receivers=receivers, contacts=contacts, routes=routes,
-        authority_receiver=authority or "cnil", operators_receiver=operators or "operators",
-        fallback_receiver=fallback, timing=timing,
-        max_age=dur("max_age", 24 * 3600.0), retry_base=dur("retry_base", 30.0),
-        retry_cap=dur("retry_cap", 3600.0), lease=dur("lease", 300.0),
-        incident_ttl=dur("incident_ttl", 72 * 3600.0),
-        critical_records=intval("critical_records", 100), high_records=intval("high_records", 1000),
-        contact_point=str(table.get("contact_point", "")), path=path,
+        authority_receiver=authority, operators_receiver=operators,
+        fallback_receiver=a["fallback_receiver"], timing=timing,
+        max_age=a["max_age"], retry_base=a["retry_base"], retry_cap=a["retry_cap"], lease=a["lease"],
+        incident_ttl=a["incident_ttl"], critical_records=a["critical_records"],
+        high_records=a["high_records"], contact_point=a["contact_point"], path=path,
     )
 
 
-def _unknown(table: dict, allowed: set[str], path: Any, where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}", path=path,
-                              key=f"{where}.{key}")
-
-
 def _receiver(raw: Any, i: int, path: Any) -> Receiver:
-    if not isinstance(raw, dict):
+    if not isinstance(raw, Mapping):
         raise ConfigError("each receiver is a [[receivers]] table", path=path, key=f"receivers[{i}]")
     name = raw.get("name")
     where = f"receivers.{name}" if isinstance(name, str) and name else f"receivers[{i}]"
-    if not isinstance(name, str) or not name:
-        raise ConfigError("every receiver needs a name", path=path, key=f"{where}.name")
-    _unknown(raw, _RECEIVER_KEYS, path, where)
-    kind = raw.get("type")
-    if kind not in ("email", "webhook"):
-        raise ConfigError(f"type must be 'email' or 'webhook', not {kind!r}", path=path, key=f"{where}.type")
-    timeout = parse_duration(raw.get("timeout", 10), where=f"{where}.timeout", path=path)
-    verify = raw.get("verify_tls", True)
-    if not isinstance(verify, bool):
-        raise ConfigError("must be true or false", path=path, key=f"{where}.verify_tls")
-    for key in ("password_env", "password_file", "secret_env", "secret_file", "ca_file", "username"):
-        if key in raw and not isinstance(raw[key], str):
-            raise ConfigError("must be a string", path=path, key=f"{where}.{key}")
-    common = dict(name=name, type=kind, timeout=timeout or 10.0, verify_tls=verify, ca_file=raw.get("ca_file"))
+    v = RECEIVER.read(raw, path=path, where=where)
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=path, key=f"{where}.{key}")
+
+    name, kind, verify = v["name"], v["type"], v["verify_tls"]
+    common = dict(name=name, type=kind, timeout=v["timeout"] or 10.0, verify_tls=verify, ca_file=v["ca_file"])
     if kind == "email":
-        to = raw.get("to")
-        if isinstance(to, str):
-            to = [to]
-        if not to or not isinstance(to, list) or not all(isinstance(a, str) and "@" in a for a in to):
-            raise ConfigError("an email receiver needs to = [\"address@example\", ...]", path=path,
-                              key=f"{where}.to")
-        security = raw.get("security", "starttls")
-        if security not in ("starttls", "tls", "none"):
-            raise ConfigError(f"security must be 'starttls', 'tls' or 'none', not {security!r}", path=path,
-                              key=f"{where}.security")
-        port = raw.get("smtp_port", {"starttls": 587, "tls": 465, "none": 25}[security])
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise ConfigError("must be a TCP port number", path=path, key=f"{where}.smtp_port")
-        if raw.get("username") and not (raw.get("password_env") or raw.get("password_file")):
-            raise ConfigError("a username needs password_env or password_file (never a password in the file)",
-                              path=path, key=f"{where}.username")
-        if "password" in raw:
-            raise ConfigError("use password_env or password_file", path=path, key=f"{where}.password")
-        if security == "none" and raw.get("username"):
+        to = v["to"]
+        if not to or not all("@" in a for a in to):
+            raise fail("to", "an email receiver needs to = [\"address@example\", ...]")
+        security = v["security"]
+        port = v["smtp_port"] or {"starttls": 587, "tls": 465, "none": 25}[security]
+        if v["username"] and not (v["password_env"] or v["password_file"]):
+            raise fail("username", "a username needs password_env or password_file (never a password in the file)")
+        if security == "none" and v["username"]:
             log.warning("receiver %s authenticates over an unencrypted SMTP connection", name)
-        return Receiver(**common, to=tuple(to), sender=str(raw.get("from", "dumpwatch@localhost")),
-                        smtp_host=str(raw.get("smtp_host", "localhost")), smtp_port=port, security=security,
-                        username=raw.get("username"), password_env=raw.get("password_env"),
-                        password_file=raw.get("password_file"))
-    url = raw.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ConfigError("a webhook receiver needs url = \"https://...\"", path=path, key=f"{where}.url")
-    if not (raw.get("secret_env") or raw.get("secret_file")):
-        raise ConfigError("a webhook receiver needs secret_env or secret_file (the HMAC signing secret)",
-                          path=path, key=f"{where}.secret_env")
-    fmt = raw.get("format", "json")
-    if fmt not in ("json", "slack"):
-        raise ConfigError(f"format must be 'json' or 'slack', not {fmt!r}", path=path, key=f"{where}.format")
+        return Receiver(**common, to=to, sender=v["from"], smtp_host=v["smtp_host"], smtp_port=port,
+                        security=security, username=v["username"], password_env=v["password_env"],
+                        password_file=v["password_file"])
+    url = v["url"]
+    if not url or not url.startswith(("http://", "https://")):
+        raise fail("url", "a webhook receiver needs url = \"https://...\"")
+    if not (v["secret_env"] or v["secret_file"]):
+        raise fail("secret_env", "a webhook receiver needs secret_env or secret_file (the HMAC signing secret)")
     if not verify:
         log.warning("receiver %s: TLS verification is off (verify_tls = false); prefer ca_file", name)
-    return Receiver(**common, url=url, secret_env=raw.get("secret_env"), secret_file=raw.get("secret_file"),
-                    format=fmt)
+    return Receiver(**common, url=url, secret_env=v["secret_env"], secret_file=v["secret_file"], format=v["format"])
 
 
 def _route(raw: Any, i: int, path: Any, receivers: dict[str, Receiver], timing: Timing,
-           digest_interval: float) -> Route:
-    if not isinstance(raw, dict):
+           digest_interval: float, refused: set[Any] = frozenset()) -> Route:
+    if not isinstance(raw, Mapping):
         raise ConfigError("each route is a [[routes]] table", path=path, key=f"routes[{i}]")
     name = str(raw.get("name") or f"routes[{i}]")
     where = f"routes.{name}" if raw.get("name") else name
-    _unknown(raw, _ROUTE_KEYS, path, where)
-    match_raw = raw.get("match", {})
-    if not isinstance(match_raw, dict):
-        raise ConfigError("match is a table, e.g. match = { verdict = \"repost\" }", path=path, key=f"{where}.match")
+    v = ROUTE.read(raw, path=path, where=where)
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=path, key=f"{where}.{key}")
+
     match: dict[str, tuple[str, ...]] = {}
-    for key, value in match_raw.items():
+    for key, value in v["match"].items():
         if key not in MATCH_KEYS:
-            raise ConfigError(f"cannot match on {key!r}; use one of {', '.join(MATCH_KEYS)}", path=path,
-                              key=f"{where}.match.{key}")
+            raise fail(f"match.{key}", f"cannot match on {key!r}; {did_you_mean(key, MATCH_KEYS)}"
+                                       f"use one of {', '.join(MATCH_KEYS)}")
         values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ConfigError("a matcher is a string or a list of strings (globs allowed)", path=path,
-                              key=f"{where}.match.{key}")
+        if not isinstance(values, list) or not all(isinstance(x, str) for x in values):
+            raise fail(f"match.{key}", "a matcher is a string or a list of strings (globs allowed)")
         if key == "severity":
-            bad = [v for v in values if v not in SEVERITIES]
+            bad = [x for x in values if x not in SEVERITIES]
             if bad:
-                raise ConfigError(f"unknown severity {bad[0]!r}; use {', '.join(SEVERITIES)}", path=path,
-                                  key=f"{where}.match.severity")
+                raise fail("match.severity", f"unknown severity {bad[0]!r}; use {', '.join(SEVERITIES)}")
         match[key] = tuple(values)
-    min_sev = raw.get("min_severity")
-    if min_sev is not None and min_sev not in SEVERITIES:
-        raise ConfigError(f"unknown severity {min_sev!r}; use {', '.join(SEVERITIES)}", path=path,
-                          key=f"{where}.min_severity")
-    per_lab = raw.get("per_lab", False)
-    receiver = raw.get("receiver")
+    per_lab, receiver = v["per_lab"], v["receiver"]
     if per_lab and receiver:
-        raise ConfigError("a per_lab route sends to each lab's contact: remove receiver", path=path,
-                          key=f"{where}.receiver")
-    if not per_lab and receiver not in receivers:
-        raise ConfigError(f"receiver {receiver!r} is not defined in [[receivers]]" if receiver else
-                          "a route needs receiver = \"NAME\" (or per_lab = true)", path=path, key=f"{where}.receiver")
-    for key in ("per_lab", "continue", "digest"):
-        if key in raw and not isinstance(raw[key], bool):
-            raise ConfigError("must be true or false", path=path, key=f"{where}.{key}")
+        raise fail("receiver", "a per_lab route sends to each lab's contact: remove receiver")
+    if not per_lab and receiver not in receivers and (not receiver or receiver not in refused):
+        raise fail("receiver", f"receiver {receiver!r} is not defined in [[receivers]]; "
+                               f"{did_you_mean(receiver, receivers)}defined: {', '.join(receivers) or 'none'}"
+                   if receiver else "a route needs receiver = \"NAME\" (or per_lab = true)")
 
     def dur(key: str, default: float) -> float:
-        return parse_duration(raw[key], where=f"{where}.{key}", path=path) if key in raw else default
+        return default if v[key] is None else v[key]
 
     return Route(
-        name=name, match=match, min_severity=min_sev, receiver=receiver, per_lab=bool(per_lab),
-        continue_=bool(raw.get("continue", False)),
+        name=name, match=match, min_severity=v["min_severity"], receiver=receiver, per_lab=per_lab,
+        continue_=v["continue"],
         timing=Timing(dur("group_wait", timing.group_wait), dur("group_interval", timing.group_interval),
                       dur("repeat_interval", timing.repeat_interval)),
-        digest=bool(raw.get("digest", False)), digest_interval=dur("digest_interval", digest_interval),
+        digest=v["digest"], digest_interval=dur("digest_interval", digest_interval),
     )
 
 

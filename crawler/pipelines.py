@@ -55,9 +55,9 @@ class ScannerSpec:
 def scanner_spec(state: CrawlState, repost_threshold: int | None = None) -> ScannerSpec:
     """The engine for a crawl, as ``dumpwatch scan`` builds it: every enrolled leak of the home, with
     its key, the ``[scan] repost_threshold`` and the ``[limits]`` of the configuration."""
-    from matchers.scan import ScanSettings
+    from dumpwatch.engine_settings import scan_settings_from
 
-    settings = ScanSettings.from_config(state.config, threshold=repost_threshold)
+    settings = scan_settings_from(state.config, threshold=repost_threshold)
     return ScannerSpec(state.home.index_dir, state.home.load_key(), settings.repost_threshold, settings.limits)
 
 
@@ -131,9 +131,12 @@ class ScanPipeline:
     """
 
     def __init__(self, crawler: Crawler, state: CrawlState, worker: ScanWorker):
+        from alerts.outbox import alerting_of
+
         self.crawler = crawler
         self.state = state
         self.worker = worker
+        self.alerting = alerting_of(state.config)  # parsed once, for every finding of the crawl
         self.stats = crawler.stats
         # contents being scanned right now: a second page with the same bytes waits for the first
         self._inflight: dict[str, asyncio.Future[bool]] = {}
@@ -218,7 +221,7 @@ class ScanPipeline:
                     first_seen=item.fetched_at,
                     detail={"document": item.kind, "sha256": sha, "size": len(body),
                             "crawler": self.state.source.kind},
-                    config=self.state.config)
+                    config=self.alerting)
             # after the finding: a content is known only once what it held is committed
             seen.mark_content(sha, size=len(body), url=item.url, verdict=finding.verdict, finding_id=finding_id)
         except Exception as exc:

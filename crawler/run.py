@@ -22,6 +22,7 @@ from typing import Any
 from crawler import health
 from crawler.sources import CrawlConfig, Source, load_crawl_config
 from dumpwatch.home import Home
+from dumpwatch.tables import path_of
 from dumpwatch.store import open_db
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def crawl_sources(names: Sequence[str] | None, *, home: Home, config: dict, conf
     sources = [cc.get(n) for n in names] if names else list(cc.enabled())
     results = []
     for src in sources:
-        results.append(crawl_source(src, home=home, config_path=config_path or config.get("_path"),
+        results.append(crawl_source(src, home=home, config_path=config_path or path_of(config),
                                     timeout=timeout if timeout is not None else cc.defaults.run_timeout,
                                     settings=settings, failing_runs=cc.defaults.failing_runs, config=config))
     return results

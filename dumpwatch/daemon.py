@@ -53,7 +53,8 @@ from typing import Any
 
 from dumpwatch import clock
 from dumpwatch.errors import ConfigError, ConfigErrors, DumpwatchError
-from dumpwatch.home import Home, section
+from dumpwatch.home import Home
+from dumpwatch.tables import Collector, Key, Section, path_of
 from dumpwatch.housekeeping import Retention, housekeep
 
 log = logging.getLogger(__name__)
@@ -88,62 +89,44 @@ class DaemonSettings:
     cron: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-_DURATIONS = ("interval", "jitter", "crawl_timeout", "delivery_interval", "health_interval",
-              "housekeeping_interval", "misfire_grace_time", "shutdown_grace", "stop_timeout")
-_RETENTIONS = ("seen_retention", "content_retention", "run_retention", "evidence_retention")
-_KEYS = set(_DURATIONS) | set(_RETENTIONS) | {"max_concurrent_crawls", "scan_processes", "max_log_bytes", "cron"}
+_R = Retention()
+DAEMON = Section("daemon", {
+    "interval": Key("duration", minimum=1),
+    "jitter": Key("duration", DaemonSettings.jitter),
+    "crawl_timeout": Key("duration"),
+    "max_concurrent_crawls": Key("int", DaemonSettings.max_concurrent_crawls, minimum=1),
+    "scan_processes": Key("int", DaemonSettings.scan_processes, minimum=0),
+    "delivery_interval": Key("duration", DaemonSettings.delivery_interval, minimum=1),
+    "health_interval": Key("duration", DaemonSettings.health_interval, minimum=1),
+    "housekeeping_interval": Key("duration", DaemonSettings.housekeeping_interval, minimum=1),
+    "misfire_grace_time": Key("duration", DaemonSettings.misfire_grace_time),
+    "shutdown_grace": Key("duration", DaemonSettings.shutdown_grace),
+    "stop_timeout": Key("duration", DaemonSettings.stop_timeout),
+    "seen_retention": Key("duration", _R.seen_retention),
+    "content_retention": Key("duration", _R.content_retention),
+    "run_retention": Key("duration", _R.run_retention),
+    "evidence_retention": Key("duration", _R.evidence_retention),
+    "max_log_bytes": Key("size", _R.max_log_bytes),
+    "cron": Key("str_table", MappingProxyType({}),
+                hint="source name = \"crontab line\", e.g. pastes = \"*/15 * * * *\""),
+})
+_RETENTIONS = ("seen_retention", "content_retention", "run_retention", "evidence_retention", "max_log_bytes")
 
 
 def load_settings(config: Mapping[str, Any]) -> DaemonSettings:
-    """Parse and check the ``[daemon]`` table; every error names the key and the fix."""
-    from crawler.sources import parse_duration, parse_size
-
-    path = config.get("_path")
-    table = section(dict(config), "daemon")
-
-    def fail(key: str, message: str) -> ConfigError:
-        return ConfigError(message, path=path, key=f"daemon.{key}")
-
-    for key in table:
-        if key not in _KEYS:
-            raise fail(key, f"unknown key; the [daemon] table accepts: {', '.join(sorted(_KEYS))}")
-    values: dict[str, Any] = {}
-    for key in _DURATIONS + _RETENTIONS:
-        if key in table:
-            try:
-                values[key] = parse_duration(table[key])
-            except ValueError:
-                raise fail(key, f"must be seconds or a duration like \"90s\", \"15m\", \"6h\", \"7d\", "
-                                f"not {table[key]!r}") from None
-    for key in ("interval", "delivery_interval", "health_interval", "housekeeping_interval"):
-        if key in values and values[key] < 1:
-            raise fail(key, f"must be at least 1 second, not {table[key]!r}")
-    for key, minimum in (("max_concurrent_crawls", 1), ("scan_processes", 0)):
-        if key in table:
-            value = table[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise fail(key, f"must be an integer >= {minimum}, not {value!r}")
-            values[key] = value
-    retention = Retention()
-    ret = {k: values.pop(k) for k in _RETENTIONS if k in values}
-    if "max_log_bytes" in table:
-        try:
-            ret["max_log_bytes"] = parse_size(table["max_log_bytes"])
-        except ValueError:
-            raise fail("max_log_bytes", f"must be bytes or a size like \"10MB\", not {table['max_log_bytes']!r}") from None
-    retention = Retention(**{**retention.__dict__, **ret})
-    cron = table.get("cron", {})
-    if not isinstance(cron, dict):
-        raise fail("cron", "must be a table: source name = \"crontab line\", e.g. pastes = \"*/15 * * * *\"")
-    for name, expr in cron.items():
-        if not isinstance(expr, str):
-            raise fail(f"cron.{name}", f"must be a crontab line like \"0 */6 * * *\", not {expr!r}")
+    """Parse and check the ``[daemon]`` table (:data:`DAEMON`); every error names the key and the fix."""
+    path = path_of(config)
+    values = DAEMON.read(config.get("daemon"), path=path)
+    errors = Collector(path)
+    for name, expr in values["cron"].items():
         try:
             cron_trigger(expr, 0)
         except ValueError as exc:
-            raise fail(f"cron.{name}", f"not a valid crontab line ({exc}); five fields: minute hour day "
-                                       "month day-of-week, e.g. \"30 3 * * *\"") from None
-    return DaemonSettings(retention=retention, cron=MappingProxyType(dict(cron)), **values)
+            errors.add(f"daemon.cron.{name}", f"not a valid crontab line ({exc}); five fields: minute hour day "
+                                              "month day-of-week, e.g. \"30 3 * * *\"")
+    errors.raise_any()
+    retention = Retention(**{k: values.pop(k) for k in _RETENTIONS})
+    return DaemonSettings(retention=retention, **values)
 
 
 def cron_trigger(expr: str, jitter: float) -> Any:
@@ -213,11 +196,11 @@ class ConfigCheck:
     warnings: tuple[str, ...]
 
 
-def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
+def check_configuration(home: Home, config: Mapping[str, Any]) -> ConfigCheck:
     """Run every loader the crawls, scans and deliveries will run, all of them, before anything runs.
 
     The very functions the crawl child process calls (:func:`crawler.sources.load_crawl_config`,
-    :meth:`matchers.scan.ScanSettings.from_config` for ``[scan]`` and ``[limits]``, the key and
+    :func:`dumpwatch.engine_settings.scan_settings_from` for ``[scan]`` and ``[limits]``, the key and
     :func:`matchers.index.load_all` with its key id), those the delivery job calls
     (:func:`alerts.outbox.alerting_of`, every receiver's secret or password and TLS context), the
     ``[contacts]`` check against the labs of the enrolled leaks, and the ``[daemon]`` table. Every
@@ -229,16 +212,18 @@ def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
     from alerts.outbox import alerting_of
     from alerts.settings import preflight
     from crawler.sources import load_crawl_config
+    from dumpwatch.engine_settings import scan_settings_from
     from matchers.errors import EngineError, SettingsError
-    from matchers.scan import ScanSettings
 
-    path = config.get("_path")
+    path = path_of(config)
     errors: list[ConfigError] = []
     warnings: list[str] = []
 
     def attempt(load: Any, *args: Any) -> Any:
         try:
             return load(*args)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
         except (ConfigError, SettingsError) as exc:
             errors.append(ConfigError(exc.message, path=exc.path or path, key=exc.key))
         except (DumpwatchError, EngineError) as exc:
@@ -246,14 +231,14 @@ def check_configuration(home: Home, config: dict[str, Any]) -> ConfigCheck:
         return None
 
     for key in config:
-        if key not in TABLES and key != "_path":
+        if key not in TABLES:
             close = process.extractOne(key, TABLES, scorer=fuzz.ratio, score_cutoff=70)
             hint = f"did you mean [{close[0]}]? " if close else ""
             errors.append(ConfigError(f"unknown table; {hint}dumpwatch reads: {', '.join(TABLES)}",
                                       path=path, key=key))
     crawl_config = attempt(load_crawl_config, config)
     settings = attempt(load_settings, config)
-    scan = attempt(ScanSettings.from_config, config)
+    scan = attempt(scan_settings_from, config)
     alerting = attempt(alerting_of, config)
     leaks, labs = _check_key_and_indexes(home, errors, warnings)
     if alerting is not None:
@@ -321,10 +306,10 @@ class Daemon:
     starts; :attr:`warnings` holds what the check warned of.
     """
 
-    def __init__(self, home: Home, config: dict[str, Any], *, settings: DaemonSettings | None = None):
+    def __init__(self, home: Home, config: Mapping[str, Any], *, settings: DaemonSettings | None = None):
         self.home = home
         self.config = config
-        self.config_path = config.get("_path")
+        self.config_path = path_of(config)
         checked = check_configuration(home, config)
         self.crawl_config = checked.crawl_config
         self.settings = settings or checked.settings

@@ -6,7 +6,8 @@ directory), except the fingerprint key when it is given by the environment:
     HOME/dumpwatch.db        findings, leaks, outbox (SQLite, no cleartext identifier of a leak)
     HOME/index/LEAK/         keyed fingerprint index of each enrolled leak
     HOME/secret/key          the fingerprint key (mode 0600, directory 0700), never in the database
-    HOME/dumpwatch.toml      configuration (sources, receivers, routes), optional
+    HOME/dumpwatch.toml      configuration (sources, receivers, routes), optional; loaded as a
+                             read-only Config (dumpwatch.tables), each table checked by its owner
 
 ``DUMPWATCH_KEY`` (64 hex characters) or ``DUMPWATCH_KEY_FILE`` take precedence over the key file,
 so the key can live on another volume or in a secret manager.
@@ -20,11 +21,11 @@ import secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 
 from dumpwatch.errors import ConfigError, SecretKeyError
+from dumpwatch.tables import Config
 
 log = logging.getLogger(__name__)
 
@@ -109,20 +110,20 @@ class Home:
         return key
 
     # -- configuration -------------------------------------------------------------------------
-    def load_config(self, path: str | Path | None = None) -> dict[str, Any]:
-        """Read the TOML configuration (``path``, else HOME/dumpwatch.toml, else empty)."""
+    def load_config(self, path: str | Path | None = None) -> Config:
+        """Read the TOML configuration (``path``, else HOME/dumpwatch.toml, else empty): a read-only
+        :class:`~dumpwatch.tables.Config` that knows its file; its tables are parsed where they enter."""
         cfg_path = Path(path) if path else self.config_path
         if not cfg_path.exists():
             if path:
                 raise ConfigError("configuration file not found", path=cfg_path)
-            return {}
+            return Config()
         try:
             with cfg_path.open("rb") as fh:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", path=cfg_path) from None
-        data["_path"] = str(cfg_path)
-        return data
+        return Config(data, path=cfg_path)
 
 
 def _checked_key(key: bytes, where: str) -> bytes:
@@ -130,10 +131,3 @@ def _checked_key(key: bytes, where: str) -> bytes:
         raise SecretKeyError(f"{where}: key too short ({len(key)} bytes, at least 16 needed)")
     return key
 
-
-def section(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """A table of the configuration, or an empty one; an error names the key if it is not a table."""
-    value = config.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigError("must be a table", path=config.get("_path"), key=name)
-    return value

@@ -6,9 +6,8 @@ Public names are re-exported by :mod:`matchers.extract`; import them from there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from matchers.errors import (  # noqa: F401 (re-exported by matchers.extract)
@@ -45,22 +44,6 @@ class Limits:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise SettingsError(f"must be a positive number, not {value!r}", key=f"limits.{f.name}")
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, path: str | Path | None = None,
-                     section: str = "limits") -> "Limits":
-        """Limits from a configuration table (``[limits]`` of dumpwatch.toml); unknown keys are errors."""
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise SettingsError(f"unknown key; expected one of {', '.join(sorted(known))}",
-                                  path=path, key=f"{section}.{key}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise SettingsError(f"must be a positive number, not {value!r}", path=path,
-                                  key=f"{section}.{key}")
-            values[key] = float(value) if key == "max_ratio" else int(value)
-        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -103,36 +103,18 @@ class _HashingReader:
 
 @dataclass(frozen=True)
 class ScanSettings:
-    """The engine's settings from the ``[scan]`` and ``[limits]`` tables of dumpwatch.toml."""
+    """The engine's settings (the ``[scan]`` and ``[limits]`` tables of dumpwatch.toml, parsed by
+    :func:`dumpwatch.engine_settings.scan_settings_from`)."""
 
     repost_threshold: int = 3
     limits: Limits = field(default_factory=Limits)
     workers: int = 1
 
-    @classmethod
-    def from_config(cls, config: dict, *, threshold: int | None = None, workers: int | None = None) -> "ScanSettings":
-        """From the parsed configuration (its ``"_path"`` names the file in errors); a bad value
-        raises :class:`matchers.errors.SettingsError` naming the file, the key and the fix."""
-        path = config.get("_path")
-        scan, limits = (_table(config, name, path) for name in ("scan", "limits"))
-        unknown = set(scan) - {"repost_threshold", "workers"}
-        if unknown:
-            raise SettingsError(f"unknown key(s) {', '.join(sorted(unknown))}; known: repost_threshold, workers",
-                                path=path, key="scan")
+    def __post_init__(self) -> None:
         for key in ("repost_threshold", "workers"):
-            value = scan.get(key, 1)
+            value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SettingsError(f"must be a whole number >= 1, not {value!r}", path=path, key=f"scan.{key}")
-        return cls(repost_threshold=threshold or scan.get("repost_threshold", 3),
-                   limits=Limits.from_mapping(limits, path=path),
-                   workers=workers or scan.get("workers", 1))
-
-
-def _table(config: dict, name: str, path: object) -> dict:
-    value = config.get(name, {})
-    if not isinstance(value, dict):
-        raise SettingsError("must be a table", path=path, key=name)
-    return value
+                raise SettingsError(f"must be a whole number >= 1, not {value!r}", key=f"scan.{key}")
 
 
 class Scanner:

@@ -294,8 +294,7 @@ def silence_add(obj: Any, matchers: tuple[str, ...], author: str, comment: str, 
     """
     from alerts import silences
     from dumpwatch import clock
-    from alerts.settings import parse_duration
-    from dumpwatch.errors import ConfigError
+    from dumpwatch.tables import parse_duration
 
     now = clock.now()
     if until:
@@ -305,8 +304,8 @@ def silence_add(obj: Any, matchers: tuple[str, ...], author: str, comment: str, 
             raise click.BadParameter(f"{until!r} is not an ISO 8601 time", param_hint="--until") from None
     else:
         try:
-            ends = now + timedelta(seconds=parse_duration(duration, where="--duration"))
-        except ConfigError as exc:
+            ends = now + timedelta(seconds=parse_duration(duration))
+        except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--duration") from None
     sid = silences.add(obj.db(), silences.parse_matchers(matchers), author=author, comment=comment,
                        ends_at=ends, now=now)

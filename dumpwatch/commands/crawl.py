@@ -35,6 +35,7 @@ def crawl(obj, names: tuple[str, ...], all_sources: bool, as_json: bool, timeout
     from crawler import health
     from crawler.run import crawl_sources
     from crawler.sources import load_crawl_config
+    from dumpwatch.tables import path_of
 
     config = obj.config
     cc = load_crawl_config(config)
@@ -60,7 +61,7 @@ def crawl(obj, names: tuple[str, ...], all_sources: bool, as_json: bool, timeout
         raise click.UsageError("name the sources to crawl, or give --all (not both)")
     if all_sources and not cc.enabled():
         raise DumpwatchError("no enabled source in the configuration: add [[sources]] tables to "
-                             f"{config.get('_path') or obj.home.config_path} (see docs/crawler.md)")
+                             f"{path_of(config) or obj.home.config_path} (see docs/crawler.md)")
     for name in names:
         cc.get(name)  # an unknown name is a usage error before anything runs
     obj.home.ensure()

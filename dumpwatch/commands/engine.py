@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from dumpwatch.errors import DumpwatchError
-from dumpwatch.home import section
+from dumpwatch.tables import table_of
 from matchers.finding import ERROR, NONE, REPOST, SCHEMA_MATCH, VERDICTS, Finding
 
 
@@ -73,7 +73,7 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     from dumpwatch import clock, store
     from matchers.enroll import MapError, check_map, enroll_stream
     from matchers.index import check_leak_name
-    from matchers.scan import ScanSettings
+    from dumpwatch.engine_settings import limits_from
 
     check_leak_name(leak)
     overrides = {}
@@ -93,7 +93,7 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     try:
         with path.open("rb") as fh:
             index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
-                                          overrides=overrides, limits=ScanSettings.from_config(obj.config).limits,
+                                          overrides=overrides, limits=limits_from(obj.config),
                                           progress=cb)
     except MapError as exc:
         raise click.BadParameter(str(exc), param_hint="--map") from None
@@ -326,11 +326,12 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
       dumpwatch scan ./collected/ https://paste.example/raw/Xy12 --json > results.jsonl
       dumpwatch scan https://paste.example/raw/Xy12 --fail-on repost || echo "look at it"
     """
-    from matchers.scan import Scanner, ScanSettings
+    from dumpwatch.engine_settings import scan_settings_from
+    from matchers.scan import Scanner
 
     home = obj.home
-    settings = ScanSettings.from_config(obj.config, threshold=threshold, workers=workers)
-    if not workers and "workers" not in section(obj.config, "scan"):
+    settings = scan_settings_from(obj.config, threshold=threshold, workers=workers)
+    if not workers and "workers" not in table_of(obj.config, "scan"):
         settings = dataclasses.replace(settings, workers=os.cpu_count() or 1)
     limits = settings.limits
     try:

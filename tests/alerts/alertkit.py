@@ -40,7 +40,7 @@ def base_config(*, cnil_url: str, secret_file: Path, smtp_port: int, labs: list[
         contacts[lab] = f"lab{i}"
     cfg = {"alerts": {"authority_receiver": "cnil", "operators_receiver": "ops", "group_wait": 0,
                       "group_interval": "5m", "repeat_interval": 0, **(alerts or {})},
-           "receivers": receivers, "contacts": contacts, "_path": "test.toml"}
+           "receivers": receivers, "contacts": contacts}
     cfg.update(extra or {})
     return cfg
 

@@ -7,12 +7,13 @@ import dataclasses
 import pytest
 
 from crawler.presets import PRESETS, SELECTOR_KEYS
-from crawler.sources import KINDS, load_crawl_config, parse_duration, parse_size
+from crawler.sources import KINDS, load_crawl_config
+from dumpwatch.tables import Config, parse_duration, parse_size
 from dumpwatch.errors import ConfigError
 
 
 def load(*sources: dict, crawler: dict | None = None):
-    return load_crawl_config({"_path": "dumpwatch.toml", "sources": list(sources), "crawler": crawler or {}})
+    return load_crawl_config(Config({"sources": list(sources), "crawler": crawler or {}}, path="dumpwatch.toml"))
 
 
 def test_defaults_and_overrides():

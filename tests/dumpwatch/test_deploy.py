@@ -16,7 +16,7 @@ def test_example_configuration_loads_with_every_loader(tmp_path):
     from alerts import settings as alert_settings
     from crawler.sources import KINDS, load_crawl_config
     from dumpwatch.daemon import load_settings
-    from matchers.scan import ScanSettings
+    from dumpwatch.engine_settings import scan_settings_from
 
     config = Home(tmp_path).load_config(DEPLOY / "dumpwatch.example.toml")
     cc = load_crawl_config(config)
@@ -24,7 +24,7 @@ def test_example_configuration_loads_with_every_loader(tmp_path):
     assert "tg" not in {s.name for s in cc.enabled()}
     alerting = alert_settings.load(config)
     assert {"cnil", "ops", "oncall"} <= set(alerting.receivers) and alerting.contacts and alerting.routes
-    scan = ScanSettings.from_config(config)
+    scan = scan_settings_from(config)
     assert scan.repost_threshold == 3
     daemon = load_settings(config)
     assert daemon.cron == {"board": "15 */6 * * *"} and daemon.crawl_timeout == 1800

@@ -594,8 +594,8 @@ def test_html_page_over_max_html_bytes_is_refused_before_parsing(people):
     tables, errors = run(page * 50, "huge.html", Limits(max_html_bytes=1000))
     assert tables == [] and len(errors) == 1
     assert errors[0].startswith("huge.html: HTML page too large (at least ")
-    # at the limit the page is read; the limit is a [limits] key like the others
-    tables, errors = run(page, "big.html", Limits.from_mapping({"max_html_bytes": size}))
+    # at the limit the page is read (the [limits] key: tests/dumpwatch/test_engine_settings.py)
+    tables, errors = run(page, "big.html", Limits(max_html_bytes=size))
     assert errors == []
     assert tables[0][:4] == ("html", "big.html#table1", tuple(header), [tuple(r) for r in rows])
     assert Limits().max_html_bytes == 32 * 1024**2
@@ -650,12 +650,11 @@ def test_tables_left_early_are_skipped_cleanly(people):
     assert seen == [("text", "intro"), ("combo", {"email": rows[0][1], "secret": "pw"}), ("text", "fin")]
 
 
-def test_limits_validation_and_config():
-    assert Limits.from_mapping({"max_bytes": 1000, "max_ratio": 50}) == Limits(max_bytes=1000, max_ratio=50.0)
-    with pytest.raises(SettingsError, match=r"dumpwatch.toml \[limits.max_byte\]: unknown key"):
-        Limits.from_mapping({"max_byte": 1}, path="dumpwatch.toml")
+def test_limits_validation():
+    """The engine checks the limits it is handed; the [limits] table is read by
+    dumpwatch.engine_settings (tests/dumpwatch/test_engine_settings.py)."""
     with pytest.raises(SettingsError, match="must be a positive number"):
-        Limits.from_mapping({"max_depth": -1})
+        Limits(max_depth=-1)
     with pytest.raises(SettingsError, match=r"\[limits.max_ratio\]: must be a positive number"):
         Limits(max_ratio=0)
 
