@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from dumpwatch import synth
-from dumpwatch.cli import cli
+from dumpwatch.cli.main import cli
 
 
 def run(home: Path, *args: str) -> "click.testing.Result":  # noqa: F821

@@ -485,7 +485,7 @@ def test_a_hanging_crawl_is_stopped_by_its_time_limit_and_the_daemon_goes_on(dho
 def test_status_text_shows_jobs_sources_and_outbox_while_the_daemon_runs(home):
     from click.testing import CliRunner
 
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
     from dumpwatch.daemon import Daemon
 
     (home.root / "dumpwatch.toml").write_text(

@@ -32,7 +32,7 @@ def test_example_configuration_loads_with_every_loader(tmp_path):
 
 
 def test_example_configuration_gives_the_daemon_its_jobs(tmp_path):
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
 
     text = (DEPLOY / "dumpwatch.example.toml").read_text()
     for name in ("cnil.secret", "ops.secret", "smtp.password"):  # the secrets the example points to

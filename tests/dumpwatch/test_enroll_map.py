@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from dumpwatch import synth
-from dumpwatch.cli import cli
+from dumpwatch.cli.main import cli
 from matchers import schema
 from matchers.enroll import MapError, check_map
 

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from dumpwatch import synth
-from dumpwatch.cli import cli, main
+from dumpwatch.cli.main import cli, main
 from dumpwatch.localsites import SiteServer, free_port
 
 

@@ -71,21 +71,21 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None, verbose: 
 
 
 # Commands live in their own modules, registered here.
-from dumpwatch.commands import engine as _engine  # noqa: E402
+from dumpwatch.cli import engine as _engine  # noqa: E402
 
 for _cmd in _engine.COMMANDS:
     cli.add_command(_cmd)
 
-from dumpwatch.commands import crawl as _crawl  # noqa: E402
+from dumpwatch.cli import crawl as _crawl  # noqa: E402
 
 cli.add_command(_crawl.crawl)
 
-from dumpwatch.commands import alerts as _alerts  # noqa: E402
+from dumpwatch.cli import alerts as _alerts  # noqa: E402
 
 for _cmd in _alerts.COMMANDS:
     cli.add_command(_cmd)
 
-from dumpwatch.commands import daemon as _daemon  # noqa: E402
+from dumpwatch.cli import daemon as _daemon  # noqa: E402
 
 for _cmd in _daemon.COMMANDS:
     cli.add_command(_cmd)
