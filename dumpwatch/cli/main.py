@@ -90,7 +90,7 @@ from dumpwatch.cli import daemon as _daemon  # noqa: E402
 for _cmd in _daemon.COMMANDS:
     cli.add_command(_cmd)
 
-from dumpwatch.demo import demo as _demo  # noqa: E402
+from dumpwatch.devkit.demo import demo as _demo  # noqa: E402
 
 cli.add_command(_demo)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from dumpwatch.cli.main import cli
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dumpwatch import synth
-from dumpwatch.localsites import WebhookReceiver, start_pinnwand
+from dumpwatch.devkit import synth
+from dumpwatch.devkit.localsites import WebhookReceiver, start_pinnwand
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LEAK = "labos-2021"
@@ -389,14 +389,14 @@ def test_no_private_scheduler_attribute_is_used():
     """The daemon uses APScheduler 3.x's public API only (a private lock once hid a deadlock)."""
     import re
 
-    source = (ROOT / "dumpwatch" / "daemon.py").read_text()
+    source = "\n".join(p.read_text() for p in sorted((ROOT / "dumpwatch" / "daemon").glob("*.py")))
     assert not re.findall(r"[.'\"]_(?:jobstores|executors|listeners|pending_jobs|thread|event)\w*", source)
 
 
 def test_housekeeping_forgets_old_state_keeps_alerts_due(home):
     from datetime import datetime, timedelta, timezone
 
-    from dumpwatch.housekeeping import Retention, housekeep
+    from dumpwatch.daemon.housekeeping import Retention, housekeep
     from dumpwatch.store import open_db
 
     db = open_db(home.db_path)

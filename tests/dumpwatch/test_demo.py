@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -64,7 +64,7 @@ def test_synthetic_data_without_faker_says_which_extra_to_install(monkeypatch):
     """Faker is in the demo and test extras only: without it, one clear line, not an ImportError."""
     import builtins
 
-    from dumpwatch import synth
+    from dumpwatch.devkit import synth
     from dumpwatch.errors import DumpwatchError
 
     real_import = builtins.__import__

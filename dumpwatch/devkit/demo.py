@@ -30,10 +30,10 @@ from typing import Any
 
 import click
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 
 LEAK = "labos-2021"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 NOISE_PASTES = [
     "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\nprint(fib(30))\n",
@@ -139,7 +139,7 @@ def demo(ctx: click.Context, rows: int, keep: str | None, timeout: float) -> Non
       dumpwatch demo
       dumpwatch demo --keep /tmp/dw-demo      # then: dumpwatch --home /tmp/dw-demo/home status
     """
-    from dumpwatch.localsites import SiteServer, WebhookReceiver, code_block, phpbb_forum, start_pinnwand, start_smtp
+    from dumpwatch.devkit.localsites import SiteServer, WebhookReceiver, code_block, phpbb_forum, start_pinnwand, start_smtp
 
     import importlib.util
 

@@ -9,7 +9,7 @@ Jobs (explicit ids, ``max_instances=1``, ``coalesce=True``, a ``misfire_grace_ti
   (``max_concurrent_crawls``) so they never delay alert delivery;
 - ``alerts-delivery``: :func:`alerts.jobs.add_jobs` (every ``delivery_interval``);
 - ``source-health``: :func:`crawler.health.check_health` for every enabled source;
-- ``housekeeping``: retention and database maintenance (:mod:`dumpwatch.housekeeping`).
+- ``housekeeping``: retention and database maintenance (:mod:`dumpwatch.daemon.housekeeping`).
 
 Before anything runs, :func:`check_configuration` runs every loader the crawls, scans and deliveries
 will run (sources, ``[limits]``, ``[scan]``, receivers and their secrets, ``[contacts]`` against the
@@ -54,7 +54,7 @@ from typing import Any
 from dumpwatch import clock
 from dumpwatch.errors import ConfigError, ConfigErrors, DumpwatchError
 from dumpwatch.home import Home, section
-from dumpwatch.housekeeping import Retention, housekeep
+from dumpwatch.daemon.housekeeping import Retention, housekeep
 
 log = logging.getLogger(__name__)
 
