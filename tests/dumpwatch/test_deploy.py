@@ -15,7 +15,7 @@ DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
 def test_example_configuration_loads_with_every_loader(tmp_path):
     from alerts import settings as alert_settings
     from crawler.sources import KINDS, load_crawl_config
-    from dumpwatch.daemon import load_settings
+    from dumpwatch.daemon.settings import load_settings
     from matchers.scan import ScanSettings
 
     config = Home(tmp_path).load_config(DEPLOY / "dumpwatch.example.toml")
