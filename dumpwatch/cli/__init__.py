@@ -6,7 +6,10 @@
 - :mod:`dumpwatch.cli.engine`: ``enroll``, ``scan``, ``leaks``: the engine on files and URLs;
 - :mod:`dumpwatch.cli.crawl`: ``crawl``: one on-demand crawl of configured sources;
 - :mod:`dumpwatch.cli.alerts`: ``alerts …`` and ``findings …``: the outbox, silences and findings;
-- :mod:`dumpwatch.cli.daemon`: ``daemon`` and ``status``.
+- :mod:`dumpwatch.cli.daemon`: ``daemon`` and ``status``;
+- :mod:`dumpwatch.cli.demo`: ``demo`` (the pipeline is :mod:`dumpwatch.devkit.demo`).
+
+Each module lists its commands in ``COMMANDS``; :mod:`dumpwatch.cli.main` registers them.
 
 ``python -m dumpwatch.cli`` runs the same command as the ``dumpwatch`` console script.
 """
