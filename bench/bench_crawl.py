@@ -59,7 +59,7 @@ class BareSpider(scrapy.Spider):
 
 
 def make_pages(n: int, people: list[dict[str, str]]) -> dict[str, bytes]:
-    from dumpwatch import synth
+    from dumpwatch.devkit import synth
 
     noise_lines = [
         "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
@@ -146,7 +146,7 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost page)")
     args = ap.parse_args()
 
-    from dumpwatch import synth
+    from dumpwatch.devkit import synth
     from dumpwatch.store import open_db
 
     work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dumpwatch import synth  # noqa: E402
+from dumpwatch.devkit import synth  # noqa: E402
 from matchers.extract import extract, extract_bytes  # noqa: E402
 
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import io, json, random, sys, time
 sys.path.insert(0, sys.argv[1])
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.enroll import enroll_stream
 from matchers.scan import Scanner
 

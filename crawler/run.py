@@ -3,7 +3,9 @@
 ``dumpwatch crawl``, the daemon and the tests call :func:`crawl_source`: it runs exactly what
 ``scrapy crawl KIND -a source=NAME`` runs, in a child Python with a time limit, then reads the
 run back from the store. A crawl that crashed, could not start or was stopped is recorded as a
-failed run (so a dead source still raises a health finding).
+failed run (so a dead source still raises a health finding). The caller gets the child's
+:class:`subprocess.Popen` as soon as it starts (``on_start``): the daemon keeps it, to stop its own
+children when it stops.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +71,13 @@ def scrapy_command(source: Source, *, run_key: str, settings: Mapping[str, Any] 
 
 def crawl_source(source: Source, *, home: Home, config_path: str | Path | None = None,
                  timeout: float | None = None, settings: Mapping[str, Any] | None = None,
-                 failing_runs: int = 3, config: dict | None = None) -> RunResult:
-    """Crawl one source in a child process and return what the run recorded."""
+                 failing_runs: int = 3, config: dict | None = None,
+                 on_start: Callable[[subprocess.Popen], None] | None = None) -> RunResult:
+    """Crawl one source in a child process and return what the run recorded.
+
+    ``on_start`` gets the child process as soon as it is started (it may signal it: SIGINT stops
+    the crawl cleanly); this function still waits for it, stops it at ``timeout`` and records it.
+    """
     home.ensure()
     run_key = uuid.uuid4().hex
     logs = home.root / "logs"
@@ -92,6 +99,8 @@ def crawl_source(source: Source, *, home: Home, config_path: str | Path | None =
         proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True)
         try:
+            if on_start is not None:
+                on_start(proc)
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             reason = f"timeout after {timeout:.0f} s"

@@ -1,4 +1,4 @@
-"""Shared fixtures: synthetic data only (dumpwatch.synth), never real people.
+"""Shared fixtures: synthetic data only (dumpwatch.devkit.synth), never real people.
 
 Package-specific fixtures (local servers) live in tests/<package>/conftest.py.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Helpers of the alerts tests (fixtures in conftest.py): real receivers on 127.0.0.1: an SMTP server (aiosmtpd) and an HTTP webhook
-receiver that verifies signatures; plus synthetic findings built from dumpwatch.synth people."""
+receiver that verifies signatures; plus synthetic findings built from dumpwatch.devkit.synth people."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from dumpwatch import localsites
-from dumpwatch.localsites import Hook, Mail, SMTPServer, free_port, start_smtp  # noqa: F401 (re-exported)
+from dumpwatch.devkit import localsites
+from dumpwatch.devkit.localsites import Hook, Mail, SMTPServer, free_port, start_smtp  # noqa: F401 (re-exported)
 from matchers.finding import Finding
 
 SECRET = "test-signing-secret-0123456789abcdef"
@@ -72,7 +72,7 @@ def make_finding(people: list[dict[str, str]], *, url: str, leak: str = LEAK, ve
 
 def identifiers_of(people: list[dict[str, str]]) -> list[str]:
     """Every cleartext form of the people's identifiers that must never appear anywhere."""
-    from dumpwatch import synth
+    from dumpwatch.devkit import synth
 
     out = []
     for p in people:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alertkit import SECRET
-from dumpwatch.localsites import WebhookReceiver, start_smtp  # shared with `dumpwatch demo`
+from dumpwatch.devkit.localsites import WebhookReceiver, start_smtp  # shared with `dumpwatch demo`
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from alertkit import make_finding
 from alerts import record_finding
-from dumpwatch.cli import cli
-from dumpwatch.commands.alerts import COMMANDS
+from dumpwatch.cli.main import cli
+from dumpwatch.cli.alerts import COMMANDS
 from dumpwatch.errors import DumpwatchError
 from dumpwatch.store import open_db
 
@@ -81,7 +81,7 @@ def test_test_command(configured, webhook):
     ok = _run(home, "alerts", "test", "cnil")
     assert ok.exit_code == 0 and "delivered to cnil" in ok.output
     assert webhook.hooks[-1].json()["kind"] == "test" and webhook.hooks[-1].signature_ok
-    from dumpwatch.cli import main
+    from dumpwatch.cli.main import main
 
     table = _run(home, "alerts", "receivers").output
     assert "cnil" in table and "down" in table

@@ -1,7 +1,7 @@
 """Crawler fixtures: an enrolled home, a real pinnwand, a local site server with saved page structures.
 
 Every server listens on 127.0.0.1 on a free port and is stopped by its fixture. Repost content is
-synthetic (dumpwatch.synth), made here at fixture time; the saved page structures under sites/ hold
+synthetic (dumpwatch.devkit.synth), made here at fixture time; the saved page structures under sites/ hold
 only the pages' markup.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dumpwatch import synth
-from dumpwatch.localsites import Route, SiteServer, start_pinnwand  # shared with `dumpwatch demo`
+from dumpwatch.devkit import synth
+from dumpwatch.devkit.localsites import Route, SiteServer, start_pinnwand  # shared with `dumpwatch demo`
 from sitesrv import template
 from crawlkit import LEAK, NOISE, ROOT, code_block, compressed, free_port, repost  # noqa: F401
 

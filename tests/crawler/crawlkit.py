@@ -1,5 +1,5 @@
 """Helpers of the crawler tests (fixtures are in conftest.py): paths, noise, reposts, config and
-crawl runners. Synthetic data only (dumpwatch.synth)."""
+crawl runners. Synthetic data only (dumpwatch.devkit.synth)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import io
 import zipfile
 from pathlib import Path
 
-from dumpwatch import synth
-from dumpwatch.localsites import code_block, free_port  # noqa: F401 (re-exported for the tests)
+from dumpwatch.devkit import synth
+from dumpwatch.devkit.localsites import code_block, free_port  # noqa: F401 (re-exported for the tests)
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

@@ -1,4 +1,4 @@
-"""Saved page structures of the local test sites (served by :class:`dumpwatch.localsites.SiteServer`).
+"""Saved page structures of the local test sites (served by :class:`dumpwatch.devkit.localsites.SiteServer`).
 
 Pages under ``sites/`` (phpBB, MyBB, XenForo, Discourse JSON, RSS/Atom feeds, Telegram previews)
 carry ``$name`` placeholders that the tests fill in.

@@ -49,7 +49,7 @@ base_url = "{sites.url('/tg')}"
 
 
 def test_dumpwatch_crawl_cli(crawl_home, sites):
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
 
     write_config(crawl_home, f"""
 [[sources]]
@@ -90,7 +90,7 @@ start_urls = ["{sites.url('/feeds/rss.xml')}"]
 
 
 def test_crawl_help_has_an_example():
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
 
     res = CliRunner().invoke(cli, ["crawl", "--help"])
     assert res.exit_code == 0 and "dumpwatch crawl --all" in res.output

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dumpwatch import synth
-from dumpwatch.cli import cli
+from dumpwatch.devkit import synth
+from dumpwatch.cli.main import cli
 
 
 def run(home: Path, *args: str) -> "click.testing.Result":  # noqa: F821

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dumpwatch import synth
-from dumpwatch.cli import main
+from dumpwatch.devkit import synth
+from dumpwatch.cli.main import main
 
 LEAK = "labos-2021"
 
@@ -26,7 +26,7 @@ def _clean_env(monkeypatch):
 @pytest.fixture(scope="module")
 def enrolled_root(tmp_path_factory, people) -> Path:
     """A home with the synthetic leak enrolled, its 12 labs from the `laboratoire` column."""
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
 
     root = tmp_path_factory.mktemp("check-enrolled") / "home"
     leak = synth.write_csv(people, root.parent / "leak.csv")

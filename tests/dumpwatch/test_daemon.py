@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dumpwatch import synth
-from dumpwatch.localsites import WebhookReceiver, start_pinnwand
+from dumpwatch.devkit import synth
+from dumpwatch.devkit.localsites import WebhookReceiver, start_pinnwand
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LEAK = "labos-2021"
@@ -305,7 +305,8 @@ def test_missing_webhook_secret_is_an_error_at_start(tmp_path):
 
 def test_one_daemon_per_home(home):
     from dumpwatch.errors import DumpwatchError
-    from dumpwatch.daemon import Daemon, is_running
+    from dumpwatch.daemon.scheduler import Daemon
+    from dumpwatch.daemon.state import is_running
 
     first = Daemon(home, {})
     first.acquire_lock()
@@ -327,7 +328,8 @@ def test_a_job_ending_during_shutdown_never_hangs_it_and_only_the_daemon_thread_
     the scheduler for its jobs (a job or listener that did could wait for the lock forever)."""
     from apscheduler.schedulers.base import STATE_STOPPED
 
-    from dumpwatch.daemon import Daemon, read_state
+    from dumpwatch.daemon.scheduler import Daemon
+    from dumpwatch.daemon.state import read_state
 
     ran, in_slow = threading.Event(), threading.Event()
     askers: list[int] = []  # the threads that called get_jobs()
@@ -389,14 +391,66 @@ def test_no_private_scheduler_attribute_is_used():
     """The daemon uses APScheduler 3.x's public API only (a private lock once hid a deadlock)."""
     import re
 
-    source = (ROOT / "dumpwatch" / "daemon.py").read_text()
+    source = "\n".join(p.read_text() for p in sorted((ROOT / "dumpwatch" / "daemon").glob("*.py")))
     assert not re.findall(r"[.'\"]_(?:jobstores|executors|listeners|pending_jobs|thread|event)\w*", source)
+    assert "/proc" not in source  # the daemon holds its crawl children; it never looks for them
+
+
+def test_the_daemon_signals_its_own_crawl_children_even_one_started_after_the_signal(home, monkeypatch):
+    """Each crawl hands its child process to the daemon as it starts (``crawl_source(on_start=...)``):
+    the stop signals the running children, and a crawl that was already due but had not started its
+    child gets the signal as soon as it does; after close() no crawl starts."""
+    import crawler.run
+    from crawler.run import RunResult
+    from crawler.sources import load_crawl_config
+    from dumpwatch.daemon.jobs import Crawls
+    from dumpwatch.daemon.settings import DaemonSettings
+
+    config = {"sources": [{"name": name, "kind": "paste-api", "start_urls": ["http://127.0.0.1:9/x"]}
+                          for name in ("early", "late")]}
+    children: dict[str, subprocess.Popen] = {}
+    late_may_start = threading.Event()
+
+    def crawl_source(src, *, on_start, **kwargs):  # stands for the Scrapy child: a process that waits
+        if src.name == "late":
+            assert late_may_start.wait(30)
+        proc = subprocess.Popen(["sleep", "60"])
+        children[src.name] = proc
+        on_start(proc)
+        code = proc.wait(timeout=60)
+        return RunResult(source=src.name, kind=src.kind, ok=False, returncode=code, close_reason="stopped")
+
+    monkeypatch.setattr(crawler.run, "crawl_source", crawl_source)
+    crawls = Crawls(home, config, load_crawl_config(config), DaemonSettings(), on_change=lambda: None)
+    threads = [threading.Thread(target=crawls.crawl, args=[name], daemon=True) for name in ("early", "late")]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: "early" in children and set(crawls.snapshot()[0]) == {"early", "late"}, 20,
+                 "both crawls running, the first with its child")
+        crawls.close()
+        assert crawls.signal(signal.SIGINT) == ["early"]  # the only child started so far
+        late_may_start.set()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        assert children["early"].returncode == children["late"].returncode == -signal.SIGINT
+        running, results = crawls.snapshot()
+        assert running == {} and not crawls.busy()
+        assert results["early"]["returncode"] == results["late"]["returncode"] == -signal.SIGINT
+        assert crawls.crawl("early") is None  # closed: no new crawl
+    finally:
+        late_may_start.set()
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_housekeeping_forgets_old_state_keeps_alerts_due(home):
     from datetime import datetime, timedelta, timezone
 
-    from dumpwatch.housekeeping import Retention, housekeep
+    from dumpwatch.daemon.housekeeping import Retention, housekeep
     from dumpwatch.store import open_db
 
     db = open_db(home.db_path)
@@ -485,8 +539,8 @@ def test_a_hanging_crawl_is_stopped_by_its_time_limit_and_the_daemon_goes_on(dho
 def test_status_text_shows_jobs_sources_and_outbox_while_the_daemon_runs(home):
     from click.testing import CliRunner
 
-    from dumpwatch.cli import cli
-    from dumpwatch.daemon import Daemon
+    from dumpwatch.cli.main import cli
+    from dumpwatch.daemon.scheduler import Daemon
 
     (home.root / "dumpwatch.toml").write_text(
         '[[sources]]\nname = "pastes"\nkind = "paste-api"\nstart_urls = ["http://127.0.0.1:9/recent.json"]\n'

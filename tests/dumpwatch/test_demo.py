@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -64,7 +64,7 @@ def test_synthetic_data_without_faker_says_which_extra_to_install(monkeypatch):
     """Faker is in the demo and test extras only: without it, one clear line, not an ImportError."""
     import builtins
 
-    from dumpwatch import synth
+    from dumpwatch.devkit import synth
     from dumpwatch.errors import DumpwatchError
 
     real_import = builtins.__import__
@@ -77,3 +77,32 @@ def test_synthetic_data_without_faker_says_which_extra_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_faker)
     with pytest.raises(DumpwatchError, match=r"dumpwatch\[demo\]"):
         synth.generate(3, seed=1)
+
+
+def test_the_demo_and_test_extras_are_imported_only_inside_devkit_functions():
+    """Faker, pinnwand and aiosmtpd come with the demo and test extras only: no product module imports
+    them, and devkit/ imports them inside the functions that use them (importing it needs none)."""
+    import ast
+
+    extras = {"faker", "pinnwand", "aiosmtpd"}
+    offending = []
+    for package in ("dumpwatch", "matchers", "crawler", "alerts"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            nodes = _run_at_import(tree) if path.parent.name == "devkit" else ast.walk(tree)
+            for node in nodes:
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(name.split(".")[0] in extras for name in names):
+                    offending.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offending, offending
+
+
+def _run_at_import(node):
+    """The nodes of a module that run when it is imported (function bodies are left out)."""
+    import ast
+
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _run_at_import(child)

@@ -15,7 +15,7 @@ DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
 def test_example_configuration_loads_with_every_loader(tmp_path):
     from alerts import settings as alert_settings
     from crawler.sources import KINDS, load_crawl_config
-    from dumpwatch.daemon import load_settings
+    from dumpwatch.daemon.settings import load_settings
     from dumpwatch.engine_settings import scan_settings_from
 
     config = Home(tmp_path).load_config(DEPLOY / "dumpwatch.example.toml")
@@ -32,7 +32,7 @@ def test_example_configuration_loads_with_every_loader(tmp_path):
 
 
 def test_example_configuration_gives_the_daemon_its_jobs(tmp_path):
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
 
     text = (DEPLOY / "dumpwatch.example.toml").read_text()
     for name in ("cnil.secret", "ops.secret", "smtp.password"):  # the secrets the example points to

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dumpwatch import synth
-from dumpwatch.cli import cli
+from dumpwatch.devkit import synth
+from dumpwatch.cli.main import cli
 from matchers import schema
 from matchers.enroll import MapError, check_map
 

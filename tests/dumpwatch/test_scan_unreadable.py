@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dumpwatch import synth
-from dumpwatch.cli import cli, main
-from dumpwatch.localsites import SiteServer, free_port
+from dumpwatch.devkit import synth
+from dumpwatch.cli.main import cli, main
+from dumpwatch.devkit.localsites import SiteServer, free_port
 
 
 def run(home: Path, *args: str):

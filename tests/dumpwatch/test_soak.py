@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from dumpwatch import synth
-from dumpwatch.localsites import WebhookReceiver, start_pinnwand
+from dumpwatch.devkit import synth
+from dumpwatch.devkit.localsites import WebhookReceiver, start_pinnwand
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LEAK = "labos-2021"

@@ -62,7 +62,7 @@ def test_full_database_is_a_storage_error_and_keeps_what_was_committed(tmp_path,
 
 
 def test_cli_says_disk_full_in_one_line_and_exits_1(tmp_path, monkeypatch, capsys):
-    from dumpwatch import cli
+    from dumpwatch.cli.main import main
 
     home = tmp_path / "home"
     real_open = store.open_db
@@ -74,8 +74,8 @@ def test_cli_says_disk_full_in_one_line_and_exits_1(tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(store, "open_db", full_open)
     with pytest.raises(SystemExit) as code:
-        cli.main(["--home", str(home), "alerts", "silence", "add", "--match", "leak=labos-2021",
-                  "--author", "soc", "--comment", "x" * 20000])
+        main(["--home", str(home), "alerts", "silence", "add", "--match", "leak=labos-2021",
+             "--author", "soc", "--comment", "x" * 20000])
     assert code.value.code == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]

@@ -190,7 +190,7 @@ def test_every_duration_key_takes_the_same_forms():
     """"2w" and "250ms" are durations in every table (there were two parsers that disagreed)."""
     from alerts.settings import load
     from crawler.sources import load_crawl_config
-    from dumpwatch.daemon import load_settings
+    from dumpwatch.daemon.settings import load_settings
 
     src = {"name": "s", "kind": "feed", "start_urls": ["https://x.example/"], "interval": "2w"}
     cc = load_crawl_config({"crawler": {"timeout": "250ms"}, "sources": [src]})

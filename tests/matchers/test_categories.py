@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.enroll import enroll_stream
 from matchers.scan import Scanner
 

@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers import evidence as ev
 from matchers.enroll import enroll_stream
 from matchers.index import LeakIndex

@@ -1,7 +1,7 @@
 """matchers.extract: text shapes, encodings, JSON, HTML and the never-raise contract.
 
 Containers and bombs are in test_extract_containers.py, memory in test_extract_memory.py.
-All inputs are synthetic (dumpwatch.synth) and built on the fly.
+All inputs are synthetic (dumpwatch.devkit.synth) and built on the fly.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.errors import SettingsError
 from matchers.extract import KINDS, Limits, Table, extract, extract_bytes, extract_text
 

@@ -17,7 +17,7 @@ import zlib
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.extract import Limits, extract, extract_bytes
 
 COLS = ["nom", "prenom", "email", "nir", "telephone"]

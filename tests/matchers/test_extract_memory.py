@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 
 MB = 1024 * 1024
 TARGET = 200 * MB

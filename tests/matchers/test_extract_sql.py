@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.extract import extract_bytes
 
 COLUMNS = ["nom", "prenom", "nir", "telephone", "email", "date_naissance"]

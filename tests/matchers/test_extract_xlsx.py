@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.extract import Limits, extract_bytes
 
 openpyxl = pytest.importorskip("openpyxl")

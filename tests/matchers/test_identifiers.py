@@ -8,7 +8,7 @@ import phonenumbers
 import pytest
 from stdnum.fr import nir as stdnum_nir
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers import identifiers as ids
 
 

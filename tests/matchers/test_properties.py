@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.enroll import enroll_stream
 from matchers.scan import Scanner
 

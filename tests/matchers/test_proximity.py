@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers import proximity as prox
 from matchers.enroll import enroll_stream
 from matchers.extract import Limits, extract_bytes

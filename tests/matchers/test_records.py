@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers import identifiers as ids
 from matchers.records import Fields, add_nir, from_mapped, from_text
 from matchers.schema import Mapping

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers.enroll import EnrollError, enroll_stream
 from matchers.columns import nir_column, phone_column
 from matchers.scan import Scanner

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers import scan as scan_mod
 from matchers.enroll import enroll_stream
 from matchers.scan import Scanner

@@ -16,7 +16,7 @@ import random
 import pytest
 from rapidfuzz import fuzz
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 from matchers import identifiers as ids
 from matchers.enroll import enroll_stream
 from matchers.scan import Scanner

@@ -95,7 +95,7 @@ def start_pinnwand(workdir: Path, port: int | None = None, *, wait: float = 15.0
     port = port or free_port()
     log_path = workdir / "pinnwand.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dumpwatch.localsites", "pinnwand", str(cfg), str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "dumpwatch.devkit.localsites", "pinnwand", str(cfg), str(port)],
                                 stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + wait
@@ -432,7 +432,7 @@ class WebhookReceiver:
             self.server = None
 
 
-if __name__ == "__main__":  # python -m dumpwatch.localsites pinnwand CONFIG.toml PORT
+if __name__ == "__main__":  # python -m dumpwatch.devkit.localsites pinnwand CONFIG.toml PORT
     if len(sys.argv) != 4 or sys.argv[1] != "pinnwand":
-        sys.exit("usage: python -m dumpwatch.localsites pinnwand CONFIG.toml PORT")
+        sys.exit("usage: python -m dumpwatch.devkit.localsites pinnwand CONFIG.toml PORT")
     serve_pinnwand(sys.argv[2], int(sys.argv[3]))

@@ -70,32 +70,16 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None, verbose: 
     _home = ctx.obj.home
 
 
-# Commands live in their own modules, registered here.
-from dumpwatch.commands import engine as _engine  # noqa: E402
+# Commands live in their own modules (one per command group), registered here.
+from dumpwatch.cli import alerts, crawl, daemon, demo, engine  # noqa: E402
 
-for _cmd in _engine.COMMANDS:
-    cli.add_command(_cmd)
-
-from dumpwatch.commands import crawl as _crawl  # noqa: E402
-
-cli.add_command(_crawl.crawl)
-
-from dumpwatch.commands import alerts as _alerts  # noqa: E402
-
-for _cmd in _alerts.COMMANDS:
-    cli.add_command(_cmd)
-
-from dumpwatch.commands import daemon as _daemon  # noqa: E402
-
-for _cmd in _daemon.COMMANDS:
-    cli.add_command(_cmd)
-
-from dumpwatch.demo import demo as _demo  # noqa: E402
-
-cli.add_command(_demo)
+for _module in (engine, crawl, alerts, daemon, demo):
+    for _cmd in _module.COMMANDS:
+        cli.add_command(_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The console script: run the command; a project error is one ``Error:`` line and an exit status."""
     from dumpwatch.store import StorageError, storage_failure
 
     try:
@@ -115,7 +99,3 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("dumpwatch").debug("storage failure", exc_info=True)
         click.echo(f"Error: {failure}", err=True)
         sys.exit(1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

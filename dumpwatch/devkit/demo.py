@@ -1,4 +1,5 @@
-"""`dumpwatch demo`: the whole pipeline, offline, on synthetic data, with real local servers.
+"""The pipeline of `dumpwatch demo` (:func:`run`): the whole pipeline, offline, on synthetic data, with
+real local servers (the command itself is :mod:`dumpwatch.cli.demo`).
 
 1. generates a synthetic leak (no real person) and enrolls it with the real `dumpwatch enroll`;
 2. starts, on 127.0.0.1 only: a real pastebin (pinnwand) with a listing, a small phpBB-style forum,
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -30,10 +32,10 @@ from typing import Any
 
 import click
 
-from dumpwatch import synth
+from dumpwatch.devkit import synth
 
 LEAK = "labos-2021"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 NOISE_PASTES = [
     "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\nprint(fib(30))\n",
@@ -120,28 +122,13 @@ contact_point = "DPO of the demo labs, dpo@labs.example"
 """
 
 
-@click.command()
-@click.option("--rows", default=5000, show_default=True, help="Size of the synthetic leak.")
-@click.option("--keep", type=click.Path(file_okay=False), default=None,
-              help="Keep the demo's files and home in this directory (default: a temporary one).")
-@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the crawls and alerts.")
-@click.pass_context
-def demo(ctx: click.Context, rows: int, keep: str | None, timeout: float) -> None:
-    """Run the whole pipeline offline on synthetic data, with real local servers (no real person).
-
-    Enrolls a synthetic leak, starts a local pastebin, forum, SMTP server and webhook receiver on
-    127.0.0.1, reposts part of the leak there among ordinary content, runs the real daemon until it
-    crawled both sources and delivered the alerts, shows what was found and received, and stops
-    everything it started.
-
-    \b
-    Example:
-      dumpwatch demo
-      dumpwatch demo --keep /tmp/dw-demo      # then: dumpwatch --home /tmp/dw-demo/home status
+def run(rows: int = 5000, keep: str | Path | None = None, timeout: float = 90.0) -> None:
+    """The demo: ``rows`` synthetic patients, files and home kept in ``keep`` (else a temporary
+    directory), at most ``timeout`` seconds for the crawls and alerts. It says each step on stdout
+    and stops every server and process it started; a failure is a :class:`click.ClickException`.
     """
-    from dumpwatch.localsites import SiteServer, WebhookReceiver, code_block, phpbb_forum, start_pinnwand, start_smtp
-
-    import importlib.util
+    from dumpwatch.devkit.localsites import (SiteServer, WebhookReceiver, code_block, phpbb_forum, start_pinnwand,
+                                             start_smtp)
 
     missing = [m for m in ("pinnwand", "aiosmtpd") if importlib.util.find_spec(m) is None]
     if missing:

@@ -33,7 +33,7 @@ def daemon(obj: Any, check: bool) -> None:
       dumpwatch daemon
       dumpwatch --home /var/lib/dumpwatch daemon --check
     """
-    from dumpwatch.daemon import Daemon
+    from dumpwatch.daemon.scheduler import Daemon
 
     root = logging.getLogger()
     if root.level > logging.INFO:
@@ -75,7 +75,7 @@ def status(obj: Any, as_json: bool) -> None:
     """
     from crawler import health
     from crawler.sources import load_crawl_config
-    from dumpwatch.daemon import is_running, read_state
+    from dumpwatch.daemon.state import is_running, read_state
 
     cc = load_crawl_config(obj.config)
     db = obj.db()

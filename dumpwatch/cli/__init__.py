@@ -1,0 +1,15 @@
+"""The ``dumpwatch`` command line, one module per command group.
+
+- :mod:`dumpwatch.cli.main`: the ``dumpwatch`` group (``--home``, ``--config``, ``-v``), the
+  context every command gets, and :func:`~dumpwatch.cli.main.main`, which turns the project's
+  errors into one ``Error:`` line and an exit status;
+- :mod:`dumpwatch.cli.engine`: ``enroll``, ``scan``, ``leaks``: the engine on files and URLs;
+- :mod:`dumpwatch.cli.crawl`: ``crawl``: one on-demand crawl of configured sources;
+- :mod:`dumpwatch.cli.alerts`: ``alerts …`` and ``findings …``: the outbox, silences and findings;
+- :mod:`dumpwatch.cli.daemon`: ``daemon`` and ``status``;
+- :mod:`dumpwatch.cli.demo`: ``demo`` (the pipeline is :mod:`dumpwatch.devkit.demo`).
+
+Each module lists its commands in ``COMMANDS``; :mod:`dumpwatch.cli.main` registers them.
+
+``python -m dumpwatch.cli`` runs the same command as the ``dumpwatch`` console script.
+"""

@@ -1,0 +1,5 @@
+"""``python -m dumpwatch.cli``: the ``dumpwatch`` command (the demo and the tests run it so)."""
+
+from dumpwatch.cli.main import main
+
+main()
