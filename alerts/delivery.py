@@ -13,6 +13,10 @@ One pass (:func:`deliver_due`):
 
 Every state change is a :func:`dumpwatch.store.write` transaction (``BEGIN IMMEDIATE``, retried while
 a crawl or another command writes), so a pass never fails with "database is locked".
+
+This module owns the SQL of ``alert_notifications`` (with :mod:`alerts.grouping`, which puts the
+messages in) and ``alert_receivers`` (``dumpwatch.store.TABLE_OWNERS``): the CLI, the status, the
+demo and housekeeping read and expire messages through its functions.
 """
 
 from __future__ import annotations
@@ -254,3 +258,71 @@ def retry(db: sqlite_utils.Database, alerting: Alerting, nid: int, *, now: datet
         receiver = db.execute("SELECT receiver FROM alert_notifications WHERE id = ?", [nid]).fetchone()[0]
         db.execute("UPDATE alert_receivers SET next_attempt_at = NULL WHERE receiver = ?", [receiver])
     return _get(db, nid)
+
+
+# -- the outbox of messages, as the CLI, the status and the demo read it ------------------------------
+
+MESSAGE_COLUMNS = ("id", "receiver", "kind", "severity", "status", "attempts", "created_at", "next_attempt_at",
+                   "delivered_at", "idempotency_key", "subject", "last_error")
+
+
+def messages(db: sqlite_utils.Database, *, status: str | None = None, receiver: str | None = None,
+             limit: int | None = None) -> list[dict[str, Any]]:
+    """Messages (their :data:`MESSAGE_COLUMNS`, no payload), newest first, optionally of one state or receiver."""
+    where, params = [], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if receiver:
+        where.append("receiver = ?")
+        params.append(receiver)
+    return [dict(r) for r in db["alert_notifications"].rows_where(
+        " AND ".join(where) or None, params or None, order_by="id desc", limit=limit,
+        select=", ".join(MESSAGE_COLUMNS))]
+
+
+def get_message(db: sqlite_utils.Database, nid: int) -> dict[str, Any] | None:
+    """One stored message, every column (its payload as stored: JSON text), or ``None``."""
+    rows = list(db.query("SELECT * FROM alert_notifications WHERE id = ?", [nid]))
+    return rows[0] if rows else None
+
+
+def message_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many messages in each state (pending, sending, delivered, dead)."""
+    return {r["status"]: r["n"] for r in db.query(
+        "SELECT status, count(*) AS n FROM alert_notifications GROUP BY status")}
+
+
+def message_counts_by_receiver(db: sqlite_utils.Database) -> dict[tuple[str, str], int]:
+    """How many messages of each receiver in each state: ``{(receiver, status): n}``."""
+    return {(r["receiver"], r["status"]): r["n"] for r in db.query(
+        "SELECT receiver, status, count(*) AS n FROM alert_notifications GROUP BY receiver, status")}
+
+
+def messages_waiting(db: sqlite_utils.Database) -> int:
+    """Messages not yet delivered nor dead (pending or being sent)."""
+    return db.execute("SELECT count(*) FROM alert_notifications WHERE status IN ('pending', 'sending')").fetchone()[0]
+
+
+def receiver_states(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """The delivery state of each receiver that was ever sent to (failures in a row, backoff, last error)."""
+    return {r["receiver"]: r for r in db["alert_receivers"].rows}
+
+
+def give_up(db: sqlite_utils.Database, nid: int) -> None:
+    """Mark a message still pending as dead: it is not retried (a test message that did not arrive)."""
+    with store.write(db):
+        db.execute("UPDATE alert_notifications SET status = 'dead' WHERE id = ? AND status = 'pending'", [nid])
+
+
+# -- evidence retention (dumpwatch.housekeeping) -----------------------------------------------------
+
+def keep_incidents_with_messages_waiting(db: sqlite_utils.Database, incidents: str) -> None:
+    """Remove from the table ``incidents`` the ids of incidents with a message pending or being sent."""
+    db.execute(f"DELETE FROM {incidents} WHERE id IN (SELECT incident_id FROM alert_notifications"
+               " WHERE status IN ('pending', 'sending'))")
+
+
+def delete_messages_of(db: sqlite_utils.Database, incident_ids_sql: str) -> int:
+    """Delete the messages of the incidents ``incident_ids_sql`` gives; return how many."""
+    return db.execute(f"DELETE FROM alert_notifications WHERE incident_id IN ({incident_ids_sql})").rowcount

@@ -9,6 +9,10 @@ new copy, or by hand (``dumpwatch alerts ack``). Silences are applied when a gro
 
 Each message is rendered once and frozen in ``alert_notifications`` in the same transaction that marks
 its alerts as notified, so a crash either leaves the alerts waiting or the message queued.
+
+This module owns the SQL of ``alerts`` and ``alert_incidents`` (``dumpwatch.store.TABLE_OWNERS``):
+the outbox adds alerts through :func:`add_alert`; the CLI, the status and housekeeping read and
+expire them through the functions at the end.
 """
 
 from __future__ import annotations
@@ -21,18 +25,15 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import render, silences
-from dumpwatch import clock
+from alerts import render, routes, silences
 from alerts.settings import SEVERITIES, Alerting
-from dumpwatch import store
+from dumpwatch import clock, store
 
 log = logging.getLogger(__name__)
 
 
 def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cur = db.execute(sql, params)
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return list(db.query(sql, params))
 
 
 def _current(db: sqlite_utils.Database, incident_id: int) -> dict[str, Any] | None:
@@ -180,3 +181,114 @@ def acknowledge(db: sqlite_utils.Database, incident_id: int, *, author: str, now
             "status = CASE WHEN next_flush_at IS NULL THEN 'closed' ELSE status END "
             "WHERE id = ? AND status = 'open'", [f"ack:{author}", stamp, incident_id])
     return cur.rowcount == 1
+
+
+# -- alerts and incidents, as the outbox, the CLI and housekeeping need them ------------------------
+
+def add_alert(db: sqlite_utils.Database, t: routes.Target, *, key: str, finding_id: int, severity: str,
+              now: datetime) -> int | None:
+    """Insert the alert ``key`` of a finding for one target into the open incident of its group
+    (call inside a transaction); ``None`` when that alert is already stored."""
+    if db.execute("SELECT 1 FROM alerts WHERE alert_key = ?", [key]).fetchone():
+        return None
+    incident_id = incident_for(db, t, now)
+    return int(db["alerts"].insert({
+        "alert_key": key, "finding_id": finding_id, "incident_id": incident_id, "receiver": t.receiver,
+        "route": t.route, "lab": t.lab, "severity": severity,
+        "labels": json.dumps(t.labels, sort_keys=True, ensure_ascii=False), "status": "pending",
+        "silence_id": None, "notification_id": None, "created_at": clock.iso(now),
+    }).last_pk)
+
+
+def incident_for(db: sqlite_utils.Database, t: routes.Target, now: datetime) -> int:
+    """The open incident of the target's group (created if none), scheduled to flush."""
+    stamp = clock.iso(now)
+    rows = _rows(db, "SELECT * FROM alert_incidents WHERE group_key = ? AND status = 'open' ORDER BY id DESC",
+                 [t.group_key])
+    if not rows:
+        interval = t.digest_interval if t.digest_interval is not None else t.timing.group_interval
+        labels = {k: v for k, v in t.labels.items() if k in ("receiver", "leak", "verdict", "lab")}
+        if t.digest_interval is not None:
+            labels = {"receiver": t.receiver, "digest": "true"}
+        return int(db["alert_incidents"].insert({
+            "group_key": t.group_key, "receiver": t.receiver, "route": t.route,
+            "labels": json.dumps(labels, sort_keys=True, ensure_ascii=False), "status": "open",
+            "opened_at": stamp, "last_alert_at": stamp, "last_notified_at": None,
+            "next_flush_at": clock.later(now, t.timing.group_wait), "next_repeat_at": None, "notifications": 0,
+            "group_wait": t.timing.group_wait, "group_interval": interval,
+            "repeat_interval": 0.0 if t.digest_interval is not None else t.timing.repeat_interval,
+            "closed_at": None, "closed_by": None,
+        }).last_pk)
+    inc = rows[0]
+    next_flush = inc["next_flush_at"]
+    if next_flush is None:
+        if inc["last_notified_at"]:
+            earliest = clock.later(clock.parse(inc["last_notified_at"]), inc["group_interval"])
+            next_flush = max(earliest, stamp)
+        else:
+            next_flush = clock.later(now, inc["group_wait"])
+    db.execute("UPDATE alert_incidents SET last_alert_at = ?, next_flush_at = ? WHERE id = ?",
+               [stamp, next_flush, inc["id"]])
+    return int(inc["id"])
+
+
+def alert_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many alerts in each state (pending, notified, silenced)."""
+    return {r["status"]: r["n"] for r in db.query("SELECT status, count(*) AS n FROM alerts GROUP BY status")}
+
+
+def open_incidents(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM alert_incidents WHERE status = 'open'").fetchone()[0]
+
+
+def pending_alerts(db: sqlite_utils.Database) -> int:
+    """Alerts still waiting for their group to go out."""
+    return db.execute("SELECT count(*) FROM alerts WHERE status = 'pending'").fetchone()[0]
+
+
+def incidents(db: sqlite_utils.Database, *, include_closed: bool = False) -> list[dict[str, Any]]:
+    """The incidents (open ones only, unless ``include_closed``), newest first, with their alert count."""
+    return _rows(db, "SELECT i.id, i.receiver, i.route, i.status, i.opened_at, i.last_alert_at, i.notifications, "
+                     "i.next_flush_at, (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id) AS alerts, "
+                     f"i.group_key FROM alert_incidents i {'' if include_closed else 'WHERE i.status = ' + repr('open')}"
+                     " ORDER BY i.id DESC", [])
+
+
+def alerts_of_message(db: sqlite_utils.Database, notification_id: int) -> list[dict[str, Any]]:
+    """The alerts a message carried (id, alert_key, finding_id, lab)."""
+    return _rows(db, "SELECT id, alert_key, finding_id, lab FROM alerts WHERE notification_id = ?", [notification_id])
+
+
+def alerts_of_finding(db: sqlite_utils.Database, finding_id: int) -> list[dict[str, Any]]:
+    """The alerts a finding caused, in order."""
+    return [dict(r) for r in db["alerts"].rows_where(
+        "finding_id = ?", [finding_id], order_by="id",
+        select="id, receiver, lab, severity, status, incident_id, notification_id")]
+
+
+# -- evidence retention (dumpwatch.housekeeping): ids travel in temporary tables ---------------------
+
+def collect_closed_incidents(db: sqlite_utils.Database, into: str, before: str) -> None:
+    """Put in ``into`` the ids of the incidents closed (or last alerted) before ``before``."""
+    db.execute(f"INSERT INTO {into} (id) SELECT id FROM alert_incidents WHERE status = 'closed'"
+               " AND coalesce(closed_at, last_alert_at) < ?", [before])
+
+
+def keep_findings_with_live_alerts(db: sqlite_utils.Database, findings: str, incidents: str) -> None:
+    """Remove from the table ``findings`` the ids of findings with an alert outside the incidents of
+    the table ``incidents``."""
+    db.execute(f"DELETE FROM {findings} WHERE id IN (SELECT finding_id FROM alerts"
+               f" WHERE incident_id NOT IN (SELECT id FROM {incidents}))")
+
+
+def delete_alerts_of(db: sqlite_utils.Database, finding_ids_sql: str) -> int:
+    return db.execute(f"DELETE FROM alerts WHERE finding_id IN ({finding_ids_sql})").rowcount
+
+
+def keep_incidents_with_alerts(db: sqlite_utils.Database, incidents: str) -> None:
+    """Remove from the table ``incidents`` the ids of incidents that still hold an alert."""
+    db.execute(f"DELETE FROM {incidents} WHERE id IN (SELECT incident_id FROM alerts)")
+
+
+def delete_incidents(db: sqlite_utils.Database, ids_sql: str) -> int:
+    return db.execute(f"DELETE FROM alert_incidents WHERE id IN ({ids_sql})").rowcount

@@ -1,13 +1,14 @@
 """The transactional outbox: a finding and the alerts it causes are written in one transaction.
 
 ``record_finding`` (called by the crawler, the scanner and the demo) inserts the finding, routes it,
-and inserts one ``alerts`` row per receiver (and lab scope) into the open incident of its group, all
-inside one SQLite transaction: either the finding and all its alerts are stored, or none. The
+and inserts one ``alerts`` row per receiver (and lab scope) into the open incident of its group
+(:func:`alerts.grouping.add_alert`), all inside one SQLite transaction: either the finding and all its alerts are stored, or none. The
 delivery job (:mod:`alerts.jobs`) later turns due groups into messages (``alert_notifications``) and
 sends them at least once. Each transaction is a :func:`dumpwatch.store.write` (``BEGIN IMMEDIATE``,
 retried while another process writes), so a concurrent crawl or delivery pass never makes a finding
 fail with "database is locked". Nothing here holds a cleartext identifier: samples, errors and URLs are
-passed through :func:`alerts.privacy.scrub` before they are stored.
+passed through :func:`alerts.privacy.scrub` before they are stored. The finding travels as Python
+values (the row of :func:`dumpwatch.store.finding_row`); only the store turns it into JSON text.
 
 Keys:
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -30,10 +30,9 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import routes, settings
-from dumpwatch import clock
+from alerts import grouping, routes, settings
 from alerts.privacy import scrub, scrub_value
-from dumpwatch import store
+from dumpwatch import clock, store
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +89,8 @@ def record_health(db: sqlite_utils.Database, *, source: str, problem: str, detai
     """
     alerting = alerting_of(config)
     now = now or clock.now()
-    stamp = clock.iso(now)
-    row = {
-        "dedup_key": f"source-health:{source}:{problem}:{stamp[:10]}",
-        "verdict": "source-health",
-        "leak": None,
-        "source": source,
-        "url": "",
-        "first_seen": stamp,
-        "detected_at": stamp,
-        "matched_records": 0,
-        "records_seen": 0,
-        "identifiers": "{}",
-        "labs": "{}",
-        "categories": "[]",
-        "sample": "[]",
-        "errors": "[]",
-        "detail": json.dumps(scrub_value({"problem": problem, **(detail or {})}), sort_keys=True,
-                             ensure_ascii=False),
-        "complete": 1,
-    }
+    row = store.health_row(source=source, problem=problem, at=clock.iso(now), detail=detail)
+    row["detail"] = scrub_value(row["detail"])
     with store.write(db):
         finding_id = store.insert_finding(db, row)
         if finding_id is None:
@@ -124,9 +105,13 @@ def alert_key(receiver: str, dedup_key: str, lab: str) -> str:
 
 def enqueue(db: sqlite_utils.Database, alerting: settings.Alerting, finding_id: int, row: dict[str, Any],
             *, now: datetime) -> list[int]:
-    """Route a stored finding and insert its alerts into their incidents (call inside a transaction)."""
-    labs = row["labs"] if isinstance(row.get("labs"), dict) else json.loads(row.get("labs") or "{}")
-    categories = row["categories"] if isinstance(row.get("categories"), list) else json.loads(row.get("categories") or "[]")
+    """Route a stored finding and insert its alerts into their incidents (call inside a transaction).
+
+    ``row`` is the finding as :func:`dumpwatch.store.finding_row` builds it or
+    :func:`dumpwatch.store.get_finding` reads it back: its labs and categories are Python values.
+    """
+    labs = row.get("labs") or {}
+    categories = row.get("categories") or []
     sev = routes.severity(row["verdict"], categories, int(row.get("matched_records") or 0), alerting)
     labels = {"leak": row.get("leak") or "", "verdict": row["verdict"], "severity": sev,
               "source": row.get("source") or ""}
@@ -134,51 +119,12 @@ def enqueue(db: sqlite_utils.Database, alerting: settings.Alerting, finding_id: 
     if not targets and alerting.configured:
         log.info("finding %s (%s, %s) matched no route: no alert", finding_id, row["verdict"], sev)
     ids = []
-    stamp = clock.iso(now)
     for t in targets:
         key = alert_key(t.receiver, row["dedup_key"], t.lab)
-        if db.execute("SELECT 1 FROM alerts WHERE alert_key = ?", [key]).fetchone():
+        alert_id = grouping.add_alert(db, t, key=key, finding_id=finding_id, severity=sev, now=now)
+        if alert_id is None:
             continue
-        incident_id = _incident_for(db, t, now)
-        ids.append(db["alerts"].insert({
-            "alert_key": key, "finding_id": finding_id, "incident_id": incident_id, "receiver": t.receiver,
-            "route": t.route, "lab": t.lab, "severity": sev,
-            "labels": json.dumps(t.labels, sort_keys=True, ensure_ascii=False), "status": "pending",
-            "silence_id": None, "notification_id": None, "created_at": stamp,
-        }).last_pk)
+        ids.append(alert_id)
         log.info("alert %s queued for %s (finding %s, %s %s%s)", key, t.receiver, finding_id, labels["verdict"],
                  sev, f", lab {t.lab}" if t.lab else "")
     return ids
-
-
-def _incident_for(db: sqlite_utils.Database, t: routes.Target, now: datetime) -> int:
-    """The open incident of the target's group (created if none), scheduled to flush."""
-    stamp = clock.iso(now)
-    row = db.execute("SELECT * FROM alert_incidents WHERE group_key = ? AND status = 'open' ORDER BY id DESC",
-                     [t.group_key]).fetchone()
-    if row is None:
-        interval = t.digest_interval if t.digest_interval is not None else t.timing.group_interval
-        labels = {k: v for k, v in t.labels.items() if k in ("receiver", "leak", "verdict", "lab")}
-        if t.digest_interval is not None:
-            labels = {"receiver": t.receiver, "digest": "true"}
-        return int(db["alert_incidents"].insert({
-            "group_key": t.group_key, "receiver": t.receiver, "route": t.route,
-            "labels": json.dumps(labels, sort_keys=True, ensure_ascii=False), "status": "open",
-            "opened_at": stamp, "last_alert_at": stamp, "last_notified_at": None,
-            "next_flush_at": clock.later(now, t.timing.group_wait), "next_repeat_at": None, "notifications": 0,
-            "group_wait": t.timing.group_wait, "group_interval": interval,
-            "repeat_interval": 0.0 if t.digest_interval is not None else t.timing.repeat_interval,
-            "closed_at": None, "closed_by": None,
-        }).last_pk)
-    cols = [d[0] for d in db.execute("SELECT * FROM alert_incidents LIMIT 0").description]
-    inc = dict(zip(cols, row))
-    next_flush = inc["next_flush_at"]
-    if next_flush is None:
-        if inc["last_notified_at"]:
-            earliest = clock.later(clock.parse(inc["last_notified_at"]), inc["group_interval"])
-            next_flush = max(earliest, stamp)
-        else:
-            next_flush = clock.later(now, inc["group_wait"])
-    db.execute("UPDATE alert_incidents SET last_alert_at = ?, next_flush_at = ? WHERE id = ?",
-               [stamp, next_flush, inc["id"]])
-    return int(inc["id"])

@@ -147,7 +147,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from dumpwatch.devkit import synth
-    from dumpwatch.store import open_db
+    from dumpwatch.store import finding_counts, open_db
 
     work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
     try:
@@ -179,8 +179,7 @@ def main() -> None:
                         "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}"],
                        {**env, "DUMPWATCH_HOME": str(home)}, work / f"full-{r}.log")
             results["full"].append(full)
-            findings = open_db(home / "dumpwatch.db").execute(
-                "SELECT count(*) FROM findings WHERE verdict = 'repost'").fetchone()[0]
+            findings = finding_counts(open_db(home / "dumpwatch.db")).get("repost", 0)
             print(f"round {r + 1}: bare {bare['pages']} pages in {bare['elapsed']:.2f} s, "
                   f"full {full['pages']} pages in {full['elapsed']:.2f} s, {findings} repost findings", file=sys.stderr)
         httpd.shutdown()

@@ -11,6 +11,9 @@ problems are raised to the operators through the alerts outbox (``alerts.outbox.
   could not be scanned or recorded: a scan crash, disk full, a database locked past the write
   timeout; ``detail.lost`` of each run). Those pages are fetched again each run, and fail again.
 
+Each run is one :class:`CrawlRun` (this module owns ``crawl_runs``); :func:`crawler.run.crawl_source`
+returns the same record, with how its process ended.
+
 ``listed`` counts the items (pastes, topics, entries, messages) a run saw on its listing pages,
 new or already seen, so a quiet source with nothing new is not mistaken for a silent one.
 """
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlite_utils
@@ -33,17 +37,20 @@ RUN_COUNTERS = ("pages", "listed", "documents", "findings", "errors", "bad", "sk
 
 
 @dataclass(frozen=True)
-class RunRecord:
-    """One crawl of one source, as recorded in ``crawl_runs``."""
+class CrawlRun:
+    """One crawl of one source, as recorded in ``crawl_runs``; when :func:`crawler.run.crawl_source`
+    ran it, also how its process ended (``returncode``, ``log_path``) and the source's health
+    problems after it (``health``). ``ok`` is then true only if the process exited with status 0 too.
+    """
 
-    id: int
-    run_key: str
     source: str
     kind: str
-    started: str
-    finished: str | None
     ok: bool
     close_reason: str
+    id: int | None = None
+    run_key: str = ""
+    started: str | None = None
+    finished: str | None = None
     pages: int = 0
     listed: int = 0
     documents: int = 0
@@ -51,10 +58,13 @@ class RunRecord:
     errors: int = 0
     bad: int = 0
     skipped: int = 0
-    detail: dict[str, Any] | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    returncode: int | None = None
+    health: tuple[str, ...] = ()
+    log_path: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "RunRecord":
+    def from_row(cls, row: dict[str, Any]) -> "CrawlRun":
         return cls(
             id=row["id"], run_key=row["run_key"] or "", source=row["source"], kind=row["kind"] or "",
             started=row["started"], finished=row["finished"], ok=bool(row["ok"]),
@@ -65,7 +75,8 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        data["detail"] = self.detail or {}
+        data["health"] = list(self.health)
+        data["detail"] = dict(self.detail)
         return data
 
 
@@ -96,15 +107,15 @@ def record_failed_run(db: sqlite_utils.Database, *, source: str, kind: str, run_
     return run_id
 
 
-def get_run(db: sqlite_utils.Database, run_key: str) -> RunRecord | None:
+def get_run(db: sqlite_utils.Database, run_key: str) -> CrawlRun | None:
     rows = list(db["crawl_runs"].rows_where("run_key = ?", [run_key], limit=1))
-    return RunRecord.from_row(rows[0]) if rows else None
+    return CrawlRun.from_row(rows[0]) if rows else None
 
 
-def recent_runs(db: sqlite_utils.Database, source: str, limit: int = 10) -> list[RunRecord]:
+def recent_runs(db: sqlite_utils.Database, source: str, limit: int = 10) -> list[CrawlRun]:
     rows = db["crawl_runs"].rows_where("source = ? AND finished IS NOT NULL", [source],
                                        order_by="id desc", limit=limit)
-    return [RunRecord.from_row(r) for r in rows]
+    return [CrawlRun.from_row(r) for r in rows]
 
 
 def last_success(db: sqlite_utils.Database, source: str) -> str | None:
@@ -170,13 +181,25 @@ def summary(db: sqlite_utils.Database, sources: list[str]) -> list[dict[str, Any
     out = []
     for name in sources:
         runs = recent_runs(db, name, limit=1)
+        found = [p for p, _ in problems(db, name)]
         out.append({
             "source": name,
-            "last_run": runs[0].to_json() if runs else None,
+            "last_run": replace(runs[0], health=tuple(found)).to_json() if runs else None,
             "last_success": last_success(db, name),
-            "problems": [p for p, _ in problems(db, name)],
+            "problems": found,
         })
     return out
+
+
+def last_started(db: sqlite_utils.Database) -> dict[str, str]:
+    """When each source's latest run started (ISO 8601), for the sources that ran."""
+    return {r["source"]: r["started"] for r in db.query("SELECT source, max(started) AS started FROM crawl_runs "
+                                                         "GROUP BY source") if r["started"]}
+
+
+def finished_runs(db: sqlite_utils.Database) -> list[CrawlRun]:
+    """Every finished run, oldest first."""
+    return [CrawlRun.from_row(r) for r in db["crawl_runs"].rows_where("finished IS NOT NULL", order_by="id")]
 
 
 def expire_runs(db: sqlite_utils.Database, *, before: str, keep: int = 20) -> int:

@@ -8,13 +8,14 @@ The matchers run in a worker process (``DUMPWATCH_SCAN_PROCESSES``, default 1; 0
 that downloads go on while a document is scanned, on another core; the database is only touched
 from the reactor thread. ``dumpwatch scan`` and the crawler share the
 engine entry point (:meth:`matchers.scan.Scanner.scan_bytes`), so a crawled document gets exactly
-the verdict the same bytes get from the command line.
+the verdict the same bytes get from the command line. A document is hashed once, here (the seen-set
+needs its SHA-256 before the scan); the engine is given that hash and puts it in the finding.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -81,8 +82,8 @@ def _worker_init(spec: ScannerSpec) -> None:
     _worker_scanner = spec.build()
 
 
-def _worker_scan(body: bytes, name: str) -> Any:
-    return _worker_scanner.scan_bytes(body, name)
+def _worker_scan(body: bytes, name: str, sha256: str) -> Any:
+    return _worker_scanner.scan_bytes(body, name, sha256=sha256)
 
 
 class ScanWorker:
@@ -104,12 +105,14 @@ class ScanWorker:
         return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init, initargs=(self.spec,))
 
-    async def scan(self, body: bytes, name: str) -> Any:
+    async def scan(self, body: bytes, name: str, sha256: str) -> Any:
+        """The engine's finding for ``body``, whose SHA-256 the caller computed (not hashed again)."""
         loop = asyncio.get_running_loop()
         if self.processes <= 0:
-            return await loop.run_in_executor(self.executor, self.scanner.scan_bytes, body, name)
+            return await loop.run_in_executor(self.executor, functools.partial(
+                self.scanner.scan_bytes, body, name, sha256=sha256))
         try:
-            return await loop.run_in_executor(self.executor, _worker_scan, body, name)
+            return await loop.run_in_executor(self.executor, _worker_scan, body, name, sha256)
         except BrokenProcessPool:
             log.error("the scan worker died while scanning %s: starting a new one", name)
             self.executor.shutdown(wait=False, cancel_futures=True)
@@ -198,13 +201,11 @@ class ScanPipeline:
             self._bad(item, sha, "empty body")
             return True
         try:
-            finding = await self.worker.scan(body, item.name)
+            finding = await self.worker.scan(body, item.name, sha)
         except Exception as exc:  # one bad document never stops a crawl
             log.error("scan of %s failed: %s", item.url, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
             self._lost(item, f"scan {type(exc).__name__}")
             return False
-        if finding.sha256 is None or not finding.size:
-            finding = dataclasses.replace(finding, sha256=finding.sha256 or sha, size=finding.size or len(body))
         self._inc("dumpwatch/documents")
         self._inc(f"dumpwatch/verdicts/{finding.verdict}")
         if not finding.complete:  # said per document; the run counts them (detail.incomplete)

@@ -2,14 +2,15 @@
 
 ``dumpwatch crawl``, the daemon and the tests call :func:`crawl_source`: it runs exactly what
 ``scrapy crawl KIND -a source=NAME`` runs, in a child Python with a time limit, then reads the
-run back from the store. A crawl that crashed, could not start or was stopped is recorded as a
-failed run (so a dead source still raises a health finding). The caller gets the child's
-:class:`subprocess.Popen` as soon as it starts (``on_start``): the daemon keeps it, to stop its own
-children when it stops.
+run back from the store (a :class:`crawler.health.CrawlRun`, with how the process ended). A crawl
+that crashed, could not start or was stopped is recorded as a failed run (so a dead source still
+raises a health finding). The caller gets the child's :class:`subprocess.Popen` as soon as it starts
+(``on_start``): the daemon keeps it, to stop its own children when it stops.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -17,7 +18,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,35 +32,6 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """What one crawl did (from its ``crawl_runs`` row) and how its process ended."""
-
-    source: str
-    kind: str
-    ok: bool
-    returncode: int | None
-    close_reason: str
-    pages: int = 0
-    listed: int = 0
-    documents: int = 0
-    findings: int = 0
-    errors: int = 0
-    bad: int = 0
-    skipped: int = 0
-    started: str | None = None
-    finished: str | None = None
-    health: tuple[str, ...] = ()
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    log_path: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["health"] = list(self.health)
-        data["detail"] = dict(self.detail)
-        return data
-
-
 def scrapy_command(source: Source, *, run_key: str, settings: Mapping[str, Any] | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "scrapy", "crawl", source.kind, "-a", f"source={source.name}",
            "-s", f"DUMPWATCH_RUN_KEY={run_key}"]
@@ -72,7 +43,7 @@ def scrapy_command(source: Source, *, run_key: str, settings: Mapping[str, Any] 
 def crawl_source(source: Source, *, home: Home, config_path: str | Path | None = None,
                  timeout: float | None = None, settings: Mapping[str, Any] | None = None,
                  failing_runs: int = 3, config: dict | None = None,
-                 on_start: Callable[[subprocess.Popen], None] | None = None) -> RunResult:
+                 on_start: Callable[[subprocess.Popen], None] | None = None) -> health.CrawlRun:
     """Crawl one source in a child process and return what the run recorded.
 
     ``on_start`` gets the child process as soon as it is started (it may signal it: SIGINT stops
@@ -118,15 +89,12 @@ def crawl_source(source: Source, *, home: Home, config_path: str | Path | None =
         run = health.get_run(db, run_key)
     assert run is not None
     problems = tuple(p for p, _ in health.problems(db, source.name, failing_runs=failing_runs))
-    return RunResult(
-        source=source.name, kind=source.kind, ok=run.ok and returncode == 0, returncode=returncode,
-        close_reason=run.close_reason, pages=run.pages, listed=run.listed, documents=run.documents,
-        findings=run.findings, errors=run.errors, bad=run.bad, skipped=run.skipped, started=run.started,
-        finished=run.finished, health=problems, detail=run.detail or {}, log_path=str(log_path))
+    return dataclasses.replace(run, ok=run.ok and returncode == 0, returncode=returncode, health=problems,
+                               detail=run.detail or {}, log_path=str(log_path))
 
 
 def crawl_sources(names: Sequence[str] | None, *, home: Home, config: dict, config_path: str | Path | None = None,
-                  timeout: float | None = None, settings: Mapping[str, Any] | None = None) -> list[RunResult]:
+                  timeout: float | None = None, settings: Mapping[str, Any] | None = None) -> list[health.CrawlRun]:
     """Crawl the named sources (``None``: every enabled source), one after the other."""
     cc: CrawlConfig = load_crawl_config(config)
     sources = [cc.get(n) for n in names] if names else list(cc.enabled())

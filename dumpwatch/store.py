@@ -14,6 +14,11 @@ starts with ``BEGIN IMMEDIATE``, so the write lock is taken before the first rea
 another process holds it, up to ``DUMPWATCH_WRITE_TIMEOUT`` seconds (default 60) in all, then raises
 :class:`DatabaseBusy`. Storage failures (disk full, read-only file, unable to open) become a
 :class:`StorageError` naming the database and what to do; what was committed before stays.
+
+Each table has one owner module (:data:`TABLE_OWNERS`, next to the migrations): its SQL is written
+there only, and the others call that module's functions. This module owns ``leaks`` and
+``findings``; rows go in and come out with their JSON columns as Python values (:func:`_encoded`
+and :func:`_decoded` are the only places that turn them into JSON text and back).
 """
 
 from __future__ import annotations
@@ -422,6 +427,24 @@ def _m103_finding_complete(db: sqlite_utils.Database) -> None:
     db["findings"].add_column("complete", int, not_null_default=1)
 
 
+# Who owns each table: its SQL (statements naming it, ``db["table"]``) is written in that module only,
+# apart from the migrations above; the others call that module's functions
+# (tests/test_sql_owners.py checks it). Two modules share the outbox of messages: grouping puts
+# them in (:func:`alerts.grouping.insert_message`), delivery sends them.
+TABLE_OWNERS: dict[str, tuple[str, ...]] = {
+    "_migrations": ("dumpwatch.store",),
+    "leaks": ("dumpwatch.store",),
+    "findings": ("dumpwatch.store",),
+    "crawl_seen_urls": ("crawler.seen",),
+    "crawl_seen_content": ("crawler.seen",),
+    "crawl_runs": ("crawler.health",),
+    "alerts": ("alerts.grouping",),
+    "alert_incidents": ("alerts.grouping",),
+    "alert_notifications": ("alerts.delivery", "alerts.grouping"),
+    "alert_receivers": ("alerts.delivery",),
+    "alert_silences": ("alerts.silences",),
+}
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("101_crawler", _m101_crawler),
@@ -460,17 +483,16 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
 
 # -- leaks -----------------------------------------------------------------------------------------
 
+LEAK_JSON = ("columns", "labs", "categories")
+
+
 def save_leak(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-    row = dict(row)
-    for k in ("columns", "labs", "categories"):
-        if not isinstance(row.get(k), str):
-            row[k] = json.dumps(row.get(k), ensure_ascii=False, sort_keys=True)
     with write(db):
-        db["leaks"].upsert(row, pk="name")
+        db["leaks"].upsert(_encoded(row, LEAK_JSON), pk="name")
 
 
 def leaks(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    return [_decoded(r, ("columns", "labs", "categories")) for r in db["leaks"].rows_where(order_by="name")]
+    return [_decoded(r, LEAK_JSON) for r in db["leaks"].rows_where(order_by="name")]
 
 
 # -- findings --------------------------------------------------------------------------------------
@@ -480,35 +502,50 @@ FINDING_JSON = ("identifiers", "labs", "categories", "sample", "errors", "detail
 
 def finding_row(finding: Any, *, source: str = "", url: str | None = None,
                 first_seen: str | None = None, detail: dict | None = None) -> dict[str, Any]:
-    """A ``findings`` row for a :class:`matchers.finding.Finding` (no id, not yet inserted)."""
+    """A ``findings`` row for a :class:`matchers.finding.Finding` (no id, not yet inserted).
+
+    Its JSON columns (:data:`FINDING_JSON`) hold Python values; :func:`insert_finding` encodes them.
+    """
     now = utcnow()
-    key = f"{finding.verdict}:{finding.leak or '-'}:{finding.sha256 or finding.input}"
-    return {
-        "dedup_key": key,
-        "verdict": finding.verdict,
-        "leak": finding.leak,
-        "source": source,
-        "url": url or finding.input,
-        "sha256": finding.sha256,
-        "size": finding.size,
-        "first_seen": first_seen or now,
-        "detected_at": now,
-        "matched_records": finding.matched_records,
-        "records_seen": finding.records_seen,
-        "schema_score": round(finding.schema_score, 3),
-        "identifiers": json.dumps(finding.identifiers, sort_keys=True),
-        "labs": json.dumps(finding.labs, sort_keys=True, ensure_ascii=False),
-        "categories": json.dumps(list(finding.categories)),
-        "sample": json.dumps(list(finding.sample), ensure_ascii=False),
-        "errors": json.dumps(list(finding.errors), ensure_ascii=False),
-        "detail": json.dumps(detail or {}, sort_keys=True, ensure_ascii=False),
+    return _finding_shape(
+        dedup_key=f"{finding.verdict}:{finding.leak or '-'}:{finding.sha256 or finding.input}",
+        verdict=finding.verdict, leak=finding.leak, source=source, url=url or finding.input,
+        sha256=finding.sha256, size=finding.size, first_seen=first_seen or now, detected_at=now,
+        matched_records=finding.matched_records, records_seen=finding.records_seen,
+        schema_score=round(finding.schema_score, 3), identifiers=dict(finding.identifiers),
+        labs=dict(finding.labs), categories=list(finding.categories), sample=list(finding.sample),
+        errors=list(finding.errors), detail=detail or {},
         # False when the scan could not read everything: the counts are lower bounds
-        "complete": int(finding.complete),
+        complete=int(finding.complete))
+
+
+def health_row(*, source: str, problem: str, at: str, detail: dict | None = None) -> dict[str, Any]:
+    """A ``findings`` row for a source-health problem (no document: no hash, no counts), deduplicated
+    per source, problem and day (``at`` is an ISO 8601 time)."""
+    return _finding_shape(
+        dedup_key=f"source-health:{source}:{problem}:{at[:10]}", verdict="source-health", source=source,
+        url="", first_seen=at, detected_at=at, detail={"problem": problem, **(detail or {})})
+
+
+def _finding_shape(*, dedup_key: str, verdict: str, first_seen: str, detected_at: str,
+                   **fields: Any) -> dict[str, Any]:
+    """The one shape of a ``findings`` row: every column, empty values where a kind has none."""
+    row: dict[str, Any] = {
+        "dedup_key": dedup_key, "verdict": verdict, "leak": None, "source": "", "url": "", "sha256": None,
+        "size": None, "first_seen": first_seen, "detected_at": detected_at, "matched_records": 0,
+        "records_seen": 0, "schema_score": None, "identifiers": {}, "labs": {}, "categories": [], "sample": [],
+        "errors": [], "detail": {}, "complete": 1,
     }
+    unknown = set(fields) - set(row)
+    if unknown:
+        raise TypeError(f"not a column of findings: {', '.join(sorted(unknown))}")
+    row.update(fields)
+    return row
 
 
 def insert_finding(db: sqlite_utils.Database, row: dict[str, Any]) -> int | None:
-    """Insert a finding row; return its id, or ``None`` if the same copy was already recorded.
+    """Insert a finding row (its JSON columns as Python values); return its id, or ``None`` if the
+    same copy was already recorded.
 
     Call inside ``with store.write(db):`` to make it part of a larger transaction (the alerts outbox).
     """
@@ -516,7 +553,7 @@ def insert_finding(db: sqlite_utils.Database, row: dict[str, Any]) -> int | None
         existing = db.execute("SELECT id FROM findings WHERE dedup_key = ?", [row["dedup_key"]]).fetchone()
         if existing:
             return None
-        return db["findings"].insert(row).last_pk
+        return db["findings"].insert(_encoded(row, FINDING_JSON)).last_pk
 
 
 def get_finding(db: sqlite_utils.Database, finding_id: int) -> dict[str, Any]:
@@ -527,6 +564,31 @@ def findings(db: sqlite_utils.Database, *, where: str | None = None, params: Any
              limit: int | None = None) -> list[dict[str, Any]]:
     rows = db["findings"].rows_where(where, params, order_by="id desc", limit=limit)
     return [_decoded(r, FINDING_JSON) for r in rows]
+
+
+def finding_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many findings of each verdict."""
+    return {r["verdict"]: r["n"] for r in db.query("SELECT verdict, count(*) AS n FROM findings GROUP BY verdict")}
+
+
+def collect_findings_before(db: sqlite_utils.Database, into: str, before: str) -> None:
+    """Put the ids of the findings detected before ``before`` in the table ``into`` (housekeeping)."""
+    db.execute(f"INSERT INTO {into} (id) SELECT id FROM findings WHERE detected_at < ?", [before])
+
+
+def delete_findings(db: sqlite_utils.Database, ids_sql: str) -> int:
+    """Delete the findings whose ids ``ids_sql`` (a ``SELECT id ...``) gives; return how many."""
+    return db.execute(f"DELETE FROM findings WHERE id IN ({ids_sql})").rowcount
+
+
+def _encoded(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """A row as SQLite stores it: its JSON columns encoded (UTF-8, sorted keys): the one place where
+    Python values become JSON text on the way in, as :func:`_decoded` is on the way out."""
+    row = dict(row)
+    for k in keys:
+        if not isinstance(row.get(k), str):
+            row[k] = json.dumps(row.get(k), ensure_ascii=False, sort_keys=True)
+    return row
 
 
 def _decoded(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -55,17 +55,19 @@ _ZERO = b"\0" * 8
 
 
 class _HashingReader:
-    """A read-only binary stream that hashes (SHA-256) and counts what passes through it."""
+    """A read-only binary stream that hashes (SHA-256, unless the caller knows it) and counts what
+    passes through it."""
 
-    def __init__(self, raw: BinaryIO, progress: Callable[[int], None] | None = None):
+    def __init__(self, raw: BinaryIO, progress: Callable[[int], None] | None = None, hashing: bool = True):
         self.raw = raw
-        self.sha = hashlib.sha256()
+        self.sha = hashlib.sha256() if hashing else None
         self.size = 0
         self.progress = progress
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.sha.update(data)
+        if self.sha is not None:
+            self.sha.update(data)
         self.size += len(data)
         if self.progress and data:
             self.progress(len(data))
@@ -167,14 +169,16 @@ class Scanner:
             return None
         return self._finding(str(path), tally, sha, path.stat().st_size, [])
 
-    def scan_bytes(self, data: bytes, name: str) -> Finding:
+    def scan_bytes(self, data: bytes, name: str, *, sha256: str | None = None) -> Finding:
+        """Scan bytes in memory. ``sha256``: their SHA-256 (hex) when the caller already has it (the
+        crawler does, for its seen-set): the finding carries it and the bytes are not hashed again."""
         import io
 
-        return self.scan_stream(io.BytesIO(data), name)
+        return self.scan_stream(io.BytesIO(data), name, sha256=sha256)
 
-    def scan_stream(self, stream: BinaryIO, name: str, *,
-                    progress: Callable[[int], None] | None = None) -> Finding:
-        reader = _HashingReader(stream, progress)
+    def scan_stream(self, stream: BinaryIO, name: str, *, progress: Callable[[int], None] | None = None,
+                    sha256: str | None = None) -> Finding:
+        reader = _HashingReader(stream, progress, hashing=sha256 is None)
         errors: list[str] = []
         tally = tally_for(self.indexes)
         try:
@@ -188,7 +192,7 @@ class Scanner:
             frames = "".join(traceback.format_tb(exc.__traceback__, limit=-3))
             log.warning("scanning %s failed with %s (a bug, please report):\n%s", name, type(exc).__name__, frames)
             errors.append(f"{name}: internal error while scanning ({type(exc).__name__}); the rest was skipped")
-        return self._finding(name, tally, reader.sha.hexdigest(), reader.size, errors)
+        return self._finding(name, tally, sha256 or reader.sha.hexdigest(), reader.size, errors)
 
     @staticmethod
     def _completeness(t: Tally, errors: list[str]) -> bool:

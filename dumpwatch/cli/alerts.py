@@ -63,18 +63,9 @@ def alerts_list(obj: Any, status: str | None, receiver: str | None, limit: int, 
     Example:
       dumpwatch alerts list --receiver cnil --status pending
     """
-    db = obj.db()
-    where, params = [], []
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    if receiver:
-        where.append("receiver = ?")
-        params.append(receiver)
-    cols = ["id", "receiver", "kind", "severity", "status", "attempts", "created_at", "next_attempt_at",
-            "delivered_at", "idempotency_key", "subject", "last_error"]
-    rows = [dict(r) for r in db["alert_notifications"].rows_where(" AND ".join(where) or None, params or None,
-                                                                  order_by="id desc", limit=limit, select=", ".join(cols))]
+    from alerts import delivery
+
+    rows = delivery.messages(obj.db(), status=status, receiver=receiver, limit=limit)
     if as_json:
         for r in rows:
             _echo_json(r)
@@ -95,12 +86,13 @@ def alerts_show(obj: Any, message_id: int, as_json: bool, draft: bool) -> None:
       dumpwatch alerts show 12
       dumpwatch alerts show 12 --draft > article33.md
     """
+    from alerts import delivery, grouping
+
     db = obj.db()
-    row = db.execute("SELECT * FROM alert_notifications WHERE id = ?", [message_id]).fetchone()
-    if row is None:
+    msg = delivery.get_message(db, message_id)
+    if msg is None:
         raise DumpwatchError(f"no message {message_id}; see: dumpwatch alerts list")
-    cols = [d[0] for d in db.execute("SELECT * FROM alert_notifications LIMIT 0").description]
-    msg = dict(zip(cols, row))
+    cols = list(msg)
     payload = json.loads(msg.pop("payload"))
     if draft:
         click.echo(payload["markdown"] or "(no Article 33 draft for this message)")
@@ -111,11 +103,10 @@ def alerts_show(obj: Any, message_id: int, as_json: bool, draft: bool) -> None:
     for k in cols:
         if k != "payload":
             click.echo(f"{k:16} {'' if msg[k] is None else msg[k]}")
-    alerts = db.execute("SELECT id, alert_key, finding_id, lab FROM alerts WHERE notification_id = ?",
-                        [message_id]).fetchall()
+    alerts = grouping.alerts_of_message(db, message_id)
     if alerts:
-        click.echo("alerts           " + ", ".join(f"{a[0]} (finding {a[2]}{', lab ' + a[3] if a[3] else ''})"
-                                                   for a in alerts))
+        click.echo("alerts           " + ", ".join(
+            f"{a['id']} (finding {a['finding_id']}{', lab ' + a['lab'] if a['lab'] else ''})" for a in alerts))
     click.echo("")
     click.echo(payload["text"])
 
@@ -169,12 +160,11 @@ def alerts_test(obj: Any, receiver: str) -> None:
                                       message=render.probe_message(receiver, key), incident_id=None,
                                       now=clock.now())
     report = delivery.deliver_due(db, alerting, ids=[nid])
-    row = db["alert_notifications"].get(nid)
+    row = delivery.get_message(db, nid)
     if row["status"] == "delivered":
         click.echo(f"test message {key} delivered to {receiver} (message {nid})")
         return
-    with store.write(db):  # a test is not retried later
-        db.execute("UPDATE alert_notifications SET status = 'dead' WHERE id = ? AND status = 'pending'", [nid])
+    delivery.give_up(db, nid)  # a test is not retried later
     raise DumpwatchError(f"test message to {receiver} not delivered: {row['last_error'] or report.summary()}")
 
 
@@ -208,11 +198,12 @@ def alerts_receivers(obj: Any) -> None:
     Example:
       dumpwatch alerts receivers
     """
+    from alerts import delivery
+
     alerting = _alerting(obj)
     db = obj.db()
-    state = {r["receiver"]: r for r in db["alert_receivers"].rows}
-    counts = {(r, s): n for r, s, n in db.execute(
-        "SELECT receiver, status, count(*) FROM alert_notifications GROUP BY receiver, status")}
+    state = delivery.receiver_states(db)
+    counts = delivery.message_counts_by_receiver(db)
     rows = []
     for name in sorted(set(alerting.receivers) | set(state)):
         r = alerting.receivers.get(name)
@@ -235,15 +226,11 @@ def alerts_incidents(obj: Any, show_all: bool) -> None:
     Example:
       dumpwatch alerts incidents --all
     """
-    db = obj.db()
-    rows = db.execute(
-        "SELECT i.id, i.receiver, i.route, i.status, i.opened_at, i.last_alert_at, i.notifications, "
-        "i.next_flush_at, (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id) AS alerts, i.group_key "
-        f"FROM alert_incidents i {'' if show_all else 'WHERE i.status = ' + repr('open')} ORDER BY i.id DESC"
-    ).fetchall()
+    from alerts import grouping
+
     cols = ["id", "receiver", "route", "status", "opened_at", "last_alert_at", "notifications", "next_flush_at",
             "alerts", "group_key"]
-    _table([dict(zip(cols, r)) for r in rows], cols)
+    _table(grouping.incidents(obj.db(), include_closed=show_all), cols)
 
 
 @alerts_group.command("ack")
@@ -414,6 +401,7 @@ def findings_show(obj: Any, finding_id: int, as_json: bool) -> None:
     """
     import sqlite_utils
 
+    from alerts import grouping
     from dumpwatch import store
 
     db = obj.db()
@@ -421,9 +409,7 @@ def findings_show(obj: Any, finding_id: int, as_json: bool) -> None:
         f = store.get_finding(db, finding_id)
     except sqlite_utils.db.NotFoundError:
         raise DumpwatchError(f"no finding {finding_id}; see: dumpwatch findings list") from None
-    alerts = [dict(r) for r in db["alerts"].rows_where("finding_id = ?", [finding_id], order_by="id",
-                                                        select="id, receiver, lab, severity, status, "
-                                                               "incident_id, notification_id")]
+    alerts = grouping.alerts_of_finding(db, finding_id)
     if as_json:
         _echo_json({**f, "alerts": alerts})
         return

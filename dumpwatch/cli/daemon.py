@@ -73,8 +73,10 @@ def status(obj: Any, as_json: bool) -> None:
       dumpwatch status
       dumpwatch status --json | jq .outbox
     """
+    from alerts import delivery, grouping
     from crawler import health
     from crawler.sources import load_crawl_config
+    from dumpwatch import store
     from dumpwatch.daemon.state import is_running, read_state
 
     cc = load_crawl_config(obj.config)
@@ -84,10 +86,10 @@ def status(obj: Any, as_json: bool) -> None:
     sources = health.summary(db, [s.name for s in cc.sources])
     kinds = {s.name: (s.kind, s.enabled) for s in cc.sources}
     outbox = {
-        "messages": dict(db.execute("SELECT status, count(*) FROM alert_notifications GROUP BY status").fetchall()),
-        "alerts": dict(db.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall()),
-        "open_incidents": db.execute("SELECT count(*) FROM alert_incidents WHERE status = 'open'").fetchone()[0],
-        "findings": dict(db.execute("SELECT verdict, count(*) FROM findings GROUP BY verdict").fetchall()),
+        "messages": delivery.message_counts(db),
+        "alerts": grouping.alert_counts(db),
+        "open_incidents": grouping.open_incidents(db),
+        "findings": store.finding_counts(db),
     }
     heartbeat_age = _age(state.get("heartbeat"))
     daemon_info = {

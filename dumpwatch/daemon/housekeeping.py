@@ -26,6 +26,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from alerts import delivery, grouping
 from crawler import health, seen
 from dumpwatch import clock, store
 
@@ -88,30 +89,30 @@ def housekeep(db: sqlite_utils.Database, *, retention: Retention, logs_dir: Path
 
 
 def _expire_evidence(db: sqlite_utils.Database, cutoff: str) -> dict[str, int]:
-    """Old findings whose incidents are all closed and fully delivered, and what hangs on them."""
+    """Old findings whose incidents are all closed and fully delivered, and what hangs on them.
+
+    Each table's owner does its part (:data:`dumpwatch.store.TABLE_OWNERS`); the ids travel between
+    them in two temporary tables."""
+    incidents, findings = "temp._dw_old_incidents", "temp._dw_old_findings"
+    for table in (incidents, findings):
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute(f"CREATE TEMP TABLE {table.removeprefix('temp.')} (id INTEGER PRIMARY KEY)")
     # incidents that are closed, old, and have nothing pending or being sent
-    db.execute("DROP TABLE IF EXISTS temp._dw_old_incidents")
-    db.execute(
-        "CREATE TEMP TABLE _dw_old_incidents AS SELECT id FROM alert_incidents i WHERE status = 'closed'"
-        " AND coalesce(closed_at, last_alert_at) < ? AND NOT EXISTS (SELECT 1 FROM alert_notifications n"
-        " WHERE n.incident_id = i.id AND n.status IN ('pending', 'sending'))", [cutoff])
+    grouping.collect_closed_incidents(db, incidents, before=cutoff)
+    delivery.keep_incidents_with_messages_waiting(db, incidents)
     # findings old enough whose every alert is in such an incident (or that have no alert at all)
-    db.execute("DROP TABLE IF EXISTS temp._dw_old_findings")
-    db.execute(
-        "CREATE TEMP TABLE _dw_old_findings AS SELECT id FROM findings f WHERE detected_at < ?"
-        " AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.finding_id = f.id"
-        " AND a.incident_id NOT IN (SELECT id FROM temp._dw_old_incidents))", [cutoff])
-    alerts = db.execute("DELETE FROM alerts WHERE finding_id IN (SELECT id FROM temp._dw_old_findings)").rowcount
+    store.collect_findings_before(db, findings, before=cutoff)
+    grouping.keep_findings_with_live_alerts(db, findings, incidents)
+    alerts = grouping.delete_alerts_of(db, f"SELECT id FROM {findings}")
     # an incident goes only when no alert of a younger finding is left in it
-    db.execute("DELETE FROM temp._dw_old_incidents WHERE id IN (SELECT incident_id FROM alerts)")
-    notifications = db.execute("DELETE FROM alert_notifications WHERE incident_id IN"
-                               " (SELECT id FROM temp._dw_old_incidents)").rowcount
-    incidents = db.execute("DELETE FROM alert_incidents WHERE id IN (SELECT id FROM temp._dw_old_incidents)").rowcount
-    seen.unlink_findings(db, "SELECT id FROM temp._dw_old_findings")
-    findings = db.execute("DELETE FROM findings WHERE id IN (SELECT id FROM temp._dw_old_findings)").rowcount
-    db.execute("DROP TABLE temp._dw_old_incidents")
-    db.execute("DROP TABLE temp._dw_old_findings")
-    return {"findings": findings, "alerts": alerts, "notifications": notifications, "incidents": incidents}
+    grouping.keep_incidents_with_alerts(db, incidents)
+    notifications = delivery.delete_messages_of(db, f"SELECT id FROM {incidents}")
+    incident_count = grouping.delete_incidents(db, f"SELECT id FROM {incidents}")
+    seen.unlink_findings(db, f"SELECT id FROM {findings}")
+    finding_count = store.delete_findings(db, f"SELECT id FROM {findings}")
+    for table in (incidents, findings):
+        db.execute(f"DROP TABLE {table}")
+    return {"findings": finding_count, "alerts": alerts, "notifications": notifications, "incidents": incident_count}
 
 
 def _rotate_logs(logs_dir: Path, max_bytes: int) -> int:

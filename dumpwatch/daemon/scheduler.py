@@ -144,11 +144,12 @@ class Daemon:
         return sched
 
     def _last_started(self) -> dict[str, datetime]:
+        from crawler import health
         from dumpwatch.store import open_db
 
         db = open_db(self.home.db_path)
         try:
-            rows = db.execute("SELECT source, max(started) FROM crawl_runs GROUP BY source").fetchall()
+            rows = health.last_started(db).items()
         finally:
             db.close()
         out = {}

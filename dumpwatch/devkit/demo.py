@@ -245,6 +245,8 @@ def run(rows: int = 5000, keep: str | Path | None = None, timeout: float = 90.0)
 
 def _wait_for_pipeline(home: Path, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
     """Until both sources have a finished run and the outbox has nothing left to send (bounded)."""
+    from alerts import delivery, grouping
+    from crawler import health
     from dumpwatch.store import open_db
 
     deadline = time.monotonic() + timeout
@@ -254,11 +256,8 @@ def _wait_for_pipeline(home: Path, proc: subprocess.Popen, log_path: Path, timeo
             raise click.ClickException(f"the daemon exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
         db = open_db(home / "dumpwatch.db")
         try:
-            runs = db.execute("SELECT source, pages, documents, findings, ok FROM crawl_runs WHERE finished IS NOT NULL"
-                              " ORDER BY id").fetchall()
-            waiting = db.execute("SELECT (SELECT count(*) FROM alerts WHERE status = 'pending')"
-                                 " + (SELECT count(*) FROM alert_notifications WHERE status IN ('pending', 'sending'))"
-                                 ).fetchone()[0]
+            runs = [(r.source, r.pages, r.documents, r.findings, r.ok) for r in health.finished_runs(db)]
+            waiting = grouping.pending_alerts(db) + delivery.messages_waiting(db)
         finally:
             db.close()
         for source, pages, documents, findings, ok in runs:

@@ -191,14 +191,14 @@ def test_kill_9_mid_delivery_loses_nothing(home, people, secret_file, smtp_serve
 
 def test_finding_and_alerts_are_one_transaction(home, people, secret_file, smtp_server, monkeypatch):
     """If enqueuing the alerts fails half-way, the finding is not stored either (and can be retried)."""
-    import alerts.outbox as outbox
+    import alerts.grouping as grouping
 
     lab = people[0]["laboratoire"]
     cfg = base_config(cnil_url="http://127.0.0.1:9/hook", secret_file=secret_file, smtp_port=smtp_server.port,
                       labs=[lab])
     db = open_db(home.db_path)
     calls = {"n": 0}
-    real = outbox._incident_for
+    real = grouping.incident_for
 
     def crash_on_second(*args, **kwargs):
         calls["n"] += 1
@@ -206,12 +206,12 @@ def test_finding_and_alerts_are_one_transaction(home, people, secret_file, smtp_
             raise RuntimeError("power cut")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(outbox, "_incident_for", crash_on_second)
+    monkeypatch.setattr(grouping, "incident_for", crash_on_second)
     finding = make_finding([p for p in people if p["laboratoire"] == lab][:10], url="https://p.example/tx")
     with pytest.raises(RuntimeError, match="power cut"):
         record_finding(db, finding, config=cfg)
     for table in ("findings", "alerts", "alert_incidents"):
         assert db[table].count == 0, table
-    monkeypatch.setattr(outbox, "_incident_for", real)
+    monkeypatch.setattr(grouping, "incident_for", real)
     assert record_finding(db, finding, config=cfg) is not None
     assert db["alerts"].count == 2 and db["findings"].count == 1

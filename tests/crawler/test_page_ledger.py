@@ -95,7 +95,7 @@ def test_async_output_tags_documents_and_settles_the_page(crawl):
 
 
 class FailingWorker:
-    async def scan(self, body: bytes, name: str):
+    async def scan(self, body: bytes, name: str, sha256: str):
         await asyncio.sleep(0.05)
         raise RuntimeError("engine crash")
 
@@ -104,7 +104,7 @@ class FailingWorker:
 
 
 class NoneWorker(FailingWorker):
-    async def scan(self, body: bytes, name: str):
+    async def scan(self, body: bytes, name: str, sha256: str):
         return Finding(input=name)
 
 
