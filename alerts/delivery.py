@@ -315,7 +315,7 @@ def give_up(db: sqlite_utils.Database, nid: int) -> None:
         db.execute("UPDATE alert_notifications SET status = 'dead' WHERE id = ? AND status = 'pending'", [nid])
 
 
-# -- evidence retention (dumpwatch.housekeeping) -----------------------------------------------------
+# -- evidence retention (dumpwatch.daemon.housekeeping) -----------------------------------------------------
 
 def keep_incidents_with_messages_waiting(db: sqlite_utils.Database, incidents: str) -> None:
     """Remove from the table ``incidents`` the ids of incidents with a message pending or being sent."""

@@ -266,7 +266,7 @@ def alerts_of_finding(db: sqlite_utils.Database, finding_id: int) -> list[dict[s
         select="id, receiver, lab, severity, status, incident_id, notification_id")]
 
 
-# -- evidence retention (dumpwatch.housekeeping): ids travel in temporary tables ---------------------
+# -- evidence retention (dumpwatch.daemon.housekeeping): ids travel in temporary tables ---------------------
 
 def collect_closed_incidents(db: sqlite_utils.Database, into: str, before: str) -> None:
     """Put in ``into`` the ids of the incidents closed (or last alerted) before ``before``."""

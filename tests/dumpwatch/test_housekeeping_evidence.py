@@ -1,6 +1,6 @@
 """Evidence retention, case by case: which old findings go, with their alerts, messages and incidents.
 
-Each table's owner deletes its own rows (dumpwatch.housekeeping composes them); this pins what the
+Each table's owner deletes its own rows (dumpwatch.daemon.housekeeping composes them); this pins what the
 whole pass removes and keeps, so splitting or moving its queries cannot change it.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from dumpwatch.housekeeping import Retention, housekeep
+from dumpwatch.daemon.housekeeping import Retention, housekeep
 from dumpwatch.store import open_db
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
