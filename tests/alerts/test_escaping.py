@@ -97,13 +97,19 @@ def test_html_email_stays_escaped(people):
     assert_no_raw_control(message.html, "the HTML")
 
 
-def test_email_build_has_no_header_injection(people):
+def test_email_parts_decoded_hold_no_raw_control(people):
     cfg, cap = _messages(people)
     [message] = cap.to("cnil")
     receiver = dataclasses.replace(alerting_of(cfg).receivers["cnil"], type="email", to=("dpo@lab.example",))
-    mail = email.build(receiver, message, "dw-test").as_string()
-    headers = mail.split("\n\n")[0]
-    assert "FORGED" not in headers and "\x1b" not in mail
+    from email import message_from_bytes, policy
+
+    mail = message_from_bytes(email.build(receiver, message, "dw-test").as_bytes(), policy=policy.default)
+    assert "FORGED" not in "".join(f"{k}: {v}\n" for k, v in mail.items())
+    parts = {p.get_content_type(): p.get_content() for p in mail.walk() if not p.is_multipart()}
+    assert set(parts) == {"text/plain", "text/html", "text/markdown"}
+    for kind, content in parts.items():  # decoded, as the reader's mail client shows them
+        content = content.decode() if isinstance(content, bytes) else content
+        assert_no_raw_control(content.replace("\r\n", "\n"), kind)
 
 
 def test_slack_and_mattermost_payload_is_inert(people):
