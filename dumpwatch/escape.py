@@ -57,8 +57,8 @@ _JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # What renderers turn into links: scheme://…, www.…, mailto:/xmpp:/javascript:/data:… (GFM autolinks
-# and more); trailing punctuation is left out, as GFM does.
-_URL = re.compile(r"(?i)(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.|\b(?:mailto|xmpp|javascript|data|tel):)[^\s]+")
+# and more); it ends before a space, '<', '>' or a backtick; trailing punctuation is left out, as GFM does.
+_URL = re.compile(r"(?i)(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.|\b(?:mailto|xmpp|javascript|data|tel):)[^\s<>`]+")
 _URL_TRAIL = ".,;:!?'\")]}>*_~"
 _MENTION = re.compile(r"([@＠])(?=\w)")  # also the fullwidth commercial at
 

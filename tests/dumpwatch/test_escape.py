@@ -34,6 +34,7 @@ HOSTILE = [
     "![pixel](http://evil.example/p.png) <http://evil.example> www.evil.example x@evil.example",
     "a | b | c `code` *bold* _it_ ~strike~ \\ # not a heading",
     "\x9b31m C1 CSI \x85 NEL \x7f DEL \u2028 LS \u2029 PS",
+    "http://x@channel/`<!here>`|y and `@all` and [a](`http://e`)",
 ]
 # What a terminal obeys or reorders: C0, DEL, C1, bidi controls, line/paragraph separators.
 RAW = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
@@ -118,7 +119,8 @@ def test_markdown_renders_inert(text):
 
 
 def _text_of(html: str) -> str:
-    """The visible text of rendered HTML, with mentions neutralised by a word joiner left as they are."""
+    """The visible text of rendered HTML outside code (where no renderer looks for mentions)."""
+    html = re.sub(r"<code>.*?</code>", " ", html, flags=re.S)
     return re.sub(r"<[^>]+>", "", html).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -160,7 +162,8 @@ def assert_chat_inert(out: str) -> None:
     assert "<" not in out and ">" not in out  # Slack: no <!channel>, <url|text>, <@U…>; Mattermost too
     outside = _outside_code(out)
     assert not re.search(r"&(?!amp;|lt;|gt;)", outside)  # every & is an entity Slack decodes
-    assert not MENTION.search(out), out  # Mattermost mentions every @word; Slack with link_names
+    # Mattermost mentions every @word outside code (it strips code first); Slack with link_names
+    assert not MENTION.search(outside), out
     assert "](" not in out  # Mattermost renders [text](url) and ![](url)
     # Mattermost's Markdown: no link, image or HTML from it
     assert not CHAT_LIVE.search(render_md(out)), render_md(out)[:500]
@@ -194,7 +197,7 @@ def test_a_markdown_draft_is_inert_in_chat_and_unchanged(text):
     assert mrkdwn_markdown(md) == md
     out = mrkdwn_markdown("legacy draft: " + text)
     assert not RAW.search(out.replace("\n", "")) and "<" not in out and ">" not in out
-    assert not MENTION.search(out) and "](" not in out
+    assert not MENTION.search(_outside_code(out)) and "](" not in out
 
 
 # -- logs -----------------------------------------------------------------------------------------
