@@ -9,6 +9,8 @@ such content enters that output (never to our own templates, never twice):
     the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069, LRM/RLM/ALM), the line
     and paragraph separators and lone surrogates are shown escaped (``\\x1b``, ``\\n``, ``\\u202e``):
     no terminal title, colour or cursor movement, no forged log line, no text reordered on screen.
+    In logs (:class:`EscapingFilter`) a multi-line message keeps its line feeds, each further line
+    indented, so that no value starts a line that looks like a log record.
 ``plain(text)``
     plain-text email: the same rule (a reader may copy it into a terminal); CR and LF of a one-line
     field are shown as ``\\r`` and ``\\n``, so a value cannot forge a line of the message.
@@ -190,8 +192,9 @@ class EscapingFilter(logging.Filter):
 
     Line feeds are kept (Scrapy and tracebacks write multi-line messages) but every continuation
     line is indented by :data:`LOG_CONTINUATION`, so a value cannot forge a line that starts like a
-    log record; CR and every other control character are shown escaped. Installed on a handler by :func:`escape_logs`: the front door's stderr handler, the
-    crawl log of Scrapy (crawler/extensions.py).
+    log record; CR and every other control character are shown escaped. Installed on a handler by
+    :func:`escape_logs`: the front door's stderr handler, the crawl log of Scrapy
+    (crawler/extensions.py).
     """
 
     _formatter = logging.Formatter()
