@@ -59,8 +59,9 @@ _JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # What renderers turn into links: scheme://…, www.…, mailto:/xmpp:/javascript:/data:… (GFM autolinks
-# and more); it ends before a space, '<', '>' or a backtick; trailing punctuation is left out, as GFM does.
-_URL = re.compile(r"(?i)(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.|\b(?:mailto|xmpp|javascript|data|tel):)[^\s<>`]+")
+# and more), wherever it starts (a renderer may see a word boundary we do not); it ends before a
+# space, '<', '>' or a backtick; trailing punctuation is left out, as GFM does.
+_URL = re.compile(r"(?i)(?:[a-z][a-z0-9+.\-]*://|www\.|(?:mailto|xmpp|javascript|data|tel):)[^\s<>`]*")
 _URL_TRAIL = ".,;:!?'\")]}>*_~"
 _MENTION = re.compile(r"([@＠])(?=\w)")  # also the fullwidth commercial at
 
@@ -121,12 +122,12 @@ _MD_BLOCK = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))")
 
 
 def _md_text(s: str, *, first: bool) -> str:
+    s = _MENTION.sub(lambda m: m.group(1) + WORD_JOINER, s)  # before '_' of "@_x" is escaped
     s = _MD_SPECIAL.sub(r"\\\1", s)
     if first:
         s = _MD_BLOCK.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit()
                                                   else "\\" + m.group(2)), s, count=1)
-    s = "".join(_MD_HTML.get(c, c) for c in s).replace("](", "]" + WORD_JOINER + "(")
-    return _MENTION.sub(lambda m: m.group(1) + WORD_JOINER, s)
+    return "".join(_MD_HTML.get(c, c) for c in s).replace("](", "]" + WORD_JOINER + "(")
 
 
 def _url_code(url: str, *, also: str = "") -> str:
@@ -139,7 +140,9 @@ def _url_code(url: str, *, also: str = "") -> str:
 def markdown(text: Any, *, limit: int | None = ONE_LINE_LIMIT) -> str:
     """For Markdown (the Article 33 draft): inert text, a table cell included; URLs as inline code."""
     text = visible(cut(_text(text), limit))
-    return "".join(_url_code(part, also="<>") if is_url else _md_text(part, first=i == 0)
+    # a joiner after a text part ending with a backslash: no backslash ever stands before a code span
+    return "".join(_url_code(part, also="<>") if is_url else
+                   _md_text(part, first=i == 0) + (WORD_JOINER if part.endswith("\\") else "")
                    for i, (is_url, part) in enumerate(_split_urls(text)))
 
 
@@ -153,12 +156,21 @@ def _mrkdwn_text(s: str) -> str:
 
 
 def mrkdwn(text: Any, *, limit: int | None = ONE_LINE_LIMIT) -> str:
-    """For Slack/Mattermost messages: no mention, link, image or control sequence from content."""
+    """For Slack/Mattermost messages: no mention, link, image or control sequence from content.
+
+    For a value inside a line (as every value of our messages is): a value at the start of a line
+    could still make a Mattermost heading or list item (formatting only).
+    """
     text = visible(cut(_text(text), limit))
     # '&' stays raw inside a URL's code span: with '<' and '>' encoded it cannot start a control
     # sequence, and Mattermost would show "&amp;" literally there.
-    return "".join(_url_code(part, also="<>") if is_url else _mrkdwn_text(part)
+    # a backslash just before a code span would escape its backtick (Mattermost): a joiner between
+    return "".join(_url_code(part, also="<>") if is_url else
+                   _mrkdwn_text(part) + (WORD_JOINER if part.endswith("\\") else "")
                    for is_url, part in _split_urls(text))
+
+
+_CODE_SPAN = re.compile(r"(?<!\\)(`[^`\n]*`)")  # a backslash before a backtick escapes it
 
 
 def mrkdwn_markdown(text: Any) -> str:
@@ -169,8 +181,10 @@ def mrkdwn_markdown(text: Any) -> str:
     characters (line breaks kept) are escaped as :func:`mrkdwn` does.
     """
     s = visible(text, multiline=True).replace("<", "&lt;").replace(">", "&gt;")
-    s = s.replace("](", "]" + WORD_JOINER + "(")
-    return _MENTION.sub(lambda m: m.group(1) + WORD_JOINER, s)
+    parts = _CODE_SPAN.split(s)  # code spans (odd indexes) are inert but for '<' and '>'
+    for i in range(0, len(parts), 2):
+        parts[i] = _MENTION.sub(lambda m: m.group(1) + WORD_JOINER, parts[i].replace("](", "]" + WORD_JOINER + "("))
+    return "".join(parts)
 
 
 def json_line(value: Any, **kwargs: Any) -> str:
