@@ -9,6 +9,12 @@ to other labs' patients).
 A copy the engine could not read completely (``complete`` false on the finding: some records or
 batches failed) says so on its lines, in the Article 33 facts and in the draft: its counts are a
 lower bound, never to be reported as the whole.
+
+What a page wrote (its URL, a source's problem, a lab or leak name) never acts on the reader: each
+value is escaped for the output it enters, by the rule of :mod:`dumpwatch.escape` for that output
+(``plain`` for the subject and the text, ``markdown`` for the draft, ``plain`` then
+:func:`html.escape` for the HTML; the Slack/Mattermost text is made from the text by the webhook
+channel). The JSON ``data`` keeps the values as they are: JSON is data.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from dumpwatch import clock
+from dumpwatch.escape import markdown as md, plain
 from alerts.privacy import scrub, scrub_value
 from alerts.settings import SEVERITIES
 
@@ -182,44 +189,46 @@ def render(*, receiver: str, kind: str, idempotency_key: str, views: list[dict[s
 
 
 def _subject(kind: str, severity: str, views: list[dict[str, Any]], lab: str, new: int) -> str:
+    e = plain
     prefix = {"reminder": "Reminder: ", "update": "Update: ", "fallback": "", "digest": "Digest: "}.get(kind, "")
     copies = [v for v in views if v["verdict"] != "source-health"]
     if not copies:
         problems = sorted({str(v.get("detail", {}).get("problem", "problem")) for v in views})
         sources = sorted({v["source"] for v in views})
-        return f"[dumpwatch] {prefix}source health: {', '.join(sources)} {'/'.join(problems)}"
-    leaks = sorted({v.get("leak") or "unknown" for v in copies})
+        return f"[dumpwatch] {prefix}source health: {e(', '.join(sources))} {e('/'.join(problems))}"
+    leaks = e(", ".join(sorted({v.get("leak") or "unknown" for v in copies})))
     records = sum(v["records"]["matched"] for v in copies)
     verdicts = sorted({v["verdict"] for v in copies})
     what = "repost" if verdicts == ["repost"] else "/".join(verdicts)
     n = len(copies)
     where = f"{n} cop{'y' if n == 1 else 'ies'}"
     if lab:
-        return (f"[dumpwatch] {prefix}{severity.upper()}: {records} records of {lab} patients found in "
-                f"{where} of leak {', '.join(leaks)}")
-    return f"[dumpwatch] {prefix}{severity.upper()} {what} of {', '.join(leaks)}: {records} records in {where}"
+        return (f"[dumpwatch] {prefix}{severity.upper()}: {records} records of {e(lab)} patients found in "
+                f"{where} of leak {leaks}")
+    return f"[dumpwatch] {prefix}{severity.upper()} {what} of {leaks}: {records} records in {where}"
 
 
-def _copy_lines(v: dict[str, Any]) -> list[str]:
+def _copy_lines(v: dict[str, Any], e: Callable[[Any], str] = plain) -> list[str]:
+    """The lines of one copy, each value from a page or a configuration passed through ``e``."""
     if v["verdict"] == "source-health":
-        detail = ", ".join(f"{k}={val}" for k, val in sorted(v.get("detail", {}).items()))
-        return [f"- source {v['source']}: {detail} (detected {v['detected_at']})"]
+        detail = ", ".join(f"{e(k)}={e(val)}" for k, val in sorted(v.get("detail", {}).items()))
+        return [f"- source {e(v['source'])}: {detail} (detected {v['detected_at']})"]
     rec = v["records"]
-    lines = [f"- {v['verdict']} of {v.get('leak') or 'unknown'} [{v['severity']}] at {v['url']}"
-             + (f" (source {v['source']})" if v["source"] else ""),
+    lines = [f"- {v['verdict']} of {e(v.get('leak') or 'unknown')} [{v['severity']}] at {e(v['url'])}"
+             + (f" (source {e(v['source'])})" if v["source"] else ""),
              f"  first seen {v['first_seen']}, detected {v['detected_at']}, "
              f"notification deadline {v['notification_deadline']}",
              f"  records matched: {rec['matched']}" + (f" of {rec['seen']} rows" if "seen" in rec else "")]
     if not v.get("complete", True):
         lines.append(f"  {INCOMPLETE}: part of this copy could not be read; it may hold more records")
     if rec["by_lab"]:
-        lines.append("  by lab: " + "; ".join(f"{k}: {n}" for k, n in rec["by_lab"].items()))
+        lines.append("  by lab: " + "; ".join(f"{e(k)}: {n}" for k, n in rec["by_lab"].items()))
     if v.get("identifiers"):
-        lines.append("  identifiers: " + ", ".join(f"{k}: {n}" for k, n in sorted(v["identifiers"].items())))
-    lines.append(f"  categories: {', '.join(v['categories']) or 'none'}")
-    lines.append(f"  content SHA-256: {v['sha256']} ({v['size']} bytes)")
+        lines.append("  identifiers: " + ", ".join(f"{e(k)}: {n}" for k, n in sorted(v["identifiers"].items())))
+    lines.append(f"  categories: {e(', '.join(v['categories'])) or 'none'}")
+    lines.append(f"  content SHA-256: {e(v['sha256'])} ({v['size']} bytes)")
     if v.get("sample"):
-        lines.append("  redacted sample: " + " | ".join(v["sample"]))
+        lines.append("  redacted sample: " + " | ".join(e(s) for s in v["sample"]))
     return lines
 
 
@@ -242,8 +251,8 @@ def _text(subject: str, data: dict[str, Any], markdown: str) -> str:
 
 def draft_markdown(a: dict[str, Any], views: list[dict[str, Any]], lab: str = "") -> str:
     """A draft of the Article 33 notification, to complete and send to the CNIL (Markdown)."""
-    who = f"the laboratory {lab}" if lab else "the controller(s)"
-    enrolled = "; ".join(f"{k}: {n}" for k, n in a["people_in_enrolled_leak"].items()) or "unknown"
+    who = f"the laboratory {md(lab)}" if lab else "the controller(s)"
+    enrolled = "; ".join(f"{md(k)}: {n}" for k, n in a["people_in_enrolled_leak"].items()) or "unknown"
     lines = [
         "# Draft: notification of a personal data breach (GDPR Article 33)",
         "",
@@ -256,7 +265,7 @@ def draft_markdown(a: dict[str, Any], views: list[dict[str, Any]], lab: str = ""
         a["nature"] + ".",
         "",
         "Locations:",
-        *[f"- {u}" for u in a["locations"]],
+        *[f"- {md(u)}" for u in a["locations"]],
         "",
         "## People and records concerned (approximate)",
         "",
@@ -268,11 +277,12 @@ def draft_markdown(a: dict[str, Any], views: list[dict[str, Any]], lab: str = ""
         *([] if a.get("complete", True) else [
             f"- **{INCOMPLETE[0].upper() + INCOMPLETE[1:]}**: {len(a['incomplete_locations'])} cop"
             f"{'y' if len(a['incomplete_locations']) == 1 else 'ies'} could not be read completely "
-            f"({', '.join(a['incomplete_locations'])}); they may hold more people than counted here"]),
+            f"({', '.join(md(u) for u in a['incomplete_locations'])}); they may hold more people than counted "
+            "here"]),
         "",
         "## Categories of personal data",
         "",
-        *[f"- {t}" for t in a["categories_text"]],
+        *[f"- {md(t)}" for t in a["categories_text"]],
         "",
         "## Likely consequences",
         "",
@@ -284,13 +294,13 @@ def draft_markdown(a: dict[str, Any], views: list[dict[str, Any]], lab: str = ""
         "",
         "## Contact point",
         "",
-        a["contact_point"] or "(name and contact details of the data-protection officer)",
+        md(a["contact_point"]) or "(name and contact details of the data-protection officer)",
         "",
         "## Evidence",
         "",
         "| Location | Detected | Records | SHA-256 |",
         "|---|---|---|---|",
-        *[f"| {v['url']} | {v['detected_at']} | {v['records']['matched']} | `{v['sha256']}` |"
+        *[f"| {md(v['url'])} | {v['detected_at']} | {v['records']['matched']} | `{v['sha256']}` |"
           for v in views if v["verdict"] != "source-health"],
         "",
     ]
@@ -302,7 +312,7 @@ def _html(subject: str, data: dict[str, Any], a: dict[str, Any] | None, lab: str
     parts = [f"<html><body><h1>{e(subject)}</h1>",
              f"<p>Severity: <b>{e(data['severity'])}</b>. Idempotency key: <code>{e(data['idempotency_key'])}</code></p>"]
     for v in data["alerts"]:
-        parts.append("<ul>" + "".join(f"<li>{e(line.strip().lstrip('- '))}</li>" for line in _copy_lines(v))
+        parts.append("<ul>" + "".join(f"<li>{e(line.strip().lstrip('- '))}</li>" for line in _copy_lines(v, plain))
                      + "</ul>")
     if a:
         parts.append("<h2>Article 33 notification facts</h2><table border='1' cellpadding='4'>")
@@ -312,7 +322,7 @@ def _html(subject: str, data: dict[str, Any], a: dict[str, Any] | None, lab: str
                  + ("" if a.get("complete", True) else f" at least ({INCOMPLETE})")),
                 ("Records concerned", str(a["records_approx"])
                  + ("" if a.get("complete", True) else f" at least ({INCOMPLETE})")),
-                ("Categories", "; ".join(a["categories_text"])),
+                ("Categories", plain("; ".join(a["categories_text"]))),
                 ("Likely consequences", "; ".join(a["likely_consequences"])),
                 ("Measures proposed", "; ".join(a["measures_proposed"]))]
         parts += [f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows]

@@ -1,4 +1,5 @@
-"""The run recorder: one ``crawl_runs`` row per crawl, the seen-set flushed, source health checked.
+"""The run recorder: one ``crawl_runs`` row per crawl, the seen-set flushed, source health checked;
+and the escaped crawl log (a page's control characters never reach the log file raw).
 
 A run that lost a page (a document that could not be scanned or recorded, a callback or a pipeline
 that raised) counts it in ``errors`` and in ``detail.lost``, and is not ``ok``: a run never says
@@ -17,6 +18,7 @@ from scrapy.crawler import Crawler
 
 from crawler import health
 from crawler.state import CrawlState, state_of
+from dumpwatch.escape import escape_logs
 from dumpwatch.store import StorageError
 
 log = logging.getLogger(__name__)
@@ -130,3 +132,24 @@ class RunRecorder:
 
 def _suffixed(stats: dict[str, Any], prefix: str) -> dict[str, int]:
     return {k[len(prefix):]: int(v) for k, v in stats.items() if k.startswith(prefix)}
+
+
+class EscapedLog:
+    """Shows control characters escaped in the crawl log (:func:`dumpwatch.escape.terminal`): a post
+    id or URL holding ``ESC]0;…`` or ``ESC[31m`` is written as ``\\x1b]0;…``. Scrapy formats its log
+    handler itself (no setting for it) and installs it anew once the settings are applied: the filter
+    is put on it now and again when the spider opens, before any page is fetched."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "EscapedLog":
+        ext = cls()
+        ext.install()
+        crawler.signals.connect(ext.install, signal=signals.spider_opened)
+        return ext
+
+    def install(self, spider: Spider | None = None) -> None:
+        from scrapy.utils.log import get_scrapy_root_handler
+
+        handler = get_scrapy_root_handler()
+        if handler is not None:
+            escape_logs(handler)

@@ -85,5 +85,6 @@ ITEM_PIPELINES = {
 }
 
 EXTENSIONS = {
+    "crawler.extensions.EscapedLog": 0,  # first: before anything logs what a page wrote
     "crawler.extensions.RunRecorder": 500,
 }

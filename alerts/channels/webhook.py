@@ -9,8 +9,9 @@ Headers::
 
 A receiver verifies the signature over the raw body, rejects a timestamp too far from its clock
 (replays), and drops a key it has already processed. ``format = "slack"`` sends a
-Slack/Mattermost-compatible ``{"text": …}`` body instead (still signed). TLS verification is on
-unless the receiver says ``verify_tls = false``; ``ca_file`` trusts a private CA.
+Slack/Mattermost-compatible ``{"text": …}`` body instead (still signed), escaped for chat by
+:func:`chat_text` (no mention, link, image or control sequence from what a page wrote). TLS
+verification is on unless the receiver says ``verify_tls = false``; ``ca_file`` trusts a private CA.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import httpx
 from alerts.channels import ChannelError, tls_context
 from alerts.render import Message
 from alerts.settings import Receiver
+from dumpwatch.escape import mrkdwn, mrkdwn_markdown
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,21 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, tolera
     return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
+DRAFT_SEPARATOR = "\n" + "-" * 72 + "\n"  # between the message and the Article 33 draft in Message.text
+
+
+def chat_text(text: str) -> str:
+    """A message's plain text as Slack/Mattermost text: each line escaped by :func:`mrkdwn`, the
+    Article 33 draft (Markdown, escaped when it was rendered) by :func:`mrkdwn_markdown`."""
+    head, sep, draft = text.partition(DRAFT_SEPARATOR)
+    lines = "\n".join(mrkdwn(line, limit=None) for line in head.split("\n"))
+    return lines + sep + mrkdwn_markdown(draft) if sep else lines
+
+
 def body_of(receiver: Receiver, message: Message) -> bytes:
     if receiver.format == "slack":
-        text = message.text if len(message.text) <= SLACK_LIMIT else message.text[:SLACK_LIMIT] + "\n…"
+        text = chat_text(message.text)
+        text = text if len(text) <= SLACK_LIMIT else text[:SLACK_LIMIT] + "\n…"
         payload = {"text": text, "username": "dumpwatch"}
     else:
         payload = {**message.data, "subject": message.subject, "text": message.text,

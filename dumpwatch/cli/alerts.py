@@ -1,4 +1,8 @@
-"""`dumpwatch alerts …` and `dumpwatch findings …`: see and act on the outbox, silences and findings."""
+"""`dumpwatch alerts …` and `dumpwatch findings …`: see and act on the outbox, silences and findings.
+
+Stored text (URLs, errors, subjects, message texts) is printed through :func:`dumpwatch.escape.terminal`
+(JSON through :func:`dumpwatch.escape.json_line`): what a page wrote never drives the terminal.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import click
 
 from dumpwatch.errors import DumpwatchError
+from dumpwatch.escape import json_line, terminal
 
 
 def _alerting(obj: Any):
@@ -19,20 +24,20 @@ def _alerting(obj: Any):
 
 
 def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+    click.echo(json_line(value, sort_keys=True, default=str))
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> None:
     if not rows:
         click.echo("(none)")
         return
-    widths = {c: min(60, max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows)))
-              for c in cols}
+    rows = [{c: "" if r.get(c) is None else terminal(r.get(c)) for c in cols} for r in rows]
+    widths = {c: min(60, max(len(c), *(len(r[c]) for r in rows))) for c in cols}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
     for r in rows:
         cells = []
         for c in cols:
-            v = "" if r.get(c) is None else str(r.get(c))
+            v = r[c]
             cells.append((v[: widths[c] - 1] + "…" if len(v) > widths[c] else v).ljust(widths[c]))
         click.echo("  ".join(cells).rstrip())
 
@@ -95,20 +100,21 @@ def alerts_show(obj: Any, message_id: int, as_json: bool, draft: bool) -> None:
     cols = list(msg)
     payload = json.loads(msg.pop("payload"))
     if draft:
-        click.echo(payload["markdown"] or "(no Article 33 draft for this message)")
+        click.echo(terminal(payload["markdown"], multiline=True) or "(no Article 33 draft for this message)")
         return
     if as_json:
         _echo_json({**msg, "payload": payload})
         return
     for k in cols:
         if k != "payload":
-            click.echo(f"{k:16} {'' if msg[k] is None else msg[k]}")
+            click.echo(f"{k:16} {'' if msg[k] is None else terminal(msg[k])}")
     alerts = grouping.alerts_of_message(db, message_id)
     if alerts:
         click.echo("alerts           " + ", ".join(
-            f"{a['id']} (finding {a['finding_id']}{', lab ' + a['lab'] if a['lab'] else ''})" for a in alerts))
+            f"{a['id']} (finding {a['finding_id']}{', lab ' + terminal(a['lab']) if a['lab'] else ''})"
+            for a in alerts))
     click.echo("")
-    click.echo(payload["text"])
+    click.echo(terminal(payload["text"], multiline=True))
 
 
 @alerts_group.command("retry")
@@ -414,7 +420,7 @@ def findings_show(obj: Any, finding_id: int, as_json: bool) -> None:
         _echo_json({**f, "alerts": alerts})
         return
     for k, v in f.items():
-        click.echo(f"{k:16} {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}")
+        click.echo(f"{k:16} {json_line(v) if isinstance(v, (dict, list)) else terminal(v)}")
     click.echo("")
     _table(alerts, ["id", "receiver", "lab", "severity", "status", "incident_id", "notification_id"])
 

@@ -7,6 +7,7 @@ import json
 import click
 
 from dumpwatch.errors import DumpwatchError
+from dumpwatch.escape import terminal
 
 
 @click.command("crawl")
@@ -52,8 +53,9 @@ def crawl(obj, names: tuple[str, ...], all_sources: bool, as_json: bool, timeout
         for r in rows:
             kind, enabled = kinds[r["source"]]
             last = r["last_run"]
-            state = "never crawled" if not last else ("ok" if last["ok"] else f"failed ({last['close_reason']})")
-            problems = f"  PROBLEMS: {', '.join(r['problems'])}" if r["problems"] else ""
+            state = ("never crawled" if not last else
+                     "ok" if last["ok"] else f"failed ({terminal(last['close_reason'])})")
+            problems = f"  PROBLEMS: {terminal(', '.join(r['problems']), limit=None)}" if r["problems"] else ""
             click.echo(f"{r['source']:<20} {kind:<14} {'on ' if enabled else 'off'} last: {state}; "
                        f"last success: {r['last_success'] or 'never'}{problems}")
         return
@@ -74,12 +76,13 @@ def crawl(obj, names: tuple[str, ...], all_sources: bool, as_json: bool, timeout
         }, sort_keys=True))
         return
     for r in results:
-        status = "ok" if r.ok else f"FAILED ({r.close_reason})"
+        status = "ok" if r.ok else f"FAILED ({terminal(r.close_reason)})"  # may quote the crawl's stderr
         click.echo(f"{r.source} ({r.kind}): {status}; {r.pages} pages, {r.listed} listed, {r.documents} new "
                    f"documents, {r.findings} new findings, {r.errors} errors, {r.bad} bad, {r.skipped} skipped")
         reasons = {**r.detail.get("error_reasons", {}), **r.detail.get("bad_reasons", {})}
         if reasons:
-            click.echo("  problems: " + ", ".join(f"{k} ×{v}" for k, v in sorted(reasons.items())))
+            said = ", ".join(f"{k} ×{v}" for k, v in sorted(reasons.items()))
+            click.echo("  problems: " + terminal(said, limit=None))
         if r.health:
             click.echo(f"  HEALTH: {', '.join(r.health)} (a health finding was recorded for the operators)")
         if not r.ok and r.log_path:

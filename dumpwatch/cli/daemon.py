@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from dumpwatch.escape import terminal
+
 
 @click.command("daemon")
 @click.option("--check", is_flag=True, help="Check the configuration and the jobs it gives, then exit.")
@@ -44,7 +46,7 @@ def daemon(obj: Any, check: bool) -> None:
     if check:
         sched = d.build()
         for warning in d.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {terminal(warning)}", err=True)
         said = f", {len(d.warnings)} warning{'s' if len(d.warnings) > 1 else ''} (above)" if d.warnings else ""
         click.echo(f"configuration ok: {len(d.crawl_config.enabled())} crawl jobs{said}")
         for job in sched.get_jobs():
@@ -132,7 +134,8 @@ def status(obj: Any, as_json: bool) -> None:
             what = (f"{'ok' if last['ok'] else 'FAILED (' + last['close_reason'] + ')'} at {last['finished']}: "
                     f"{last['pages']} pages, {last['documents']} new documents, {last['findings']} new findings")
         problems = f"  PROBLEMS: {', '.join(r['problems'])}" if r["problems"] else ""
-        click.echo(f"  {r['source']:<20} {kind:<14} {'on ' if enabled else 'off'} {what}{problems}")
+        click.echo(terminal(f"  {r['source']:<20} {kind:<14} {'on ' if enabled else 'off'} {what}{problems}",
+                            limit=None))
     msgs = outbox["messages"]
     click.echo(f"outbox: {sum(msgs.values())} messages ("
                + ", ".join(f"{k} {msgs.get(k, 0)}" for k in ("pending", "sending", "delivered", "dead"))

@@ -8,7 +8,6 @@ input was read in full (0), not (1), the command was misused (2), or ``--fail-on
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import socket
 import stat
@@ -21,6 +20,7 @@ from typing import Any
 import click
 
 from dumpwatch.errors import DumpwatchError
+from dumpwatch.escape import json_line, terminal
 from dumpwatch.tables import table_of
 from matchers.finding import ERROR, NONE, REPOST, SCHEMA_MATCH, VERDICTS, Finding
 
@@ -107,13 +107,13 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
                          "categories": index.meta["categories"], "key_id": index.meta["key_id"]})
     click.echo(f"Enrolled leak {leak!r}: {report.records} records fingerprinted"
                + (f", {report.skipped} rows without NIR/email/phone skipped" if report.skipped else "") + ".")
-    click.echo("Columns: " + ", ".join(f"{c}→{k}" for c, k in report.columns.items()))
+    click.echo("Columns: " + ", ".join(f"{terminal(c)}→{k}" for c, k in report.columns.items()))
     if report.labs and list(report.labs) != ["(unknown)"]:
-        click.echo(f"Labs: {len(report.labs)} (" + ", ".join(f"{n}: {c}" for n, c in
+        click.echo(f"Labs: {len(report.labs)} (" + ", ".join(f"{terminal(n)}: {c}" for n, c in
                                                          sorted(report.labs.items(), key=lambda x: -x[1])[:5])
                    + (", …" if len(report.labs) > 5 else "") + ")")
     for err in report.errors:
-        click.echo(f"warning: {err}", err=True)
+        click.echo(f"warning: {terminal(err)}", err=True)
     click.echo(f"Index: {home.index_dir / leak}  (key: kept apart, never in the database)")
 
 
@@ -356,7 +356,7 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
         counts[finding.verdict] += 1
         incomplete += finding.verdict != ERROR and not finding.complete
         if as_json:
-            click.echo(json.dumps(finding.to_json(), ensure_ascii=False))
+            click.echo(json_line(finding.to_json()))
         else:
             click.echo(_summary(finding))
     total = sum(counts.values())
@@ -378,22 +378,23 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
 
 def _summary(f: Finding) -> str:
     head = {REPOST: "REPOST", SCHEMA_MATCH: "SCHEMA-MATCH", NONE: "none", ERROR: "ERROR"}[f.verdict]
-    lines = [f"{head:12} {f.input}"]
+    t = terminal  # every value here may come from the input: its name, its members, its rows
+    lines = [f"{head:12} {t(f.input)}"]
     if f.verdict == ERROR:
         lines.append("  could not be read: nothing in it was scanned")
     elif f.verdict != NONE or f.matched_records:
-        lines.append(f"  leak {f.leak or '-'}: {f.matched_records} confirmed records of {f.records_seen} seen; "
+        lines.append(f"  leak {t(f.leak or '-')}: {f.matched_records} confirmed records of {f.records_seen} seen; "
                      f"schema score {f.schema_score:.2f}")
         if f.categories:
-            lines.append(f"  data exposed: {', '.join(f.categories)}")
+            lines.append(f"  data exposed: {t(', '.join(f.categories))}")
         if f.labs:
-            lines.append("  by lab: " + ", ".join(f"{k} {v}" for k, v in sorted(f.labs.items(), key=lambda x: -x[1])))
+            lines.append("  by lab: " + ", ".join(f"{t(k)} {v}" for k, v in sorted(f.labs.items(), key=lambda x: -x[1])))
         if f.sample:
-            lines.append(f"  redacted sample: {', '.join(f.sample)}")
+            lines.append(f"  redacted sample: {', '.join(t(s) for s in f.sample)}")
     if f.verdict != ERROR and not f.complete:
         lines.append("  INCOMPLETE: part of this input could not be read; the counts are a lower bound")
     for e in f.errors:
-        lines.append(f"  error: {e}")
+        lines.append(f"  error: {t(e)}")
     return "\n".join(lines)
 
 
@@ -411,13 +412,14 @@ def leaks_cmd(obj, as_json: bool) -> None:
 
     rows = store.leaks(obj.db())
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        click.echo(json_line(rows, indent=1))
         return
     if not rows:
         click.echo("No leak enrolled (see: dumpwatch enroll --help).")
     for r in rows:
-        click.echo(f"{r['name']}: {r['records']} records, {len(r['labs'] or {})} labs, enrolled {r['enrolled_at']} "
-                   f"from {r['source_file']}; categories: {', '.join(r['categories'] or [])}")
+        click.echo(terminal(f"{r['name']}: {r['records']} records, {len(r['labs'] or {})} labs, enrolled "
+                            f"{r['enrolled_at']} from {r['source_file']}; categories: "
+                            f"{', '.join(r['categories'] or [])}", limit=None))
 
 
 COMMANDS = [enroll, scan, leaks_cmd]

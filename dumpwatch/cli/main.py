@@ -16,6 +16,7 @@ import sys
 import click
 
 from dumpwatch.errors import USER_ERRORS
+from dumpwatch.escape import escape_logs, terminal
 from dumpwatch.home import Home
 
 _home: Home | None = None  # the home of the running command, for storage error messages
@@ -63,7 +64,8 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None, verbose: 
       dumpwatch scan suspicious.csv https://paste.example/raw/abc --json
     """
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+    # control characters from pages are shown escaped in every log line (dumpwatch.escape)
+    logging.basicConfig(level=max(level, logging.DEBUG), handlers=[escape_logs(logging.StreamHandler(sys.stderr))],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     global _home
     ctx.obj = Context(Home.resolve(home), config_path)
@@ -85,10 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="dumpwatch", standalone_mode=True)
     except StorageError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {terminal(exc, limit=None)}", err=True)
         sys.exit(1)
     except USER_ERRORS as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {terminal(exc, limit=None)}", err=True)
         sys.exit(2)
     except (sqlite3.Error, OSError) as exc:
         home = _home.root if _home is not None else None
@@ -97,5 +99,5 @@ def main(argv: list[str] | None = None) -> None:
         if failure is None:
             raise
         logging.getLogger("dumpwatch").debug("storage failure", exc_info=True)
-        click.echo(f"Error: {failure}", err=True)
+        click.echo(f"Error: {terminal(failure, limit=None)}", err=True)
         sys.exit(1)
