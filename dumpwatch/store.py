@@ -495,6 +495,28 @@ def leaks(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [_decoded(r, LEAK_JSON) for r in db["leaks"].rows_where(order_by="name")]
 
 
+def get_leak(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    row = db.execute("SELECT * FROM leaks WHERE name = ?", [name]).fetchone()
+    if row is None:
+        return None
+    cols = [d[0] for d in db.execute("SELECT * FROM leaks LIMIT 0").description]
+    return _decoded(dict(zip(cols, row)), LEAK_JSON)
+
+
+def remove_leak(db: sqlite_utils.Database, name: str, note: dict[str, Any]) -> int:
+    """Delete a leak's row and add ``note`` (under ``detail.leak_removed``) to each of its findings,
+    which are kept; return how many findings were noted. One transaction."""
+    with write(db):
+        db.execute("DELETE FROM leaks WHERE name = ?", [name])
+        ids = [r[0] for r in db.execute("SELECT id FROM findings WHERE leak = ?", [name]).fetchall()]
+        for fid in ids:
+            detail = get_finding(db, fid).get("detail") or {}
+            detail["leak_removed"] = note
+            db.execute("UPDATE findings SET detail = ? WHERE id = ?",
+                       [json.dumps(detail, ensure_ascii=False, sort_keys=True), fid])
+    return len(ids)
+
+
 # -- findings --------------------------------------------------------------------------------------
 
 FINDING_JSON = ("identifiers", "labs", "categories", "sample", "errors", "detail")

@@ -3,7 +3,10 @@
 - :mod:`dumpwatch.cli.main`: the ``dumpwatch`` group (``--home``, ``--config``, ``-v``), the
   context every command gets, and :func:`~dumpwatch.cli.main.main`, which turns the project's
   errors into one ``Error:`` line and an exit status;
-- :mod:`dumpwatch.cli.engine`: ``enroll``, ``scan``, ``leaks``: the engine on files and URLs;
+- :mod:`dumpwatch.cli.engine`: ``enroll``, ``scan``: the engine on files and URLs (``scan --record``
+  records tips: :mod:`dumpwatch.cli.tips`);
+- :mod:`dumpwatch.cli.leaks`: ``leaks``, ``leaks remove``: the enrolled leaks;
+- :mod:`dumpwatch.cli.synth`: ``synth``: synthetic leaks and reposts (:mod:`dumpwatch.devkit.synth`);
 - :mod:`dumpwatch.cli.crawl`: ``crawl``: one on-demand crawl of configured sources;
 - :mod:`dumpwatch.cli.alerts`: ``alerts …`` and ``findings …``: the outbox, silences and findings;
 - :mod:`dumpwatch.cli.daemon`: ``daemon`` and ``status``;

@@ -1,4 +1,4 @@
-"""`dumpwatch enroll`, `dumpwatch scan`, `dumpwatch leaks`: the engine's commands.
+"""`dumpwatch enroll`, `dumpwatch scan`: the engine's commands (`dumpwatch leaks` is in :mod:`dumpwatch.cli.leaks`).
 
 `scan` never reports an input it could not read as clean: such an input has the verdict ``error``
 with its reason, one read in part is marked incomplete, and the exit status says whether every
@@ -53,13 +53,15 @@ def _progress_bar(total: int | None, desc: str):
 @click.option("--leak", required=True, help="Name of the leak (letters, digits, . _ -).")
 @click.option("--lab-column", help="Column holding the lab of each record (for per-lab counts).")
 @click.option("--map", "maps", multiple=True, metavar="COLUMN=KIND", cls=_MapOption)
+@click.option("--replace", is_flag=True, help="Replace the index of a leak already enrolled under this name.")
 @click.pass_obj
-def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, ...]) -> None:
+def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, ...], replace: bool) -> None:
     """Fingerprint a leaked FILE: keep keyed fingerprints only, never the cleartext.
 
     The file may be CSV (any delimiter, any encoding), JSON, HTML, key-value text, gzip or zip.
     The key is created on first use in HOME/secret/key (mode 0600) unless DUMPWATCH_KEY or
-    DUMPWATCH_KEY_FILE is set. Enrolling the same leak name again replaces its index.
+    DUMPWATCH_KEY_FILE is set. A name already enrolled is refused unless --replace is given
+    (then its index is replaced by this file's; see also: dumpwatch leaks remove).
 
     --map checks each KIND against the schema's kinds at once, and each COLUMN against the
     file's columns once the file is read; either mistake exits with status 2, naming the valid
@@ -76,6 +78,8 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     from dumpwatch.engine_settings import limits_from
 
     check_leak_name(leak)
+    if not replace:
+        _refuse_enrolled(obj, leak)
     overrides = {}
     for m in maps:
         col, sep, kind = m.partition("=")
@@ -115,6 +119,18 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     for err in report.errors:
         click.echo(f"warning: {terminal(err)}", err=True)
     click.echo(f"Index: {home.index_dir / leak}  (key: kept apart, never in the database)")
+
+
+def _refuse_enrolled(obj, leak: str) -> None:
+    """Exit 2 when ``leak`` is already enrolled: replacing it (3,000 records by 500) must be asked for."""
+    from dumpwatch import store
+
+    row = store.get_leak(obj.db(), leak) if obj.home.db_path.exists() else None
+    if row is None and not (obj.home.index_dir / leak / "meta.json").exists():
+        return
+    held = terminal(f" ({row['records']} records, enrolled {row['enrolled_at']} from {row['source_file']})") if row else ""
+    raise click.UsageError(f"leak {leak!r} is already enrolled{held}: pass --replace to replace its index, "
+                           f"or choose another --leak name (see: dumpwatch leaks)")
 
 
 def _is_url(target: str) -> bool:
@@ -398,28 +414,4 @@ def _summary(f: Finding) -> str:
     return "\n".join(lines)
 
 
-@click.command("leaks")
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
-@click.pass_obj
-def leaks_cmd(obj, as_json: bool) -> None:
-    """List the enrolled leaks (counts and labs only: nothing identifying).
-
-    \b
-    Example:
-      dumpwatch leaks
-    """
-    from dumpwatch import store
-
-    rows = store.leaks(obj.db())
-    if as_json:
-        click.echo(json_line(rows, indent=1))
-        return
-    if not rows:
-        click.echo("No leak enrolled (see: dumpwatch enroll --help).")
-    for r in rows:
-        click.echo(terminal(f"{r['name']}: {r['records']} records, {len(r['labs'] or {})} labs, enrolled "
-                            f"{r['enrolled_at']} from {r['source_file']}; categories: "
-                            f"{', '.join(r['categories'] or [])}", limit=None))
-
-
-COMMANDS = [enroll, scan, leaks_cmd]
+COMMANDS = [enroll, scan]

@@ -153,7 +153,7 @@ def run(rows: int = 5000, keep: str | Path | None = None, timeout: float = 90.0)
     people = synth.generate(rows, seed=2021)
     leak = synth.write_csv(people, work / "leak_labos_2021.csv")
     click.echo(f"   $ dumpwatch --home {home} enroll {leak.name} --leak {LEAK} --lab-column laboratoire")
-    dw("enroll", str(leak), "--leak", LEAK, "--lab-column", "laboratoire", quiet=True)
+    dw("enroll", str(leak), "--leak", LEAK, "--lab-column", "laboratoire", "--replace", quiet=True)
     leak.unlink()  # as in real use: the cleartext file is not kept
     click.echo(f"   enrolled; {leak.name} deleted: {home} holds no cleartext identifier")
 
