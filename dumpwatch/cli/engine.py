@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from dumpwatch.cli import tips
 from dumpwatch.errors import DumpwatchError
 from dumpwatch.escape import json_line, terminal
 from dumpwatch.tables import table_of
@@ -144,7 +145,7 @@ def _inputs(targets: tuple[str, ...]) -> Iterator[tuple[str, Finding | None]]:
     directory that cannot be listed is an input of its own with verdict ``error``, never skipped.
     """
     for t in targets:
-        if _is_url(t):
+        if _is_url(t) or t == tips.STDIN:
             yield t, None
             continue
         try:
@@ -316,9 +317,14 @@ EXIT_OK, EXIT_UNREAD, EXIT_USAGE, EXIT_FOUND = 0, 1, 2, 3
               help="Seconds to wait for a server (to connect, then between two reads of a URL).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["repost", "schema-match"]), default=None,
               help="Exit with status 3 when an input has this verdict ('schema-match': or 'repost').")
+@click.option("--record", "record", is_flag=True,
+              help="Record each repost or schema-match as a finding (alerts, evidence), like a crawled document.")
+@click.option("--note", help="With --record: the tipster's note, kept with each finding (detail.tip).")
+@click.option("--author", default=lambda: os.environ.get("USER") or os.environ.get("LOGNAME", ""),
+              help="With --record: who records the tip (default $USER).")
 @click.pass_obj
 def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, workers: int | None,
-         timeout: float, fail_on: str | None) -> None:
+         timeout: float, fail_on: str | None, record: bool, note: str | None, author: str) -> None:
     """Scan files, directories (recursively) and http(s) URLs for reposts of enrolled leaks.
 
     Verdicts: 'repost' (at least THRESHOLD records of an enrolled leak confirmed, each by two
@@ -327,7 +333,12 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
     not be read at all: missing file, HTTP 404 or 5xx, refused connection, unknown host, malformed
     URL, timeout; the reason is in 'errors'). An input read only in part keeps its verdict and is
     marked incomplete ('complete': false; its counts are a lower bound). One input's problems never
-    stop the others. The JSON fields are documented in the README ("Scan JSON").
+    stop the others. The JSON fields are documented in the README ("Scan JSON"). '-' reads standard
+    input.
+
+    With --record, a tip becomes a finding: each input with the verdict 'repost' or 'schema-match'
+    is recorded like a crawled document (source 'tip'; the URL or file name, content SHA-256 and
+    size, the --note), its alerts routed as configured; the JSON object gains 'finding_id'.
 
     \b
     Exit status:
@@ -341,6 +352,8 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
       dumpwatch scan ~/Downloads/dump.zip
       dumpwatch scan ./collected/ https://paste.example/raw/Xy12 --json > results.jsonl
       dumpwatch scan https://paste.example/raw/Xy12 --fail-on repost || echo "look at it"
+      curl -s https://paste.example/raw/Xy12 | dumpwatch scan -
+      dumpwatch scan --record https://paste.example/raw/Xy12 --note "tip from a journalist, 2021-02-23"
     """
     from dumpwatch.engine_settings import scan_settings_from
     from matchers.scan import Scanner
@@ -362,19 +375,26 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
                    "(see: dumpwatch enroll --help)", err=True)
     counts = dict.fromkeys(VERDICTS, 0)
     incomplete = 0
+    if note and not record:
+        raise click.UsageError("--note is kept only with --record")
+    if record:
+        obj.config  # a configuration error is said before anything is scanned
     for target, known in _inputs(targets):
         if known is not None:
             finding = known
+        elif target == tips.STDIN:
+            finding = tips.scan_stdin(scanner, limits.max_bytes)
         elif _is_url(target):
             finding = _scan_url(scanner, target, limits, timeout)
         else:
             finding = _scan_file(scanner, target)
         counts[finding.verdict] += 1
         incomplete += finding.verdict != ERROR and not finding.complete
+        recorded = tips.record(obj, finding, note=note, author=author) if record else None
         if as_json:
-            click.echo(json_line(finding.to_json()))
+            click.echo(json_line({**finding.to_json(), **({"finding_id": recorded[0]} if recorded else {})}))
         else:
-            click.echo(_summary(finding))
+            click.echo(_summary(finding) + (f"\n  {recorded[1]}" if recorded else ""))
     total = sum(counts.values())
     tail = (f"{total} input(s): {counts[REPOST]} repost, {counts[SCHEMA_MATCH]} schema-match, "
             f"{counts[NONE]} none, {counts[ERROR]} error (could not be read)"
