@@ -88,7 +88,7 @@ class _Pools:
         try:
             from faker import Faker
         except ImportError:  # a development tool: not installed with the monitor itself
-            raise DumpwatchError("synthetic data needs Faker, in the demo extra: "
+            raise DumpwatchError("synthetic data needs Faker, in the 'demo' and 'test' extras: "
                                  "pip install 'dumpwatch[demo]' (or run make demo)") from None
 
         fake = Faker("fr_FR")
