@@ -425,4 +425,9 @@ def findings_show(obj: Any, finding_id: int, as_json: bool) -> None:
     _table(alerts, ["id", "receiver", "lab", "severity", "status", "incident_id", "notification_id"])
 
 
+from dumpwatch.cli import findings as _findings  # noqa: E402 (its commands join the findings group)
+
+for _cmd in _findings.COMMANDS:
+    findings_group.add_command(_cmd)
+
 COMMANDS = [alerts_group, findings_group]
