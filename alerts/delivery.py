@@ -200,7 +200,7 @@ def _failed(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any], 
             now: datetime, report: _Tally, rng: random.Random | None) -> None:
     stamp = clock.iso(now)
     attempts = int(row["attempts"]) + 1
-    dead = permanent or stamp >= row["dead_after"]
+    dead = permanent or stamp >= row["dead_after"] or row["kind"] == "test"  # a test is never retried
     with store.write(db):
         state = db.execute("SELECT consecutive_failures FROM alert_receivers WHERE receiver = ?",
                            [row["receiver"]]).fetchone()
@@ -208,7 +208,8 @@ def _failed(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any], 
         if dead:
             db.execute("UPDATE alert_notifications SET status = 'dead', claimed_by = NULL, lease_until = NULL, "
                        "last_error = ? WHERE id = ?", [error, row["id"]])
-            _fallback(db, alerting, row, now)
+            if row["kind"] != "test":  # a probe of one receiver is not forwarded to another
+                _fallback(db, alerting, row, now)
         else:
             retry_at = clock.later(now, backoff(attempts, alerting, rng))
             db.execute("UPDATE alert_notifications SET status = 'pending', claimed_by = NULL, lease_until = NULL, "

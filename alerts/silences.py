@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 LABELS = ("leak", "verdict", "severity", "lab", "source", "receiver")
 
 
-
-
 @dataclass(frozen=True)
 class Silence:
     id: int
@@ -57,6 +55,27 @@ def parse_matchers(items: list[str] | tuple[str, ...]) -> dict[str, str]:
     if not matchers:
         raise SilenceError("a silence needs at least one matcher, e.g. --match leak=labos-2021")
     return matchers
+
+
+def check_known(matchers: dict[str, str], known: dict[str, Any]) -> None:
+    """Refuse a matcher on a label whose value (or glob) matches nothing that exists: ``known`` maps
+    a label (``lab``, ``source``) to the names it can take. A silence on a mistyped lab would
+    otherwise be accepted and silence nothing, while the alerts it was meant for go out. An empty
+    value (``lab=``: the authority's and operators' alerts, which have no lab) is always valid."""
+    from dumpwatch.tables import did_you_mean
+
+    for label, names in known.items():
+        value = matchers.get(label)
+        if not value:
+            continue
+        names = sorted(set(names))
+        if any(fnmatchcase(n, value) for n in names):
+            continue
+        what = {"lab": "no enrolled leak has a lab", "source": "no configured source is named"}.get(
+            label, f"no {label} is")
+        listed = ", ".join(repr(n) for n in names[:12]) + (", …" if len(names) > 12 else "")
+        raise SilenceError(f"--match {label}={value!r}: {what} {value!r}; {did_you_mean(value, names)}"
+                           f"known: {listed or 'none'} (a silence on it would silence nothing)")
 
 
 def add(db: sqlite_utils.Database, matchers: dict[str, str], *, author: str, comment: str,

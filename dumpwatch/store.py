@@ -588,6 +588,24 @@ def findings(db: sqlite_utils.Database, *, where: str | None = None, params: Any
     return [_decoded(r, FINDING_JSON) for r in rows]
 
 
+def finding_filter(*, verdict: str | None = None, leak: str | None = None, lab: str | None = None,
+                   source: str | None = None, since: str | None = None) -> tuple[str | None, list[Any]]:
+    """The ``where`` and ``params`` of :func:`findings` for these filters (each optional): a verdict,
+    a leak, a lab among the finding's labs, a source, detected at or after ``since`` (ISO 8601)."""
+    where, params = [], []
+    for column, value in (("verdict", verdict), ("leak", leak), ("source", source)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if lab:
+        where.append("EXISTS (SELECT 1 FROM json_each(findings.labs) WHERE json_each.key = ?)")
+        params.append(lab)
+    if since:
+        where.append("detected_at >= ?")
+        params.append(since)
+    return " AND ".join(where) or None, params
+
+
 def finding_counts(db: sqlite_utils.Database) -> dict[str, int]:
     """How many findings of each verdict."""
     return {r["verdict"]: r["n"] for r in db.query("SELECT verdict, count(*) AS n FROM findings GROUP BY verdict")}

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from dumpwatch.cli.listing import chosen, emit, format_option
+from dumpwatch.cli.listing import table as _table
 from dumpwatch.errors import DumpwatchError
 from dumpwatch.escape import json_line, terminal
 
@@ -25,21 +27,6 @@ def _alerting(obj: Any):
 
 def _echo_json(value: Any) -> None:
     click.echo(json_line(value, sort_keys=True, default=str))
-
-
-def _table(rows: list[dict[str, Any]], cols: list[str]) -> None:
-    if not rows:
-        click.echo("(none)")
-        return
-    rows = [{c: "" if r.get(c) is None else terminal(r.get(c)) for c in cols} for r in rows]
-    widths = {c: min(60, max(len(c), *(len(r[c]) for r in rows))) for c in cols}
-    click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
-    for r in rows:
-        cells = []
-        for c in cols:
-            v = r[c]
-            cells.append((v[: widths[c] - 1] + "…" if len(v) > widths[c] else v).ljust(widths[c]))
-        click.echo("  ".join(cells).rstrip())
 
 
 # -- alerts ----------------------------------------------------------------------------------------
@@ -59,23 +46,29 @@ def alerts_group() -> None:
 @click.option("--status", type=click.Choice(["pending", "sending", "delivered", "dead"]), help="Only this state.")
 @click.option("--receiver", help="Only messages to this receiver.")
 @click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@format_option
 @click.pass_obj
-def alerts_list(obj: Any, status: str | None, receiver: str | None, limit: int, as_json: bool) -> None:
+def alerts_list(obj: Any, status: str | None, receiver: str | None, limit: int, fmt: str, as_json: bool) -> None:
     """List messages in the outbox (newest first) with their delivery state.
+
+    Alerts become messages when their group goes out (group_wait after the first alert; the
+    daemon, or `dumpwatch alerts send`); alerts still waiting are counted under the table.
 
     \b
     Example:
       dumpwatch alerts list --receiver cnil --status pending
+      dumpwatch alerts list --format csv > outbox.csv
     """
-    from alerts import delivery
+    from alerts import delivery, grouping
 
-    rows = delivery.messages(obj.db(), status=status, receiver=receiver, limit=limit)
-    if as_json:
-        for r in rows:
-            _echo_json(r)
-        return
-    _table(rows, ["id", "receiver", "kind", "severity", "status", "attempts", "created_at", "subject"])
+    db = obj.db()
+    rows = delivery.messages(db, status=status, receiver=receiver, limit=limit)
+    fmt = chosen(fmt, as_json)
+    emit(rows, ["id", "receiver", "kind", "severity", "status", "attempts", "created_at", "subject"], fmt)
+    waiting = grouping.pending_alerts(db) if fmt == "table" and status in (None, "pending") else 0
+    if waiting:
+        click.echo(f"{waiting} alert(s) waiting for their group to go out, not yet messages (see: dumpwatch "
+                   "alerts incidents; dumpwatch alerts send sends what is due)")
 
 
 @alerts_group.command("show")
@@ -281,9 +274,15 @@ def silence_add(obj: Any, matchers: tuple[str, ...], author: str, comment: str, 
     """Add a silence: alerts whose labels match every matcher are not sent while it lasts.
 
     \b
-    Example:
+    A lab must be one of the enrolled leaks' labs and a source one of the configured sources (or
+    'tip', for `scan --record`); a value that matches none is refused, with a did-you-mean.
+
+    \b
+    Examples:
       dumpwatch alerts silence add --match lab="Biolab Vannes" --comment "DPO on leave, CNIL informed" \\
-          --until 2021-03-01T00:00:00
+          --duration 14d
+      dumpwatch alerts silence add --match source=pastes --match verdict=schema-match \\
+          --comment "noisy source, being tuned" --duration 4h
     """
     from alerts import silences
     from dumpwatch import clock
@@ -300,16 +299,35 @@ def silence_add(obj: Any, matchers: tuple[str, ...], author: str, comment: str, 
             ends = now + timedelta(seconds=parse_duration(duration))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--duration") from None
-    sid = silences.add(obj.db(), silences.parse_matchers(matchers), author=author, comment=comment,
-                       ends_at=ends, now=now)
+    parsed = silences.parse_matchers(matchers)
+    db = obj.db()
+    silences.check_known(parsed, _known_labels(obj, db, parsed))
+    if until and ends <= now:
+        raise click.BadParameter(f"{until} is in the past (now {clock.iso(now)}): a silence must end later",
+                                 param_hint="--until")
+    sid = silences.add(db, parsed, author=author, comment=comment, ends_at=ends, now=now)
     click.echo(f"silence {sid} until {clock.iso(ends)}")
+
+
+def _known_labels(obj: Any, db: Any, matchers: dict[str, str]) -> dict[str, list[str]]:
+    """The labs and sources that exist, for the labels a silence matches on."""
+    from dumpwatch import store
+
+    known: dict[str, list[str]] = {}
+    if "lab" in matchers:
+        known["lab"] = [lab for leak in store.leaks(db) for lab in (leak["labs"] or {})]
+    if "source" in matchers:
+        from crawler.sources import load_crawl_config
+
+        known["source"] = [s.name for s in load_crawl_config(obj.config).sources] + ["tip"]
+    return known
 
 
 @silence_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Expired silences too.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@format_option
 @click.pass_obj
-def silence_list(obj: Any, show_all: bool, as_json: bool) -> None:
+def silence_list(obj: Any, show_all: bool, fmt: str, as_json: bool) -> None:
     """List active silences (with --all, expired ones too).
 
     \b
@@ -327,13 +345,11 @@ def silence_list(obj: Any, show_all: bool, as_json: bool) -> None:
         d = dataclasses.asdict(s)
         d["state"] = "active" if s.active(now) else ("pending" if s.starts_at > clock.iso(now) else "expired")
         rows.append(d)
-    if as_json:
+    fmt = chosen(fmt, as_json)
+    if fmt != "json":
         for d in rows:
-            _echo_json(d)
-        return
-    for d in rows:
-        d["matchers"] = " ".join(f"{k}={v}" for k, v in d["matchers"].items())
-    _table(rows, ["id", "state", "matchers", "author", "ends_at", "comment"])
+            d["matchers"] = " ".join(f"{k}={v}" for k, v in d["matchers"].items())
+    emit(rows, ["id", "state", "matchers", "author", "ends_at", "comment"], fmt)
 
 
 @silence_group.command("expire")
@@ -367,31 +383,39 @@ def findings_group() -> None:
 @findings_group.command("list")
 @click.option("--verdict", type=click.Choice(["repost", "schema-match", "source-health"]), help="Only this verdict.")
 @click.option("--leak", help="Only this leak.")
+@click.option("--lab", help="Only copies holding records of this lab (as in the enrolled file's lab column).")
+@click.option("--source", help="Only this source (a configured source's name, or 'tip' for scan --record).")
+@click.option("--since", help="Only findings detected since: a duration back from now (24h, 7d) or an "
+                              "ISO 8601 time (UTC if no offset).")
 @click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@format_option
 @click.pass_obj
-def findings_list(obj: Any, verdict: str | None, leak: str | None, limit: int, as_json: bool) -> None:
+def findings_list(obj: Any, verdict: str | None, leak: str | None, lab: str | None, source: str | None,
+                  since: str | None, limit: int, fmt: str, as_json: bool) -> None:
     """List findings, newest first.
 
     \b
-    Example:
+    Examples:
       dumpwatch findings list --leak labos-2021 --json
+      dumpwatch findings list --lab "Biolab Vannes" --since 7d --verdict repost
+      dumpwatch findings list --source tip --format csv > tips.csv
     """
-    from dumpwatch import store
+    from dumpwatch import clock, store
+    from dumpwatch.tables import parse_duration
 
-    where, params = [], []
-    if verdict:
-        where.append("verdict = ?")
-        params.append(verdict)
-    if leak:
-        where.append("leak = ?")
-        params.append(leak)
-    rows = store.findings(obj.db(), where=" AND ".join(where) or None, params=params or None, limit=limit)
-    if as_json:
-        for r in rows:
-            _echo_json(r)
-        return
-    _table(rows, ["id", "verdict", "leak", "matched_records", "source", "detected_at", "url"])
+    cutoff = None
+    if since:
+        try:
+            cutoff = clock.cutoff(parse_duration(since))
+        except ValueError:
+            try:
+                cutoff = clock.iso(clock.parse(since))
+            except ValueError:
+                raise click.BadParameter(f"{since!r} is neither a duration (24h, 7d) nor an ISO 8601 time",
+                                         param_hint="--since") from None
+    where, params = store.finding_filter(verdict=verdict, leak=leak, lab=lab, source=source, since=cutoff)
+    rows = store.findings(obj.db(), where=where, params=params or None, limit=limit)
+    emit(rows, ["id", "verdict", "leak", "matched_records", "source", "detected_at", "url"], chosen(fmt, as_json))
 
 
 @findings_group.command("show")
