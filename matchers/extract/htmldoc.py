@@ -25,9 +25,9 @@ import re
 from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag
 from bs4.element import PageElement
 
-from matchers._htmlsniff import is_xml, looks_html  # noqa: F401 (looks_html re-exported)
-from matchers._model import LimitExceededError, Table
-from matchers._text import looks_like_header
+from matchers.extract.htmlsniff import is_xml, looks_html  # noqa: F401 (looks_html re-exported)
+from matchers.extract.model import LimitExceededError, Table
+from matchers.extract.text import looks_like_header
 
 DROP = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template",
         "head", "svg", "iframe", "object", "select", "button")

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from matchers._model import Context, Table
-from matchers.decode import BUFFER_BYTES, TextSource, raw_lines
+from matchers.extract.model import Context, Table
+from matchers.extract.decode import BUFFER_BYTES, TextSource, raw_lines
 
 DELIMITERS = ";,\t|"
 MAX_LEADING = 5            # junk lines (a banner, a title) tolerated before a delimited file
@@ -429,8 +429,8 @@ _URLSAFE = str.maketrans("-_", "+/")
 def readable_blob(head: bytes) -> bool:
     """Whether decoded bytes are worth extracting: an archive, or text (a BOM, or mostly printable
     ASCII). Keys, hashes, images and random tokens are not: they stay text, nothing is reported."""
-    from matchers.containers import container_kind
-    from matchers.decode import BOMS
+    from matchers.extract.containers import container_kind
+    from matchers.extract.decode import BOMS
 
     if len(head) < 16:
         return False

@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from matchers._model import (
+from matchers.extract.model import (
     Context,
     CorruptInputError,
     ExtractError,

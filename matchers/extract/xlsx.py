@@ -16,9 +16,9 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from matchers._model import Context, Table
-from matchers._text import looks_like_header
-from matchers.containers import _zip_refusal
+from matchers.extract.model import Context, Table
+from matchers.extract.text import looks_like_header
+from matchers.extract.containers import _zip_refusal
 
 WORKBOOK = "xl/workbook.xml"
 

@@ -47,12 +47,12 @@ import traceback
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from matchers._htmlsniff import looks_html
-from matchers._sql import looks_sql, sql_tables
-from matchers._xlsx import is_workbook, xlsx_tables
-from matchers._json import json_tables
-from matchers._json import probe as json_probe
-from matchers._model import (
+from matchers.extract.htmlsniff import looks_html
+from matchers.extract.sqldump import looks_sql, sql_tables
+from matchers.extract.xlsx import is_workbook, xlsx_tables
+from matchers.extract.jsondoc import json_tables
+from matchers.extract.jsondoc import probe as json_probe
+from matchers.extract.model import (
     KINDS,
     ArchiveBombError,
     Context,
@@ -62,7 +62,7 @@ from matchers._model import (
     Limits,
     Table,
 )
-from matchers._text import (
+from matchers.extract.text import (
     BlobReader,
     Segmenter,
     delimited_tables,
@@ -74,7 +74,7 @@ from matchers._text import (
     split_lines,
     strip_prefix,
 )
-from matchers.containers import (
+from matchers.extract.containers import (
     Inflate,
     SafeReader,
     container_kind,
@@ -84,7 +84,7 @@ from matchers.containers import (
     tar_members,
     zip_members,
 )
-from matchers.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
+from matchers.extract.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
 
 __all__ = [
     "KINDS", "ArchiveBombError", "CorruptInputError", "ExtractError", "LimitExceededError",
@@ -265,7 +265,7 @@ def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context, depth: int = 0)
 
 
 class _Stripped(TextSource):
-    """A text source whose lines lose a prefix (:func:`matchers._text.line_prefix`)."""
+    """A text source whose lines lose a prefix (:func:`matchers.extract.text.line_prefix`)."""
 
     def __init__(self, src: TextSource, prefix):
         super().__init__(encoding=src.encoding)
@@ -298,7 +298,7 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
                                "characters: not parsed (raise Limits.max_json_bytes to read it)")
             return
         try:
-            from matchers._html import html_tables  # BeautifulSoup loads with the first page
+            from matchers.extract.htmldoc import html_tables  # BeautifulSoup loads with the first page
 
             tables, visible = html_tables(page, source, encoding, max_bytes=limits.max_html_bytes)
         except LimitExceededError as exc:
