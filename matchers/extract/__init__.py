@@ -1,5 +1,28 @@
 """Extraction: the bytes of a paste, post, attachment or file → tables of records, streaming.
 
+The flow, one module per step (this package's ``__init__`` drives it: :func:`extract`)::
+
+    bytes ─► decode.read_head ─► containers.container_kind     (the first bytes decide)
+               │ gzip · bzip2 · xz ─► compressed.Inflate ─────────────┐
+               │ zip · tar ─► archives: one stream per member ────────┤ each sniffed again,
+               │              (a workbook: xlsx, one table per sheet) │ nested up to max_depth
+               │ none                                                 │
+               ▼                                                      │
+             decode.sniff: binary? which encoding? ◄──────────────────┘
+               │ text; its first 64 KiB decide the shape
+               ├─ htmlsniff ─► htmldoc: each data <table>; the visible text goes round again
+               ├─ jsondoc: arrays, objects of arrays, JSON lines (ijson, streaming)
+               ├─ sqldump: the rows of INSERT and COPY statements
+               ├─ delimited: one table, the csv.reader itself (the fast path)
+               └─ text: the segmenter: keyvalue · combo · delimited blocks · free text
+                        └─ blobs: base64 or hex lines, decoded and read as bytes again
+               ▼
+    Table(source, kind, header, rows, encoding) ─► matchers.match: rows → records → matches
+
+Every stream between the steps is a :class:`~matchers.extract.containers.SafeReader` (limits,
+never raises); ``model`` holds what they share: :class:`Limits`, :class:`Table` and the per-input
+``Context`` (the error list and the byte budget).
+
 CONTRACT (the matchers depend on it):
 
     for table in extract(stream, name, limits=Limits(), errors=errs):
@@ -47,9 +70,13 @@ import traceback
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from matchers.extract.archives import spool, tar_members, zip_members
+from matchers.extract.blobs import BlobReader
+from matchers.extract.compressed import Inflate, gzip_bomb_confirmed, gzip_declared_size
+from matchers.extract.containers import SafeReader, container_kind
+from matchers.extract.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
+from matchers.extract.delimited import delimited_tables, ensure_field_limit, sniff_delimited
 from matchers.extract.htmlsniff import looks_html
-from matchers.extract.sqldump import looks_sql, sql_tables
-from matchers.extract.xlsx import is_workbook, xlsx_tables
 from matchers.extract.jsondoc import json_tables
 from matchers.extract.jsondoc import probe as json_probe
 from matchers.extract.model import (
@@ -62,29 +89,16 @@ from matchers.extract.model import (
     Limits,
     Table,
 )
+from matchers.extract.sqldump import looks_sql, sql_tables
 from matchers.extract.text import (
-    BlobReader,
-    Segmenter,
-    delimited_tables,
-    document_plan,
     PrefixStripped,
-    ensure_field_limit,
+    Segmenter,
+    document_plan,
     line_prefix,
-    sniff_delimited,
     split_lines,
     strip_prefix,
 )
-from matchers.extract.containers import (
-    Inflate,
-    SafeReader,
-    container_kind,
-    gzip_bomb_confirmed,
-    gzip_declared_size,
-    spool,
-    tar_members,
-    zip_members,
-)
-from matchers.extract.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
+from matchers.extract.xlsx import is_workbook, xlsx_tables
 
 __all__ = [
     "KINDS", "ArchiveBombError", "CorruptInputError", "ExtractError", "LimitExceededError",
