@@ -1,4 +1,5 @@
-"""Proximity records (matchers/proximity.py), line prefixes and encoded blobs (matchers/_text.py)."""
+"""Proximity records (matchers/proximity.py), line prefixes (matchers/extract/text.py) and encoded
+blobs (matchers/extract/blobs.py)."""
 
 from __future__ import annotations
 
