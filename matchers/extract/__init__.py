@@ -2,20 +2,21 @@
 
 The flow, one module per step (this package's ``__init__`` drives it: :func:`extract`)::
 
-    bytes ─► decode.read_head ─► containers.container_kind     (the first bytes decide)
-               │ gzip · bzip2 · xz ─► compressed.Inflate ─────────────┐
-               │ zip · tar ─► archives: one stream per member ────────┤ each sniffed again,
-               │              (a workbook: xlsx, one table per sheet) │ nested up to max_depth
-               │ none                                                 │
-               ▼                                                      │
-             decode.sniff: binary? which encoding? ◄──────────────────┘
-               │ text; its first 64 KiB decide the shape
-               ├─ htmlsniff ─► htmldoc: each data <table>; the visible text goes round again
-               ├─ jsondoc: arrays, objects of arrays, JSON lines (ijson, streaming)
-               ├─ sqldump: the rows of INSERT and COPY statements
-               ├─ delimited: one table, the csv.reader itself (the fast path)
-               └─ text: the segmenter: keyvalue · combo · delimited blocks · free text
-                        └─ blobs: base64 or hex lines, decoded and read as bytes again
+    bytes ─► decode.read_head ─► containers.container_kind ◄────────────────┐ a member, a decoded
+               │ gzip · bzip2 · xz ─► compressed.Inflate ───────────────────┤ blob: sniffed again
+               │ zip · tar ─► archives: one stream per member ──────────────┤ (nested up to
+               │              (a workbook: xlsx, one table per sheet)       │ Limits.max_depth)
+               │ none                                                       │
+               ▼                                                            │
+             decode.sniff: binary (skipped, said)? which encoding?          │
+               │ text; its first 64 KiB decide the shape                    │
+               ├─ htmlsniff ─► htmldoc: each data <table>; the page's       │
+               │               visible text goes round this fork again      │
+               ├─ jsondoc: arrays, objects of arrays, JSON lines (ijson)    │
+               ├─ sqldump: the rows of INSERT and COPY statements           │
+               ├─ delimited: one table, the csv.reader itself (fast path)   │
+               └─ text: the segmenter: keyvalue · combo · delimited blocks  │
+                        · free text; blobs: base64/hex lines, decoded ──────┘
                ▼
     Table(source, kind, header, rows, encoding) ─► matchers.match: rows → records → matches
 
