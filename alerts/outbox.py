@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import grouping, routes, settings
+from alerts import grouping, patients, routes, settings
 from alerts.privacy import scrub, scrub_value
 from dumpwatch import clock, store
 
@@ -76,6 +76,7 @@ def record_finding(db: sqlite_utils.Database, finding: Any, *, source: str = "",
         if finding_id is None:
             log.debug("copy already recorded (%s): no new alert", row["dedup_key"])
             return None
+        patients.save_positions(db, finding_id, finding.records)  # positions only (Art. 34 look-ups)
         enqueue(db, alerting, finding_id, row, now=now)
     return finding_id
 

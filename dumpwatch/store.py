@@ -427,6 +427,15 @@ def _m103_finding_complete(db: sqlite_utils.Database) -> None:
     db["findings"].add_column("complete", int, not_null_default=1)
 
 
+def _m104_patients(db: sqlite_utils.Database) -> None:
+    """Which patients (Art. 34): a finding's confirmed records per lab as positions in the enrolled
+    index (packed uint32, never a value), and the log of each look-up (alerts.patients)."""
+    db["finding_records"].create({"finding_id": int, "lab": str, "count": int, "positions": bytes},
+                                 pk=("finding_id", "lab"))
+    db["patient_lookups"].create({"id": int, "at": str, "by": str, "finding_id": int, "lab": str, "rows": int},
+                                 pk="id")
+
+
 # Who owns each table: its SQL (statements naming it, ``db["table"]``) is written in that module only,
 # apart from the migrations above; the others call that module's functions
 # (tests/test_sql_owners.py checks it). Two modules share the outbox of messages: grouping puts
@@ -443,6 +452,8 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     "alert_notifications": ("alerts.delivery", "alerts.grouping"),
     "alert_receivers": ("alerts.delivery",),
     "alert_silences": ("alerts.silences",),
+    "finding_records": ("alerts.patients",),
+    "patient_lookups": ("alerts.patients",),
 }
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
@@ -450,6 +461,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("101_crawler", _m101_crawler),
     ("102_alerts", _m102_alerts),
     ("103_finding_complete", _m103_finding_complete),
+    ("104_patients", _m104_patients),
 ]
 
 

@@ -3,7 +3,9 @@
 The cleartext file is streamed through extraction and the schema matcher (whose column mapping a
 user can override); each row becomes strong fingerprints (NIR body, emails, phones, name + birth
 date) and salted secondary fingerprints (name, surname, first name, birth date, postcode, name
-bigrams). Nothing else of a row is kept; lab names (the controllers) are kept in clear to attribute matches.
+bigrams), and its row number in the file (so that `dumpwatch findings patients` can tell a lab which
+of its rows were found; a number, meaningless without the file). Nothing else of a row is kept; lab
+names (the controllers) are kept in clear to attribute matches.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
     columns: dict[str, str] = {}
     header: list[str] = []
     skipped = 0
+    row_number = 0  # 1-based data row of the file (header lines not counted), across its tables
     reader = _Progress(stream, progress) if progress else stream
     for table in extract(reader, name, limits or Limits(), errors):
         rows = iter(table.rows)
@@ -108,6 +111,7 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
         header = header or list(table.header or [])
         lab_cols = mapping.cols("lab")
         for row in itertools.chain(sample, rows):
+            row_number += 1
             f = from_mapped(row, mapping)
             if not f.has_strong():
                 skipped += 1
@@ -121,7 +125,7 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
                         name=name_key, dob=f.dobs[0] if f.dobs else None,
                         postcode=f.postcodes[0] if f.postcodes else None, lab=lab,
                         grams=ids.bigrams(name_key) if name_key else [],
-                        surname=f.last_key, first_name=f.first_key)
+                        surname=f.last_key, first_name=f.first_key, row=row_number)
     check_map(user_map, seen_columns, seen_width)
     if not builder.salt:
         raise EnrollError(f"{name}: no record with a NIR, email or phone was found"

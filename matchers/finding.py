@@ -48,6 +48,10 @@ class Finding:
     # False when part of the input could not be scanned (an internal error in some records, a
     # read error midway): ``matched_records`` and the other counts are then a lower bound.
     complete: bool = True
+    # Positions in the enrolled index (never a value) of the records of ``leak`` confirmed in this
+    # input, by lab: what `dumpwatch findings patients` turns into row numbers of the enrolled file.
+    # Not part of the scan JSON (:meth:`to_json`); stored per lab, as positions only.
+    records: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -83,6 +87,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         """The object `dumpwatch scan --json` prints for this input (see README, "Scan JSON")."""
         data = asdict(self)
+        del data["records"]  # positions in the index: for the store, not for the scan's output
         data["categories"] = list(self.categories)
         data["errors"] = list(self.errors)
         data["sample"] = list(self.sample)

@@ -12,6 +12,8 @@ names, the key's public id), no cleartext value of the leak:
                    columns tell them apart (format 2; an index of format 1 has none: see ``load``)
     lab.npy        uint16  index into meta["labs"]
     gram_off.npy gram.npy  uint32  salted name-bigram tokens of each record (CSR layout)
+    row.npy        uint32  the record's row number in the enrolled file (1-based data row; format 3;
+                   a number, meaningless without the file: see ``row_numbers``)
 
 Loading maps the files (``mmap_mode="r"``): start-up costs milliseconds whatever the leak's size.
 """
@@ -41,7 +43,9 @@ _ARRAYS = ("strong_fp", "strong_rec", "strong_kind", "salt", "name", "dob", "pos
            "gram_off", "gram")
 # Added in format 2: an older index lacks them and gets zeros (no surname-only or first-name-only proof).
 _OPTIONAL_ARRAYS = ("surname", "first_name")
-FORMAT = 2
+# Added in format 3: an older index has no row numbers (`dumpwatch findings patients` asks to re-enroll).
+_ROW_ARRAY = "row"
+FORMAT = 3
 
 
 def check_leak_name(name: str) -> str:
@@ -97,6 +101,11 @@ class LeakIndex:
     def lab(self) -> np.ndarray:
         return self.arrays["lab"]
 
+    @property
+    def row_numbers(self) -> np.ndarray | None:
+        """Row number in the enrolled file of each record (None for an index older than format 3)."""
+        return self.arrays.get(_ROW_ARRAY)
+
     def enrolled(self, kind: str) -> int:
         """How many fingerprints of one strong kind (``nir``, ``email``, ``phone``, ``namedob``) the leak holds."""
         counts = self.meta.get("kind_counts")
@@ -134,7 +143,7 @@ class LeakIndex:
         directory = Path(directory)
         tmp = directory.with_name(f".{directory.name}.tmp-{secrets.token_hex(4)}")
         tmp.mkdir(parents=True)
-        for name in _ARRAYS + _OPTIONAL_ARRAYS:
+        for name in _ARRAYS + _OPTIONAL_ARRAYS + ((_ROW_ARRAY,) if _ROW_ARRAY in self.arrays else ()):
             np.save(tmp / f"{name}.npy", self.arrays[name])
         (tmp / "meta.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, sort_keys=True))
         old = None
@@ -163,6 +172,8 @@ class LeakIndex:
         for n in _OPTIONAL_ARRAYS:
             arrays[n] = (np.zeros(len(arrays["salt"]), dtype=np.uint64) if n in missing
                          else np.load(directory / f"{n}.npy", mmap_mode="r"))
+        if (directory / f"{_ROW_ARRAY}.npy").exists():
+            arrays[_ROW_ARRAY] = np.load(directory / f"{_ROW_ARRAY}.npy", mmap_mode="r")
         if missing:
             log.warning("index %s was enrolled by an older dumpwatch (format %s, current %s): a surname "
                         "alone or a first name alone is not a name proof against it; enroll the leak "
@@ -198,13 +209,15 @@ class IndexBuilder:
         self.lab = array("H")
         self.gram_off = array("I", [0])
         self.gram = array("I")
+        self.row = array("I")
         self.labs: dict[str, int] = {}
         self.lab_counts: dict[str, int] = {}
 
     def add(self, *, nir: str | None, emails: list[str], phones: list[str], name: str | None,
             dob: str | None, postcode: str | None, lab: str | None, grams: list[str],
-            surname: str | None = None, first_name: str | None = None) -> int:
-        """Add one record from normalised values; returns its record number."""
+            surname: str | None = None, first_name: str | None = None, row: int = 0) -> int:
+        """Add one record from normalised values (``row``: its row number in the enrolled file);
+        returns its record number."""
         rec = len(self.salt)
         salt = secrets.randbits(64)
         fpr = self.fpr
@@ -229,6 +242,7 @@ class IndexBuilder:
         if grams:
             self.gram.extend(fpr.tokens(salt, grams))
         self.gram_off.append(len(self.gram))
+        self.row.append(row)
         return rec
 
     @staticmethod
@@ -261,6 +275,7 @@ class IndexBuilder:
             "lab": np.array(self.lab, dtype=np.uint16),
             "gram_off": np.array(self.gram_off, dtype=np.uint32),
             "gram": np.array(self.gram, dtype=np.uint32),
+            _ROW_ARRAY: np.array(self.row, dtype=np.uint32),
         }
         meta = {**meta, "records": len(self.salt),
                 "kind_counts": np.bincount(kinds, minlength=len(STRONG_KINDS) + 1).tolist(),

@@ -37,7 +37,7 @@ def score_schema(mapping: sch.Mapping, n_rows: int, indexes: Sequence[LeakIndex]
         ref = set(idx.meta.get("columns", {}).values())
         s = max(sch.schema_score(kinds, ref) if ref else 0.0,
                 sch.header_similarity(mapping.header, idx.meta.get("header", [])))
-        if s > score:
+        if s > score or (s == score and s > 0 and leak is None):  # a tie with the generic schema: the leak's
             score, leak = s, idx.name
     if score > t.schema_score:
         t.schema_score, t.schema_leak = score, leak

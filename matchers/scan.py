@@ -215,9 +215,13 @@ class Scanner:
         best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
         matched = per_leak[best.index.name] if best else 0
         labs: dict[str, int] = {}
+        records: dict[str, tuple[int, ...]] = {}
         if best and matched:
             counts = np.bincount(best.index.lab[confirmed[best.index.name]], minlength=len(best.index.labs))
             labs = {best.index.labs[i]: int(c) for i, c in enumerate(counts) if c}
+            positions = np.flatnonzero(confirmed[best.index.name])
+            of_lab = np.asarray(best.index.lab)[positions]
+            records = {best.index.labs[i]: tuple(int(p) for p in positions[of_lab == i]) for i in np.unique(of_lab)}
         # A repost: enough records, and far more than chance would confirm in an input this size.
         beyond_chance = best is not None and ev.poisson_tail(matched, chance[best.index.name]) < ev.FALSE_ALARM
         if matched >= self.repost_threshold and not beyond_chance:
@@ -246,7 +250,7 @@ class Scanner:
             identifiers=dict(sorted(t.identifiers.items())), labs=labs, categories=tuple(categories),
             errors=tuple(errors), sha256=sha256, size=size,
             sample=tuple(t.sample) if matched or verdict != NONE else (),
-            leaks={k: v for k, v in per_leak.items() if v}, complete=complete,
+            leaks={k: v for k, v in per_leak.items() if v}, complete=complete, records=records,
         )
 
     @staticmethod

@@ -105,8 +105,13 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     finally:
         if bar:
             bar.close()
-    index.save(home.index_dir / leak)
+    index.meta["source_sha256"] = _sha256_of(path)  # which file `findings patients` row numbers refer to
     db = obj.db()
+    if replace:  # positions of earlier findings point into the old index: forgotten with it
+        from alerts.patients import forget_leak
+
+        forget_leak(db, leak)
+    index.save(home.index_dir / leak)
     store.save_leak(db, {"name": leak, "enrolled_at": clock.utcnow(), "source_file": path.name,
                          "records": report.records, "columns": report.columns, "labs": report.labs,
                          "categories": index.meta["categories"], "key_id": index.meta["key_id"]})
@@ -120,6 +125,13 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     for err in report.errors:
         click.echo(f"warning: {terminal(err)}", err=True)
     click.echo(f"Index: {home.index_dir / leak}  (key: kept apart, never in the database)")
+
+
+def _sha256_of(path: Path) -> str:
+    import hashlib
+
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _refuse_enrolled(obj, leak: str) -> None:
@@ -419,7 +431,8 @@ def _summary(f: Finding) -> str:
     if f.verdict == ERROR:
         lines.append("  could not be read: nothing in it was scanned")
     elif f.verdict != NONE or f.matched_records:
-        lines.append(f"  leak {t(f.leak or '-')}: {f.matched_records} confirmed records of {f.records_seen} seen; "
+        which = f"leak {t(f.leak)}" if f.leak else "no enrolled leak (the schema of a lab-patient file)"
+        lines.append(f"  {which}: {f.matched_records} confirmed records of {f.records_seen} seen; "
                      f"schema score {f.schema_score:.2f}")
         if f.categories:
             lines.append(f"  data exposed: {t(', '.join(f.categories))}")

@@ -6,12 +6,14 @@ commands of :data:`COMMANDS` to it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dumpwatch.errors import DumpwatchError
+from dumpwatch.escape import terminal
 
 
 def _finding(db: Any, finding_id: int) -> dict[str, Any]:
@@ -62,4 +64,93 @@ def findings_export(obj: Any, finding_id: int, fmt: str, tlp: str, output: str |
         click.echo(text)
 
 
-COMMANDS = [findings_export]
+@click.command("patients")
+@click.argument("finding_id", type=int)
+@click.option("--lab", help="The lab (as in the enrolled file's lab column); its rows only.")
+@click.option("--author", default=lambda: os.environ.get("USER") or os.environ.get("LOGNAME", ""),
+              help="Who asks (default $USER), written in the look-up log.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: file, SHA-256, rows.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the rows to this file (mode 0600) instead of stdout.")
+@click.option("--log", "show_log", is_flag=True, help="Show the look-up log of this finding instead (no rows).")
+@click.pass_obj
+def findings_patients(obj: Any, finding_id: int, lab: str | None, author: str, as_json: bool,
+                      output: str | None, show_log: bool) -> None:
+    """Which of a lab's patients are in a copy (GDPR Art. 34): row numbers of the enrolled file.
+
+    For one lab only: the row numbers, in the enrolled file (named with its SHA-256, so the DPO
+    knows which file they refer to), of that lab's records confirmed in the copy of FINDING, for the
+    DPO to find them in the lab's own export and inform them. Rows are counted from 1, over the data
+    rows (a header line is not counted: in a CSV with one header line, row N is line N+1). Nothing
+    else about the records is given; every use is logged (who, when, finding, lab, how many rows).
+
+    \b
+    Examples:
+      dumpwatch findings patients 7 --lab "Biolab Vannes"
+      dumpwatch findings patients 7 --lab "Biolab Vannes" --json -o vannes-finding-7.json
+      dumpwatch findings patients 7 --log
+    """
+    import json
+
+    import numpy as np
+
+    from alerts import patients
+    from dumpwatch.cli.listing import table
+    from matchers.index import LeakIndex
+
+    db = obj.db()
+    f = _finding(db, finding_id)
+    if show_log:
+        table(patients.lookups(db, finding_id=finding_id), ["id", "at", "by", "lab", "rows"])
+        return
+    if not lab:
+        raise click.UsageError("give --lab LAB: a listing holds one lab's rows only (see: dumpwatch findings "
+                               f"show {finding_id} for the labs of this copy)")
+    held = patients.labs_of(db, finding_id)
+    if lab not in held:
+        from dumpwatch.tables import did_you_mean
+
+        if f.get("leak") and f["verdict"] == "repost" and not held:
+            raise DumpwatchError(f"finding {finding_id} holds no record positions (recorded before dumpwatch "
+                                 "kept them, or its leak was removed or enrolled again since)")
+        labs = ", ".join(repr(x) for x in held) or "none"
+        raise DumpwatchError(f"finding {finding_id} holds no confirmed record of lab {lab!r}; "
+                             f"{did_you_mean(lab, held)}its labs: {labs}")
+    directory = obj.home.index_dir / str(f["leak"])
+    if not (directory / "meta.json").exists():
+        raise DumpwatchError(f"leak {f['leak']!r} is not enrolled any more: its row numbers are gone")
+    index = LeakIndex.load(directory)
+    rows_of = index.row_numbers
+    if rows_of is None:
+        raise DumpwatchError(f"the index of {f['leak']!r} was enrolled by an older dumpwatch, without row "
+                             "numbers: enroll the leak again (dumpwatch enroll FILE --leak NAME --replace)")
+    found = patients.positions(db, finding_id, lab)
+    if found is None or (len(found) and int(found.max()) >= len(rows_of)):
+        raise DumpwatchError(f"the positions of finding {finding_id} do not fit the index of {f['leak']!r}")
+    rows = sorted(int(r) for r in np.asarray(rows_of)[found])
+    sha = index.meta.get("source_sha256")
+    source = index.meta.get("source_file") or "?"
+    patients.log_lookup(db, finding_id=finding_id, lab=lab, rows=len(rows), by=author)
+    if as_json:
+        text = json.dumps({"finding": finding_id, "leak": f["leak"], "lab": lab, "file": source,
+                           "file_sha256": sha, "row_base": "1-based data rows, header not counted",
+                           "rows": rows}, ensure_ascii=False)
+    else:
+        text = "\n".join([
+            f"# finding {finding_id}, leak {f['leak']}, lab {lab}: {len(rows)} record(s) of the enrolled file",
+            f"# file: {source}  SHA-256: {sha or '(not recorded: enrolled before dumpwatch kept it)'}",
+            "# rows counted from 1 over the data rows (a CSV's header line is not counted: row N is line N+1)",
+            *map(str, rows)])
+    if output:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        click.echo(f"{len(rows)} row(s) of lab {terminal(lab)} written to {terminal(output)} (mode 0600); "
+                   "this look-up is logged", err=True)
+    else:
+        click.echo(terminal(text, multiline=True, limit=None))
+        click.echo("this look-up is logged (see: dumpwatch findings patients "
+                   f"{finding_id} --log)", err=True)
+
+
+COMMANDS = [findings_export, findings_patients]

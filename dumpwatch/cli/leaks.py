@@ -98,6 +98,9 @@ def leaks_remove(obj: Any, name: str, author: str, force: bool) -> None:
     note = {"at": clock.utcnow(), "by": author or "unknown",
             "note": f"leak {name} was removed; its index is gone, this finding is kept as a record"}
     try:
+        from alerts.patients import forget_leak
+
+        forget_leak(db, name)  # positions in the index being removed mean nothing any more
         noted = store.remove_leak(db, name, note)
     except BaseException:
         if aside is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from alerts import delivery, grouping
+from alerts import delivery, grouping, patients
 from crawler import health, seen
 from dumpwatch import clock, store
 
@@ -109,6 +109,7 @@ def _expire_evidence(db: sqlite_utils.Database, cutoff: str) -> dict[str, int]:
     notifications = delivery.delete_messages_of(db, f"SELECT id FROM {incidents}")
     incident_count = grouping.delete_incidents(db, f"SELECT id FROM {incidents}")
     seen.unlink_findings(db, f"SELECT id FROM {findings}")
+    patients.delete_positions_of(db, f"SELECT id FROM {findings}")
     finding_count = store.delete_findings(db, f"SELECT id FROM {findings}")
     for table in (incidents, findings):
         db.execute(f"DROP TABLE {table}")
