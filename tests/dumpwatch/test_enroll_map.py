@@ -70,12 +70,12 @@ def test_columns_by_position_and_json_keys(home, people, tmp_path):
     headerless = tmp_path / "noheader.csv"
     headerless.write_text("".join(f"{p['nir']};{p['email']};{p['nom']}\n" for p in people[:20]))
     assert run(home.root, "enroll", str(headerless), "--leak", "pos", "--map", "2=last_name").exit_code == 0
-    result = run(home.root, "enroll", str(headerless), "--leak", "pos", "--map", "3=last_name")
+    result = run(home.root, "enroll", str(headerless), "--leak", "pos", "--map", "3=last_name", "--replace")
     assert result.exit_code == 2 and "no column '3'" in result.output and "0, 1, 2" in result.output
     doc = tmp_path / "leak.json"
     doc.write_text(json.dumps([{"secu": p["nir"], "mail": p["email"], "nom": p["nom"]} for p in people[:20]]))
     assert run(home.root, "enroll", str(doc), "--leak", "js", "--map", "secu=nir").exit_code == 0
-    result = run(home.root, "enroll", str(doc), "--leak", "js", "--map", "secus=nir")
+    result = run(home.root, "enroll", str(doc), "--leak", "js", "--map", "secus=nir", "--replace")
     assert result.exit_code == 2 and "did you mean 'secu'?" in result.output
 
 
