@@ -9,6 +9,8 @@
 - :mod:`dumpwatch.cli.synth`: ``synth``: synthetic leaks and reposts (:mod:`dumpwatch.devkit.synth`);
 - :mod:`dumpwatch.cli.crawl`: ``crawl``: one on-demand crawl of configured sources;
 - :mod:`dumpwatch.cli.alerts`: ``alerts …`` and ``findings …``: the outbox, silences and findings;
+- :mod:`dumpwatch.cli.findings`: ``findings export`` (MISP, STIX) and ``findings patients`` (Art. 34),
+  added to the ``findings`` group; :mod:`dumpwatch.cli.listing`: ``--format table|json|csv`` of the lists;
 - :mod:`dumpwatch.cli.daemon`: ``daemon`` and ``status``;
 - :mod:`dumpwatch.cli.demo`: ``demo`` (the pipeline is :mod:`dumpwatch.devkit.demo`).
 
