@@ -15,7 +15,7 @@ Every state change is a :func:`dumpwatch.store.write` transaction (``BEGIN IMMED
 a crawl or another command writes), so a pass never fails with "database is locked".
 
 This module owns the SQL of ``alert_notifications`` (with :mod:`alerts.grouping`, which puts the
-messages in) and ``alert_receivers`` (``dumpwatch.store.TABLE_OWNERS``): the CLI, the status, the
+messages in) and ``alert_receivers`` (``dumpwatch.migrations.TABLE_OWNERS``): the CLI, the status, the
 demo and housekeeping read and expire messages through its functions.
 """
 

@@ -10,7 +10,7 @@ new copy, or by hand (``dumpwatch alerts ack``). Silences are applied when a gro
 Each message is rendered once and frozen in ``alert_notifications`` in the same transaction that marks
 its alerts as notified, so a crash either leaves the alerts waiting or the message queued.
 
-This module owns the SQL of ``alerts`` and ``alert_incidents`` (``dumpwatch.store.TABLE_OWNERS``):
+This module owns the SQL of ``alerts`` and ``alert_incidents`` (``dumpwatch.migrations.TABLE_OWNERS``):
 the outbox adds alerts through :func:`add_alert`; the CLI, the status and housekeeping read and
 expire them through the functions at the end.
 """
