@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from crawler.presets import PRESETS, SELECTOR_KEYS
 from dumpwatch.errors import ConfigError
+from dumpwatch.netpolicy import NetworkPolicy, host_port_entry, split_host_port
 
 KINDS = ("paste-archive", "paste-api", "forum", "discourse", "feed", "telegram")
 
@@ -85,6 +86,7 @@ class Source:
     recrawl_age: float = 7 * 86400.0
     user_agent: str = CrawlerDefaults.user_agent
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    allow_private_networks: bool | None = None  # None: [network] allow_private_networks
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
@@ -95,6 +97,7 @@ class CrawlConfig:
     defaults: CrawlerDefaults
     sources: tuple[Source, ...]
     path: str | None = None
+    network: NetworkPolicy = NetworkPolicy()  # [network]; a source's policy: network.for_source(...)
 
     def get(self, name: str) -> Source:
         for src in self.sources:
@@ -113,7 +116,7 @@ class CrawlConfig:
 _COMMON = {
     "name", "kind", "start_urls", "enabled", "interval", "max_pages", "depth", "allowed_domains",
     "headers", "cookies", "proxy", "obey_robots", "concurrency", "delay", "autothrottle",
-    "max_download_size", "timeout", "recrawl_age", "user_agent",
+    "max_download_size", "timeout", "recrawl_age", "user_agent", "allow_private_networks",
 }
 
 _KIND_KEYS: dict[str, dict[str, Any]] = {
@@ -159,7 +162,7 @@ def load_crawl_config(config: Mapping[str, Any]) -> CrawlConfig:
                               path=path, key=f"sources.{src.name}.name")
         names.add(src.name)
         sources.append(src)
-    return CrawlConfig(defaults, tuple(sources), path)
+    return CrawlConfig(defaults, tuple(sources), path, NetworkPolicy.from_config(config))
 
 
 # -- parsing helpers -------------------------------------------------------------------------------
@@ -326,11 +329,11 @@ def _source(raw: Any, index: int, d: CrawlerDefaults, path: str | None) -> Sourc
         _check_url(c, "start_urls", url)
 
     allowed = c.str_list("allowed_domains")
-    if not allowed:
-        allowed = tuple(dict.fromkeys(urlsplit(u).hostname or "" for u in start_urls))
+    if not allowed:  # the hosts of the start URLs, with their port when it is not the scheme's default
+        allowed = tuple(dict.fromkeys(host_port_entry(u) for u in start_urls))
     for dom in allowed:
-        if "/" in dom or ":" in dom:
-            raise c.fail("allowed_domains", f"{dom!r}: give host names only (no scheme, port or path)")
+        if split_host_port(dom) is None:
+            raise c.fail("allowed_domains", f"{dom!r}: give host names only, or host:port (no scheme or path)")
 
     proxy = c.str("proxy")
     if proxy is not None:
@@ -361,6 +364,7 @@ def _source(raw: Any, index: int, d: CrawlerDefaults, path: str | None) -> Sourc
         recrawl_age=c.duration("recrawl_age", d.recrawl_age),
         user_agent=c.str("user_agent", d.user_agent) or d.user_agent,
         options=MappingProxyType(options),
+        allow_private_networks=c.bool("allow_private_networks", False) if c.has("allow_private_networks") else None,
     )
 
 
