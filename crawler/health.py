@@ -10,7 +10,7 @@ problems are raised to the operators through the alerts outbox (``alerts.outbox.
 - ``losing``: the last ``failing_runs`` runs all read their listings but lost pages (documents that
   could not be scanned or recorded: a scan crash, disk full, a database locked past the write
   timeout; ``detail.lost`` of each run). Those pages are fetched again each run, and fail again;
-- ``bomb``: the last run received a decompression bomb (a ``Content-Encoding`` body that decodes
+- ``hostile``: the last run received a decompression bomb (a ``Content-Encoding`` body that decodes
   past ``max_download_size``; ``detail.bombs``, also counted in ``errors``): the site sends what is
   meant to exhaust the monitor's memory.
 
@@ -154,7 +154,7 @@ def problems(db: sqlite_utils.Database, source: str, *, failing_runs: int = 3) -
             }))
     bombs = int((latest.detail or {}).get("bombs", 0))
     if bombs:
-        found.append(("bomb", {"bombs": bombs, "since_run": latest.id,
+        found.append(("hostile", {"bombs": bombs, "since_run": latest.id,
                                "last_errors": (latest.detail or {}).get("error_reasons", {})}))
     return found
 

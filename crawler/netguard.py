@@ -9,7 +9,8 @@ filter), so a redirect, which Scrapy schedules as a new request, passes through 
 - resolves the host without blocking the reactor (``loop.getaddrinfo``) and refuses it when any of
   its addresses is refused by the policy (an IP literal is checked as written);
 - pins the checked address in Scrapy's DNS cache, so the connection goes to the address that was
-  checked, not to a second answer of a rebinding DNS server (with Scrapy's default resolver);
+  checked, not to a second answer of a rebinding DNS server (with Scrapy's default resolver,
+  ``CachingThreadedResolver``, which answers from that cache; not with another resolver);
 - raises ``IgnoreRequest`` with the reason, counts ``dumpwatch/refused`` and
   ``dumpwatch/refused_reasons/<kind>`` (the run recorder writes them in the run's detail), and logs
   the first refusal of each host.
@@ -19,7 +20,8 @@ checked here. A name that does not resolve is left to Scrapy, which fails it as 
 
 :class:`BombCountingCompressionMiddleware` is Scrapy's ``HttpCompressionMiddleware`` that also
 counts a response whose decoded body passes ``DOWNLOAD_MAXSIZE`` (a decompression bomb) as an
-error of the run (``dumpwatch/bombs``), and marks its page ``bad`` in the seen-set.
+error of the run (``dumpwatch/bombs``; a ``hostile`` health problem), and marks its page ``bad``
+in the seen-set.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.resolver import CachingThreadedResolver, dnscache
+from scrapy.utils.misc import load_object
 
 from crawler.state import state_of
 from dumpwatch.netpolicy import NetworkPolicy, kind_of, parse_ip
@@ -44,6 +48,10 @@ log = logging.getLogger(__name__)
 REFUSED = "dumpwatch/refused"
 REFUSED_REASONS = "dumpwatch/refused_reasons/"
 BOMBS = "dumpwatch/bombs"
+
+
+class PolicyRefused(IgnoreRequest):
+    """A request the network policy refused (already counted and logged by the guard)."""
 
 
 class NetworkGuardMiddleware:
@@ -60,9 +68,8 @@ class NetworkGuardMiddleware:
         state = state_of(crawler)
         policy = state.crawl_config.network.for_source(state.source.allow_private_networks)
         settings = crawler.settings
-        resolver = settings.get("TWISTED_DNS_RESOLVER") or settings.get("DNS_RESOLVER") or ""
-        pin = (settings.getbool("DNSCACHE_ENABLED") and resolver in (
-            "scrapy.resolver.CachingThreadedResolver", "scrapy.resolver.CachingHostnameResolver"))
+        pin = (settings.getbool("DNSCACHE_ENABLED") and not settings.getpriority("DNS_RESOLVER")  # deprecated, unset
+               and load_object(settings.get("TWISTED_DNS_RESOLVER")) is CachingThreadedResolver)
         return cls(crawler, policy, pin_dns=pin)
 
     async def process_request(self, request: Request) -> None:
@@ -87,8 +94,8 @@ class NetworkGuardMiddleware:
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
-            return None  # Scrapy's own lookup fails the same way, and counts it as an error
+        except (OSError, ValueError):
+            return None  # Scrapy's own lookup (or URL check) fails the same way, and counts it as an error
         addresses = [info[4][0] for info in infos]
         reason = self.policy.check_addresses(host, addresses)
         if reason:
@@ -101,8 +108,6 @@ class NetworkGuardMiddleware:
     def _pin(self, host: str, addresses: list[str]) -> None:
         """Scrapy's resolver answers from its cache: give it the address just checked (IPv4, as the
         default resolver resolves), so a second DNS answer cannot send the connection elsewhere."""
-        from scrapy.resolver import dnscache
-
         v4 = next((a for a in addresses if ":" not in a), None)
         if v4 is not None and dnscache.limit:
             dnscache[host] = v4
@@ -116,7 +121,7 @@ class NetworkGuardMiddleware:
             self.logged.add(host)
             log.warning("refused %s: %s (further refusals for %s are counted, not logged)",
                         request.url[:200], reason, host)
-        raise IgnoreRequest(reason)
+        raise PolicyRefused(reason)
 
 
 class BombCountingCompressionMiddleware(HttpCompressionMiddleware):
@@ -131,7 +136,7 @@ class BombCountingCompressionMiddleware(HttpCompressionMiddleware):
         mw.crawler = crawler
         return mw
 
-    def process_response(self, request: Request, response: Response, spider: Any = None) -> Any:  # type: ignore[override]
+    def process_response(self, request: Request, response: Response) -> Any:  # type: ignore[override]
         try:
             return super().process_response(request, response)
         except IgnoreRequest as exc:

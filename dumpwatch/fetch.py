@@ -132,12 +132,12 @@ def check_url(url: str) -> str | None:
         host, port = parts.hostname, parts.port
     except ValueError as exc:
         return f"malformed URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"not an http:// or https:// URL ({parts.scheme}:)"
     if not host:
         return "malformed URL (no host name)"
     if any(c.isspace() for c in parts.netloc):
         return "malformed URL (a space in the host name)"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"not an http:// or https:// URL ({parts.scheme}:)"
     if port is not None and not 0 < port < 65536:
         return f"malformed URL (port {port})"
     return None

@@ -23,6 +23,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import HtmlResponse, Response, TextResponse
 
 from crawler.items import Document
+from crawler.netguard import PolicyRefused
 from crawler.state import CrawlState, attach
 from dumpwatch.errors import ConfigError
 from dumpwatch.clock import utcnow
@@ -148,6 +149,8 @@ class SourceSpider(scrapy.Spider):
         log.warning("listing %s failed: %s", failure.request.url, failure.getErrorMessage()[:200])
 
     def on_item_error(self, failure: Any) -> None:
+        if failure.check(PolicyRefused):
+            return  # counted, and logged once per host, by the guard
         log.info("item %s failed: %s", failure.request.url, failure.getErrorMessage()[:200])
 
     def listing_ok(self, response: Response) -> None:
