@@ -20,7 +20,9 @@ Built on httpcore (httpx's transport), whose network backend is the place where 
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
+import ssl
 import tempfile
 import time
 import urllib.parse
@@ -125,6 +127,16 @@ class _Backend(httpcore.SyncBackend):
         raise last
 
 
+def ssl_context() -> ssl.SSLContext:
+    """Certificates checked as httpx checks them: ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else certifi's."""
+    cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def check_url(url: str) -> str | None:
     """Why ``url`` cannot be fetched as written, or None."""
     try:
@@ -176,7 +188,8 @@ def fetch(url: str, *, policy: NetworkPolicy, max_bytes: int, max_time: float, t
     error, n, current, hops = None, 0, url, []
     ext = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
     try:
-        with httpcore.ConnectionPool(network_backend=_Backend(policy, deadline), retries=0) as pool:
+        with httpcore.ConnectionPool(ssl_context=ssl_context(), network_backend=_Backend(policy, deadline),
+                                     retries=0) as pool:
             while True:
                 with pool.stream("GET", current, headers=[(b"User-Agent", USER_AGENT.encode()),
                                                           (b"Accept-Encoding", b"identity")],

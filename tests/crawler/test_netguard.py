@@ -166,3 +166,24 @@ def test_the_guard_pins_the_address_it_checked_in_scrapys_dns_cache(monkeypatch)
         asyncio.run(guard.process_request(Request("http://rebound.example/x")))
     assert "rebound.example" not in dnscache
     assert crawler.stats.values == {"dumpwatch/refused": 1, "dumpwatch/refused_reasons/loopback": 1}
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("https://forum.example/t/1", True), ("http://forum.example/t/1", True),
+    ("https://cdn.forum.example/a.zip", True),  # a subdomain
+    ("https://forum.example:8443/t/1", False),  # another port of a bare domain
+    ("http://forum.example:443/t/1", False),  # https's port, but http
+    ("http://files.example:8080/a.csv", True), ("https://files.example:8080/a.csv", True),
+    ("http://files.example/a.csv", False),  # listed with a port: that port only
+    ("http://127.0.0.1:5000/", True), ("http://127.0.0.1:5001/", False),
+    ("ftp://forum.example/", False), ("http://forum.example:bad/", False),
+])
+def test_allowed_checks_host_and_port(url, ok):
+    from types import SimpleNamespace
+
+    from crawler.spiders.base import SourceSpider
+    from dumpwatch.netpolicy import split_host_port
+
+    spider = SimpleNamespace(allowed_hosts=[split_host_port(e) for e in
+                                            ("forum.example", "files.example:8080", "127.0.0.1:5000")])
+    assert SourceSpider.allowed(spider, url) is ok

@@ -177,3 +177,41 @@ def test_max_size_stops_the_download_and_scans_the_first_part(home, site):
     (o,) = objects(run(home, site.base + "/raw/csv", "--allow-private", "--max-size", "1500"))
     assert o["size"] <= 1500 and o["complete"] is False
     assert any("larger than --max-size=1500 bytes" in e for e in o["errors"])
+
+
+def test_https_goes_through_the_checked_connection(home, people, tmp_path, monkeypatch):
+    """TLS is started on the connection the policy checked (certificates as httpx checks them)."""
+    import http.server
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    body = synth.render(*synth.transform(people[:30]), "csv").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    try:
+        url = f"https://127.0.0.1:{srv.server_address[1]}/raw"
+        (refused,) = objects(run(home, url))
+        (o,) = objects(run(home, url, "--allow-private"))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert "refused by the network policy" in refused["errors"][0]
+    assert o["verdict"] == "schema-match" and o["errors"] == [] and o["complete"] is True
