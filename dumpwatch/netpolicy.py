@@ -32,7 +32,6 @@ library and :mod:`dumpwatch.errors`.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
@@ -129,7 +128,8 @@ class NetworkPolicy:
             return None
         hint = ("allow_private_networks = true, or list it in [network] allowed_networks"
                 if kind in PRIVATE_KINDS else "list it in [network] allowed_networks")
-        return f"refused by the network policy: {ip} is a {kind} address (to allow it: {hint})"
+        shown = f"::ffff:{ip.ipv4_mapped}" if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+        return f"refused by the network policy: {shown} is a {kind} address (to allow it: {hint})"
 
     def check_addresses(self, host: str, addresses: Iterable[str]) -> str | None:
         """Why ``host``, resolved to ``addresses``, is refused (the first address refused), or None."""
@@ -149,16 +149,6 @@ class NetworkPolicy:
         if parse_ip(host) is not None:
             return self.check_address(host)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        return self.check_addresses(host, (info[4][0] for info in infos))
-
-    async def check_url_async(self, url: str) -> str | None:
-        """:meth:`check_url` without blocking the event loop (the resolver runs in a thread)."""
-        host, port = _host_port(url)
-        if host is None:
-            return f"{url!r} has no host"
-        if parse_ip(host) is not None:
-            return self.check_address(host)
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return self.check_addresses(host, (info[4][0] for info in infos))
 
     # -- configuration ---------------------------------------------------------------------------
