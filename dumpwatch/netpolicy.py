@@ -129,7 +129,8 @@ class NetworkPolicy:
         hint = ("allow_private_networks = true, or list it in [network] allowed_networks"
                 if kind in PRIVATE_KINDS else "list it in [network] allowed_networks")
         shown = f"::ffff:{ip.ipv4_mapped}" if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-        return f"refused by the network policy: {shown} is a {kind} address (to allow it: {hint})"
+        article = "an" if kind[0] in "aeiou" else "a"
+        return f"refused by the network policy: {shown} is {article} {kind} address (to allow it: {hint})"
 
     def check_addresses(self, host: str, addresses: Iterable[str]) -> str | None:
         """Why ``host``, resolved to ``addresses``, is refused (the first address refused), or None."""

@@ -107,6 +107,18 @@ def test_the_loopback_site_itself_is_refused_without_the_opt_in(crawl_home, site
     assert result.detail["refused_reasons"] == {"loopback": 1}
 
 
+def test_the_crawl_summary_says_what_was_refused(crawl_home, site):
+    from click.testing import CliRunner
+
+    from dumpwatch.cli import cli
+
+    url = feed(site, [])
+    write_config(crawl_home, f'[[sources]]\nname = "f"\nkind = "feed"\nstart_urls = ["{url}"]\n', network="")
+    res = CliRunner().invoke(cli, ["--home", str(crawl_home.root), "crawl", "f"])
+    assert "f (feed): FAILED" in res.output
+    assert "refused by the network policy (loopback) ×1" in res.output, res.output
+
+
 def test_the_per_source_opt_in(crawl_home, site):
     url = feed(site, [])
     write_config(crawl_home, f'[[sources]]\nname = "f"\nkind = "feed"\nstart_urls = ["{url}"]\n'
