@@ -10,7 +10,8 @@ filter), so a redirect, which Scrapy schedules as a new request, passes through 
   its addresses is refused by the policy (an IP literal is checked as written);
 - pins the checked address in Scrapy's DNS cache, so the connection goes to the address that was
   checked, not to a second answer of a rebinding DNS server (with Scrapy's default resolver,
-  ``CachingThreadedResolver``, which answers from that cache; not with another resolver);
+  ``CachingThreadedResolver``, which answers from that cache; not with another resolver), and
+  :class:`PolicyResolver` (that resolver, checking every answer it gives) refuses any other;
 - raises ``IgnoreRequest`` with the reason, counts ``dumpwatch/refused`` and
   ``dumpwatch/refused_reasons/<kind>`` (the run recorder writes them in the run's detail), and logs
   the first refusal of each host.
@@ -36,6 +37,7 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.exceptions import IgnoreRequest
+from twisted.internet.error import DNSLookupError
 from scrapy.http import Response
 from scrapy.resolver import CachingThreadedResolver, dnscache
 from scrapy.utils.misc import load_object
@@ -68,8 +70,13 @@ class NetworkGuardMiddleware:
         state = state_of(crawler)
         policy = state.crawl_config.network.for_source(state.source.allow_private_networks)
         settings = crawler.settings
+        resolver = load_object(settings.get("TWISTED_DNS_RESOLVER"))
         pin = (settings.getbool("DNSCACHE_ENABLED") and not settings.getpriority("DNS_RESOLVER")  # deprecated, unset
-               and load_object(settings.get("TWISTED_DNS_RESOLVER")) is CachingThreadedResolver)
+               and isinstance(resolver, type) and issubclass(resolver, CachingThreadedResolver))
+        # one crawl per process: the resolver checks with this source's policy, the source's proxy excepted
+        PolicyResolver.policy = policy
+        PolicyResolver.exempt = frozenset({(urlsplit(state.source.proxy).hostname or "").lower()} - {""}
+                                          if state.source.proxy else ())
         return cls(crawler, policy, pin_dns=pin)
 
     async def process_request(self, request: Request) -> None:
@@ -122,6 +129,30 @@ class NetworkGuardMiddleware:
             log.warning("refused %s: %s (further refusals for %s are counted, not logged)",
                         request.url[:200], reason, host)
         raise PolicyRefused(reason)
+
+
+class PolicyResolver(CachingThreadedResolver):
+    """Scrapy's default resolver (``TWISTED_DNS_RESOLVER``), checking the very address Scrapy is
+    about to connect to against the crawl's policy: the last line, behind the guard, for the answers
+    the guard did not see (a rebinding DNS server, a cache entry the guard's pin lost). A refused
+    answer fails the request as a DNS error whose message gives the reason."""
+
+    policy: NetworkPolicy | None = None  # set by NetworkGuardMiddleware.from_crawler; None: no check
+    exempt: frozenset[str] = frozenset()  # the source's proxy: the operator's own, often on the LAN
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:  # noqa: N802 (Twisted's name)
+        d = super().getHostByName(name, timeout)
+        policy = PolicyResolver.policy
+        if policy is not None and name.lower() not in PolicyResolver.exempt:
+            d.addCallback(_checked, name, policy)
+        return d
+
+
+def _checked(address: str, name: str, policy: NetworkPolicy) -> str:
+    reason = policy.check_address(address)
+    if reason:
+        raise DNSLookupError(f"{name} resolves to {address}: {reason}")
+    return address
 
 
 class BombCountingCompressionMiddleware(HttpCompressionMiddleware):

@@ -69,6 +69,8 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# Scrapy's default resolver, checking every answer against the network policy (crawler/netguard.py)
+TWISTED_DNS_RESOLVER = "crawler.netguard.PolicyResolver"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {

@@ -119,6 +119,21 @@ def test_the_crawl_summary_says_what_was_refused(crawl_home, site):
     assert "refused by the network policy (loopback) ×1" in res.output, res.output
 
 
+def test_a_host_name_is_resolved_checked_and_crawled(crawl_home, site):
+    """A name (not an IP literal) goes through the guard's resolution, its pin and Scrapy's checking
+    resolver: ``localhost`` is loopback, allowed here by the opt-in, refused without it."""
+    site.add("/page.html", "<html><body>rien</body></html>")
+    url = feed(site, ["/page.html"]).replace("127.0.0.1", "localhost")
+    write_config(crawl_home, f'[[sources]]\nname = "f"\nkind = "feed"\nstart_urls = ["{url}"]\n')
+    site.clear_log()
+    result = run_crawl(crawl_home, "f")
+    assert result.ok and "/page.html" in site.paths(), result
+    write_config(crawl_home, f'[[sources]]\nname = "f"\nkind = "feed"\nstart_urls = ["{url}"]\n', network="")
+    site.clear_log()
+    result = run_crawl(crawl_home, "f")
+    assert not result.ok and site.paths() == [] and result.detail["refused_reasons"] == {"loopback": 1}
+
+
 def test_the_per_source_opt_in(crawl_home, site):
     url = feed(site, [])
     write_config(crawl_home, f'[[sources]]\nname = "f"\nkind = "feed"\nstart_urls = ["{url}"]\n'
@@ -199,3 +214,33 @@ def test_allowed_checks_host_and_port(url, ok):
     spider = SimpleNamespace(allowed_hosts=[split_host_port(e) for e in
                                             ("forum.example", "files.example:8080", "127.0.0.1:5000")])
     assert SourceSpider.allowed(spider, url) is ok
+
+
+def test_scrapys_resolver_checks_the_address_it_answers(monkeypatch):
+    """Behind the guard: an answer Scrapy would connect to (here from its DNS cache, as a rebinding
+    server's second answer would be) is checked against the policy too."""
+    from scrapy.resolver import dnscache
+    from twisted.internet.error import DNSLookupError
+
+    from crawler.netguard import PolicyResolver
+    from dumpwatch.netpolicy import NetworkPolicy
+
+    resolver = PolicyResolver(reactor=object(), cache_size=100, timeout=1.0)
+    monkeypatch.setattr(PolicyResolver, "policy", NetworkPolicy())
+    dnscache["rebound.example"] = "127.0.0.1"
+    dnscache["public.example"] = "93.184.215.14"
+    outcomes = []
+    for name in ("rebound.example", "public.example"):
+        resolver.getHostByName(name).addCallbacks(outcomes.append, outcomes.append)
+    refused, answered = outcomes
+    assert refused.check(DNSLookupError) and "rebound.example resolves to 127.0.0.1: refused" in str(refused.value)
+    assert answered == "93.184.215.14"
+    monkeypatch.setattr(PolicyResolver, "exempt", frozenset({"rebound.example"}))  # the source's proxy
+    resolver.getHostByName("rebound.example").addCallback(outcomes.append)
+    assert outcomes[-1] == "127.0.0.1"
+    monkeypatch.setattr(PolicyResolver, "exempt", frozenset())
+    monkeypatch.setattr(PolicyResolver, "policy", None)  # not a dumpwatch crawl: Scrapy's resolver as it is
+    resolver.getHostByName("rebound.example").addCallback(outcomes.append)
+    assert outcomes[-1] == "127.0.0.1"
+    dnscache.pop("rebound.example")
+    dnscache.pop("public.example")
