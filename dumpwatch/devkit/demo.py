@@ -82,6 +82,9 @@ security = "none"
 """)
         contacts.append(f'"{lab}" = "{name}"')
     return f"""# Written by `dumpwatch demo`: every server below is local (127.0.0.1) and stops with the demo.
+[network]
+allow_private_networks = true   # the demo's sites are on 127.0.0.1; refused by default (docs/security.md)
+
 [crawler]
 delay = 0                 # politeness: real sites want 1 s or more
 autothrottle = false

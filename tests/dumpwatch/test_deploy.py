@@ -22,6 +22,7 @@ def test_example_configuration_loads_with_every_loader(tmp_path):
     cc = load_crawl_config(config)
     assert {s.kind for s in cc.sources} == set(KINDS)  # a source of each kind
     assert "tg" not in {s.name for s in cc.enabled()}
+    assert not cc.network.allow_private_networks and cc.network.allowed_networks == ()  # strict by default
     alerting = alert_settings.load(config)
     assert {"cnil", "ops", "oncall"} <= set(alerting.receivers) and alerting.contacts and alerting.routes
     scan = scan_settings_from(config)
