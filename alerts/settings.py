@@ -9,13 +9,23 @@ and the key, and says how to fix it; the errors of every table are reported at o
     authority_receiver = "cnil"
     operators_receiver = "ops"
 
+    language = "fr"                 # default of every receiver; "en" also spoken
+    timezone = "Europe/Paris"       # dates in messages
+
+    [smtp]                          # what every email receiver inherits
+    host = "smtp.example"
+    user = "dumpwatch"
+    password_env = "DUMPWATCH_SMTP_PASSWORD"
+    from = "dumpwatch@monitor.example"
+
     [[receivers]]
     name = "cnil"
     type = "email"
     to = ["violations@cnil.example"]
 
-    [contacts]
-    "Biolab Vannes" = "dpo-biolab"
+    [contacts]                      # each lab's DPO: alerts go to email (through [smtp]), the draft names them
+    "Biolab Vannes" = { name = "Dr Anne Martin", email = "dpo@biolab-vannes.example", phone = "+33 2 97 00 00 00" }
+    "Labo Lorient" = "dpo-lorient"  # short form: the name of a [[receivers]] table
 
     [[routes]]
     match = { verdict = "repost" }
@@ -37,6 +47,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
+from alerts.i18n import DEFAULT_LANGUAGE, DEFAULT_TIMEZONE, LANGUAGES, zone
 from dumpwatch.errors import ConfigError
 from dumpwatch.tables import Collector, Key, Section, array_of, did_you_mean, path_of, table_of
 
@@ -79,6 +90,7 @@ class Receiver:
     timeout: float = 10.0
     verify_tls: bool = True
     ca_file: str | None = None
+    language: str = DEFAULT_LANGUAGE  # of the messages it gets
 
     def password(self) -> str | None:
         """The SMTP password, from the environment or a file (never from the configuration itself)."""
@@ -109,6 +121,19 @@ def _credential(receiver: str, what: str, env: str | None, file: str | None) -> 
                               f"create it (mode 0600) or use {what}_env", path=p,
                               key=f"receivers.{receiver}.{what}_file") from None
     return None
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A lab's contact point (``[contacts]``): the receiver told of its copies, the DPO its draft names."""
+
+    receiver: str = ""
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+
+    def text(self) -> str:
+        return ", ".join(x for x in (self.name, self.email, self.phone) if x)
 
 
 @dataclass(frozen=True)
@@ -144,8 +169,23 @@ class Alerting:
     incident_ttl: float = 72 * 3600.0  # an incident without new copies for this long closes
     critical_records: int = 100
     high_records: int = 1000
-    contact_point: str = ""  # DPO / contact point named in the Article 33 draft
+    contact_point: str = ""  # DPO / contact point named in the Article 33 draft (labs: their own)
+    contact_points: dict[str, Contact] = field(default_factory=dict)  # lab -> its DPO, from [contacts]
+    language: str = DEFAULT_LANGUAGE  # of receivers that do not say theirs
+    timezone: str = DEFAULT_TIMEZONE  # of the dates in messages
     path: str | None = None
+
+    def contact_for(self, lab: str) -> Contact:
+        """The contact point a draft for ``lab`` names ("" = the global ``contact_point``)."""
+        point = self.contact_points.get(lab) if lab else None
+        if point and point.text():
+            return point
+        return Contact(name=self.contact_point)
+
+    def speech(self, receiver: str) -> tuple[str, str]:
+        """The language and time zone of the messages of ``receiver``."""
+        r = self.receivers.get(receiver)
+        return (r.language if r else self.language), self.timezone
 
     @property
     def configured(self) -> bool:
@@ -170,6 +210,8 @@ ALERTS = Section("alerts", {
     "critical_records": Key("int", _A.critical_records, minimum=0),
     "high_records": Key("int", _A.high_records, minimum=0),
     "contact_point": Key("text", ""),
+    "language": Key("text", DEFAULT_LANGUAGE, choices=LANGUAGES, hint="the default language of receivers"),
+    "timezone": Key("str", DEFAULT_TIMEZONE, hint="an IANA time zone, e.g. \"Europe/Paris\" or \"UTC\""),
     "authority_digest": Key("bool", False),
     "digest_interval": Key("duration", Route.digest_interval),
 })
@@ -193,6 +235,34 @@ RECEIVER = Section("receivers", {
     "timeout": Key("duration", _R.timeout),
     "verify_tls": Key("bool", _R.verify_tls),
     "ca_file": Key("text"),
+    "language": Key("text", choices=LANGUAGES, hint="default: [alerts] language"),
+})
+
+# [smtp]: what every email receiver (and every lab contact given by its email) inherits
+SMTP = Section("smtp", {
+    "host": Key("text", _R.smtp_host),
+    "port": Key("int", minimum=1, maximum=65535, hint="a TCP port number"),
+    "security": Key("text", _R.security, choices=("starttls", "tls", "none")),
+    "user": Key("text"),
+    "password_env": Key("text"),
+    "password_file": Key("text"),
+    "from": Key("text", _R.sender),
+    "ca_file": Key("text"),
+    "verify_tls": Key("bool", _R.verify_tls),
+    "timeout": Key("duration", _R.timeout),
+})
+SMTP_TO_RECEIVER = {"host": "smtp_host", "port": "smtp_port", "security": "security", "user": "username",
+                    "password_env": "password_env", "password_file": "password_file", "from": "from",
+                    "ca_file": "ca_file", "verify_tls": "verify_tls", "timeout": "timeout"}
+
+# [contacts]: "LAB" = "RECEIVER", or "LAB" = { name, email, phone } (alerts go to email through [smtp]),
+# or "LAB" = { receiver = "RECEIVER", name, email, phone }
+CONTACT = Section("contacts", {
+    "receiver": Key("str", hint="the name of a [[receivers]] table"),
+    "name": Key("text", ""),
+    "email": Key("text", ""),
+    "phone": Key("text", ""),
+    "language": Key("text", choices=LANGUAGES, hint="of this lab's messages (default: [alerts] language)"),
 })
 
 ROUTE = Section("routes", {
@@ -221,6 +291,14 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
     errors = Collector(path)
     a = ALERTS.read(config.get("alerts"), path=path)
     timing = Timing(a["group_wait"], a["group_interval"], a["repeat_interval"])
+    try:
+        zone(a["timezone"])
+    except ValueError as exc:
+        errors.add("alerts.timezone", str(exc))
+    inherited: dict[str, Any] = {"language": a["language"]}
+    with errors.collect():
+        smtp = SMTP.read(table_of(config, "smtp"), path=path)
+        inherited.update({SMTP_TO_RECEIVER[k]: v for k, v in smtp.items() if v is not None})
 
     receivers: dict[str, Receiver] = {}
     raw_receivers = array_of(config, "receivers")
@@ -228,18 +306,25 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
     refused = {r.get("name") for r in raw_receivers if isinstance(r, Mapping)}
     for i, raw in enumerate(raw_receivers):
         with errors.collect():
-            r = _receiver(raw, i, path)
+            r = _receiver(raw, i, path, inherited)
             if r.name in receivers:
                 raise ConfigError(f"two receivers are named {r.name!r}; names must be unique", path=path,
                                   key=f"receivers[{i}].name")
             receivers[r.name] = r
 
     contacts: dict[str, str] = {}
-    for lab, name in table_of(config, "contacts").items():
-        if not isinstance(name, str) or (name not in receivers and name not in refused):
-            errors.add(f"contacts.{lab}", f"lab {lab!r} points to receiver {name!r}, which is not defined in "
-                                          "[[receivers]]")
-        contacts[lab] = name
+    points: dict[str, Contact] = {}
+    for lab, entry in table_of(config, "contacts").items():
+        with errors.collect():
+            point = _contact(lab, entry, path, receivers, refused, inherited)
+            if point.receiver not in receivers and point.email and not isinstance(entry, str) \
+                    and "receiver" not in entry:
+                receivers[point.receiver] = _receiver(
+                    {"name": point.receiver, "type": "email", "to": [point.email],
+                     **({"language": entry["language"]} if "language" in entry else {})},
+                    0, path, inherited, where=f"contacts.{lab}")
+            contacts[lab] = point.receiver
+            points[lab] = point
 
     for key in ("authority_receiver", "operators_receiver", "fallback_receiver"):
         if key in (config.get("alerts") or {}) and a[key] not in receivers and a[key] not in refused:
@@ -265,22 +350,57 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
         fallback_receiver=a["fallback_receiver"], timing=timing,
         max_age=a["max_age"], retry_base=a["retry_base"], retry_cap=a["retry_cap"], lease=a["lease"],
         incident_ttl=a["incident_ttl"], critical_records=a["critical_records"],
-        high_records=a["high_records"], contact_point=a["contact_point"], path=path,
+        high_records=a["high_records"], contact_point=a["contact_point"], contact_points=points,
+        language=a["language"], timezone=a["timezone"], path=path,
     )
 
 
-def _receiver(raw: Any, i: int, path: Any) -> Receiver:
+def _contact(lab: str, entry: Any, path: Any, receivers: dict[str, Receiver], refused: set[Any],
+             inherited: Mapping[str, Any]) -> Contact:
+    """One ``[contacts]`` entry: a receiver's name (short form), or a table with the DPO's details."""
+    if isinstance(entry, str):
+        if entry not in receivers and entry not in refused:
+            raise ConfigError(f"lab {lab!r} points to receiver {entry!r}, which is not defined in [[receivers]]; "
+                              f"{did_you_mean(entry, receivers)}or write {{ name = \"...\", email = \"dpo@...\", "
+                              "phone = \"...\" }", path=path, key=f"contacts.{lab}")
+        return Contact(receiver=entry)
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"lab {lab!r}: a contact is a receiver's name or a table {{ name = \"...\", "
+                          f"email = \"dpo@...\", phone = \"...\" }}, not {entry!r}", path=path, key=f"contacts.{lab}")
+    v = CONTACT.read(entry, path=path, where=f"contacts.{lab}")
+    receiver = v["receiver"]
+    if receiver:
+        if receiver not in receivers and receiver not in refused:
+            raise ConfigError(f"lab {lab!r} points to receiver {receiver!r}, which is not defined in "
+                              f"[[receivers]]; {did_you_mean(receiver, receivers)}"
+                              f"defined: {', '.join(receivers) or 'none'}", path=path, key=f"contacts.{lab}.receiver")
+    elif not v["email"] or "@" not in v["email"]:
+        raise ConfigError(f"lab {lab!r}: give email = \"dpo@...\" (its alerts go there through [smtp]) or "
+                          "receiver = \"NAME\" of a [[receivers]] table", path=path, key=f"contacts.{lab}.email")
+    elif lab in receivers:
+        raise ConfigError(f"lab {lab!r}: a [[receivers]] table already has this name; name the lab's receiver "
+                          "with receiver = \"NAME\"", path=path, key=f"contacts.{lab}")
+    return Contact(receiver=receiver or lab, name=v["name"], email=v["email"], phone=v["phone"])
+
+
+def _receiver(raw: Any, i: int, path: Any, inherited: Mapping[str, Any] | None = None,
+              where: str | None = None) -> Receiver:
+    """One receiver; an email receiver inherits what it does not say from ``[smtp]`` (``inherited``)."""
     if not isinstance(raw, Mapping):
         raise ConfigError("each receiver is a [[receivers]] table", path=path, key=f"receivers[{i}]")
     name = raw.get("name")
-    where = f"receivers.{name}" if isinstance(name, str) and name else f"receivers[{i}]"
-    v = RECEIVER.read(raw, path=path, where=where)
+    where = where or (f"receivers.{name}" if isinstance(name, str) and name else f"receivers[{i}]")
+    inherited = dict(inherited or {})
+    if raw.get("type") != "email":  # a webhook inherits the language only
+        inherited = {k: v for k, v in inherited.items() if k == "language"}
+    v = RECEIVER.read(raw, path=path, where=where, defaults=inherited)
 
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(message, path=path, key=f"{where}.{key}")
 
     name, kind, verify = v["name"], v["type"], v["verify_tls"]
-    common = dict(name=name, type=kind, timeout=v["timeout"] or 10.0, verify_tls=verify, ca_file=v["ca_file"])
+    common = dict(name=name, type=kind, timeout=v["timeout"] or 10.0, verify_tls=verify, ca_file=v["ca_file"],
+                  language=v["language"] or DEFAULT_LANGUAGE)
     if kind == "email":
         to = v["to"]
         if not to or not all("@" in a for a in to):
