@@ -18,7 +18,7 @@ raised at once (:class:`~dumpwatch.errors.ConfigErrors`), each a :class:`~dumpwa
 naming the file, the key path (``sources.pastes.interval``) and the fix. What a declaration cannot
 say (a CSS selector that compiles, a receiver that exists) its owner checks after ``read``.
 
-Declared sections: ``[crawler]`` and ``[[sources]]`` (crawler/sources.py), ``[alerts]``,
+Declared sections: ``[crawler]`` and ``[[sources]]`` (crawler/sources.py), ``[alerts]``, ``[smtp]``, ``[contacts]``,
 ``[[receivers]]`` and ``[[routes]]`` (alerts/settings.py), ``[daemon]`` (dumpwatch/daemon/settings.py),
 ``[scan]`` and ``[limits]`` (dumpwatch/engine_settings.py, which hands the engine its objects).
 
