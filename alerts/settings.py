@@ -1,7 +1,8 @@
 """The alerting part of dumpwatch.toml: receivers, lab contacts, routes and delivery settings.
 
 Declared once here (:data:`ALERTS`, :data:`RECEIVER`, :data:`ROUTE`, checked by
-:mod:`dumpwatch.tables`), parsed into frozen dataclasses once where the configuration enters (the
+:mod:`dumpwatch.tables`; ``[smtp]``, which email receivers inherit, and ``[contacts]`` in
+:mod:`alerts.contacts`), parsed into frozen dataclasses once where the configuration enters (the
 crawl pipeline, the delivery job, the commands); every error names the file, the receiver or route
 and the key, and says how to fix it; the errors of every table are reported at once. See docs/alerts.md for the reference and a full example::
 
@@ -47,6 +48,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
+from alerts.contacts import Contact, contact, smtp_defaults
 from alerts.i18n import DEFAULT_LANGUAGE, DEFAULT_TIMEZONE, LANGUAGES, zone
 from dumpwatch.errors import ConfigError
 from dumpwatch.tables import Collector, Key, Section, array_of, did_you_mean, path_of, table_of
@@ -121,19 +123,6 @@ def _credential(receiver: str, what: str, env: str | None, file: str | None) -> 
                               f"create it (mode 0600) or use {what}_env", path=p,
                               key=f"receivers.{receiver}.{what}_file") from None
     return None
-
-
-@dataclass(frozen=True)
-class Contact:
-    """A lab's contact point (``[contacts]``): the receiver told of its copies, the DPO its draft names."""
-
-    receiver: str = ""
-    name: str = ""
-    email: str = ""
-    phone: str = ""
-
-    def text(self) -> str:
-        return ", ".join(x for x in (self.name, self.email, self.phone) if x)
 
 
 @dataclass(frozen=True)
@@ -238,33 +227,6 @@ RECEIVER = Section("receivers", {
     "language": Key("text", choices=LANGUAGES, hint="default: [alerts] language"),
 })
 
-# [smtp]: what every email receiver (and every lab contact given by its email) inherits
-SMTP = Section("smtp", {
-    "host": Key("text", _R.smtp_host),
-    "port": Key("int", minimum=1, maximum=65535, hint="a TCP port number"),
-    "security": Key("text", _R.security, choices=("starttls", "tls", "none")),
-    "user": Key("text"),
-    "password_env": Key("text"),
-    "password_file": Key("text"),
-    "from": Key("text", _R.sender),
-    "ca_file": Key("text"),
-    "verify_tls": Key("bool", _R.verify_tls),
-    "timeout": Key("duration", _R.timeout),
-})
-SMTP_TO_RECEIVER = {"host": "smtp_host", "port": "smtp_port", "security": "security", "user": "username",
-                    "password_env": "password_env", "password_file": "password_file", "from": "from",
-                    "ca_file": "ca_file", "verify_tls": "verify_tls", "timeout": "timeout"}
-
-# [contacts]: "LAB" = "RECEIVER", or "LAB" = { name, email, phone } (alerts go to email through [smtp]),
-# or "LAB" = { receiver = "RECEIVER", name, email, phone }
-CONTACT = Section("contacts", {
-    "receiver": Key("str", hint="the name of a [[receivers]] table"),
-    "name": Key("text", ""),
-    "email": Key("text", ""),
-    "phone": Key("text", ""),
-    "language": Key("text", choices=LANGUAGES, hint="of this lab's messages (default: [alerts] language)"),
-})
-
 ROUTE = Section("routes", {
     "name": Key("text"),
     "match": Key("table", {}, hint="e.g. match = { verdict = \"repost\" }"),
@@ -297,8 +259,7 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
         errors.add("alerts.timezone", str(exc))
     inherited: dict[str, Any] = {"language": a["language"]}
     with errors.collect():
-        smtp = SMTP.read(table_of(config, "smtp"), path=path)
-        inherited.update({SMTP_TO_RECEIVER[k]: v for k, v in smtp.items() if v is not None})
+        inherited.update(smtp_defaults(config, path))
 
     receivers: dict[str, Receiver] = {}
     raw_receivers = array_of(config, "receivers")
@@ -316,7 +277,7 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
     points: dict[str, Contact] = {}
     for lab, entry in table_of(config, "contacts").items():
         with errors.collect():
-            point = _contact(lab, entry, path, receivers, refused, inherited)
+            point = contact(lab, entry, path, receivers, refused)
             if point.receiver not in receivers and point.email and not isinstance(entry, str) \
                     and "receiver" not in entry:
                 receivers[point.receiver] = _receiver(
@@ -353,34 +314,6 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
         high_records=a["high_records"], contact_point=a["contact_point"], contact_points=points,
         language=a["language"], timezone=a["timezone"], path=path,
     )
-
-
-def _contact(lab: str, entry: Any, path: Any, receivers: dict[str, Receiver], refused: set[Any],
-             inherited: Mapping[str, Any]) -> Contact:
-    """One ``[contacts]`` entry: a receiver's name (short form), or a table with the DPO's details."""
-    if isinstance(entry, str):
-        if entry not in receivers and entry not in refused:
-            raise ConfigError(f"lab {lab!r} points to receiver {entry!r}, which is not defined in [[receivers]]; "
-                              f"{did_you_mean(entry, receivers)}or write {{ name = \"...\", email = \"dpo@...\", "
-                              "phone = \"...\" }", path=path, key=f"contacts.{lab}")
-        return Contact(receiver=entry)
-    if not isinstance(entry, Mapping):
-        raise ConfigError(f"lab {lab!r}: a contact is a receiver's name or a table {{ name = \"...\", "
-                          f"email = \"dpo@...\", phone = \"...\" }}, not {entry!r}", path=path, key=f"contacts.{lab}")
-    v = CONTACT.read(entry, path=path, where=f"contacts.{lab}")
-    receiver = v["receiver"]
-    if receiver:
-        if receiver not in receivers and receiver not in refused:
-            raise ConfigError(f"lab {lab!r} points to receiver {receiver!r}, which is not defined in "
-                              f"[[receivers]]; {did_you_mean(receiver, receivers)}"
-                              f"defined: {', '.join(receivers) or 'none'}", path=path, key=f"contacts.{lab}.receiver")
-    elif not v["email"] or "@" not in v["email"]:
-        raise ConfigError(f"lab {lab!r}: give email = \"dpo@...\" (its alerts go there through [smtp]) or "
-                          "receiver = \"NAME\" of a [[receivers]] table", path=path, key=f"contacts.{lab}.email")
-    elif lab in receivers:
-        raise ConfigError(f"lab {lab!r}: a [[receivers]] table already has this name; name the lab's receiver "
-                          "with receiver = \"NAME\"", path=path, key=f"contacts.{lab}")
-    return Contact(receiver=receiver or lab, name=v["name"], email=v["email"], phone=v["phone"])
 
 
 def _receiver(raw: Any, i: int, path: Any, inherited: Mapping[str, Any] | None = None,
