@@ -8,7 +8,7 @@ import email.policy
 
 import pytest
 
-from alertkit import assert_no_identifier, make_finding
+from tests.helpers.alertkit import assert_no_identifier, make_finding
 from alerts import record_finding
 from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of
