@@ -36,7 +36,7 @@ import sqlite_utils
 from alerts import grouping
 from dumpwatch import clock
 from alerts.channels import ChannelError
-from alerts.render import Message
+from alerts.render import Message, fallback_message
 from alerts.settings import Alerting, Receiver
 from dumpwatch import store
 from dumpwatch.errors import DumpwatchError
@@ -234,11 +234,7 @@ def _fallback(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any]
         return
     payload = json.loads(row["payload"])
     message = Message.from_json(payload)
-    note = (f"[dumpwatch] Undeliverable to {row['receiver']}: " + message.subject.removeprefix("[dumpwatch] "))
-    text = (f"This message could not be delivered to receiver {row['receiver']!r}; it is sent to the fallback "
-            f"receiver instead.\n\n{message.text}")
-    copy = Message(subject=note, text=text, markdown=message.markdown, html=message.html,
-                   data={**message.data, "kind": "fallback", "original_receiver": row["receiver"]})
+    copy = fallback_message(message, row["receiver"], *alerting.speech(fallback))
     grouping.insert_message(db, alerting, receiver=fallback, kind="fallback", key=f"{row['idempotency_key']}-fb",
                             message=copy, incident_id=row["incident_id"], now=now, fallback_of=row["id"])
     log.warning("message %s goes to fallback receiver %s", row["idempotency_key"], fallback)

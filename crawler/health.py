@@ -176,9 +176,12 @@ def check_health(db: sqlite_utils.Database, source: str, *, failing_runs: int = 
     from alerts.outbox import record_health
 
     names = []
+    urls = next((list(s.get("start_urls") or [])[:3] for s in (config or {}).get("sources") or []
+                 if isinstance(s, Mapping) and s.get("name") == source), [])  # named in the alert
     for problem, detail in problems(db, source, failing_runs=failing_runs):
         log.warning("source %s is %s: %s", source, problem, detail)
-        record_health(db, source=source, problem=problem, detail=detail, config=config)
+        record_health(db, source=source, problem=problem, detail={**detail, "urls": urls} if urls else detail,
+                      config=config)
         names.append(problem)
     return names
 

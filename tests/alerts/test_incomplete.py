@@ -14,7 +14,8 @@ from dumpwatch import migrations, store
 
 
 def _cfg():
-    return base_config(cnil_url="http://127.0.0.1:9/hook", secret_file="/nonexistent", smtp_port=9, labs=[])
+    return base_config(cnil_url="http://127.0.0.1:9/hook", secret_file="/nonexistent", smtp_port=9, labs=[],
+                       alerts={"language": "en"})  # INCOMPLETE is the English msgid
 
 
 def _partial(people, url, sha):
