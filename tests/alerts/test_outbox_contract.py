@@ -435,6 +435,7 @@ def test_enqueue_adds_only_the_alerts_still_missing(two_labs, caplog):
     assert [r[0] for r in db.execute("SELECT receiver FROM alerts")] == ["cnil"]
     # The labs' contacts are configured later: enqueueing again adds their alerts, not the authority's.
     row = store.get_finding(db, fid)
+    caplog.clear()  # only what the second enqueue logs (an earlier test may have left INFO on)
     with caplog.at_level(logging.INFO, logger="alerts.outbox"), db.atomic():
         new = enqueue(db, alerting_of(_cfg(labs)), fid, row, now=T0 + timedelta(minutes=1))
     assert len(new) == 2
