@@ -7,6 +7,10 @@ parsing the file (timed in between too):
 
     ratio(version) = best-of-N wall time of `dumpwatch scan --json REPOST` / best-of-N csv.reader
 
+and the CPU time (user + system) of each version's command, its worker processes included, which a
+loaded machine disturbs far less than the wall time (the head/base CPU ratio is the figure to trust
+when other work shares the cores).
+
 The baseline version is a git revision, checked out into a temporary worktree and run with the same
 interpreter (the same installed libraries). Both versions must read the same index format: the
 home is enrolled once, by the current tree. The JSON outputs of the two are compared too (they must
@@ -22,6 +26,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,13 +40,19 @@ sys.path.insert(0, str(ROOT))
 from dumpwatch.devkit import synth  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
-    t = time.perf_counter()
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """Wall time, CPU time (user + system, the command's worker processes included) and output."""
+    t, cpu = time.perf_counter(), cpu_of_children()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, cpu_of_children() - cpu
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{' '.join(cmd)} in {cwd} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, proc.stdout
+    return wall, cpu, proc.stdout
 
 
 def parse_only(path: Path) -> float:
@@ -91,12 +102,17 @@ def main() -> None:
                        env=env, cwd=ROOT, check=True, capture_output=True)
         sides = {"base": base_tree, "head": ROOT}
         best = {name: float("inf") for name in (*sides, "csv.reader")}
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        best_cpu = {name: float("inf") for name in sides}
         outputs: dict[str, list[dict]] = {}
-        for _ in range(args.rounds):
-            for name, tree in sides.items():
+        for round_ in range(args.rounds):
+            order = list(sides.items()) if round_ % 2 == 0 else list(sides.items())[::-1]  # no side always first
+            for name, tree in order:
                 env = {**os.environ, "PYTHONPATH": str(tree), "DUMPWATCH_HOME": str(home)}
-                wall, out = timed([sys.executable, "-m", "dumpwatch.cli", "scan", "--json", str(repost)], env, tree)
+                wall, cpu, out = timed([sys.executable, "-m", "dumpwatch.cli", "scan", "--json", str(repost)], env, tree)
                 best[name] = min(best[name], wall)
+                times[name].append(wall)
+                best_cpu[name] = min(best_cpu[name], cpu)
                 outputs[name] = comparable(out)
             best["csv.reader"] = min(best["csv.reader"], parse_only(repost))
     finally:
@@ -110,12 +126,15 @@ def main() -> None:
     same = outputs["base"] == outputs["head"]
     print(f"`bench/bench_compare.py {args.base} --rows {args.rows} --rounds {args.rounds}`: "
           f"{args.rows:,} rows, best of {args.rounds} alternating rounds\n")
-    print("| version | `dumpwatch scan --json` | ratio to csv.reader |")
-    print("| --- | --- | --- |")
+    print("| version | `dumpwatch scan --json` wall | ratio to csv.reader | CPU (user+sys, workers included) |")
+    print("| --- | --- | --- | --- |")
     for name, rev in (("base", base_rev), ("head", head_rev)):
-        print(f"| {name} ({rev}) | {best[name]:.2f} s | {best[name] / best['csv.reader']:.2f}× |")
-    print(f"| csv.reader (baseline) | {best['csv.reader']:.2f} s | 1.00× |")
-    print(f"\nhead / base: {best['head'] / best['base']:.2f}×; scan JSON identical: {'yes' if same else 'NO'}")
+        print(f"| {name} ({rev}) | {best[name]:.2f} s | {best[name] / best['csv.reader']:.2f}× | {best_cpu[name]:.2f} s |")
+    print(f"| csv.reader (baseline) | {best['csv.reader']:.2f} s | 1.00× | |")
+    print(f"\nhead / base: wall {best['head'] / best['base']:.2f}×, CPU {best_cpu['head'] / best_cpu['base']:.2f}×"
+          f"; scan JSON identical: {'yes' if same else 'NO'}")
+    for name in sides:
+        print(f"{name} runs: {', '.join(f'{t:.2f}' for t in times[name])} s")
     if not same:
         raise SystemExit("the two versions disagree on the scan result")
 
