@@ -23,7 +23,7 @@ from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of
 from alerts.render import alert_view, render
 from dumpwatch import store
-from dumpwatch.cli import cli
+from dumpwatch.cli.main import cli
 
 BAIT = ("<!channel> <http://evil.example/login|CNIL: verify here> [Click](http://evil.example/phish) "
         "<img src=x onerror=alert(1)> @channel")

@@ -53,7 +53,7 @@ start_urls = ["{hostile_forum.base}/phpbb/viewforum.php?f=2"]
     assert "#p12\\x1b]0;pwned\\x07\\x1b[31m\\u202e" in log  # the finding's line names it, escaped
     assert not RAW.search(log), RAW.search(log)
 
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
 
     for args in (["findings", "list"], ["findings", "show", str(finding["id"])], ["findings", "list", "--json"]):
         out = CliRunner().invoke(cli, ["--home", str(crawl_home.root), *args], catch_exceptions=False).output

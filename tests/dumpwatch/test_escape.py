@@ -233,7 +233,7 @@ def test_log_filter_escapes_message_arguments_and_traceback():
 def test_the_front_door_escapes_its_log(tmp_path):
     """`dumpwatch -v …` logs through a handler with the filter (a child process: pytest owns this one's)."""
     code = ("import logging, sys\n"
-            "from dumpwatch.cli import cli\n"
+            "from dumpwatch.cli.main import cli\n"
             "@cli.command('hostile-log')\n"
             "def _hostile():\n"
             "    logging.getLogger('dumpwatch.test').warning('post %s', 'p\\x1b]0;pwned\\x07\\x1b[31m')\n"
@@ -251,7 +251,7 @@ def test_scan_errors_naming_a_zip_member_print_no_raw_escape(home, tmp_path):
 
     from click.testing import CliRunner
 
-    from dumpwatch.cli import cli
+    from dumpwatch.cli.main import cli
 
     member = "p\x1b]0;pwned\x07\x1b[31m\u202e.csv"
     buf = io.BytesIO()
