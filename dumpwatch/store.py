@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,8 @@ import sqlite_utils
 
 from dumpwatch.clock import utcnow
 from dumpwatch.errors import DatabaseBusy, DumpwatchError, StorageError
+from dumpwatch.filemodes import private_file, tighten
+from dumpwatch.redact import redact_urls
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +199,7 @@ def _locked(db: sqlite_utils.Database, statement: str, deadline: float, limit: f
 
 
 def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate a database; ``None`` gives an in-memory one."""
+    """Open (creating if needed, mode 0600) and migrate a database; ``None`` gives an in-memory one."""
     if path is None:
         db = sqlite_utils.Database(memory=True)
         db.execute("PRAGMA foreign_keys=ON")
@@ -204,8 +207,10 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
         return db
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _private(Path(path))
         db = sqlite_utils.Database(path)
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the journal mode may wait for a lock
+        db.execute("PRAGMA secure_delete=ON")  # deleted evidence and errors are overwritten, not left in free pages
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -217,6 +222,16 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
             raise
         raise failure from exc
     return db
+
+
+def _private(path: Path) -> None:
+    """The database file is created 0600 before SQLite opens it (SQLite gives its ``-wal`` and
+    ``-shm`` files the database's mode); an existing one, or its companions, looser is tightened."""
+    if path.exists():
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            tighten(p)
+    else:
+        private_file(path)
 
 
 # -- migrations ------------------------------------------------------------------------------------
@@ -427,12 +442,28 @@ def _m103_finding_complete(db: sqlite_utils.Database) -> None:
     db["findings"].add_column("complete", int, not_null_default=1)
 
 
+def _m104_installation_id(db: sqlite_utils.Database) -> None:
+    """``meta``: facts about this installation, first its id (:func:`installation_id`), random, made
+    once with the database and part of every idempotency key."""
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert({"key": "installation_id", "value": secrets.token_hex(16)})
+
+
+def _m105_receiver_urls_redacted(db: sqlite_utils.Database) -> None:
+    """Delivery errors stored by earlier versions could quote a receiver's URL (a credential for
+    Slack and Mattermost): every URL in them redacted, the old text overwritten (``secure_delete``)."""
+    for table, pk in (("alert_notifications", "id"), ("alert_receivers", "receiver")):
+        for key, error in db.execute(f"SELECT {pk}, last_error FROM {table} WHERE last_error LIKE '%://%'").fetchall():
+            db.execute(f"UPDATE {table} SET last_error = ? WHERE {pk} = ?", [redact_urls(error), key])
+
+
 # Who owns each table: its SQL (statements naming it, ``db["table"]``) is written in that module only,
 # apart from the migrations above; the others call that module's functions
 # (tests/test_sql_owners.py checks it). Two modules share the outbox of messages: grouping puts
 # them in (:func:`alerts.grouping.insert_message`), delivery sends them.
 TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     "_migrations": ("dumpwatch.store",),
+    "meta": ("dumpwatch.store",),
     "leaks": ("dumpwatch.store",),
     "findings": ("dumpwatch.store",),
     "crawl_seen_urls": ("crawler.seen",),
@@ -450,6 +481,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("101_crawler", _m101_crawler),
     ("102_alerts", _m102_alerts),
     ("103_finding_complete", _m103_finding_complete),
+    ("104_installation_id", _m104_installation_id),
+    ("105_receiver_urls_redacted", _m105_receiver_urls_redacted),
 ]
 
 
@@ -479,6 +512,23 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         log.debug("applied migration %s", name)
         applied.append(name)
     return applied
+
+
+def installation_id(db: sqlite_utils.Database) -> str:
+    """This installation's id (32 hex digits, random, made with the database by a migration).
+
+    Part of every idempotency key, so two installations never send the same key for the same copy
+    and incident, while one installation sends the same key on every retry and after a restart. It
+    lives in the database, not beside it: a database restored from a backup keeps the id of the
+    rows (incident numbers, alert keys) its keys are made from, so a message made again from
+    restored rows has the key it was first sent with and a receiver that drops keys it processed
+    drops it, rightly; a new home with a new database is a new installation. It is no secret."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'installation_id'").fetchone()
+    if row is None:  # the migration made it: the row was deleted by hand
+        raise StorageError(f"the database {db_path(db) or '(in memory)'} has no installation id: restore it "
+                           "from a backup, or run: sqlite3 DB \"INSERT INTO meta VALUES ('installation_id', "
+                           "lower(hex(randomblob(16))))\"")
+    return row[0]
 
 
 # -- leaks -----------------------------------------------------------------------------------------
