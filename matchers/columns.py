@@ -1,9 +1,9 @@
 """Vectorised columns: a batch of cells of one column as integers, at C speed where possible.
 
-The scanner's fast path (:meth:`matchers.scan.Scanner.match_rows`) fingerprints whole columns of
-NIRs and phones at once; these functions are :func:`matchers.identifiers.nir_parts` and
+The batch path (:meth:`matchers.match.Matcher.match_rows`) fingerprints whole columns of NIRs
+and phones at once; these functions are :func:`matchers.identifiers.nir_parts` and
 :func:`~matchers.identifiers.phone_nsn` vectorised with numpy (tests check they agree), plus the
-batching and the health-vocabulary check on a batch's values.
+batching and the picking of one column out of a batch of rows.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ import numpy as np
 
 from matchers import identifiers as ids
 from matchers.fingerprint import nir_int
-
-PROFILE_ROWS = 200
-
 
 _NIR_STRIP = str.maketrans("", "", " .-_\u00a0\t")
 _PHONE_STRIP = str.maketrans("", "", " .-_+()/\u00a0\t")
@@ -79,13 +76,6 @@ def column(batch: list[Sequence[str]], c: int) -> list[str]:
         return list(map(operator.itemgetter(c), batch))
     except IndexError:
         return [r[c] if c < len(r) else "" for r in batch]
-
-
-def health_in_rows(batch: list, rows: int = PROFILE_ROWS) -> bool:
-    """Whether the medical vocabulary (pathologies, treatments, pregnancy …) or a blood group
-    appears in any value of a batch's first rows (header or not: ``diag``/``med`` columns too)."""
-    text = "\n".join(" ; ".join(r.values() if isinstance(r, dict) else r) for r in batch[:rows])
-    return bool(ids.health_terms(text) or ids.BLOOD_IN_TEXT.search(text))
 
 
 def batched(it: Iterable, n: int) -> Iterator[list]:

@@ -22,8 +22,8 @@ from matchers import schema as sch
 from matchers.extract import Limits, extract
 from matchers.fingerprint import Fingerprinter
 from matchers.index import FORMAT, IndexBuilder, LeakIndex, check_leak_name
+from matchers.profiles import PROFILE_ROWS
 from matchers.records import from_mapped
-from matchers.scan import PROFILE_ROWS
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,10 @@
 
 Used by :meth:`matchers.scan.Scanner.scan_path` for plain (uncompressed) delimited files of at
 least :data:`MIN_BYTES` when the scanner was given ``workers > 1``. The parent reads the head of
-the file through the normal extraction to learn its encoding, dialect, header and column mapping;
-each range is then parsed by its own ``csv.reader`` with that dialect and matched with the same
-vectorised path, in forked children (the memory-mapped indexes are shared by the fork). Anything
+the file through the normal extraction to learn its encoding, dialect, header and column mapping
+(:func:`plan`); each range is then parsed by its own ``csv.reader`` with that dialect and matched
+with the same batch path (:meth:`matchers.match.Matcher.match_rows`), in forked children (the
+memory-mapped indexes are shared by the fork), and the ranges' tallies are merged. Anything
 unusual (a compressed or multi-table file, an encoding whose newline is not one byte, quoted
 fields holding line breaks, a child that dies) makes the caller fall back to the sequential scan.
 """
@@ -20,16 +21,13 @@ import multiprocessing
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from matchers import schema as sch
-from matchers.extract import extract
+from matchers.extract import Limits, extract
+from matchers.match import Matcher
 from matchers.tally import Tally, tally_for
-
-if TYPE_CHECKING:  # pragma: no cover
-    from matchers.scan import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ class _Range(io.RawIOBase):
         super().close()
 
 
-def plan(path: Path, scanner: "Scanner", workers: int) -> Plan | None:
+def plan(path: Path, limits: Limits, workers: int) -> Plan | None:
     """How to split ``path`` into ``workers`` ranges, or ``None`` when it must be scanned in one go."""
     size = path.stat().st_size
     if workers < 2 or size < MIN_BYTES:
@@ -90,7 +88,7 @@ def plan(path: Path, scanner: "Scanner", workers: int) -> Plan | None:
             return None
         fh.seek(0)
         errors: list[str] = []
-        tables = extract(fh, str(path), scanner.limits, errors)
+        tables = extract(fh, str(path), limits, errors)
         table = next(tables, None)
         if table is None or table.kind != "delimited" or table.source != str(path) or not table.encoding:
             return None
@@ -122,9 +120,9 @@ def plan(path: Path, scanner: "Scanner", workers: int) -> Plan | None:
     return Plan(enc, dialect, mapping, sample, list(zip(cuts, cuts[1:])))
 
 
-def _match_range(scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, int],
+def _match_range(matcher: Matcher, path: Path, plan_: Plan, rng: tuple[int, int],
                  progress=None) -> Tally:
-    tally = tally_for(scanner.indexes)
+    tally = tally_for(matcher.indexes)
     tally.kinds |= plan_.mapping.kinds
     enc = plan_.encoding
     if rng[0] == 0 and enc.lower().replace("_", "-") == "utf-8":
@@ -133,13 +131,13 @@ def _match_range(scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, in
     scale = path.stat().st_size / max(1, rng[1] - rng[0])
     with io.TextIOWrapper(io.BufferedReader(_Range(path, *rng, progress, scale), 1 << 20), encoding=enc,
                           errors="replace", newline="") as text:
-        scanner.match_rows(csv.reader(text, plan_.dialect), plan_.mapping, tally)
+        matcher.match_rows(csv.reader(text, plan_.dialect), plan_.mapping, tally)
     return tally
 
 
-def _child(conn, scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, int]) -> None:
+def _child(conn, matcher: Matcher, path: Path, plan_: Plan, rng: tuple[int, int]) -> None:
     try:
-        t = _match_range(scanner, path, plan_, rng)
+        t = _match_range(matcher, path, plan_, rng)
         matched = [np.flatnonzero(h.matched).astype(np.uint32) for h in t.leaks]
         t.leaks = []
         conn.send_bytes(pickle.dumps((t, matched)))
@@ -149,18 +147,18 @@ def _child(conn, scanner: "Scanner", path: Path, plan_: Plan, rng: tuple[int, in
         conn.close()
 
 
-def scan_ranges(scanner: "Scanner", path: Path, plan_: Plan, tally: Tally, progress=None) -> str:
+def scan_ranges(matcher: Matcher, path: Path, plan_: Plan, tally: Tally, progress=None) -> str:
     """Match every range into ``tally`` (children for all ranges but the first); returns the SHA-256."""
     ctx = multiprocessing.get_context("fork")
     procs = []
     for rng in plan_.ranges[1:]:
         recv, send = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_child, args=(send, scanner, path, plan_, rng), daemon=True)
+        p = ctx.Process(target=_child, args=(send, matcher, path, plan_, rng), daemon=True)
         p.start()
         send.close()
         procs.append((p, recv))
     try:
-        mine = _match_range(scanner, path, plan_, plan_.ranges[0], progress)
+        mine = _match_range(matcher, path, plan_, plan_.ranges[0], progress)
         with path.open("rb") as fh:
             sha = hashlib.file_digest(fh, "sha256").hexdigest()
         parts = [(mine, None)]

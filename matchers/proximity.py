@@ -8,11 +8,11 @@ exact-data-match products do, a record is then *the text around a strong identif
 phone, the *anchor*): at most :data:`WINDOW` characters on each side, cut at the previous and the
 next identifier of the same kind (the neighbouring records' own anchors), never the line.
 
-The scanner (``Scanner._match_proximity``) confirms an anchor's enrolled record when a second
-independent field of that same record lies in its window: another strong identifier that finds
-the same record, or a name, birth date or postcode checked against it. Only anchors whose
-fingerprint finds an enrolled record not yet confirmed get a window built, so a document of noise
-costs one pass of three regular expressions and one batched fingerprint lookup.
+The matcher (``Matcher._match_proximity``, :mod:`matchers.match`) confirms an anchor's enrolled
+record when a second independent field of that same record lies in its window: another strong
+identifier that finds the same record, or a name, birth date or postcode checked against it. Only
+anchors whose fingerprint finds an enrolled record not yet confirmed get a window built, so a
+document of noise costs one pass of three regular expressions and one batched fingerprint lookup.
 
 Bounded: the text is read in blocks of :data:`BLOCK` characters that overlap by a window and the
 longest identifier, so each anchor is seen once with its whole window (linear time, bounded

@@ -13,45 +13,40 @@ by secondary fields is confirmed once the whole input is read, only if its proof
 expected number of chance confirmations small, and ``repost`` needs far more confirmed records
 than chance would give for the input's size.
 
-Delimited tables take a vectorised path: per batch of rows, the strong fields are fingerprinted,
-looked up with numpy, and rows whose fields agree on one record are confirmed without further
-work; only rows with a single or conflicting hit go through the per-record verification.
+This module holds the entry points (:class:`Scanner`: a path, a stream, bytes), the hashing of
+what is read, and the verdict. The matching itself is :mod:`matchers.match` (the batch path for
+delimited tables and the per-record verification), told what each table is by its profile
+(:mod:`matchers.profiles`); what one input accumulates is a :class:`matchers.tally.Tally`. A large
+plain delimited file is split across processes by :mod:`matchers.parallel` (``workers > 1``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from rapidfuzz import fuzz
 
 from matchers import evidence as ev
-from matchers import identifiers as ids
 from matchers import proximity as prox
-from matchers import schema as sch
-from matchers.columns import PROFILE_ROWS, SHORT, batched, column, health_in_rows, nir_column, phone_column
-from matchers.extract import Limits, Table, extract
-from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
 from matchers.errors import SettingsError
-from matchers.fingerprint import STRONG_KINDS, Fingerprinter, key_id, nir_int
+from matchers.extract import Limits, extract
+from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
+from matchers.fingerprint import Fingerprinter, key_id
 from matchers.index import LeakIndex, load_all
-from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, split_keyed
-from matchers.tally import SAMPLE_SIZE, LeakHits, Tally, tally_for
+from matchers.match import Matcher
+from matchers.profiles import score_schema
+from matchers.tally import LeakHits, Tally, tally_for
 
 log = logging.getLogger(__name__)
 
-BATCH = 8192
-NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
 SCHEMA_THRESHOLD = 0.45
 NIR_THRESHOLD = 10  # valid NIRs (with key) that make an unknown document a schema match
-_ZERO = b"\0" * 8
 
 
 class _HashingReader:
@@ -129,7 +124,7 @@ class Scanner:
         self.fpr = Fingerprinter(key)
         self.repost_threshold = repost_threshold
         self.limits = limits or Limits()
-        self._hash = {k: self.fpr.hasher(k) for k in STRONG_KINDS}
+        self.matcher = Matcher(self.indexes, self.fpr)
 
     @classmethod
     def from_index_dir(cls, index_dir: Path, key: bytes, settings: ScanSettings | None = None,
@@ -156,13 +151,13 @@ class Scanner:
     def _scan_parallel(self, path: Path, progress: Callable[[int], None] | None = None) -> Finding | None:
         from matchers import parallel
 
-        plan = parallel.plan(path, self, self.workers)
+        plan = parallel.plan(path, self.limits, self.workers)
         if plan is None:
             return None
         tally = tally_for(self.indexes)
-        self._score_schema(plan.mapping, len(plan.sample), tally)
+        score_schema(plan.mapping, len(plan.sample), self.indexes, tally)
         try:
-            sha = parallel.scan_ranges(self, path, plan, tally, progress)
+            sha = parallel.scan_ranges(self.matcher, path, plan, tally, progress)
         except Exception as exc:  # a worker died or a bug: the sequential scan reads it all again
             reason = str(exc) if isinstance(exc, parallel.WorkerFailed) else f"{type(exc).__name__} (a bug, please report)"
             log.warning("parallel scan of %s failed: %s; scanning it in one process", path, reason)
@@ -183,7 +178,7 @@ class Scanner:
         tally = tally_for(self.indexes)
         try:
             for table in extract(reader, name, self.limits, errors):
-                self._match_table(table, tally)
+                self.matcher.match_table(table, tally)
             reader.drain()
         except OSError as exc:
             errors.append(f"{name}: read error ({exc})")
@@ -271,429 +266,3 @@ class Scanner:
         if hits.matched.any():
             lam += ev.strong_pair_lambda(enrolled, t.identifiers, e.candidates["phone"] if e else 0)
         return matched, lam
-
-    # -- tables ------------------------------------------------------------------------------------
-    def _match_table(self, table: Table, t: Tally) -> None:
-        if table.kind == "text":
-            self._match_text(table.rows, t)
-            return
-        rows = iter(table.rows)
-        sample = list(itertools.islice(rows, PROFILE_ROWS))
-        if not sample:
-            return
-        mapping = sch.map_columns(table.header, sample)
-        self._score_schema(mapping, len(sample), t)
-        all_rows = itertools.chain(sample, rows)
-        if _hidden_identifiers(sample, mapping):
-            # The parse misses identifiers the rows' text holds (cells with whole rows, a line
-            # number or quote glued to a cell, keys the parser does not know): proximity.
-            self._match_proximity(map(prox.row_text, all_rows), t)
-        elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
-            self.match_rows(all_rows, mapping, t)
-        else:
-            self._match_generic(all_rows, mapping, t)
-
-    def _score_schema(self, mapping: sch.Mapping, n_rows: int, t: Tally) -> None:
-        kinds = mapping.kinds
-        t.kinds |= kinds
-        if n_rows < 3 or not kinds & {"nir", "email", "phone", "birth_date"}:
-            return
-        score, leak = sch.schema_score(kinds), None
-        for idx in self.indexes:
-            ref = set(idx.meta.get("columns", {}).values())
-            s = max(sch.schema_score(kinds, ref) if ref else 0.0,
-                    sch.header_similarity(mapping.header, idx.meta.get("header", [])))
-            if s > score:
-                score, leak = s, idx.name
-        if score > t.schema_score:
-            t.schema_score, t.schema_leak = score, leak
-
-    # -- fast path: sequence rows with mapped strong columns -----------------------------------------
-    def match_rows(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
-        """Sequence rows with mapped strong columns, a vectorised batch at a time (fault-isolated)."""
-
-        def one(row: Sequence[str]) -> None:
-            t.records_seen += 1
-            self._resolve([from_mapped(row, mapping)], t)
-
-        self._guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
-
-    def _seq_batch(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
-        """Vectorised matching of a batch of rows: numeric identifiers first, emails only if needed."""
-        numeric_cols = [(c, k) for k in ("nir", "phone") for c in mapping.cols(k)]
-        email_cols = mapping.cols("email")
-        namedob = "birth_date" in mapping.kinds and bool(mapping.kinds & set(sch.NAME_KINDS) or mapping.name_parts)
-        health_kinds = t.kinds & {"treatment", "pathology", "comment", "blood_group"}
-        for batch in batched(rows, BATCH):
-            n = len(batch)
-            t.records_seen += n
-            # One fingerprint column per strong column: (kind, uint64 fingerprints, 0 = absent).
-            columns: list[tuple[str, np.ndarray]] = []
-            for c, k in numeric_cols:
-                cells = column(batch, c)
-                ints, keyed = nir_column(cells) if k == "nir" else phone_column(cells)
-                t.count(k, int(np.count_nonzero(ints)))
-                if k == "nir":
-                    t.nir_keyed += int(np.count_nonzero(keyed))
-                    t.nir_shaped += len(cells) - sum(map(SHORT.__contains__, map(len, cells)))
-                columns.append((k, self.fpr.numeric(k, ints)))
-            need = np.ones(n, dtype=bool)  # rows not yet confirmed by numeric identifiers in any leak
-            per_leak = [self._confirm(h.index, columns, n) for h in t.leaks]
-            for best, _ in per_leak:
-                need &= best < 0
-            if email_cols:
-                for c in email_cols:
-                    cells = column(batch, c)
-                    t.count("email", len(cells) - cells.count(""))
-                todo = np.flatnonzero(need)
-                if len(todo):
-                    h = self._hash["email"]
-                    for c in email_cols:
-                        fps = np.zeros(n, dtype=np.uint64)
-                        digests = []
-                        for i in todo.tolist():
-                            r = batch[i]
-                            e = ids.email_norm(r[c]) if c < len(r) and "@" in r[c] else None
-                            digests.append(h(e) if e else _ZERO)
-                        fps[todo] = np.frombuffer(b"".join(digests), dtype="<u8")
-                        columns.append(("email", fps))
-                    per_leak = [self._confirm(h_.index, columns, n) for h_ in t.leaks]
-            slow = np.zeros(n, dtype=bool)
-            for hits, (best, any_hit) in zip(t.leaks, per_leak):
-                # Rows with a lone or conflicting hit are verified one by one; so are rows that found
-                # nothing strong when a name and a birth date may still find them.
-                slow |= any_hit & (best < 0)
-                if namedob:
-                    slow |= ~any_hit
-                if hits.index.dup_fps:
-                    dup = np.fromiter(hits.index.dup_fps, dtype=np.uint64)
-                    for _, fps in columns:
-                        slow |= np.isin(fps, dup)
-                new = (best >= 0) & ~slow
-                if new.any():
-                    hits.matched[best[new]] = True
-                    for i in np.flatnonzero(new)[:SAMPLE_SIZE - len(t.sample)].tolist():
-                        t.add_sample(from_mapped(batch[i], mapping))
-            if health_kinds and not t.health:
-                t.health = any((g := from_mapped(r, mapping)).health or g.blood for r in batch[:PROFILE_ROWS])
-            if not t.health:  # medical words in any value, whatever the column's header
-                t.health = health_in_rows(batch)
-            slow_rows = [batch[i] for i in np.flatnonzero(slow).tolist()]
-            if slow_rows:
-                self._resolve([from_mapped(r, mapping) for r in slow_rows], t, count=False)
-
-    @staticmethod
-    def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per row: the enrolled record two strong fields of different kinds agree on (-1: none),
-        and whether any strong field hit at all."""
-        # One sorted lookup for all columns: the index is walked once per batch.
-        found = idx.lookup(np.concatenate([fps for _, fps in columns])) if columns else np.empty(0, np.int64)
-        recs = [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(columns)]
-        best = np.full(n, -1, dtype=np.int64)
-        any_hit = np.zeros(n, dtype=bool)
-        for k, r in recs:
-            any_hit |= r >= 0
-        for (ka, ra), (kb, rb) in itertools.combinations(recs, 2):
-            if ka != kb:
-                agree = (ra >= 0) & (ra == rb) & (best < 0)
-                best[agree] = ra[agree]
-        return best, any_hit
-
-    # -- generic path: dict rows, key-value blocks, combos, tables without strong columns ---------------
-    def _match_generic(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
-        unmapped_text = not mapping.kinds & {"nir", "email", "phone"}
-
-        def run(batch: list) -> None:
-            fields = []
-            batch = [part for row in batch for part in split_keyed(row, mapping)]
-            for row in batch:
-                f = from_mapped(row, mapping)
-                if unmapped_text and not f.has_strong():
-                    # Nothing mapped as an identifier: look for identifiers in the values themselves.
-                    text = " ; ".join(row.values() if isinstance(row, dict) else row)
-                    g = from_text(text)
-                    if g.has_strong():
-                        f = f.merge(g)
-                        f.nir_keyed += g.nir_keyed
-                        f.nir_shaped += g.nir_shaped
-                fields.append(f)
-            t.records_seen += len(batch)
-            self._resolve(fields, t)
-            if not t.health:  # medical words in any value, whatever the column's header
-                t.health = health_in_rows(batch)
-
-        self._guarded(batched(rows, BATCH), run, lambda row: run([row]), t)
-
-    def _match_text(self, lines: Iterable[str], t: Tally) -> None:
-        self._match_proximity(lines, t)
-
-    @staticmethod
-    def _guarded(batches: Iterable[list], run: Callable[[list], None], one: Callable[[object], None],
-                 t: Tally) -> None:
-        """Each batch through ``run``. A batch that raises is undone (the tally's counts) and its
-        records are taken one at a time through ``one``; a record that still raises is counted as
-        failed, so the finding says it is incomplete, and the scan goes on with the next."""
-        for batch in batches:
-            snap = t.snapshot()
-            try:
-                run(batch)
-            except Exception as exc:
-                t.restore(snap)
-                t.fail(exc, 0, "a batch")
-                for record in batch:
-                    try:
-                        one(record)
-                    except Exception as exc_one:
-                        t.fail(exc_one, 1, "a record")
-
-    def _match_proximity(self, pieces: Iterable[str], t: Tally) -> None:
-        """Records as the text around each strong identifier (matchers/proximity.py): the anchor's
-        own enrolled records are the candidates, the window gives the second proof."""
-        per_kind = dict.fromkeys(prox.STRONG, 0)
-        for block in prox.blocks(pieces):
-            lo, hi = block.new
-            if not t.health:
-                t.health = bool(ids.health_terms(block.text[lo:hi][:1 << 20]))
-            t.count("blood_group", len(ids.BLOOD_IN_TEXT.findall(block.text, lo, hi)))
-            t.nir_shaped += block.shaped
-            anchors = block.anchors
-            last = dict.fromkeys(prox.STRONG, -prox.SAME_RECORD)
-            for i in block.own:
-                a = anchors[i]
-                if a.start - last[a.kind] >= prox.SAME_RECORD:
-                    per_kind[a.kind] += 1
-                last[a.kind] = a.start
-                t.count(a.kind)
-                t.kinds.add(a.kind)
-                t.nir_keyed += a.keyed
-            if not block.own:
-                continue
-            alone = [from_identifier(a.kind, a.value) for a in anchors]
-            lost: set[int] = set()
-            for hits in t.leaks:
-                weigh = t.evidence_of(hits.index)
-                found = self._lookup_strong(alone, hits.index)
-                for i in block.own:
-                    try:
-                        self._verify_window(block, i, alone, found, hits, weigh, t)
-                    except Exception as exc:  # counted, never quoted; the next window goes on
-                        if i not in lost:
-                            lost.add(i)
-                            t.fail(exc, 1, "a text window")
-        # A record holds one identifier of each kind it has (two of a kind closer than SAME_RECORD
-        # characters are one record's): the most frequent kind counts.
-        t.records_seen += max(per_kind.values())
-
-    def _verify_window(self, block: "prox.Block", i: int, alone: list[Fields], found: list[dict[int, set[str]]],
-                       hits: LeakHits, weigh: ev.Evidence, t: Tally) -> None:
-        """The window around anchor ``i`` against the enrolled records its identifier finds; what it
-        proves goes to the evidence model (decided once the whole input is read)."""
-        idx, budget, anchors = hits.index, t.proximity, block.anchors
-        cands = [r for r in found[i] if not hits.matched[r]
-                 and budget.tries.get((idx.name, r), 0) < prox.MAX_TRIES]
-        if not cands or not budget.allow():
-            return
-        lo_w, hi_w = block.window(i)
-        proofs = {r: {anchors[i].kind} for r in cands}
-        for j in block.neighbours(i):
-            for r in cands:
-                if r in found[j]:
-                    proofs[r].add(anchors[j].kind)
-        f = from_window(block.text, lo_w, hi_w, (anchors[i].start, anchors[i].end))
-        rec, fields_ = self._verify(f, proofs, idx)
-        if rec is None:
-            for r in cands:
-                budget.tries[(idx.name, r)] = budget.tries.get((idx.name, r), 0) + 1
-            weigh.candidate({a for ks in proofs.values() for a in ev.anchors_of(ks)})
-            return
-        weigh.confirm(rec, ev.anchors_of(proofs[rec]), fields_)
-        t.add_sample(alone[i])
-        t.kinds |= {_FOUND_KIND[k] for k in fields_ if k in _FOUND_KIND}
-
-
-    # -- per-record verification -------------------------------------------------------------------
-    def _resolve(self, fields: list[Fields], t: Tally, *, count: bool = True) -> None:
-        """Confirm records one by one: candidates from strong fields, then secondary fields."""
-        if count:
-            for f in fields:
-                if f.has_strong():
-                    t.count("nir", len(f.nirs))
-                    t.count("email", len(f.emails))
-                    t.count("phone", len(f.phones))
-                t.count("blood_group", f.blood)
-                t.nir_keyed += f.nir_keyed
-                t.nir_shaped += f.nir_shaped
-                if f.health:
-                    t.health = True
-        if not any(f.has_strong() or (f.dobs and f.names) for f in fields):
-            return
-        lost: set[int] = set()  # records an internal error kept from being checked (counted once)
-        for hits in t.leaks:
-            weigh = t.evidence_of(hits.index)
-            lookups = self._lookup_strong(fields, hits.index)
-            for i, f in enumerate(fields):
-                try:
-                    self._resolve_one(i, fields, lookups, hits.index, weigh, t)
-                except Exception as exc:
-                    if i not in lost:
-                        lost.add(i)
-                        t.fail(exc, 1, "a record")
-
-    def _resolve_one(self, i: int, fields: list[Fields], lookups: list[dict[int, set[str]]],
-                     idx: LeakIndex, weigh: ev.Evidence, t: Tally) -> None:
-        """Verify record ``i`` of ``fields`` against one leak and hand what it proves to the
-        evidence model, which decides once the whole input is read."""
-        f = fields[i]
-        cands = lookups[i]
-        if not cands and f.dobs and f.names:
-            weigh.namedob_keys += min(len(f.names), 40) * min(len(f.dobs), 3)
-            cands = self._namedob_candidates(f, idx)
-        if not cands:
-            return
-        rec, fields_ = self._verify(f, cands, idx)
-        if rec is None:
-            # A candidate no second proof supports: what chance hits look like. Their number
-            # estimates the input's chance candidates (C) of each anchor (docs/evidence.md).
-            weigh.candidate({a for ks in cands.values() for a in ev.anchors_of(ks)})
-            return
-        weigh.confirm(rec, ev.anchors_of(cands[rec]), fields_)
-        t.add_sample(f)
-
-    def _lookup_strong(self, fields: list[Fields], idx: LeakIndex) -> list[dict[int, set[str]]]:
-        """Per record: enrolled candidates and which strong kinds found each."""
-        owners: list[tuple[int, str]] = []
-        fps: list[np.ndarray] = []
-        for kind, values_of, to_int in (("nir", lambda f: f.nirs, nir_int), ("phone", lambda f: f.phones, int)):
-            ints = []
-            for i, f in enumerate(fields):
-                for v in values_of(f):
-                    ints.append(to_int(v))
-                    owners.append((i, kind))
-            fps.append(self.fpr.numeric(kind, np.array(ints, dtype=np.uint64)))
-        digests = []
-        h = self._hash["email"]
-        for i, f in enumerate(fields):
-            for e in f.emails:
-                digests.append(h(e))
-                owners.append((i, "email"))
-        fps.append(np.frombuffer(b"".join(digests), dtype="<u8"))
-        out: list[dict[int, set[str]]] = [{} for _ in fields]
-        if not owners:
-            return out
-        q = np.concatenate(fps)
-        recs = idx.lookup(q)
-        for (i, kind), fp, rec in zip(owners, q.tolist(), recs.tolist()):
-            if rec < 0:
-                continue
-            for r in (idx.all_records(fp) if fp in idx.dup_fps else (rec,)):
-                out[i].setdefault(r, set()).add(kind)
-        return out
-
-    def _namedob_candidates(self, f: Fields, idx: LeakIndex) -> dict[int, set[str]]:
-        out: dict[int, set[str]] = {}
-        for name in f.names[:40]:
-            for dob in f.dobs[:3]:
-                fp = self.fpr.fp("namedob", f"{name}|{dob}")
-                rec = int(idx.lookup(np.array([fp], dtype=np.uint64))[0])
-                if rec >= 0:
-                    for r in (idx.all_records(fp) if fp in idx.dup_fps else (rec,)):
-                        out.setdefault(r, set()).update(("name", "dob"))
-        return out
-
-    def _verify(self, f: Fields, cands: dict[int, set[str]], idx: LeakIndex) -> tuple[int | None, dict[str, int]]:
-        """The enrolled record (among ``cands``) that ≥ 2 independent fields of ``f`` match, if any,
-        and its proofs (kind → how many candidate values were tried): the strongest candidate wins."""
-        best, best_q, best_proofs = None, 2.0, {}
-        for rec, found in cands.items():
-            proofs = dict.fromkeys(found, 1)
-            salt = int(idx.salt[rec])
-            if "dob" not in proofs and f.dobs and idx.dob[rec]:
-                stored, tried = int(idx.dob[rec]), f.dobs[:6]
-                if any(self.fpr.salted(salt, "dob", d) == stored for d in tried):
-                    proofs["dob"] = len(tried)
-            if "postcode" not in proofs and f.postcodes and idx.postcode[rec]:
-                stored, tried = int(idx.postcode[rec]), f.postcodes[:6]
-                if any(self.fpr.salted(salt, "postcode", p) == stored for p in tried):
-                    proofs["postcode"] = len(tried)
-            strong = sum(k in ev.STRONG for k in proofs)
-            if "name" not in proofs and strong < 2:
-                hit = self._name_matches(f, rec, salt, idx)
-                # An email that spells the name is one proof, not two (jean.dupont@…).
-                if hit and not ("email" in proofs and strong == 1
-                                and any(ids.email_spells_name(e, hit[2]) for e in f.emails)):
-                    proofs[hit[0]] = hit[1]
-            if len(proofs) >= 2:
-                q = ev.strength(proofs)
-                if q < best_q:
-                    best, best_q, best_proofs = rec, q, proofs
-        return best, best_proofs
-
-    def _name_matches(self, f: Fields, rec: int, salt: int, idx: LeakIndex) -> tuple[str, int, list[str]] | None:
-        """The name proof ``f`` gives for ``rec``: (kind, values tried, the name's words), or None.
-
-        Kinds: ``name`` (full name, exact), ``surname`` or ``first_name`` (the input gives that part
-        alone), ``name_part`` (a word that may be either: a short text line, a headerless column),
-        ``name~`` (full name, typo-tolerant)."""
-        if bool(f.last_key) != bool(f.first_key):
-            # One part only (a "nom" column without "prenom"): compared with that part alone.
-            kind, value, stored = (("surname", f.last_key, idx.surname_fp) if f.last_key
-                                   else ("first_name", f.first_key, idx.first_name_fp))
-            s = int(stored[rec])
-            if s and self.fpr.salted(salt, kind, value) == s:
-                return kind, 1, value.split()
-            return None
-        names = f.names[:60]
-        stored = int(idx.name_fp[rec])
-        if stored and names and any(self.fpr.salted(salt, "name", n) == stored for n in names):
-            return "name", len(names), f.name_tokens
-        if f.singles:
-            # Words that may be either part: each is tried as both (``name_part`` counts the two tries).
-            words = f.singles[:_SINGLES_TRIED]
-            for kind, arr in (("surname", idx.surname_fp), ("first_name", idx.first_name_fp)):
-                s = int(arr[rec])
-                if s:
-                    for w in words:
-                        if self.fpr.salted(salt, kind, w) == s:
-                            return "name_part", len(words), w.split()
-        grams = idx.grams(rec) if stored and names else []
-        if not grams:
-            return None
-        # Typo tolerance: Dice coefficient of the salted bigram multisets (rapidfuzz on int lists).
-        for n in names[:12]:
-            mine = self.fpr.tokens(salt, ids.bigrams(n))
-            if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:
-                return "name~", min(len(names), 12), f.name_tokens
-        return None
-
-
-_SINGLES_TRIED = 60
-_FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
-               "name_part": "last_name",
-               "dob": "birth_date", "postcode": "postcode"}
-
-
-def _hidden_identifiers(sample: list, mapping: sch.Mapping) -> bool:
-    """Whether most sample rows holding a strong identifier in their text hold one of a kind the
-    parsed columns do not give (the table parse misses them: proximity reads such a table)."""
-    with_ids = hidden = 0
-    for row in sample:
-        anchors, _ = prox.find_anchors(prox.row_text(row))
-        if not anchors:
-            continue
-        with_ids += 1
-        f = from_mapped(row, mapping)
-        mapped = {k for k, v in (("nir", f.nirs), ("email", f.emails), ("phone", f.phones)) if v}
-        if {a.kind for a in anchors} - mapped or _keyed_cell(row, mapping):
-            hidden += 1
-    return with_ids > 0 and hidden * 2 > with_ids
-
-
-def _keyed_cell(row, mapping: sch.Mapping) -> bool:
-    """Whether a cell of a strong column holds other keyed values (``06… nom=X prenom=Y``)."""
-    get = row.get if isinstance(row, dict) else (lambda c, _d="": row[c] if c < len(row) else _d)
-    for col, kind in mapping.columns.items():
-        if kind in prox.STRONG:
-            cell = get(col, "")
-            if cell and prox.blank_keys(cell) != cell:
-                return True
-    return False

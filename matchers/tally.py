@@ -2,8 +2,8 @@
 strong identifiers confirmed at once (:class:`LeakHits`); the evidence of the records checked field
 by field (:mod:`matchers.evidence`, decided once the whole input is read); counts of identifiers and
 records seen, categories, a redacted sample, and the records an internal error kept from being
-checked (the finding is then incomplete). Shared by :mod:`matchers.scan` and
-:mod:`matchers.parallel`, which merges the tallies of its ranges.
+checked (the finding is then incomplete). Filled by :mod:`matchers.match`, read by
+:mod:`matchers.scan` for the verdict, and merged range by range by :mod:`matchers.parallel`.
 """
 
 from __future__ import annotations

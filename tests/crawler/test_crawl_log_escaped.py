@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from crawlkit import code_block, findings_of, repost, run_crawl, write_config
-from dumpwatch.localsites import SiteServer
+from dumpwatch.devkit.localsites import SiteServer
 from sitesrv import template
 
 PID = "12\x1b]0;pwned\x07\x1b[31m\u202e"

@@ -401,7 +401,7 @@ def test_the_daemon_signals_its_own_crawl_children_even_one_started_after_the_si
     the stop signals the running children, and a crawl that was already due but had not started its
     child gets the signal as soon as it does; after close() no crawl starts."""
     import crawler.run
-    from crawler.run import RunResult
+    from crawler.health import CrawlRun
     from crawler.sources import load_crawl_config
     from dumpwatch.daemon.jobs import Crawls
     from dumpwatch.daemon.settings import DaemonSettings
@@ -418,7 +418,7 @@ def test_the_daemon_signals_its_own_crawl_children_even_one_started_after_the_si
         children[src.name] = proc
         on_start(proc)
         code = proc.wait(timeout=60)
-        return RunResult(source=src.name, kind=src.kind, ok=False, returncode=code, close_reason="stopped")
+        return CrawlRun(source=src.name, kind=src.kind, ok=False, returncode=code, close_reason="stopped")
 
     monkeypatch.setattr(crawler.run, "crawl_source", crawl_source)
     crawls = Crawls(home, config, load_crawl_config(config), DaemonSettings(), on_change=lambda: None)

@@ -1,7 +1,8 @@
 """The engine is pure (DESIGN.md, the one-way-house issue): nothing in ``matchers/`` imports the
 front door or the ground floor of ``dumpwatch/``, nor the crawler or the alerts; it is handed its
 limits, the key and the indexes; and no two engine modules import each other, directly or in a
-circle. Read from the source (every import, also inside functions)."""
+circle (the ``matchers.extract`` subpackage included). Read from the source (every import, also
+inside functions and under ``if TYPE_CHECKING:``)."""
 
 from __future__ import annotations
 
@@ -14,26 +15,31 @@ ENGINE = Path(matchers.__file__).parent
 ABOVE = ("dumpwatch", "crawler", "alerts", "scrapy", "sqlite_utils", "apscheduler", "httpx")
 
 
-def imports(path: Path, *, runtime: bool = False) -> set[str]:
-    """Modules ``path`` imports (``from matchers import x`` counts as ``matchers.x``); ``runtime``:
-    not those under ``if TYPE_CHECKING:`` (annotations only, never executed)."""
+def imports(path: Path) -> set[str]:
+    """Modules ``path`` imports (``from matchers import x`` counts as ``matchers.x`` too, and
+    ``from matchers.extract import y`` as ``matchers.extract.y``: ``x`` or ``y`` may be a module)."""
     tree = ast.parse(path.read_text(), str(path))
-    typing_only: set[int] = set()
-    if runtime:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-                typing_only |= {id(n) for n in ast.walk(node)}
     found = set()
     for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.add(node.module)
-            if node.module == "matchers":
-                found |= {f"matchers.{a.name}" for a in node.names}
+            if node.module.split(".")[0] == "matchers":
+                found |= {f"{node.module}.{a.name}" for a in node.names}
     return found
+
+
+def module_name(path: Path) -> str:
+    """``matchers/extract/text.py`` → ``matchers.extract.text``; a package's ``__init__`` is the package."""
+    parts = path.relative_to(ENGINE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def engine_graph() -> dict[str, set[str]]:
+    """Every engine module (subpackages included) -> the engine modules it imports."""
+    graph = {module_name(p): imports(p) for p in ENGINE.rglob("*.py")}
+    return {name: {m for m in found if m in graph and m != name} for name, found in graph.items()}
 
 
 def circles(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
@@ -64,9 +70,17 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
 
 
 def test_no_engine_modules_import_each_other_in_a_circle():
-    graph = {f"matchers.{p.stem}": {m for m in imports(p, runtime=True) if m.startswith("matchers.")}
-             for p in ENGINE.glob("*.py")}
+    graph = engine_graph()
     assert not circles(graph), f"engine import circles: {sorted(circles(graph))}"
+
+
+def test_the_circle_check_reads_the_extract_subpackage():
+    graph = engine_graph()
+    assert {"matchers.scan", "matchers.match", "matchers.extract", "matchers.extract.text"} <= set(graph)
+    assert "matchers.extract.text" in graph["matchers.extract"]          # the package's own modules
+    assert "matchers.extract" in graph["matchers.scan"]
+    assert "matchers.match" in graph["matchers.parallel"]               # parallel uses match, not scan
+    assert "matchers.scan" not in graph["matchers.parallel"]
 
 
 def test_the_circle_check_finds_circles():

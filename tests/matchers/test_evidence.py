@@ -146,7 +146,7 @@ def test_parallel_ranges_merge_their_evidence(scanner, people, tmp_path, monkeyp
     path = tmp_path / "p.csv"
     path.write_text(synth.csv_text(header, rows, ","))
     two = Scanner(scanner.indexes, KEY, workers=2)
-    assert parallel.plan(path, two, 2) is not None
+    assert parallel.plan(path, two.limits, 2) is not None
     f = two.scan_path(path)
     assert f == scanner.scan_path(path)
     assert (f.verdict, f.matched_records) == ("repost", 80)

@@ -319,7 +319,7 @@ def test_a_50_mb_single_line_is_split_not_built():
 
 
 def test_long_lines_cut_at_the_cap_keep_crlf_whole():
-    from matchers.decode import text_lines
+    from matchers.extract.decode import text_lines
 
     data = ("a" * 9 + "\r\n") * 3 + "b" * 25 + "\n" + "tail"
     text = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8", newline="")

@@ -1,4 +1,5 @@
-"""Proximity records (matchers/proximity.py), line prefixes and encoded blobs (matchers/_text.py)."""
+"""Proximity records (matchers/proximity.py), line prefixes (matchers/extract/text.py) and encoded
+blobs (matchers/extract/blobs.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dumpwatch.devkit import synth
 from matchers import proximity as prox
 from matchers.enroll import enroll_stream
 from matchers.extract import Limits, extract_bytes
+from matchers.match import Matcher
 from matchers.scan import Scanner
 
 KEY = bytes(range(64, 96))
@@ -114,8 +116,8 @@ def test_noise_with_numbers_is_none(scanner):
 def test_tries_per_record_are_bounded(scanner, leak, monkeypatch):
     # The same unconfirmable phone (no second field) repeated: verified MAX_TRIES times, not 5000.
     calls = []
-    original = Scanner._verify
-    monkeypatch.setattr(Scanner, "_verify", lambda self, *a: calls.append(1) or original(self, *a))
+    original = Matcher._verify
+    monkeypatch.setattr(Matcher, "_verify", lambda self, *a: calls.append(1) or original(self, *a))
     text = "\n".join(f"appel {i} vers le {leak[0]['telephone']}" for i in range(5000))
     f = scanner.scan_bytes(text.encode(), "calls.txt")
     assert f.matched_records == 0

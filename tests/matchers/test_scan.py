@@ -248,7 +248,7 @@ def test_parallel_scan_gives_the_same_finding(scanner, leak_people, tmp_path, sm
     path.write_text(synth.csv_text(header, rows + [["x"] * 3] * 50, ";"), encoding="cp1252")
     one = scanner.scan_path(path)
     two = Scanner(scanner.indexes, KEY, workers=3)
-    assert small_parallel_threshold.plan(path, two, 3) is not None
+    assert small_parallel_threshold.plan(path, two.limits, 3) is not None
     f = two.scan_path(path)
     assert one.errors == ()
     assert f == one
@@ -266,7 +266,7 @@ def test_parallel_scan_falls_back_when_it_cannot_split(scanner, leak_people, tmp
     packed.write_bytes(gzip.compress(text.encode()))
     two = Scanner(scanner.indexes, KEY, workers=2)
     for path in (plain, packed):
-        assert small_parallel_threshold.plan(path, two, 2) is None
+        assert small_parallel_threshold.plan(path, two.limits, 2) is None
         f = two.scan_path(path)
         assert f.errors == ()
         assert f.matched_records == 100

@@ -9,8 +9,9 @@ import logging
 import pytest
 
 from dumpwatch.devkit import synth
-from matchers import scan as scan_mod
+from matchers import match as match_mod
 from matchers.enroll import enroll_stream
+from matchers.match import Matcher
 from matchers.scan import Scanner
 
 KEY = bytes(range(32))
@@ -30,14 +31,14 @@ def scanner(people):
 
 def _poison_records(monkeypatch, scanner, bad: set[int]):
     """Make `_verify` raise (quoting a value, as a careless bug would) for the enrolled records in ``bad``."""
-    real = Scanner._verify
+    real = Matcher._verify
 
     def verify(self, f, cands, idx):
         if set(cands) & bad:
             raise KeyError(f"bad value {f.nirs or f.emails}")
         return real(self, f, cands, idx)
 
-    monkeypatch.setattr(Scanner, "_verify", verify)
+    monkeypatch.setattr(Matcher, "_verify", verify)
 
 
 # Shapes whose records go through the per-record verification (rows with two agreeing strong
@@ -67,7 +68,7 @@ def test_a_batch_that_raises_is_retried_record_by_record(scanner, people, monkey
     def boom(*args, **kwargs):
         raise ValueError(f"cannot parse {nir!r}")
 
-    monkeypatch.setattr(scan_mod, "nir_column", boom)
+    monkeypatch.setattr(match_mod, "nir_column", boom)
     header, rows = synth.transform(people[:50])
     f = scanner.scan_bytes(synth.csv_text(header, rows).encode(), "bug.csv")
     # the vectorised batch failed; each row went through the per-record path: nothing lost

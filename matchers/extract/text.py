@@ -1,36 +1,29 @@
-"""Text → tables: delimited files, key-value blocks, combo lists and free text.
+"""Text → tables by the *segmenter*: key-value blocks, combo lists, delimited blocks and free text.
 
-Two paths:
+The extraction (:mod:`matchers.extract`) sends a document here when its sample is not one
+delimited table (that is :mod:`matchers.extract.delimited`'s fast path; :func:`document_plan`
+tells them apart). The :class:`Segmenter` streams the lines once and cuts them into consecutive
+tables (text, keyvalue, combo, delimited blocks of >= 3 lines, and encoded blobs handed back to
+the extraction, :mod:`matchers.extract.blobs`). Every line lands in exactly one table, so the
+matcher never counts a record twice.
 
-* a document whose sample is a delimited table (after at most :data:`MAX_LEADING` junk lines)
-  becomes one ``delimited`` table whose ``rows`` is the ``csv.reader`` itself, fed by a C-level
-  line iterator: no Python code runs per row (the scan's speed floor is a bare csv parse);
-* everything else goes through the *segmenter*, which streams the lines once and cuts them into
-  consecutive tables (text, keyvalue, combo, delimited blocks of >= 3 lines). Every line lands
-  in exactly one table, so the matcher never counts a record twice.
+Also here: the line prefixes a paste viewer or a mail client adds to every line (line numbers,
+``> `` quotes), found on the sample and stripped from every line before the shape is decided.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import re
-import unicodedata
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
-from matchers._model import Context, Table
-from matchers.decode import BUFFER_BYTES, TextSource, raw_lines
+from matchers.extract.blobs import BLOB_PROBE, MIN_BLOB, BlobReader, blob_line, decode_blob, readable_blob
+from matchers.extract.delimited import DELIMITERS, cell_count, looks_like_header, min_columns, split_cells
+from matchers.extract.model import Table
 
-DELIMITERS = ";,\t|"
-MAX_LEADING = 5            # junk lines (a banner, a title) tolerated before a delimited file
-CONSISTENT = 0.9           # share of sample records with the modal column count
 MIN_BLOCK = 3              # lines of a delimited block inside a text
 LOOKAHEAD_BLANKS = 8
-SNIFF_LINES = 60
 
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 _ALNUM = re.compile(r"[^\W_]")
@@ -40,22 +33,6 @@ _KV = re.compile(r"^\s*(?:[-*+\u2022]\s+)?(?P<key>[^\W\d_][^:=;,|\t@<>{}\[\]\"]{
 # `jean.dupont@orange.fr:azerty123` (also `;` or `|`)
 _COMBO = re.compile(r"^\s*(?P<email>[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,})\s*(?P<sep>[:;|])"
                     r"(?P<secret>.*\S)\s*$")
-
-# Column names a leak's header may use (French and English), compared after normalisation.
-KNOWN_COLUMNS = (
-    "nom", "prenom", "name", "lastname", "firstname", "surname", "givenname", "fullname", "nomfamille",
-    "sexe", "sex", "gender", "genre", "civilite", "datenaissance", "datedenaissance", "naissance",
-    "ddn", "birthdate", "dateofbirth", "dob", "adresse", "address", "streetaddress", "street",
-    "rue", "codepostal", "cp", "zip", "zipcode", "postalcode", "postcode", "ville", "city",
-    "commune", "pays", "country", "telephone", "tel", "phone", "mobile", "portable", "gsm",
-    "email", "mail", "courriel", "emailaddress", "nir", "secu", "numsecu", "numerosecu",
-    "securitesociale", "nss", "ssn", "insee", "laboratoire", "labo", "lab", "laboratory",
-    "groupesanguin", "bloodtype", "bloodgroup", "medecin", "medecintraitant", "doctor",
-    "physician", "mutuelle", "insurer", "insurance", "commentaire", "comment", "notes", "note",
-    "remarque", "traitement", "treatment", "medication", "pathologie", "pathology", "condition",
-    "diagnostic", "diagnosis", "dateprelevement", "sampledate", "date", "id", "identifiant",
-    "password", "motdepasse", "pass", "login", "username", "user", "age",
-)
 
 
 def split_lines(text: str) -> list[str]:
@@ -85,25 +62,6 @@ def parse_combo(line: str) -> tuple[str, str] | None:
     if sep in ";|" and sep in secret:
         return None   # a delimited row that starts with an email, not a combo
     return match.group("email"), secret
-
-
-def cell_count(line: str, delimiter: str) -> int:
-    if delimiter not in line:
-        return 1
-    if '"' not in line:
-        return line.count(delimiter) + 1
-    return len(split_cells(line, delimiter))
-
-
-def split_cells(line: str, delimiter: str) -> list[str]:
-    if '"' not in line:
-        return line.split(delimiter)
-    return next(csv.reader([line], delimiter=delimiter, quotechar='"', strict=False), [])
-
-
-def min_columns(delimiter: str) -> int:
-    # Prose has commas: a comma block needs three columns; the other separators are not prose.
-    return 3 if delimiter == "," else 2
 
 
 # -- prefixes a paste viewer or a mail client adds to every line ----------------------------------
@@ -159,314 +117,8 @@ class PrefixStripped(io.TextIOBase):
         return line
 
 
-# -- header heuristic --------------------------------------------------------------------------
-
-def _normalise(cell: str) -> str:
-    folded = unicodedata.normalize("NFKD", cell).encode("ascii", "ignore").decode().lower()
-    return "".join(c for c in folded if c.isalnum())
-
-
-@lru_cache(maxsize=4096)
-def known_column(cell: str) -> bool:
-    """Whether ``cell`` is (close to) a usual column name; short names must match exactly."""
-    norm = _normalise(cell)
-    if not norm:
-        return False
-    if norm in _KNOWN_SET:
-        return True
-    if len(norm) < 4 or len(norm) > 30:
-        return False
-    from rapidfuzz import fuzz, process
-
-    return process.extractOne(norm, KNOWN_COLUMNS, scorer=fuzz.ratio, score_cutoff=85) is not None
-
-
-_KNOWN_SET = frozenset(KNOWN_COLUMNS)
-
-
-def _dataish(cell: str) -> bool:
-    return "@" in cell or any(c.isdigit() for c in cell)
-
-
-def looks_like_header(first: Iterable[str], later: Iterable[Iterable[str]]) -> bool:
-    """The first row is a header when it names usual columns, or when it holds no digit and no
-    ``@`` while the rows after it do. Deliberately simple: the schema matcher maps columns."""
-    cells = [c.strip() for c in first]
-    filled = [c for c in cells if c]
-    if not filled or len(filled) * 2 < len(cells):
-        return False
-    if any(len(c) > 60 for c in filled):
-        return False
-    known = sum(1 for c in filled if known_column(c))
-    if known >= min(2, len(filled)):
-        return True
-    if any(_dataish(c) for c in filled):
-        return False
-    rows = [list(r) for r in later]
-    data_rows = [r for r in rows if any(_dataish(c) for c in r)]
-    return bool(rows) and len(data_rows) * 2 >= len(rows)
-
-
-# -- whole-document delimited sniffing ---------------------------------------------------------
-
-@dataclass(frozen=True)
-class DelimitedGuess:
-    delimiter: str
-    leading: int                     # junk lines before the table
-    columns: int
-    quoted: bool                     # the sample uses '"' quoting
-    rows: tuple[tuple[str, ...], ...]  # a few sample records (header detection)
-
-
-def sniff_delimited(lines: list[str]) -> DelimitedGuess | None:
-    """A delimiter under which the sample's records have one consistent column count (>= 2).
-
-    Each candidate delimiter present in the sample is tried with ``csv.reader`` (C speed); only
-    when several give a consistent table is ``csv.Sniffer`` asked to break the tie (it costs a few
-    milliseconds per call, which a crawler handling thousands of small pages feels).
-    """
-    body = lines[:2000]
-    if sum(1 for line in body if line.strip()) < 2:
-        return None
-    guesses: dict[str, tuple[float, DelimitedGuess]] = {}
-    for delimiter in DELIMITERS:
-        if any(delimiter in line for line in body[:SNIFF_LINES]):
-            guess = _consistent(body, delimiter)
-            if guess is not None:
-                guesses[delimiter] = guess
-    if len(guesses) > 1:
-        try:
-            sniffed = csv.Sniffer().sniff("\n".join(body[:SNIFF_LINES]), delimiters="".join(guesses)).delimiter
-        except csv.Error:
-            sniffed = None
-        if sniffed in guesses:
-            return guesses[sniffed][1]
-    best = max(guesses.values(), key=lambda g: g[0], default=None)
-    return best[1] if best else None
-
-
-def _consistent(body: list[str], delimiter: str) -> tuple[float, DelimitedGuess] | None:
-    for leading in range(min(MAX_LEADING + 1, len(body) - 1)):
-        if not body[leading].strip():
-            continue
-        records = [r for r in csv.reader(body[leading:], delimiter=delimiter, quotechar='"',
-                                         strict=False) if r]
-        if len(records) < 2:
-            return None
-        counts = Counter(len(r) for r in records)
-        columns, freq = counts.most_common(1)[0]
-        share = freq / len(records)
-        if columns >= 2 and share >= CONSISTENT and len(records[0]) == columns:
-            quoted = any('"' in line for line in body)
-            rows = tuple(tuple(r) for r in records[:20])
-            return columns * share, DelimitedGuess(delimiter, leading, columns, quoted, rows)
-    return None
-
-
-class QuoteGuard(io.RawIOBase):
-    """Closes a runaway quoted CSV cell (a stray ``"``) at the byte level, under the decoder.
-
-    A quoted cell can only grow across bytes without any quote (a quote may close it). This
-    stream counts the bytes since the last quote while the quote parity is odd; past
-    ``runaway`` it inserts a ``"`` before the next line end, which the csv reader reads as the
-    end of the cell. The reader then never builds a giant cell nor reaches its field limit, and
-    no Python code runs per row: the check is one ``bytes.count`` per 64 KiB read. Only for
-    encodings where byte 0x22 is always ``"`` (see :class:`TextSource`).
-    """
-
-    def __init__(self, raw: io.RawIOBase, runaway: int, on_trip: Callable[[], None]):
-        super().__init__()
-        self._raw = raw
-        self._runaway = runaway
-        self._on_trip = on_trip
-        self._odd = False
-        self._since = 0
-        self._pending = b""        # bytes already checked (or inserted), served before reading more
-        self.trips = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        size = len(buffer)
-        if self._pending:
-            data, self._pending = self._pending[:size], self._pending[size:]
-        else:
-            data = self._raw.read(size) or b""
-            if not data:
-                return 0
-            data = self._check(bytes(data))
-            if len(data) > size:
-                data, self._pending = data[:size], data[size:] + self._pending
-        buffer[:len(data)] = data
-        return len(data)
-
-    def _check(self, data: bytes) -> bytes:
-        quotes = data.count(b'"')
-        if quotes:
-            self._odd ^= bool(quotes & 1)
-            tail = data.rfind(b'"') + 1
-            self._since = len(data) - tail
-        else:
-            tail = 0
-            self._since += len(data)
-        if not (self._odd and self._since > self._runaway):
-            return data
-        newline = data.find(b"\n", tail)
-        if newline < 0:
-            cut, insert = len(data), b'"\n'
-        else:
-            cut = newline - 1 if newline > tail and data[newline - 1] == 0x0D else newline
-            insert = b'"'
-        self._odd = False
-        self._since = 0
-        self.trips += 1
-        self._on_trip()
-        self._pending = data[cut:] + self._pending    # quote-free: nothing more to check
-        return data[:cut] + insert
-
-
-def _guarded(lines: Iterator[str], runaway: int, on_trip: Callable[[], None]) -> Iterator[str]:
-    """The same guard per line, for text already decoded or in UTF-16/32 (a Python step per line)."""
-    inside = False
-    open_chars = 0
-    for line in lines:
-        if '"' in line:
-            if line.count('"') & 1:
-                inside = not inside
-            open_chars = 0
-        elif inside:
-            open_chars += len(line)
-            if open_chars > runaway:
-                on_trip()
-                inside = False
-                open_chars = 0
-                yield '"' + line
-                continue
-        yield line
-
-
-def ensure_field_limit(cap: int) -> None:
-    """Raise csv's (process-wide) field limit above what our line caps let a cell reach."""
-    limit = 6 * cap + 4 * BUFFER_BYTES
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)
-
-
-def delimited_tables(src: TextSource, guess: DelimitedGuess, source: str, ctx: Context
-                     ) -> Iterator[Table]:
-    """The fast path: optional leading text lines, then ``csv.reader`` over the rest."""
-    cap = ctx.limits.max_line_chars
-    runaway = 4 * cap
-    ensure_field_limit(cap)
-
-    def trip() -> None:
-        ctx.report(source, f"a quoted cell runs over {runaway} characters (a stray '\"'?): it "
-                           "was closed at the end of its line")
-
-    if guess.quoted:
-        text, guarded = src.open(lambda raw: QuoteGuard(raw, runaway, trip))
-    else:
-        text, guarded = src.open()
-    lines = raw_lines(text, cap)
-    if guess.leading:
-        leading = [line.rstrip("\r\n") for _, line in zip(range(guess.leading), lines)]
-        yield Table(source, "text", None, iter(leading), src.encoding)
-    if guess.quoted:
-        # A stray '"' could open a cell that swallows the rest of the file (and make the reader
-        # raise at its field limit): the guard closes such a cell.
-        feed = lines if guarded else _guarded(lines, runaway, trip)
-        reader = csv.reader(feed, delimiter=guess.delimiter, quotechar='"', strict=False)
-    else:
-        # No quote in the sample: quotes are ordinary characters and no cell spans lines.
-        reader = csv.reader(lines, delimiter=guess.delimiter, quoting=csv.QUOTE_NONE, strict=False)
-    header = None
-    if guess.rows and looks_like_header(guess.rows[0], guess.rows[1:]):
-        first = next(reader, None)
-        header = tuple(first) if first is not None else None
-    yield Table(source, "delimited", header, reader, src.encoding)
-
-
-# -- encoded blobs ------------------------------------------------------------------------------
-
-MIN_BLOB = 64              # characters of the first line of a base64 or hex blob
-BLOB_PROBE = 8 * 1024      # characters decoded to decide whether a blob holds text or an archive
-_B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
-_HEX_LINE = re.compile(r"(?:[0-9A-Fa-f]{2})+")
-_PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
-
-
-def blob_line(text: str, kind: str | None = None) -> str | None:
-    """``base64`` or ``hex`` when a stripped line is all of one such alphabet (``kind``: only that)."""
-    t = text.strip()
-    if not t or " " in t:
-        return None
-    if kind != "base64" and _HEX_LINE.fullmatch(t):
-        return "hex"
-    if kind != "hex" and _B64_LINE.fullmatch(t):
-        return "base64"
-    return None
-
-
-def decode_blob(chars: str, kind: str) -> tuple[bytes, str]:
-    """Bytes of the longest decodable prefix of ``chars`` (no whitespace), and the rest."""
-    import binascii
-
-    if kind == "hex":
-        cut = len(chars) // 2 * 2
-        return bytes.fromhex(chars[:cut]), chars[cut:]
-    end = chars.find("=")
-    if end >= 0:   # padding ends a base64 stream (what follows would be another one)
-        end = len(chars) - len(chars[end:].lstrip("="))
-        return binascii.a2b_base64(chars[:end].translate(_URLSAFE)), ""
-    cut = len(chars) // 4 * 4
-    return binascii.a2b_base64(chars[:cut].translate(_URLSAFE)), chars[cut:]
-
-
-_URLSAFE = str.maketrans("-_", "+/")
-
-
-def readable_blob(head: bytes) -> bool:
-    """Whether decoded bytes are worth extracting: an archive, or text (a BOM, or mostly printable
-    ASCII). Keys, hashes, images and random tokens are not: they stay text, nothing is reported."""
-    from matchers.containers import container_kind
-    from matchers.decode import BOMS
-
-    if len(head) < 16:
-        return False
-    if container_kind(head) or any(head.startswith(bom) for bom, _ in BOMS):
-        return True
-    sample = head[:4096]
-    return len(sample.translate(None, _PRINTABLE)) <= 0.1 * len(sample)
-
-
-class BlobReader:
-    """``read(n)`` over the decoded bytes of the blob lines at the head of a segmenter."""
-
-    def __init__(self, seg: "Segmenter", kind: str):
-        self._seg = seg
-        self.kind = kind
-        self._rest = ""
-        self._out = b""
-        self._ended = False
-
-    def read(self, n: int = -1) -> bytes:
-        n = n if n and n > 0 else 65536
-        while len(self._out) < n and not self._ended:
-            line = self._seg.peek(0)
-            if line is None or blob_line(line.text, self.kind) is None:
-                self._ended = True
-                break
-            self._seg.pop()
-            data, self._rest = decode_blob(self._rest + line.text.strip(), self.kind)
-            self._out += data
-            if self._rest == "" and line.text.rstrip().endswith("="):
-                self._ended = True
-        out, self._out = self._out[:n], self._out[n:]
-        return out
-
-
 # -- the segmenter -----------------------------------------------------------------------------
+
 
 class _Line:
     __slots__ = ("text", "blank", "_kv", "_combo", "_cells")

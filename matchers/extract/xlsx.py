@@ -16,9 +16,9 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from matchers._model import Context, Table
-from matchers._text import looks_like_header
-from matchers.containers import _zip_refusal
+from matchers.extract.archives import zip_refusal
+from matchers.extract.delimited import looks_like_header
+from matchers.extract.model import Context, Table
 
 WORKBOOK = "xl/workbook.xml"
 
@@ -50,7 +50,7 @@ def _cell(value: Any) -> str:
 def xlsx_tables(fileobj: IO[bytes], source: str, ctx: Context) -> Iterator[Table] | None:
     """Tables of a workbook, or ``None`` when it must be read as a plain zip instead."""
     with zipfile.ZipFile(fileobj) as zf:
-        if any(_zip_refusal(info, ctx) for info in zf.infolist()):
+        if any(zip_refusal(info, ctx) for info in zf.infolist()):
             fileobj.seek(0)
             return None
     fileobj.seek(0)

@@ -1,4 +1,4 @@
-"""Is this text a web page? Cheap checks, kept apart from matchers/_html.py so that deciding costs
+"""Is this text a web page? Cheap checks, kept apart from htmldoc.py so that deciding costs
 no BeautifulSoup import (about 90 ms of every scan's start-up): the parser loads only for pages."""
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Table:
-    """One table of records found in an input; ``rows`` is lazy (see the contract in extract.py)."""
+    """One table of records found in an input; ``rows`` is lazy (the contract: matchers.extract)."""
 
     source: str
     kind: str

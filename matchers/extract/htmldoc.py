@@ -13,8 +13,9 @@
 The page is parsed by BeautifulSoup with its "lxml" builder (libxml2's HTML parser, forgiving
 of broken markup). BeautifulSoup's tree costs 30 to 50 times the page's size in memory and builds
 at about 1 MB/s, so a page is parsed only when it is under ``Limits.max_html_bytes`` (checked
-here, reported by extract.py). Comments, processing instructions and the doctype are removed from the
-tree and the text they separated joined again, so a cell or a line reads as the browser shows it.
+here, reported by :mod:`matchers.extract`). Comments, processing instructions and the doctype are
+removed from the tree and the text they separated joined again, so a cell or a line reads as the
+browser shows it. :mod:`matchers.extract.htmlsniff` decides whether a text is a page at all.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import re
 from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag
 from bs4.element import PageElement
 
-from matchers._htmlsniff import is_xml, looks_html  # noqa: F401 (looks_html re-exported)
-from matchers._model import LimitExceededError, Table
-from matchers._text import looks_like_header
+from matchers.extract.delimited import looks_like_header
+from matchers.extract.htmlsniff import is_xml
+from matchers.extract.model import LimitExceededError, Table
 
 DROP = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template",
         "head", "svg", "iframe", "object", "select", "button")

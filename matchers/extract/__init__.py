@@ -1,5 +1,29 @@
 """Extraction: the bytes of a paste, post, attachment or file → tables of records, streaming.
 
+The flow, one module per step (this package's ``__init__`` drives it: :func:`extract`)::
+
+    bytes ─► decode.read_head ─► containers.container_kind ◄────────────────┐ a member, a decoded
+               │ gzip · bzip2 · xz ─► compressed.Inflate ───────────────────┤ blob: sniffed again
+               │ zip · tar ─► archives: one stream per member ──────────────┤ (nested up to
+               │              (a workbook: xlsx, one table per sheet)       │ Limits.max_depth)
+               │ none                                                       │
+               ▼                                                            │
+             decode.sniff: binary (skipped, said)? which encoding?          │
+               │ text; its first 64 KiB decide the shape                    │
+               ├─ htmlsniff ─► htmldoc: each data <table>; the page's       │
+               │               visible text goes round this fork again      │
+               ├─ jsondoc: arrays, objects of arrays, JSON lines (ijson)    │
+               ├─ sqldump: the rows of INSERT and COPY statements           │
+               ├─ delimited: one table, the csv.reader itself (fast path)   │
+               └─ text: the segmenter: keyvalue · combo · delimited blocks  │
+                        · free text; blobs: base64/hex lines, decoded ──────┘
+               ▼
+    Table(source, kind, header, rows, encoding) ─► matchers.match: rows → records → matches
+
+Every stream between the steps is a :class:`~matchers.extract.containers.SafeReader` (limits,
+never raises); ``model`` holds what they share: :class:`Limits`, :class:`Table` and the per-input
+``Context`` (the error list and the byte budget).
+
 CONTRACT (the matchers depend on it):
 
     for table in extract(stream, name, limits=Limits(), errors=errs):
@@ -47,12 +71,16 @@ import traceback
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from matchers._htmlsniff import looks_html
-from matchers._sql import looks_sql, sql_tables
-from matchers._xlsx import is_workbook, xlsx_tables
-from matchers._json import json_tables
-from matchers._json import probe as json_probe
-from matchers._model import (
+from matchers.extract.archives import spool, tar_members, zip_members
+from matchers.extract.blobs import BlobReader
+from matchers.extract.compressed import Inflate, gzip_bomb_confirmed, gzip_declared_size
+from matchers.extract.containers import SafeReader, container_kind
+from matchers.extract.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
+from matchers.extract.delimited import delimited_tables, ensure_field_limit, sniff_delimited
+from matchers.extract.htmlsniff import looks_html
+from matchers.extract.jsondoc import json_tables
+from matchers.extract.jsondoc import probe as json_probe
+from matchers.extract.model import (
     KINDS,
     ArchiveBombError,
     Context,
@@ -62,29 +90,16 @@ from matchers._model import (
     Limits,
     Table,
 )
-from matchers._text import (
-    BlobReader,
-    Segmenter,
-    delimited_tables,
-    document_plan,
+from matchers.extract.sqldump import looks_sql, sql_tables
+from matchers.extract.text import (
     PrefixStripped,
-    ensure_field_limit,
+    Segmenter,
+    document_plan,
     line_prefix,
-    sniff_delimited,
     split_lines,
     strip_prefix,
 )
-from matchers.containers import (
-    Inflate,
-    SafeReader,
-    container_kind,
-    gzip_bomb_confirmed,
-    gzip_declared_size,
-    spool,
-    tar_members,
-    zip_members,
-)
-from matchers.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
+from matchers.extract.xlsx import is_workbook, xlsx_tables
 
 __all__ = [
     "KINDS", "ArchiveBombError", "CorruptInputError", "ExtractError", "LimitExceededError",
@@ -265,7 +280,7 @@ def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context, depth: int = 0)
 
 
 class _Stripped(TextSource):
-    """A text source whose lines lose a prefix (:func:`matchers._text.line_prefix`)."""
+    """A text source whose lines lose a prefix (:func:`matchers.extract.text.line_prefix`)."""
 
     def __init__(self, src: TextSource, prefix):
         super().__init__(encoding=src.encoding)
@@ -298,7 +313,7 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
                                "characters: not parsed (raise Limits.max_json_bytes to read it)")
             return
         try:
-            from matchers._html import html_tables  # BeautifulSoup loads with the first page
+            from matchers.extract.htmldoc import html_tables  # BeautifulSoup loads with the first page
 
             tables, visible = html_tables(page, source, encoding, max_bytes=limits.max_html_bytes)
         except LimitExceededError as exc:

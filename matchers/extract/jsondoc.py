@@ -25,8 +25,8 @@ from typing import Any
 
 import ijson
 
-from matchers._model import Context, Table
-from matchers.decode import text_lines
+from matchers.extract.decode import text_lines
+from matchers.extract.model import Context, Table
 
 SCALAR_JOIN_MAX = 1000
 _STRUCTURAL_SECOND = ("start_map", "map_key", "start_array", "end_array", "end_map")

@@ -19,7 +19,7 @@ import csv
 import re
 from collections.abc import Iterator
 
-from matchers._model import Table
+from matchers.extract.model import Table
 
 _INSERT = re.compile(
     r"^\s*(?:INSERT(?:\s+IGNORE)?|REPLACE)\s+INTO\s+([`\"\[\]\w.]+)\s*(\(([^)]*)\))?\s*VALUES\s*", re.I)
