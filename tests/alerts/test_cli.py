@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from alertkit import make_finding
+from tests.helpers.alertkit import make_finding
 from alerts import record_finding
 from dumpwatch.cli.main import cli
 from dumpwatch.cli.alerts import COMMANDS

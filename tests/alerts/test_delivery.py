@@ -13,7 +13,7 @@ from alerts import record_finding, record_health
 from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of
 from dumpwatch.store import open_db
-from alertkit import (LEAK, WebhookReceiver, assert_no_identifier, base_config, make_finding,
+from tests.helpers.alertkit import (LEAK, WebhookReceiver, assert_no_identifier, base_config, make_finding,
                                    start_smtp)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alertkit import Capture, base_config, make_finding
+from tests.helpers.alertkit import Capture, base_config, make_finding
 from alerts import record_finding, silences
 from dumpwatch import clock
 from alerts.delivery import deliver_due

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from alertkit import Capture, base_config, make_finding
+from tests.helpers.alertkit import Capture, base_config, make_finding
 from alerts import record_finding
 from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alertkit import base_config, make_finding
+from tests.helpers.alertkit import base_config, make_finding
 from alerts import grouping, outbox, record_finding, record_health, settings
 from dumpwatch import clock
 from alerts.outbox import alert_key, alerting_of, enqueue

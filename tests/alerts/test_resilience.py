@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alertkit import WebhookReceiver, base_config, free_port, make_finding
+from tests.helpers.alertkit import WebhookReceiver, base_config, free_port, make_finding
 from alerts import record_finding
 from dumpwatch import clock
 from alerts.delivery import backoff, deliver_due

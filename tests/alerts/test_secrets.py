@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from alertkit import SECRET, WebhookReceiver, base_config, free_port, make_finding
+from tests.helpers.alertkit import SECRET, WebhookReceiver, base_config, free_port, make_finding
 from alerts import record_finding
 from alerts.channels import ChannelError
 from alerts.delivery import deliver_due

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawlkit import findings_of, free_port, run_crawl, write_config
+from tests.helpers.crawlkit import findings_of, free_port, run_crawl, write_config
 
 
 def test_second_crawl_fetches_nothing_new_and_makes_no_new_finding(crawl_home, sites, site_log):
@@ -106,8 +106,8 @@ timeout = 30
 
 
 def test_topic_with_a_new_post_is_fetched_again_pages_and_all(crawl_home, sites, site_log, people):
-    from crawlkit import code_block, repost
-    from sitesrv import template
+    from tests.helpers.crawlkit import code_block, repost
+    from tests.helpers.sitesrv import template
 
     srv = sites.server
     board, page2 = "/xf/forums/bases.2/", "/xf/threads/topic.3/page-2"

@@ -11,8 +11,7 @@ from pathlib import Path
 from dumpwatch.devkit import synth
 from dumpwatch.devkit.localsites import code_block, free_port  # noqa: F401 (re-exported for the tests)
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LEAK = "labos-2021"
 
 # Noise: what paste sites and forums are full of; none of it is a repost.
