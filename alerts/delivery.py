@@ -15,7 +15,7 @@ Every state change is a :func:`dumpwatch.store.write` transaction (``BEGIN IMMED
 a crawl or another command writes), so a pass never fails with "database is locked".
 
 This module owns the SQL of ``alert_notifications`` (with :mod:`alerts.grouping`, which puts the
-messages in) and ``alert_receivers`` (``dumpwatch.store.TABLE_OWNERS``): the CLI, the status, the
+messages in) and ``alert_receivers`` (``dumpwatch.migrations.TABLE_OWNERS``): the CLI, the status, the
 demo and housekeeping read and expire messages through its functions.
 """
 
@@ -37,7 +37,7 @@ import sqlite_utils
 from alerts import grouping
 from dumpwatch import clock
 from alerts.channels import ChannelError
-from alerts.render import Message
+from alerts.render import Message, fallback_message
 from alerts.settings import Alerting, Receiver
 from dumpwatch import store
 from dumpwatch.errors import DumpwatchError
@@ -246,11 +246,7 @@ def _fallback(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any]
         return
     payload = json.loads(row["payload"])
     message = Message.from_json(payload)
-    note = (f"[dumpwatch] Undeliverable to {row['receiver']}: " + message.subject.removeprefix("[dumpwatch] "))
-    text = (f"This message could not be delivered to receiver {row['receiver']!r}; it is sent to the fallback "
-            f"receiver instead.\n\n{message.text}")
-    copy = Message(subject=note, text=text, markdown=message.markdown, html=message.html,
-                   data={**message.data, "kind": "fallback", "original_receiver": row["receiver"]})
+    copy = fallback_message(message, row["receiver"], *alerting.speech(fallback))
     grouping.insert_message(db, alerting, receiver=fallback, kind="fallback", key=f"{row['idempotency_key']}-fb",
                             message=copy, incident_id=row["incident_id"], now=now, fallback_of=row["id"])
     log.warning("message %s goes to fallback receiver %s", row["idempotency_key"], fallback)

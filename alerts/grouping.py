@@ -10,7 +10,7 @@ new copy, or by hand (``dumpwatch alerts ack``). Silences are applied when a gro
 Each message is rendered once and frozen in ``alert_notifications`` in the same transaction that marks
 its alerts as notified, so a crash either leaves the alerts waiting or the message queued.
 
-This module owns the SQL of ``alerts`` and ``alert_incidents`` (``dumpwatch.store.TABLE_OWNERS``):
+This module owns the SQL of ``alerts`` and ``alert_incidents`` (``dumpwatch.migrations.TABLE_OWNERS``):
 the outbox adds alerts through :func:`add_alert`; the CLI, the status and housekeeping read and
 expire them through the functions at the end.
 """
@@ -141,9 +141,10 @@ def _enqueue_message(db: sqlite_utils.Database, alerting: Alerting, inc: dict[st
                        [inc["id"]]).fetchone()[0]
     incident = {"id": inc["id"], "group_key": inc["group_key"], "opened_at": inc["opened_at"],
                 "labels": json.loads(inc["labels"]), "alerts": total}
+    language, timezone = alerting.speech(inc["receiver"])
     message = render.render(receiver=inc["receiver"], kind=kind, idempotency_key=key, views=views,
-                            incident=incident, leaks=leaks, lab=lab, contact_point=alerting.contact_point,
-                            new_keys=new_keys)
+                            incident=incident, leaks=leaks, lab=lab, contact=alerting.contact_for(lab),
+                            new_keys=new_keys, language=language, timezone=timezone)
     return insert_message(db, alerting, receiver=inc["receiver"], kind=kind, key=key, message=message,
                           incident_id=inc["id"], now=now)
 

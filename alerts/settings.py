@@ -1,7 +1,8 @@
 """The alerting part of dumpwatch.toml: receivers, lab contacts, routes and delivery settings.
 
 Declared once here (:data:`ALERTS`, :data:`RECEIVER`, :data:`ROUTE`, checked by
-:mod:`dumpwatch.tables`), parsed into frozen dataclasses once where the configuration enters (the
+:mod:`dumpwatch.tables`; ``[smtp]``, which email receivers inherit, and ``[contacts]`` in
+:mod:`alerts.contacts`), parsed into frozen dataclasses once where the configuration enters (the
 crawl pipeline, the delivery job, the commands); every error names the file, the receiver or route
 and the key, and says how to fix it; the errors of every table are reported at once. See docs/alerts.md for the reference and a full example::
 
@@ -9,13 +10,23 @@ and the key, and says how to fix it; the errors of every table are reported at o
     authority_receiver = "cnil"
     operators_receiver = "ops"
 
+    language = "fr"                 # default of every receiver; "en" also spoken
+    timezone = "Europe/Paris"       # dates in messages
+
+    [smtp]                          # what every email receiver inherits
+    host = "smtp.example"
+    user = "dumpwatch"
+    password_env = "DUMPWATCH_SMTP_PASSWORD"
+    from = "dumpwatch@monitor.example"
+
     [[receivers]]
     name = "cnil"
     type = "email"
     to = ["violations@cnil.example"]
 
-    [contacts]
-    "Biolab Vannes" = "dpo-biolab"
+    [contacts]                      # each lab's DPO: alerts go to email (through [smtp]), the draft names them
+    "Biolab Vannes" = { name = "Dr Anne Martin", email = "dpo@biolab-vannes.example", phone = "+33 2 97 00 00 00" }
+    "Labo Lorient" = "dpo-lorient"  # short form: the name of a [[receivers]] table
 
     [[routes]]
     match = { verdict = "repost" }
@@ -35,7 +46,9 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
+from alerts.contacts import Contact, contact, smtp_defaults
 from alerts.credentials import credential, urls_in_a_shared_file, webhook_url
+from alerts.i18n import DEFAULT_LANGUAGE, DEFAULT_TIMEZONE, LANGUAGES, zone
 from dumpwatch.errors import ConfigError
 from dumpwatch.redact import redact_url
 from dumpwatch.tables import Collector, Key, Section, array_of, did_you_mean, path_of, table_of
@@ -81,6 +94,7 @@ class Receiver:
     timeout: float = 10.0
     verify_tls: bool = True
     ca_file: str | None = None
+    language: str = DEFAULT_LANGUAGE  # of the messages it gets
 
     def password(self) -> str | None:
         """The SMTP password, from the environment or a file (never from the configuration itself)."""
@@ -142,8 +156,23 @@ class Alerting:
     incident_ttl: float = 72 * 3600.0  # an incident without new copies for this long closes
     critical_records: int = 100
     high_records: int = 1000
-    contact_point: str = ""  # DPO / contact point named in the Article 33 draft
+    contact_point: str = ""  # DPO / contact point named in the Article 33 draft (labs: their own)
+    contact_points: dict[str, Contact] = field(default_factory=dict)  # lab -> its DPO, from [contacts]
+    language: str = DEFAULT_LANGUAGE  # of receivers that do not say theirs
+    timezone: str = DEFAULT_TIMEZONE  # of the dates in messages
     path: str | None = None
+
+    def contact_for(self, lab: str) -> Contact:
+        """The contact point a draft for ``lab`` names ("" = the global ``contact_point``)."""
+        point = self.contact_points.get(lab) if lab else None
+        if point and point.text():
+            return point
+        return Contact(name=self.contact_point)
+
+    def speech(self, receiver: str) -> tuple[str, str]:
+        """The language and time zone of the messages of ``receiver``."""
+        r = self.receivers.get(receiver)
+        return (r.language if r else self.language), self.timezone
 
     @property
     def configured(self) -> bool:
@@ -168,6 +197,8 @@ ALERTS = Section("alerts", {
     "critical_records": Key("int", _A.critical_records, minimum=0),
     "high_records": Key("int", _A.high_records, minimum=0),
     "contact_point": Key("text", ""),
+    "language": Key("text", DEFAULT_LANGUAGE, choices=LANGUAGES, hint="the default language of receivers"),
+    "timezone": Key("str", DEFAULT_TIMEZONE, hint="an IANA time zone, e.g. \"Europe/Paris\" or \"UTC\""),
     "authority_digest": Key("bool", False),
     "digest_interval": Key("duration", Route.digest_interval),
 })
@@ -193,6 +224,7 @@ RECEIVER = Section("receivers", {
     "timeout": Key("duration", _R.timeout),
     "verify_tls": Key("bool", _R.verify_tls),
     "ca_file": Key("text"),
+    "language": Key("text", choices=LANGUAGES, hint="default: [alerts] language"),
 })
 
 ROUTE = Section("routes", {
@@ -221,6 +253,13 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
     errors = Collector(path)
     a = ALERTS.read(config.get("alerts"), path=path)
     timing = Timing(a["group_wait"], a["group_interval"], a["repeat_interval"])
+    try:
+        zone(a["timezone"])
+    except ValueError as exc:
+        errors.add("alerts.timezone", str(exc))
+    inherited: dict[str, Any] = {"language": a["language"]}
+    with errors.collect():
+        inherited.update(smtp_defaults(config, path))
 
     receivers: dict[str, Receiver] = {}
     raw_receivers = array_of(config, "receivers")
@@ -228,18 +267,25 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
     refused = {r.get("name") for r in raw_receivers if isinstance(r, Mapping)}
     for i, raw in enumerate(raw_receivers):
         with errors.collect():
-            r = _receiver(raw, i, path)
+            r = _receiver(raw, i, path, inherited)
             if r.name in receivers:
                 raise ConfigError(f"two receivers are named {r.name!r}; names must be unique", path=path,
                                   key=f"receivers[{i}].name")
             receivers[r.name] = r
 
     contacts: dict[str, str] = {}
-    for lab, name in table_of(config, "contacts").items():
-        if not isinstance(name, str) or (name not in receivers and name not in refused):
-            errors.add(f"contacts.{lab}", f"lab {lab!r} points to receiver {name!r}, which is not defined in "
-                                          "[[receivers]]")
-        contacts[lab] = name
+    points: dict[str, Contact] = {}
+    for lab, entry in table_of(config, "contacts").items():
+        with errors.collect():
+            point = contact(lab, entry, path, receivers, refused)
+            if point.receiver not in receivers and point.email and not isinstance(entry, str) \
+                    and "receiver" not in entry:
+                receivers[point.receiver] = _receiver(
+                    {"name": point.receiver, "type": "email", "to": [point.email],
+                     **({"language": entry["language"]} if "language" in entry else {})},
+                    0, path, inherited, where=f"contacts.{lab}")
+            contacts[lab] = point.receiver
+            points[lab] = point
 
     for key in ("authority_receiver", "operators_receiver", "fallback_receiver"):
         if key in (config.get("alerts") or {}) and a[key] not in receivers and a[key] not in refused:
@@ -265,22 +311,29 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
         fallback_receiver=a["fallback_receiver"], timing=timing,
         max_age=a["max_age"], retry_base=a["retry_base"], retry_cap=a["retry_cap"], lease=a["lease"],
         incident_ttl=a["incident_ttl"], critical_records=a["critical_records"],
-        high_records=a["high_records"], contact_point=a["contact_point"], path=path,
+        high_records=a["high_records"], contact_point=a["contact_point"], contact_points=points,
+        language=a["language"], timezone=a["timezone"], path=path,
     )
 
 
-def _receiver(raw: Any, i: int, path: Any) -> Receiver:
+def _receiver(raw: Any, i: int, path: Any, inherited: Mapping[str, Any] | None = None,
+              where: str | None = None) -> Receiver:
+    """One receiver; an email receiver inherits what it does not say from ``[smtp]`` (``inherited``)."""
     if not isinstance(raw, Mapping):
         raise ConfigError("each receiver is a [[receivers]] table", path=path, key=f"receivers[{i}]")
     name = raw.get("name")
-    where = f"receivers.{name}" if isinstance(name, str) and name else f"receivers[{i}]"
-    v = RECEIVER.read(raw, path=path, where=where)
+    where = where or (f"receivers.{name}" if isinstance(name, str) and name else f"receivers[{i}]")
+    inherited = dict(inherited or {})
+    if raw.get("type") != "email":  # a webhook inherits the language only
+        inherited = {k: v for k, v in inherited.items() if k == "language"}
+    v = RECEIVER.read(raw, path=path, where=where, defaults=inherited)
 
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(message, path=path, key=f"{where}.{key}")
 
     name, kind, verify = v["name"], v["type"], v["verify_tls"]
-    common = dict(name=name, type=kind, timeout=v["timeout"] or 10.0, verify_tls=verify, ca_file=v["ca_file"])
+    common = dict(name=name, type=kind, timeout=v["timeout"] or 10.0, verify_tls=verify, ca_file=v["ca_file"],
+                  language=v["language"] or DEFAULT_LANGUAGE)
     if kind == "email":
         to = v["to"]
         if not to or not all("@" in a for a in to):
@@ -378,7 +431,8 @@ SUGGEST_SCORE = 80.0  # rapidfuzz ratio (0-100, case and punctuation ignored) fr
 def preflight(alerting: Alerting, labs: Iterable[str] | None) -> tuple[list[ConfigError], list[str]]:
     """Errors and warnings a delivery or a routing would otherwise meet later.
 
-    Every receiver's URL (from url_env/url_file), secret or password is read and its TLS context built (as the channels do);
+    Every receiver's URL (from url_env/url_file), secret or password is read and its TLS context
+    built (as the channels do);
     ``[contacts]`` is checked against ``labs``, the labs of the enrolled leaks (``None``: no leak
     enrolled, nothing to check against): a contact whose lab is not enrolled but close to one that
     is, is a misspelling (an error with a did-you-mean, since routing compares names exactly and that

@@ -71,7 +71,9 @@ def chat_text(text: str) -> str:
 def body_of(receiver: Receiver, message: Message) -> bytes:
     if receiver.format == "slack":
         text = chat_text(message.text)
-        text = text if len(text) <= SLACK_LIMIT else text[:SLACK_LIMIT] + "\n…"
+        if len(text) > SLACK_LIMIT:  # cut; a code span cut open is closed, or its URL would become a link
+            text = text[:SLACK_LIMIT]
+            text += ("`" if text.count("`") % 2 else "") + "\n…"
         payload = {"text": text, "username": "dumpwatch"}
     else:
         payload = {**message.data, "subject": message.subject, "text": message.text,

@@ -163,7 +163,8 @@ def alerts_test(obj: Any, receiver: str) -> None:
     key = f"dw-test-{secrets.token_hex(8)}"
     with store.write(db):
         nid = grouping.insert_message(db, alerting, receiver=receiver, kind="test", key=key,
-                                      message=render.probe_message(receiver, key), incident_id=None,
+                                      message=render.probe_message(receiver, key, *alerting.speech(receiver)),
+                                      incident_id=None,
                                       now=clock.now())
     report = delivery.deliver_due(db, alerting, ids=[nid])
     row = delivery.get_message(db, nid)

@@ -23,7 +23,8 @@ UNKNOWN_LAB = "(unknown)"  # the lab of enrolled records without one (matchers.i
 
 # The top-level tables of dumpwatch.toml, and who reads them: any other is a mistake (a typo like
 # [limit] would otherwise be ignored, and its settings with it).
-TABLES = ("scan", "limits", "crawler", "sources", "alerts", "receivers", "contacts", "routes", "daemon")
+TABLES = ("scan", "limits", "crawler", "network", "sources", "alerts", "smtp", "receivers", "contacts", "routes",
+          "daemon")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dumpwatch.store import open_db
 
 def _cfg(labs=(), **alerts):
     return base_config(cnil_url="http://127.0.0.1:9/hook", secret_file="/nonexistent", smtp_port=9,
-                       labs=list(labs), alerts=alerts)
+                       labs=list(labs), alerts={"language": "en", **alerts})  # subjects pinned in English
 
 
 def test_same_copy_never_alerts_twice(people):

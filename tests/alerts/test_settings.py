@@ -28,12 +28,15 @@ def load(cfg: dict | None):
 
 def test_documented_example_loads():
     a = load(_doc_config())
-    assert set(a.receivers) == {"cnil", "ops", "oncall", "dpo-atlantique", "dpo-armor"}
+    assert set(a.receivers) == {"cnil", "ops", "oncall", "dpo-atlantique", "dpo-armor", "Biolab Vannes"}
     assert a.contacts["LBM Armor Analyses"] == "dpo-armor" and a.fallback_receiver == "oncall"
     assert [r.name for r in a.routes] == ["authority", "lab-contacts", "critical-to-oncall", "operators"]
     assert a.routes[2].timing.group_wait == 0 and a.routes[0].timing.group_wait == 30
     assert a.timing.repeat_interval == 4 * 3600 and a.max_age == 86400
     assert a.receivers["oncall"].security == "starttls" and a.receivers["oncall"].smtp_port == 587
+    assert a.receivers["oncall"].smtp_host == "smtp.example" and a.receivers["oncall"].username == "dumpwatch"  # [smtp]
+    assert a.receivers["oncall"].sender == "dumpwatch-oncall@cert.example" and a.receivers["ops"].language == "en"
+    assert a.contact_for("Biolab Vannes").phone == "+33 2 97 00 00 01" and a.contacts["Biolab Vannes"] == "Biolab Vannes"
     assert a.receivers["cnil"].verify_tls is True and a.receivers["ops"].format == "slack"
 
 

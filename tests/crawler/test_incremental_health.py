@@ -54,11 +54,12 @@ recrawl_age = 0
 
 
 def test_dead_source_raises_a_failing_health_finding(crawl_home):
+    url = f"http://127.0.0.1:{free_port()}/api_scraping.php"
     write_config(crawl_home, f"""
 [[sources]]
 name = "dead"
 kind = "paste-api"
-start_urls = ["http://127.0.0.1:{free_port()}/api_scraping.php"]
+start_urls = ["{url}"]
 """)
     first = run_crawl(crawl_home, "dead")
     assert not first.ok and first.health == ()
@@ -67,6 +68,14 @@ start_urls = ["http://127.0.0.1:{free_port()}/api_scraping.php"]
     health = findings_of(crawl_home, "dead", verdict="source-health")
     assert len(health) == 1 and health[0]["detail"]["problem"] == "failing"
     assert health[0]["detail"]["failed_runs"] == 2
+    assert health[0]["detail"]["urls"] == [url]  # the operators' alert names the source's address
+    from alerts.render import alert_view, render
+
+    alert = {"alert_key": "k", "severity": "info", "created_at": health[0]["detected_at"], "lab": ""}
+    text = render(receiver="ops", kind="alert", idempotency_key="dw", views=[alert_view(alert, health[0])],
+                  incident=None, leaks={}).text
+    assert f"La source dead ({url}) a échoué à ses 2 dernières collectes" in text and "Que faire" in text
+    assert "connexion refusée" in text and "{" not in text  # a sentence, not a Python dict
 
 
 def test_source_that_suddenly_lists_nothing_raises_a_silent_health_finding(crawl_home, sites):

@@ -54,9 +54,16 @@ failing_runs = 2
 """
 
 
-def write_config(home, sources: str, crawler: str = TEST_CRAWLER) -> Path:
+# The test sites listen on 127.0.0.1: the network policy's opt-in (docs/security.md).
+TEST_NETWORK = """
+[network]
+allow_private_networks = true
+"""
+
+
+def write_config(home, sources: str, crawler: str = TEST_CRAWLER, network: str = TEST_NETWORK) -> Path:
     path = home.root / "dumpwatch.toml"
-    path.write_text(crawler + "\n" + sources)
+    path.write_text(network + "\n" + crawler + "\n" + sources)
     return path
 
 
