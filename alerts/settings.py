@@ -38,19 +38,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
 from alerts.contacts import Contact, contact, smtp_defaults
+from alerts.credentials import credential, urls_in_a_shared_file, webhook_url
 from alerts.i18n import DEFAULT_LANGUAGE, DEFAULT_TIMEZONE, LANGUAGES, zone
 from dumpwatch.errors import ConfigError
+from dumpwatch.redact import redact_url
 from dumpwatch.tables import Collector, Key, Section, array_of, did_you_mean, path_of, table_of
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,10 @@ class Receiver:
     username: str | None = None
     password_env: str | None = None
     password_file: str | None = None
-    # webhook
+    # webhook: the URL is a credential (Slack, Mattermost): from the environment or a file, shown redacted
     url: str = ""
+    url_env: str | None = None
+    url_file: str | None = None
     secret_env: str | None = None
     secret_file: str | None = None
     format: str = "json"  # json | slack
@@ -96,33 +98,29 @@ class Receiver:
 
     def password(self) -> str | None:
         """The SMTP password, from the environment or a file (never from the configuration itself)."""
-        return _credential(self.name, "password", self.password_env, self.password_file)
+        return credential(self.name, "password", self.password_env, self.password_file)
+
+    def endpoint(self) -> str:
+        """The webhook URL: ``url``, or read from ``url_env`` / ``url_file`` (at each use, like the secret)."""
+        return self.url or webhook_url(self.name, self.url_env, self.url_file)
+
+    @property
+    def target(self) -> str:
+        """Where the receiver sends, as shown by the commands: the recipients of an email receiver,
+        a webhook's URL redacted (:func:`dumpwatch.redact.redact_url`) or where it is read from."""
+        if self.type == "email":
+            return ", ".join(self.to)
+        if self.url:
+            return redact_url(self.url)
+        return f"url from ${self.url_env}" if self.url_env else f"url from file {self.url_file}"
 
     def secret(self) -> bytes:
         """The webhook signing secret, from the environment or a file."""
-        value = _credential(self.name, "secret", self.secret_env, self.secret_file)
+        value = credential(self.name, "secret", self.secret_env, self.secret_file)
         if not value:
             raise ConfigError(f"receiver {self.name!r} has no signing secret: set secret_env or secret_file",
                               key=f"receivers.{self.name}.secret_env")
         return value.encode()
-
-
-def _credential(receiver: str, what: str, env: str | None, file: str | None) -> str | None:
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise ConfigError(f"receiver {receiver!r}: environment variable {env} (its {what}) is not set; "
-                              f"export it or use {what}_file", key=f"receivers.{receiver}.{what}_env")
-        return value.strip()
-    if file:
-        p = Path(file).expanduser()
-        try:
-            return p.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"receiver {receiver!r}: cannot read its {what} file {p} ({exc.strerror}); "
-                              f"create it (mode 0600) or use {what}_env", path=p,
-                              key=f"receivers.{receiver}.{what}_file") from None
-    return None
 
 
 @dataclass(frozen=True)
@@ -218,6 +216,8 @@ RECEIVER = Section("receivers", {
     "password_env": Key("text"),
     "password_file": Key("text"),
     "url": Key("text"),
+    "url_env": Key("text"),
+    "url_file": Key("text"),
     "secret_env": Key("text"),
     "secret_file": Key("text"),
     "format": Key("text", _R.format, choices=("json", "slack")),
@@ -347,14 +347,20 @@ def _receiver(raw: Any, i: int, path: Any, inherited: Mapping[str, Any] | None =
         return Receiver(**common, to=to, sender=v["from"], smtp_host=v["smtp_host"], smtp_port=port,
                         security=security, username=v["username"], password_env=v["password_env"],
                         password_file=v["password_file"])
-    url = v["url"]
-    if not url or not url.startswith(("http://", "https://")):
+    url, given = v["url"], [k for k in ("url", "url_env", "url_file") if v[k]]
+    if len(given) != 1:
+        raise fail(given[1] if given else "url",
+                   "a webhook receiver needs exactly one of url = \"https://...\", url_env = \"VARIABLE\" or "
+                   "url_file = \"/path\" (prefer url_env or url_file: for Slack or Mattermost the URL is the "
+                   f"credential){'; given: ' + ', '.join(given) if given else ''}")
+    if url and not url.startswith(("http://", "https://")):
         raise fail("url", "a webhook receiver needs url = \"https://...\"")
     if not (v["secret_env"] or v["secret_file"]):
         raise fail("secret_env", "a webhook receiver needs secret_env or secret_file (the HMAC signing secret)")
     if not verify:
         log.warning("receiver %s: TLS verification is off (verify_tls = false); prefer ca_file", name)
-    return Receiver(**common, url=url, secret_env=v["secret_env"], secret_file=v["secret_file"], format=v["format"])
+    return Receiver(**common, url=url or "", url_env=v["url_env"], url_file=v["url_file"],
+                    secret_env=v["secret_env"], secret_file=v["secret_file"], format=v["format"])
 
 
 def _route(raw: Any, i: int, path: Any, receivers: dict[str, Receiver], timing: Timing,
@@ -425,7 +431,8 @@ SUGGEST_SCORE = 80.0  # rapidfuzz ratio (0-100, case and punctuation ignored) fr
 def preflight(alerting: Alerting, labs: Iterable[str] | None) -> tuple[list[ConfigError], list[str]]:
     """Errors and warnings a delivery or a routing would otherwise meet later.
 
-    Every receiver's secret or password is read and its TLS context built (as the channels do);
+    Every receiver's URL (from url_env/url_file), secret or password is read and its TLS context
+    built (as the channels do);
     ``[contacts]`` is checked against ``labs``, the labs of the enrolled leaks (``None``: no leak
     enrolled, nothing to check against): a contact whose lab is not enrolled but close to one that
     is, is a misspelling (an error with a did-you-mean, since routing compares names exactly and that
@@ -441,13 +448,11 @@ def preflight(alerting: Alerting, labs: Iterable[str] | None) -> tuple[list[Conf
         return ConfigError(exc.message, path=path, key=exc.key) if path else exc
 
     for r in alerting.receivers.values():
-        try:
-            if r.type == "webhook":
-                r.secret()
-            else:
-                r.password()
-        except ConfigError as exc:
-            errors.append(located(exc))
+        for read in (r.endpoint, r.secret) if r.type == "webhook" else (r.password,):
+            try:
+                read()
+            except ConfigError as exc:
+                errors.append(located(exc))
         if r.ca_file or not r.verify_tls:
             try:
                 tls_context(r)
@@ -455,6 +460,8 @@ def preflight(alerting: Alerting, labs: Iterable[str] | None) -> tuple[list[Conf
                 errors.append(ConfigError(f"receiver {r.name!r}: cannot load its CA file {r.ca_file!r} "
                                           f"({getattr(exc, 'strerror', None) or exc}); give a readable PEM file",
                                           path=path, key=f"receivers.{r.name}.ca_file"))
+    warnings += urls_in_a_shared_file(alerting.path, [r.name for r in alerting.receivers.values()
+                                                      if r.type == "webhook" and r.url and r.format == "slack"])
     if labs is None or not alerting.configured:  # no leak to check against; no receiver to tell at all
         return errors, warnings
     enrolled = sorted(set(labs))

@@ -8,14 +8,17 @@ new ones at the end of :data:`MIGRATIONS`; never edit one that has shipped.
 ``db["table"]``) is written there only, apart from the migrations here; the others call that
 module's functions (``tests/test_sql_owners.py`` checks it).
 
-This module imports nothing of the project.
+This module imports nothing of the project but :mod:`dumpwatch.redact` (which imports nothing).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import sqlite_utils
+
+from dumpwatch.redact import redact_urls
 
 
 def _m001_core(db: sqlite_utils.Database) -> None:
@@ -224,12 +227,28 @@ def _m103_finding_complete(db: sqlite_utils.Database) -> None:
     db["findings"].add_column("complete", int, not_null_default=1)
 
 
+def _m104_installation_id(db: sqlite_utils.Database) -> None:
+    """``meta``: facts about this installation, first its id (:func:`dumpwatch.store.installation_id`),
+    random, made once with the database and part of every idempotency key."""
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert({"key": "installation_id", "value": secrets.token_hex(16)})
+
+
+def _m105_receiver_urls_redacted(db: sqlite_utils.Database) -> None:
+    """Delivery errors stored by earlier versions could quote a receiver's URL (a credential for
+    Slack and Mattermost): every URL in them redacted, the old text overwritten (``secure_delete``)."""
+    for table, pk in (("alert_notifications", "id"), ("alert_receivers", "receiver")):
+        for key, error in db.execute(f"SELECT {pk}, last_error FROM {table} WHERE last_error LIKE '%://%'").fetchall():
+            db.execute(f"UPDATE {table} SET last_error = ? WHERE {pk} = ?", [redact_urls(error), key])
+
+
 # Who owns each table: its SQL (statements naming it, ``db["table"]``) is written in that module only,
 # apart from the migrations above; the others call that module's functions
 # (tests/test_sql_owners.py checks it). Two modules share the outbox of messages: grouping puts
 # them in (:func:`alerts.grouping.insert_message`), delivery sends them.
 TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     "_migrations": ("dumpwatch.store",),
+    "meta": ("dumpwatch.store",),
     "leaks": ("dumpwatch.store",),
     "findings": ("dumpwatch.store",),
     "crawl_seen_urls": ("crawler.seen",),
@@ -247,4 +266,6 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("101_crawler", _m101_crawler),
     ("102_alerts", _m102_alerts),
     ("103_finding_complete", _m103_finding_complete),
+    ("104_installation_id", _m104_installation_id),
+    ("105_receiver_urls_redacted", _m105_receiver_urls_redacted),
 ]

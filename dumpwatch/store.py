@@ -39,6 +39,7 @@ import sqlite_utils
 
 from dumpwatch.clock import utcnow
 from dumpwatch.errors import DatabaseBusy, DumpwatchError, StorageError
+from dumpwatch.filemodes import private_file, tighten
 from dumpwatch.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def _locked(db: sqlite_utils.Database, statement: str, deadline: float, limit: f
 
 
 def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate a database; ``None`` gives an in-memory one."""
+    """Open (creating if needed, mode 0600) and migrate a database; ``None`` gives an in-memory one."""
     if path is None:
         db = sqlite_utils.Database(memory=True)
         db.execute("PRAGMA foreign_keys=ON")
@@ -205,8 +206,10 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
         return db
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _private(Path(path))
         db = sqlite_utils.Database(path)
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the journal mode may wait for a lock
+        db.execute("PRAGMA secure_delete=ON")  # deleted evidence and errors are overwritten, not left in free pages
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -218,6 +221,16 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
             raise
         raise failure from exc
     return db
+
+
+def _private(path: Path) -> None:
+    """The database file is created 0600 before SQLite opens it (SQLite gives its ``-wal`` and
+    ``-shm`` files the database's mode); an existing one, or its companions, looser is tightened."""
+    if path.exists():
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            tighten(p)
+    else:
+        private_file(path)
 
 
 # -- migrations ------------------------------------------------------------------------------------
@@ -248,6 +261,23 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         log.debug("applied migration %s", name)
         applied.append(name)
     return applied
+
+
+def installation_id(db: sqlite_utils.Database) -> str:
+    """This installation's id (32 hex digits, random, made with the database by a migration).
+
+    Part of every idempotency key, so two installations never send the same key for the same copy
+    and incident, while one installation sends the same key on every retry and after a restart. It
+    lives in the database, not beside it: a database restored from a backup keeps the id of the
+    rows (incident numbers, alert keys) its keys are made from, so a message made again from
+    restored rows has the key it was first sent with and a receiver that drops keys it processed
+    drops it, rightly; a new home with a new database is a new installation. It is no secret."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'installation_id'").fetchone()
+    if row is None:  # the migration made it: the row was deleted by hand
+        raise StorageError(f"the database {db_path(db) or '(in memory)'} has no installation id: restore it "
+                           "from a backup, or run: sqlite3 DB \"INSERT INTO meta VALUES ('installation_id', "
+                           "lower(hex(randomblob(16))))\"")
+    return row[0]
 
 
 # -- leaks -----------------------------------------------------------------------------------------

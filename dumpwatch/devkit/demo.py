@@ -34,6 +34,7 @@ from typing import Any
 import click
 
 from dumpwatch.devkit import synth
+from dumpwatch.filemodes import private_dir, private_file, write_private
 
 LEAK = "labos-2021"
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,13 +201,13 @@ def run(rows: int = 5000, keep: str | Path | None = None, timeout: float = 90.0)
                    "3 forum topics, one with 30 patients in a [code] block")
 
         _step(4, "Configuring sources, receivers and lab contacts; running the real daemon")
-        home.mkdir(parents=True, exist_ok=True)
-        cfg = home / "dumpwatch.toml"
-        cfg.write_text(_config(f"{pinnwand.base}/dw/recent.json", forum_url, hook.url, secret_file, smtp.port))
+        private_dir(home)
+        cfg = write_private(home / "dumpwatch.toml",  # it names the webhook URL and the secret file: 0600
+                            _config(f"{pinnwand.base}/dw/recent.json", forum_url, hook.url, secret_file, smtp.port))
         click.echo(f"   wrote {cfg}")
         click.echo(f"   $ dumpwatch --home {home} daemon")
         log_path = work / "daemon.log"
-        with open(log_path, "wb") as log:
+        with open(private_file(log_path), "wb") as log:
             daemon_proc = subprocess.Popen([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "daemon"],
                                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         _wait_for_pipeline(home, daemon_proc, log_path, timeout)

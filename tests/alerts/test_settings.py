@@ -111,6 +111,7 @@ LABS = ["Laboratoire Atlantique Bio", "LBM Armor Analyses", "Biolab Vannes"]
 def _with_secrets(cfg: dict, monkeypatch) -> dict:
     monkeypatch.setenv("DUMPWATCH_CNIL_SECRET", "s")
     monkeypatch.setenv("DUMPWATCH_SMTP_PASSWORD", "p")
+    monkeypatch.setenv("DUMPWATCH_OPS_WEBHOOK", "https://chat.example/hooks/abc123")  # the example's url_env
     for r in cfg["receivers"]:
         for key in ("secret_file", "password_file"):
             if key in r:

@@ -38,8 +38,9 @@ def test_example_configuration_gives_the_daemon_its_jobs(tmp_path):
     from dumpwatch.cli.main import cli
 
     text = (DEPLOY / "dumpwatch.example.toml").read_text()
-    for name in ("cnil.secret", "ops.secret", "smtp.password"):  # the secrets the example points to
-        (tmp_path / name).write_text("s3cret-for-the-test\n")
+    for name in ("cnil.secret", "ops.secret", "smtp.password", "ops.url"):  # the secrets the example points to
+        (tmp_path / name).write_text("https://chat.example/hooks/t0ken\n" if name.endswith(".url")
+                                     else "s3cret-for-the-test\n")
         text = text.replace(f"/etc/dumpwatch/{name}", str(tmp_path / name))
     cfg = tmp_path / "dumpwatch.toml"
     cfg.write_text(text)
