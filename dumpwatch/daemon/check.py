@@ -54,7 +54,7 @@ def check_configuration(home: Home, config: Mapping[str, Any]) -> ConfigCheck:
     from rapidfuzz import fuzz, process
 
     from alerts.outbox import alerting_of
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
     from crawler.sources import load_crawl_config
     from dumpwatch.engine_settings import scan_settings_from
     from matchers.errors import EngineError, SettingsError

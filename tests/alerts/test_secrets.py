@@ -23,7 +23,8 @@ from alerts import record_finding
 from alerts.channels import ChannelError
 from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of
-from alerts.settings import load, preflight
+from alerts.preflight import preflight
+from alerts.settings import load
 from dumpwatch import clock
 from dumpwatch.errors import ConfigError, ConfigErrors
 from dumpwatch.redact import redact_url, redact_urls, url_hash

@@ -121,7 +121,7 @@ def _with_secrets(cfg: dict, monkeypatch) -> dict:
 
 
 def test_preflight_finds_a_misspelt_lab_and_warns_of_labs_without_contact(monkeypatch):
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
 
     cfg = _with_secrets(_doc_config(), monkeypatch)
     cfg["contacts"] = {"Laboratoire Atlantique Bio": "dpo-atlantique", "LBM Armor Analysis": "dpo-armor"}
@@ -134,7 +134,7 @@ def test_preflight_finds_a_misspelt_lab_and_warns_of_labs_without_contact(monkey
 
 
 def test_preflight_says_when_nobody_else_is_told_or_no_route_fans_out(monkeypatch):
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
 
     cfg = _with_secrets(_doc_config(), monkeypatch)
     cfg["contacts"] = {}
@@ -147,7 +147,7 @@ def test_preflight_says_when_nobody_else_is_told_or_no_route_fans_out(monkeypatc
 
 
 def test_preflight_reads_every_credential_now(monkeypatch):
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
 
     cfg = _doc_config()
     monkeypatch.delenv("DUMPWATCH_CNIL_SECRET", raising=False)
