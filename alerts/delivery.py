@@ -7,7 +7,7 @@ One pass (:func:`deliver_due`):
 2. each due ``pending`` message is claimed (``sending``, attempts + 1, this process and a lease) in its
    own committed statement, sent, then marked ``delivered``. A crash between sending and marking sends
    it again later, with the same idempotency key: duplicates are recognisable;
-3. a failure schedules a retry after a capped exponential backoff with jitter, for the message and
+3. a failure (its text with every URL redacted: :func:`redacted`) schedules a retry after a capped exponential backoff with jitter, for the message and
    for its receiver (the other messages of a receiver that is down wait too); past ``max_age``, or at
    once for a permanent error, the message is ``dead`` and a copy goes to the fallback receiver.
 
@@ -15,7 +15,7 @@ Every state change is a :func:`dumpwatch.store.write` transaction (``BEGIN IMMED
 a crawl or another command writes), so a pass never fails with "database is locked".
 
 This module owns the SQL of ``alert_notifications`` (with :mod:`alerts.grouping`, which puts the
-messages in) and ``alert_receivers`` (``dumpwatch.store.TABLE_OWNERS``): the CLI, the status, the
+messages in) and ``alert_receivers`` (``dumpwatch.migrations.TABLE_OWNERS``): the CLI, the status, the
 demo and housekeeping read and expire messages through its functions.
 """
 
@@ -26,6 +26,7 @@ import logging
 import os
 import random
 import socket
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,10 +37,11 @@ import sqlite_utils
 from alerts import grouping
 from dumpwatch import clock
 from alerts.channels import ChannelError
-from alerts.render import Message
+from alerts.render import Message, fallback_message
 from alerts.settings import Alerting, Receiver
 from dumpwatch import store
 from dumpwatch.errors import DumpwatchError
+from dumpwatch.redact import redact_urls, secret_parts
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +175,15 @@ def deliver_due(db: sqlite_utils.Database, alerting: Alerting, *, now: datetime 
             receipt = send(receiver, message, row["idempotency_key"])
         except DumpwatchError as exc:
             permanent = isinstance(exc, ChannelError) and exc.permanent
-            _failed(db, alerting, row, str(exc), permanent, now, report, rng)
+            _failed(db, alerting, row, redacted(alerting, str(exc)), permanent, now, report, rng)
             backing_off.add(row["receiver"])
             continue
         except Exception as exc:  # a bug in a channel must not stop the others; keep the message
-            log.exception("unexpected error sending message %s", nid)
-            _failed(db, alerting, row, f"{type(exc).__name__}: {exc}", False, now, report, rng)
+            error = redacted(alerting, f"{type(exc).__name__}: {exc}")
+            # the frames, not the exception's text (it may quote a receiver's URL): that is in ``error``
+            log.error("unexpected error sending message %s: %s\n%s", nid, error,
+                      "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+            _failed(db, alerting, row, error, False, now, report, rng)
             backing_off.add(row["receiver"])
             continue
         with store.write(db):
@@ -190,6 +195,13 @@ def deliver_due(db: sqlite_utils.Database, alerting: Alerting, *, now: datetime 
         log.info("message %s delivered to %s (%s)", row["idempotency_key"], row["receiver"], receipt)
     return Report(queued=report.queued, delivered=report.delivered, failed=report.failed, dead=report.dead,
                   deferred=report.deferred, reclaimed=report.reclaimed, errors=tuple(report.errors))
+
+
+def redacted(alerting: Alerting, error: str) -> str:
+    """A delivery error as it is stored and logged: every URL in it redacted, the configured receiver
+    URLs first (:func:`dumpwatch.redact.redact_urls`). The channels already redact the URL they
+    post to; this is the last line, for a channel or a library that quotes one anyway."""
+    return redact_urls(error, {part for r in alerting.receivers.values() if r.url for part in secret_parts(r.url)})
 
 
 def _get(db: sqlite_utils.Database, nid: int) -> dict[str, Any]:
@@ -235,11 +247,7 @@ def _fallback(db: sqlite_utils.Database, alerting: Alerting, row: dict[str, Any]
         return
     payload = json.loads(row["payload"])
     message = Message.from_json(payload)
-    note = (f"[dumpwatch] Undeliverable to {row['receiver']}: " + message.subject.removeprefix("[dumpwatch] "))
-    text = (f"This message could not be delivered to receiver {row['receiver']!r}; it is sent to the fallback "
-            f"receiver instead.\n\n{message.text}")
-    copy = Message(subject=note, text=text, markdown=message.markdown, html=message.html,
-                   data={**message.data, "kind": "fallback", "original_receiver": row["receiver"]})
+    copy = fallback_message(message, row["receiver"], *alerting.speech(fallback))
     grouping.insert_message(db, alerting, receiver=fallback, kind="fallback", key=f"{row['idempotency_key']}-fb",
                             message=copy, incident_id=row["incident_id"], now=now, fallback_of=row["id"])
     log.warning("message %s goes to fallback receiver %s", row["idempotency_key"], fallback)

@@ -10,7 +10,7 @@ new copy, or by hand (``dumpwatch alerts ack``). Silences are applied when a gro
 Each message is rendered once and frozen in ``alert_notifications`` in the same transaction that marks
 its alerts as notified, so a crash either leaves the alerts waiting or the message queued.
 
-This module owns the SQL of ``alerts`` and ``alert_incidents`` (``dumpwatch.store.TABLE_OWNERS``):
+This module owns the SQL of ``alerts`` and ``alert_incidents`` (``dumpwatch.migrations.TABLE_OWNERS``):
 the outbox adds alerts through :func:`add_alert`; the CLI, the status and housekeeping read and
 expire them through the functions at the end.
 """
@@ -96,7 +96,7 @@ def _flush(db: sqlite_utils.Database, alerting: Alerting, inc: dict[str, Any],
                     [inc["id"]])
     shown = live if digest else earlier + live
     new_keys = sorted(a["alert_key"] for a in live)
-    key = _key(inc["id"], kind, new_keys)
+    key = _key(db, inc["id"], kind, new_keys)
     nid = _enqueue_message(db, alerting, inc, shown, set(new_keys), kind, key, now)
     db.execute(f"UPDATE alerts SET status = 'notified', notification_id = ? WHERE id IN "
                f"({','.join('?' * len(live))})", [nid, *[a["id"] for a in live]])
@@ -117,15 +117,17 @@ def _remind(db: sqlite_utils.Database, alerting: Alerting, inc: dict[str, Any],
                [clock.later(now, repeat) if repeat > 0 else None, inc["id"]])
     if not shown:
         return None
-    key = _key(inc["id"], "reminder", [clock.iso(now)])
+    key = _key(db, inc["id"], "reminder", [clock.iso(now)])
     nid = _enqueue_message(db, alerting, inc, shown, set(), "reminder", key, now)
     db.execute("UPDATE alert_incidents SET last_notified_at = ?, notifications = notifications + 1 WHERE id = ?",
                [clock.iso(now), inc["id"]])
     return nid
 
 
-def _key(incident_id: int, kind: str, parts: list[str]) -> str:
-    digest = hashlib.sha256(f"{incident_id}|{kind}|{','.join(parts)}".encode()).hexdigest()[:32]
+def _key(db: sqlite_utils.Database, incident_id: int, kind: str, parts: list[str]) -> str:
+    """A message's idempotency key: this installation's id, the incident, the kind, what is new."""
+    installation = store.installation_id(db)
+    digest = hashlib.sha256(f"{installation}|{incident_id}|{kind}|{','.join(parts)}".encode()).hexdigest()[:32]
     return f"dw-{digest}"
 
 
@@ -139,9 +141,10 @@ def _enqueue_message(db: sqlite_utils.Database, alerting: Alerting, inc: dict[st
                        [inc["id"]]).fetchone()[0]
     incident = {"id": inc["id"], "group_key": inc["group_key"], "opened_at": inc["opened_at"],
                 "labels": json.loads(inc["labels"]), "alerts": total}
+    language, timezone = alerting.speech(inc["receiver"])
     message = render.render(receiver=inc["receiver"], kind=kind, idempotency_key=key, views=views,
-                            incident=incident, leaks=leaks, lab=lab, contact_point=alerting.contact_point,
-                            new_keys=new_keys)
+                            incident=incident, leaks=leaks, lab=lab, contact=alerting.contact_for(lab),
+                            new_keys=new_keys, language=language, timezone=timezone)
     return insert_message(db, alerting, receiver=inc["receiver"], kind=kind, key=key, message=message,
                           incident_id=inc["id"], now=now)
 

@@ -13,10 +13,13 @@ values (the row of :func:`dumpwatch.store.finding_row`); only the store turns it
 Keys:
 
 - ``findings.dedup_key`` (verdict, leak, content SHA-256): the same copy never makes a second finding;
-- ``alerts.alert_key`` (receiver, finding dedup key, lab scope): the same copy never alerts a receiver
-  twice;
+- ``alerts.alert_key`` (installation, receiver, finding dedup key, lab scope): the same copy never
+  alerts a receiver twice;
 - ``alert_notifications.idempotency_key``: one per message, sent as a webhook header and as the
-  email Message-ID, so a receiver recognises a message delivered twice.
+  email Message-ID, so a receiver recognises a message delivered twice. Both keys include the
+  installation id (:func:`dumpwatch.store.installation_id`): a receiver told by two installations
+  never takes one's message for the other's; one installation makes the same key on every retry
+  and after a restart.
 """
 
 from __future__ import annotations
@@ -100,8 +103,11 @@ def record_health(db: sqlite_utils.Database, *, source: str, problem: str, detai
     return finding_id
 
 
-def alert_key(receiver: str, dedup_key: str, lab: str) -> str:
-    return hashlib.sha256(f"{receiver}|{dedup_key}|{lab}".encode()).hexdigest()[:32]
+def alert_key(receiver: str, dedup_key: str, lab: str, *, installation: str) -> str:
+    """The key of one copy's alert to one receiver (and lab scope), in one installation
+    (:func:`dumpwatch.store.installation_id`): another installation that finds the same copy makes
+    another key."""
+    return hashlib.sha256(f"{installation}|{receiver}|{dedup_key}|{lab}".encode()).hexdigest()[:32]
 
 
 def enqueue(db: sqlite_utils.Database, alerting: settings.Alerting, finding_id: int, row: dict[str, Any],
@@ -120,8 +126,9 @@ def enqueue(db: sqlite_utils.Database, alerting: settings.Alerting, finding_id: 
     if not targets and alerting.configured:
         log.info("finding %s (%s, %s) matched no route: no alert", finding_id, row["verdict"], sev)
     ids = []
+    installation = store.installation_id(db) if targets else ""
     for t in targets:
-        key = alert_key(t.receiver, row["dedup_key"], t.lab)
+        key = alert_key(t.receiver, row["dedup_key"], t.lab, installation=installation)
         alert_id = grouping.add_alert(db, t, key=key, finding_id=finding_id, severity=sev, now=now)
         if alert_id is None:
             continue

@@ -1,7 +1,8 @@
 """The alerting part of dumpwatch.toml: receivers, lab contacts, routes and delivery settings.
 
 Declared once here (:data:`ALERTS`, :data:`RECEIVER`, :data:`ROUTE`, checked by
-:mod:`dumpwatch.tables`), parsed into frozen dataclasses once where the configuration enters (the
+:mod:`dumpwatch.tables`; ``[smtp]``, which email receivers inherit, and ``[contacts]`` in
+:mod:`alerts.contacts`), parsed into frozen dataclasses once where the configuration enters (the
 crawl pipeline, the delivery job, the commands); every error names the file, the receiver or route
 and the key, and says how to fix it; the errors of every table are reported at once. See docs/alerts.md for the reference and a full example::
 
@@ -9,13 +10,23 @@ and the key, and says how to fix it; the errors of every table are reported at o
     authority_receiver = "cnil"
     operators_receiver = "ops"
 
+    language = "fr"                 # default of every receiver; "en" also spoken
+    timezone = "Europe/Paris"       # dates in messages
+
+    [smtp]                          # what every email receiver inherits
+    host = "smtp.example"
+    user = "dumpwatch"
+    password_env = "DUMPWATCH_SMTP_PASSWORD"
+    from = "dumpwatch@monitor.example"
+
     [[receivers]]
     name = "cnil"
     type = "email"
     to = ["violations@cnil.example"]
 
-    [contacts]
-    "Biolab Vannes" = "dpo-biolab"
+    [contacts]                      # each lab's DPO: alerts go to email (through [smtp]), the draft names them
+    "Biolab Vannes" = { name = "Dr Anne Martin", email = "dpo@biolab-vannes.example", phone = "+33 2 97 00 00 00" }
+    "Labo Lorient" = "dpo-lorient"  # short form: the name of a [[receivers]] table
 
     [[routes]]
     match = { verdict = "repost" }
@@ -25,19 +36,17 @@ and the key, and says how to fix it; the errors of every table are reported at o
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any
 
-from rapidfuzz import fuzz, process, utils
 
+from alerts.contacts import Contact, contact, smtp_defaults
+from alerts.credentials import credential, webhook_url
+from alerts.i18n import DEFAULT_LANGUAGE, DEFAULT_TIMEZONE, LANGUAGES, zone
 from dumpwatch.errors import ConfigError
+from dumpwatch.redact import redact_url
 from dumpwatch.tables import Collector, Key, Section, array_of, did_you_mean, path_of, table_of
 
 log = logging.getLogger(__name__)
@@ -70,8 +79,10 @@ class Receiver:
     username: str | None = None
     password_env: str | None = None
     password_file: str | None = None
-    # webhook
+    # webhook: the URL is a credential (Slack, Mattermost): from the environment or a file, shown redacted
     url: str = ""
+    url_env: str | None = None
+    url_file: str | None = None
     secret_env: str | None = None
     secret_file: str | None = None
     format: str = "json"  # json | slack
@@ -79,36 +90,33 @@ class Receiver:
     timeout: float = 10.0
     verify_tls: bool = True
     ca_file: str | None = None
+    language: str = DEFAULT_LANGUAGE  # of the messages it gets
 
     def password(self) -> str | None:
         """The SMTP password, from the environment or a file (never from the configuration itself)."""
-        return _credential(self.name, "password", self.password_env, self.password_file)
+        return credential(self.name, "password", self.password_env, self.password_file)
+
+    def endpoint(self) -> str:
+        """The webhook URL: ``url``, or read from ``url_env`` / ``url_file`` (at each use, like the secret)."""
+        return self.url or webhook_url(self.name, self.url_env, self.url_file)
+
+    @property
+    def target(self) -> str:
+        """Where the receiver sends, as shown by the commands: the recipients of an email receiver,
+        a webhook's URL redacted (:func:`dumpwatch.redact.redact_url`) or where it is read from."""
+        if self.type == "email":
+            return ", ".join(self.to)
+        if self.url:
+            return redact_url(self.url)
+        return f"url from ${self.url_env}" if self.url_env else f"url from file {self.url_file}"
 
     def secret(self) -> bytes:
         """The webhook signing secret, from the environment or a file."""
-        value = _credential(self.name, "secret", self.secret_env, self.secret_file)
+        value = credential(self.name, "secret", self.secret_env, self.secret_file)
         if not value:
             raise ConfigError(f"receiver {self.name!r} has no signing secret: set secret_env or secret_file",
                               key=f"receivers.{self.name}.secret_env")
         return value.encode()
-
-
-def _credential(receiver: str, what: str, env: str | None, file: str | None) -> str | None:
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise ConfigError(f"receiver {receiver!r}: environment variable {env} (its {what}) is not set; "
-                              f"export it or use {what}_file", key=f"receivers.{receiver}.{what}_env")
-        return value.strip()
-    if file:
-        p = Path(file).expanduser()
-        try:
-            return p.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"receiver {receiver!r}: cannot read its {what} file {p} ({exc.strerror}); "
-                              f"create it (mode 0600) or use {what}_env", path=p,
-                              key=f"receivers.{receiver}.{what}_file") from None
-    return None
 
 
 @dataclass(frozen=True)
@@ -144,8 +152,23 @@ class Alerting:
     incident_ttl: float = 72 * 3600.0  # an incident without new copies for this long closes
     critical_records: int = 100
     high_records: int = 1000
-    contact_point: str = ""  # DPO / contact point named in the Article 33 draft
+    contact_point: str = ""  # DPO / contact point named in the Article 33 draft (labs: their own)
+    contact_points: dict[str, Contact] = field(default_factory=dict)  # lab -> its DPO, from [contacts]
+    language: str = DEFAULT_LANGUAGE  # of receivers that do not say theirs
+    timezone: str = DEFAULT_TIMEZONE  # of the dates in messages
     path: str | None = None
+
+    def contact_for(self, lab: str) -> Contact:
+        """The contact point a draft for ``lab`` names ("" = the global ``contact_point``)."""
+        point = self.contact_points.get(lab) if lab else None
+        if point and point.text():
+            return point
+        return Contact(name=self.contact_point)
+
+    def speech(self, receiver: str) -> tuple[str, str]:
+        """The language and time zone of the messages of ``receiver``."""
+        r = self.receivers.get(receiver)
+        return (r.language if r else self.language), self.timezone
 
     @property
     def configured(self) -> bool:
@@ -170,6 +193,8 @@ ALERTS = Section("alerts", {
     "critical_records": Key("int", _A.critical_records, minimum=0),
     "high_records": Key("int", _A.high_records, minimum=0),
     "contact_point": Key("text", ""),
+    "language": Key("text", DEFAULT_LANGUAGE, choices=LANGUAGES, hint="the default language of receivers"),
+    "timezone": Key("str", DEFAULT_TIMEZONE, hint="an IANA time zone, e.g. \"Europe/Paris\" or \"UTC\""),
     "authority_digest": Key("bool", False),
     "digest_interval": Key("duration", Route.digest_interval),
 })
@@ -187,12 +212,15 @@ RECEIVER = Section("receivers", {
     "password_env": Key("text"),
     "password_file": Key("text"),
     "url": Key("text"),
+    "url_env": Key("text"),
+    "url_file": Key("text"),
     "secret_env": Key("text"),
     "secret_file": Key("text"),
     "format": Key("text", _R.format, choices=("json", "slack")),
     "timeout": Key("duration", _R.timeout),
     "verify_tls": Key("bool", _R.verify_tls),
     "ca_file": Key("text"),
+    "language": Key("text", choices=LANGUAGES, hint="default: [alerts] language"),
 })
 
 ROUTE = Section("routes", {
@@ -221,6 +249,13 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
     errors = Collector(path)
     a = ALERTS.read(config.get("alerts"), path=path)
     timing = Timing(a["group_wait"], a["group_interval"], a["repeat_interval"])
+    try:
+        zone(a["timezone"])
+    except ValueError as exc:
+        errors.add("alerts.timezone", str(exc))
+    inherited: dict[str, Any] = {"language": a["language"]}
+    with errors.collect():
+        inherited.update(smtp_defaults(config, path))
 
     receivers: dict[str, Receiver] = {}
     raw_receivers = array_of(config, "receivers")
@@ -228,18 +263,25 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
     refused = {r.get("name") for r in raw_receivers if isinstance(r, Mapping)}
     for i, raw in enumerate(raw_receivers):
         with errors.collect():
-            r = _receiver(raw, i, path)
+            r = _receiver(raw, i, path, inherited)
             if r.name in receivers:
                 raise ConfigError(f"two receivers are named {r.name!r}; names must be unique", path=path,
                                   key=f"receivers[{i}].name")
             receivers[r.name] = r
 
     contacts: dict[str, str] = {}
-    for lab, name in table_of(config, "contacts").items():
-        if not isinstance(name, str) or (name not in receivers and name not in refused):
-            errors.add(f"contacts.{lab}", f"lab {lab!r} points to receiver {name!r}, which is not defined in "
-                                          "[[receivers]]")
-        contacts[lab] = name
+    points: dict[str, Contact] = {}
+    for lab, entry in table_of(config, "contacts").items():
+        with errors.collect():
+            point = contact(lab, entry, path, receivers, refused)
+            if point.receiver not in receivers and point.email and not isinstance(entry, str) \
+                    and "receiver" not in entry:
+                receivers[point.receiver] = _receiver(
+                    {"name": point.receiver, "type": "email", "to": [point.email],
+                     **({"language": entry["language"]} if "language" in entry else {})},
+                    0, path, inherited, where=f"contacts.{lab}")
+            contacts[lab] = point.receiver
+            points[lab] = point
 
     for key in ("authority_receiver", "operators_receiver", "fallback_receiver"):
         if key in (config.get("alerts") or {}) and a[key] not in receivers and a[key] not in refused:
@@ -265,22 +307,29 @@ def load(config: Mapping[str, Any] | None) -> Alerting:
         fallback_receiver=a["fallback_receiver"], timing=timing,
         max_age=a["max_age"], retry_base=a["retry_base"], retry_cap=a["retry_cap"], lease=a["lease"],
         incident_ttl=a["incident_ttl"], critical_records=a["critical_records"],
-        high_records=a["high_records"], contact_point=a["contact_point"], path=path,
+        high_records=a["high_records"], contact_point=a["contact_point"], contact_points=points,
+        language=a["language"], timezone=a["timezone"], path=path,
     )
 
 
-def _receiver(raw: Any, i: int, path: Any) -> Receiver:
+def _receiver(raw: Any, i: int, path: Any, inherited: Mapping[str, Any] | None = None,
+              where: str | None = None) -> Receiver:
+    """One receiver; an email receiver inherits what it does not say from ``[smtp]`` (``inherited``)."""
     if not isinstance(raw, Mapping):
         raise ConfigError("each receiver is a [[receivers]] table", path=path, key=f"receivers[{i}]")
     name = raw.get("name")
-    where = f"receivers.{name}" if isinstance(name, str) and name else f"receivers[{i}]"
-    v = RECEIVER.read(raw, path=path, where=where)
+    where = where or (f"receivers.{name}" if isinstance(name, str) and name else f"receivers[{i}]")
+    inherited = dict(inherited or {})
+    if raw.get("type") != "email":  # a webhook inherits the language only
+        inherited = {k: v for k, v in inherited.items() if k == "language"}
+    v = RECEIVER.read(raw, path=path, where=where, defaults=inherited)
 
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(message, path=path, key=f"{where}.{key}")
 
     name, kind, verify = v["name"], v["type"], v["verify_tls"]
-    common = dict(name=name, type=kind, timeout=v["timeout"] or 10.0, verify_tls=verify, ca_file=v["ca_file"])
+    common = dict(name=name, type=kind, timeout=v["timeout"] or 10.0, verify_tls=verify, ca_file=v["ca_file"],
+                  language=v["language"] or DEFAULT_LANGUAGE)
     if kind == "email":
         to = v["to"]
         if not to or not all("@" in a for a in to):
@@ -294,14 +343,20 @@ def _receiver(raw: Any, i: int, path: Any) -> Receiver:
         return Receiver(**common, to=to, sender=v["from"], smtp_host=v["smtp_host"], smtp_port=port,
                         security=security, username=v["username"], password_env=v["password_env"],
                         password_file=v["password_file"])
-    url = v["url"]
-    if not url or not url.startswith(("http://", "https://")):
+    url, given = v["url"], [k for k in ("url", "url_env", "url_file") if v[k]]
+    if len(given) != 1:
+        raise fail(given[1] if given else "url",
+                   "a webhook receiver needs exactly one of url = \"https://...\", url_env = \"VARIABLE\" or "
+                   "url_file = \"/path\" (prefer url_env or url_file: for Slack or Mattermost the URL is the "
+                   f"credential){'; given: ' + ', '.join(given) if given else ''}")
+    if url and not url.startswith(("http://", "https://")):
         raise fail("url", "a webhook receiver needs url = \"https://...\"")
     if not (v["secret_env"] or v["secret_file"]):
         raise fail("secret_env", "a webhook receiver needs secret_env or secret_file (the HMAC signing secret)")
     if not verify:
         log.warning("receiver %s: TLS verification is off (verify_tls = false); prefer ca_file", name)
-    return Receiver(**common, url=url, secret_env=v["secret_env"], secret_file=v["secret_file"], format=v["format"])
+    return Receiver(**common, url=url or "", url_env=v["url_env"], url_file=v["url_file"],
+                    secret_env=v["secret_env"], secret_file=v["secret_file"], format=v["format"])
 
 
 def _route(raw: Any, i: int, path: Any, receivers: dict[str, Receiver], timing: Timing,
@@ -362,79 +417,3 @@ def _default_routes(receivers: dict[str, Receiver], authority: str, operators: s
         routes.append(Route(name="operators", match={"verdict": ("schema-match", "source-health")},
                             receiver=operators, timing=timing))
     return tuple(routes)
-
-
-# -- what deliveries will need, checked before anything runs ------------------------------------------
-
-SUGGEST_SCORE = 80.0  # rapidfuzz ratio (0-100, case and punctuation ignored) from which a lab is suggested
-
-
-def preflight(alerting: Alerting, labs: Iterable[str] | None) -> tuple[list[ConfigError], list[str]]:
-    """Errors and warnings a delivery or a routing would otherwise meet later.
-
-    Every receiver's secret or password is read and its TLS context built (as the channels do);
-    ``[contacts]`` is checked against ``labs``, the labs of the enrolled leaks (``None``: no leak
-    enrolled, nothing to check against): a contact whose lab is not enrolled but close to one that
-    is, is a misspelling (an error with a did-you-mean, since routing compares names exactly and that
-    lab's contact would never be told); an enrolled lab without a contact is a warning.
-    """
-    from alerts.channels import tls_context
-
-    errors: list[ConfigError] = []
-    warnings: list[str] = []
-    path = alerting.path
-
-    def located(exc: ConfigError) -> ConfigError:  # in the configuration file (the message names others)
-        return ConfigError(exc.message, path=path, key=exc.key) if path else exc
-
-    for r in alerting.receivers.values():
-        try:
-            if r.type == "webhook":
-                r.secret()
-            else:
-                r.password()
-        except ConfigError as exc:
-            errors.append(located(exc))
-        if r.ca_file or not r.verify_tls:
-            try:
-                tls_context(r)
-            except (OSError, ssl.SSLError) as exc:
-                errors.append(ConfigError(f"receiver {r.name!r}: cannot load its CA file {r.ca_file!r} "
-                                          f"({getattr(exc, 'strerror', None) or exc}); give a readable PEM file",
-                                          path=path, key=f"receivers.{r.name}.ca_file"))
-    if labs is None or not alerting.configured:  # no leak to check against; no receiver to tell at all
-        return errors, warnings
-    enrolled = sorted(set(labs))
-    for lab in alerting.contacts:
-        if lab in enrolled:
-            continue
-        best = process.extractOne(lab, enrolled, scorer=fuzz.ratio, processor=utils.default_process,
-                                  score_cutoff=SUGGEST_SCORE) if enrolled else None
-        if best is not None:
-            errors.append(ConfigError(
-                f"no enrolled leak has a lab {lab!r}: did you mean {best[0]!r}? Lab names must be written "
-                f"exactly as in the enrolled file's lab column, or that lab's contact is never told",
-                path=path, key=f"contacts.{lab}"))
-        else:
-            warnings.append(f"{path or 'the configuration'} [contacts.{lab}]: no enrolled leak has a lab "
-                            f"{lab!r}; receiver {alerting.contacts[lab]!r} is told nothing until one does")
-    per_lab = [r for r in alerting.routes if r.per_lab]
-    whole = sorted({r.receiver for r in alerting.routes if not r.per_lab and r.receiver and _takes_reposts(r)})
-    still = (f"{', '.join(whole)} still receive{'s' if len(whole) == 1 else ''} them" if whole else
-             "no route sends reposts to any other receiver: nobody is told")
-    for lab in enrolled:
-        if lab in alerting.contacts:
-            continue
-        if per_lab:
-            warnings.append(f"{path or 'the configuration'} [contacts]: enrolled lab {lab!r} has no contact: "
-                            f"its DPO is not told of copies holding its patients ({still}); add "
-                            f"{json.dumps(lab, ensure_ascii=False)} = \"RECEIVER\"")
-    if enrolled and not per_lab:
-        warnings.append(f"{path or 'the configuration'} [routes]: no route has per_lab = true, so no lab's "
-                        f"contact is ever told ({still})")
-    return errors, warnings
-
-
-def _takes_reposts(route: Route) -> bool:
-    verdicts = route.match.get("verdict")
-    return not verdicts or any(fnmatchcase("repost", p) for p in verdicts)

@@ -165,6 +165,7 @@ def main() -> None:
         (template_home / "dumpwatch.toml").write_text(
             f'[[sources]]\nname = "bench"\nkind = "paste-api"\nstart_urls = ["{base}/api/recent.json"]\n'
             f'delay = 0\nautothrottle = false\nobey_robots = false\nconcurrency = {CONCURRENCY}\n'
+            f'allow_private_networks = true\n'
             f'[crawler]\nmax_requests = {args.pages + 10}\n')
         env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
         results: dict[str, list[dict[str, float]]] = {"bare": [], "full": []}

@@ -119,6 +119,11 @@ class RunRecorder:
             "robots_forbidden": int(all_stats.get("robotstxt/forbidden", 0)),
             "duplicate_content": int(all_stats.get("dumpwatch/duplicate_content", 0)),
             "skipped_seen": int(all_stats.get("dumpwatch/skipped_seen", 0)),
+            # the network policy (crawler/netguard.py): requests refused, by kind; links off limits
+            "refused": int(all_stats.get("dumpwatch/refused", 0)),
+            "refused_reasons": _suffixed(all_stats, "dumpwatch/refused_reasons/"),
+            "offsite_skipped": int(all_stats.get("dumpwatch/offsite_skipped", 0)),
+            "bombs": int(all_stats.get("dumpwatch/bombs", 0)),  # also in errors
         }
         if self.run_id is None:  # its start could not be recorded (storage failure): try once more
             self.run_id = health.start_run(state.db, source=state.source.name, kind=state.source.kind,

@@ -9,7 +9,10 @@ problems are raised to the operators through the alerts outbox (``alerts.outbox.
   earlier run of the same source did: the site changed its structure, or blocks us;
 - ``losing``: the last ``failing_runs`` runs all read their listings but lost pages (documents that
   could not be scanned or recorded: a scan crash, disk full, a database locked past the write
-  timeout; ``detail.lost`` of each run). Those pages are fetched again each run, and fail again.
+  timeout; ``detail.lost`` of each run). Those pages are fetched again each run, and fail again;
+- ``hostile``: the last run received a decompression bomb (a ``Content-Encoding`` body that decodes
+  past ``max_download_size``; ``detail.bombs``, also counted in ``errors``): the site sends what is
+  meant to exhaust the monitor's memory.
 
 Each run is one :class:`CrawlRun` (this module owns ``crawl_runs``); :func:`crawler.run.crawl_source`
 returns the same record, with how its process ended.
@@ -160,6 +163,10 @@ def problems(db: sqlite_utils.Database, source: str, *, failing_runs: int = 3) -
                 "pages": latest.pages,
                 "last_success": latest.finished,
             }))
+    bombs = int((latest.detail or {}).get("bombs", 0))
+    if bombs:
+        found.append(("hostile", {"bombs": bombs, "since_run": latest.id,
+                               "last_errors": (latest.detail or {}).get("error_reasons", {})}))
     return found
 
 
@@ -169,9 +176,12 @@ def check_health(db: sqlite_utils.Database, source: str, *, failing_runs: int = 
     from alerts.outbox import record_health
 
     names = []
+    urls = next((list(s.get("start_urls") or [])[:3] for s in (config or {}).get("sources") or []
+                 if isinstance(s, Mapping) and s.get("name") == source), [])  # named in the alert
     for problem, detail in problems(db, source, failing_runs=failing_runs):
         log.warning("source %s is %s: %s", source, problem, detail)
-        record_health(db, source=source, problem=problem, detail=detail, config=config)
+        record_health(db, source=source, problem=problem, detail={**detail, "urls": urls} if urls else detail,
+                      config=config)
         names.append(problem)
     return names
 

@@ -51,9 +51,7 @@ def crawl_source(source: Source, *, home: Home, config_path: str | Path | None =
     """
     home.ensure()
     run_key = uuid.uuid4().hex
-    logs = home.root / "logs"
-    logs.mkdir(exist_ok=True)
-    log_path = logs / f"crawl-{source.name}.log"
+    log_path = home.log_file(f"crawl-{source.name}.log")  # private (0600), like its .stderr
     env = dict(os.environ)
     env["DUMPWATCH_HOME"] = str(home.root)
     if config_path:
@@ -66,7 +64,7 @@ def crawl_source(source: Source, *, home: Home, config_path: str | Path | None =
     log.info("crawling %s (%s): %s", source.name, source.kind, " ".join(cmd[1:]))
     returncode: int | None
     reason = ""
-    with open(log_path.with_suffix(".stderr"), "wb") as err:
+    with open(home.log_file(log_path.with_suffix(".stderr").name), "wb") as err:
         proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True)
         try:

@@ -1,5 +1,8 @@
 """Scrapy settings of the dumpwatch crawler (``scrapy.cfg`` points here).
 
+Every request is checked by the network policy (``[network]`` and a source's
+``allow_private_networks``; crawler/netguard.py, dumpwatch/netpolicy.py).
+
 Per-source politeness (concurrency, delay, robots.txt, timeouts, download size, headers, user
 agent) comes from ``dumpwatch.toml`` and is applied by the source spider before the crawl starts;
 what is here are the project-wide defaults and the wiring.
@@ -66,9 +69,15 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# Scrapy's default resolver, checking every answer against the network policy (crawler/netguard.py)
+TWISTED_DNS_RESOLVER = "crawler.netguard.PolicyResolver"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {
+    # right after Scrapy's offsite filter (50): every request and each redirect, on its resolved address
+    "crawler.netguard.NetworkGuardMiddleware": 60,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.netguard.BombCountingCompressionMiddleware": 590,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.SeenMarkMiddleware": 540,

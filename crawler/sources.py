@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from crawler.presets import PRESETS, SELECTOR_KEYS
 from dumpwatch.errors import ConfigError
+from dumpwatch.netpolicy import NetworkPolicy, host_port_entry, split_host_port
 from dumpwatch.tables import Collector, Key, Section, array_of, did_you_mean, path_of
 
 KINDS = ("paste-archive", "paste-api", "forum", "discourse", "feed", "telegram")
@@ -86,6 +87,7 @@ class Source:
     recrawl_age: float = 7 * 86400.0
     user_agent: str = CrawlerDefaults.user_agent
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    allow_private_networks: bool | None = None  # None: [network] allow_private_networks
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
@@ -96,6 +98,7 @@ class CrawlConfig:
     defaults: CrawlerDefaults
     sources: tuple[Source, ...]
     path: str | None = None
+    network: NetworkPolicy = NetworkPolicy()  # [network]; a source's policy: network.for_source(...)
 
     def get(self, name: str) -> Source:
         for src in self.sources:
@@ -145,6 +148,7 @@ SOURCE = Section("sources", {
     **{k: CRAWLER.keys[k] for k in ("interval", "max_pages", "depth", "obey_robots", "concurrency", "delay",
                                     "autothrottle", "max_download_size", "timeout", "recrawl_age",
                                     "user_agent")},
+    "allow_private_networks": Key("bool"),  # None: the [network] table's value
 })
 _INHERITED = [k for k in SOURCE.keys if k in CRAWLER.keys]
 
@@ -190,7 +194,7 @@ def load_crawl_config(config: Mapping[str, Any]) -> CrawlConfig:
             names.add(src.name)
             sources.append(src)
     errors.raise_any()
-    return CrawlConfig(defaults, tuple(sources), path)
+    return CrawlConfig(defaults, tuple(sources), path, NetworkPolicy.from_config(config))
 
 
 # -- what a declaration cannot say -------------------------------------------------------------------
@@ -239,11 +243,11 @@ def _source(raw: Any, index: int, d: CrawlerDefaults, path: str | None) -> Sourc
         _check_url(c, "start_urls", url)
 
     allowed = v["allowed_domains"]
-    if not allowed:
-        allowed = tuple(dict.fromkeys(urlsplit(u).hostname or "" for u in start_urls))
+    if not allowed:  # the hosts of the start URLs, with their port when it is not the scheme's default
+        allowed = tuple(dict.fromkeys(host_port_entry(u) for u in start_urls))
     for dom in allowed:
-        if "/" in dom or ":" in dom:
-            raise c.fail("allowed_domains", f"{dom!r}: give host names only (no scheme, port or path)")
+        if split_host_port(dom) is None:
+            raise c.fail("allowed_domains", f"{dom!r}: give host names only, or host:port (no scheme or path)")
 
     proxy = v["proxy"]
     if proxy is not None:

@@ -8,16 +8,26 @@ directory), except the fingerprint key when it is given by the environment:
     HOME/secret/key          the fingerprint key (mode 0600, directory 0700), never in the database
     HOME/dumpwatch.toml      configuration (sources, receivers, routes), optional; loaded as a
                              read-only Config (dumpwatch.tables), each table checked by its owner
+    HOME/logs/               the crawl logs
 
 ``DUMPWATCH_KEY`` (64 hex characters) or ``DUMPWATCH_KEY_FILE`` take precedence over the key file,
 so the key can live on another volume or in a secret manager.
+
+The home is its user's only (:mod:`dumpwatch.filemodes`): :meth:`Home.ensure` creates it, its index
+and logs directories 0700, and tightens what an older version or another umask left looser (the
+database and its ``-wal``/``-shm``, the configuration, the logs), with a warning. A key file that
+other users can read is a warning at every load; a key readable by its group is not, when that
+group is the process's own (``root:dumpwatch 0640`` as deploy/ installs it, for a service running
+as group dumpwatch: the service reads it, cannot change it, and nobody else reads it).
 """
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
 import secrets
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +35,7 @@ from pathlib import Path
 import platformdirs
 
 from dumpwatch.errors import ConfigError, SecretKeyError
+from dumpwatch.filemodes import private_dir, private_file, tighten
 from dumpwatch.tables import Config
 
 log = logging.getLogger(__name__)
@@ -65,10 +76,27 @@ class Home:
     def config_path(self) -> Path:
         return self.root / "dumpwatch.toml"
 
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
     def ensure(self) -> "Home":
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.index_dir.mkdir(exist_ok=True)
+        """Create the home (0700) and its directories; tighten what is there and looser than private."""
+        private_dir(self.root)
+        private_dir(self.index_dir)
+        for path in (self.db_path, *_sqlite_companions(self.db_path), self.config_path, self.key_path.parent,
+                     self.key_path):
+            tighten(path)
+        if self.logs_dir.is_dir():
+            tighten(self.logs_dir)
+            for path in self.logs_dir.iterdir():
+                tighten(path)
         return self
+
+    def log_file(self, name: str) -> Path:
+        """``HOME/logs/NAME``, created private (0600) if missing: a crawl log written by a child process."""
+        private_dir(self.logs_dir)
+        return private_file(self.logs_dir / name)
 
     # -- the fingerprint key -------------------------------------------------------------------
     def load_key(self, *, create: bool = False) -> bytes:
@@ -86,9 +114,7 @@ class Home:
             return _checked_key(key, "DUMPWATCH_KEY")
         path = Path(os.environ.get("DUMPWATCH_KEY_FILE") or self.key_path)
         if path.exists():
-            mode = path.stat().st_mode & 0o777
-            if mode & 0o077:
-                log.warning("key file %s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
+            _warn_if_shared(path)
             try:
                 key = bytes.fromhex(path.read_text().strip())
             except ValueError:
@@ -100,10 +126,10 @@ class Home:
                 f"no fingerprint key at {path}: enroll a leak first (it creates one), or set "
                 "DUMPWATCH_KEY / DUMPWATCH_KEY_FILE to the key the index was built with"
             )
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path.parent, 0o700)
+        private_dir(path.parent)
         key = secrets.token_bytes(KEY_BYTES)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(key.hex() + "\n")
         log.info("created fingerprint key %s (mode 0600); back it up apart from the database", path)
@@ -124,6 +150,28 @@ class Home:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", path=cfg_path) from None
         return Config(data, path=cfg_path)
+
+
+def _sqlite_companions(db: Path) -> tuple[Path, Path]:
+    return db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")
+
+
+def _warn_if_shared(path: Path) -> None:
+    """Warn when users other than this process's can read the key: its mode gives "others" any
+    right, or gives its group any right and that group is not the process's own group."""
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o007 or (mode & 0o070 and st.st_gid != os.getegid()):
+        log.warning("key file %s is readable by other users (mode %o, group %s); run: chmod 600 %s, or "
+                    "chmod 640 with the service's own group (see deploy/dumpwatch.service)",
+                    path, mode, _group_name(st.st_gid), path)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _checked_key(key: bytes, where: str) -> bytes:

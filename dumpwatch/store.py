@@ -3,8 +3,8 @@
 Nothing here holds a cleartext identifier of an enrolled leak: leaks are described by counts, lab
 names and column names; findings by URL, hashes, counts, categories and redacted samples.
 
-Migrations are plain functions applied in order, once each, recorded in ``_migrations``. Add new
-ones at the end of :data:`MIGRATIONS`; never edit one that has shipped.
+The tables are created by the numbered migrations of :mod:`dumpwatch.migrations`, applied in order,
+once each, by :func:`migrate` (recorded in ``_migrations``).
 
 Writes go through :func:`write`, never ``db.atomic()``: several processes share the database (the
 daemon, its crawl children, the CLI), and under WAL a deferred transaction that reads, then writes,
@@ -15,7 +15,7 @@ another process holds it, up to ``DUMPWATCH_WRITE_TIMEOUT`` seconds (default 60)
 :class:`DatabaseBusy`. Storage failures (disk full, read-only file, unable to open) become a
 :class:`StorageError` naming the database and what to do; what was committed before stays.
 
-Each table has one owner module (:data:`TABLE_OWNERS`, next to the migrations): its SQL is written
+Each table has one owner module (:data:`dumpwatch.migrations.TABLE_OWNERS`): its SQL is written
 there only, and the others call that module's functions. This module owns ``leaks`` and
 ``findings``; rows go in and come out with their JSON columns as Python values (:func:`_encoded`
 and :func:`_decoded` are the only places that turn them into JSON text and back).
@@ -31,7 +31,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ import sqlite_utils
 
 from dumpwatch.clock import utcnow
 from dumpwatch.errors import DatabaseBusy, DumpwatchError, StorageError
+from dumpwatch.filemodes import private_file, tighten
+from dumpwatch.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +198,7 @@ def _locked(db: sqlite_utils.Database, statement: str, deadline: float, limit: f
 
 
 def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate a database; ``None`` gives an in-memory one."""
+    """Open (creating if needed, mode 0600) and migrate a database; ``None`` gives an in-memory one."""
     if path is None:
         db = sqlite_utils.Database(memory=True)
         db.execute("PRAGMA foreign_keys=ON")
@@ -204,8 +206,10 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
         return db
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _private(Path(path))
         db = sqlite_utils.Database(path)
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the journal mode may wait for a lock
+        db.execute("PRAGMA secure_delete=ON")  # deleted evidence and errors are overwritten, not left in free pages
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -219,251 +223,17 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
     return db
 
 
+def _private(path: Path) -> None:
+    """The database file is created 0600 before SQLite opens it (SQLite gives its ``-wal`` and
+    ``-shm`` files the database's mode); an existing one, or its companions, looser is tightened."""
+    if path.exists():
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            tighten(p)
+    else:
+        private_file(path)
+
+
 # -- migrations ------------------------------------------------------------------------------------
-
-def _m001_core(db: sqlite_utils.Database) -> None:
-    db["leaks"].create(
-        {
-            "name": str,
-            "enrolled_at": str,
-            "source_file": str,  # base name only
-            "records": int,
-            "columns": str,  # JSON: column name -> field kind
-            "labs": str,  # JSON: lab name -> record count
-            "categories": str,  # JSON list
-            "key_id": str,  # which key built the index (public identifier, not the key)
-        },
-        pk="name",
-    )
-    db["findings"].create(
-        {
-            "id": int,
-            "dedup_key": str,  # leak/verdict + content hash: the same copy never makes two findings
-            "verdict": str,
-            "leak": str,
-            "source": str,
-            "url": str,
-            "sha256": str,
-            "size": int,
-            "first_seen": str,
-            "detected_at": str,
-            "matched_records": int,
-            "records_seen": int,
-            "schema_score": float,
-            "identifiers": str,  # JSON
-            "labs": str,  # JSON
-            "categories": str,  # JSON
-            "sample": str,  # JSON (redacted)
-            "errors": str,  # JSON
-            "detail": str,  # JSON, free-form (health findings)
-        },
-        pk="id",
-    )
-    db["findings"].create_index(["dedup_key"], unique=True)
-    db["findings"].create_index(["detected_at"])
-
-
-# --- crawler tables (issue 3) go below this line ---
-
-def _m101_crawler(db: sqlite_utils.Database) -> None:
-    """Crawler state: the seen-set (URLs and content hashes) and one row per source run."""
-    db["crawl_seen_urls"].create(
-        {
-            "key": str,  # the URL, or URL + "@" + a version marker (a topic's last-post date)
-            "url": str,
-            "source": str,
-            "first_seen": str,
-            "last_seen": str,
-            "status": str,  # ok | gone | bad | error
-            "http_status": int,
-            "reason": str,  # why a page was bad or skipped
-            "sha256": str,
-        },
-        pk="key",
-    )
-    db["crawl_seen_urls"].create_index(["source", "last_seen"])
-    db["crawl_seen_content"].create(
-        {
-            "sha256": str,
-            "size": int,
-            "source": str,
-            "url": str,  # where it was first seen
-            "first_seen": str,
-            "last_seen": str,
-            "verdict": str,
-            "finding_id": int,
-        },
-        pk="sha256",
-    )
-    db["crawl_runs"].create(
-        {
-            "id": int,
-            "run_key": str,  # given by the launcher, to read the run back
-            "source": str,
-            "kind": str,
-            "started": str,
-            "finished": str,
-            "ok": int,
-            "close_reason": str,
-            "pages": int,
-            "listed": int,  # items seen on listing pages, new or not: 0 means a silent source
-            "documents": int,
-            "findings": int,
-            "errors": int,
-            "bad": int,
-            "skipped": int,
-            "detail": str,  # JSON: error reasons, counters
-        },
-        pk="id",
-    )
-    db["crawl_runs"].create_index(["source", "id"])
-    db["crawl_runs"].create_index(["run_key"])
-
-
-# --- alerts tables (issue 4) go below this line ---
-
-def _m102_alerts(db: sqlite_utils.Database) -> None:
-    """The alerts outbox: alerts (one per finding and receiver), incidents (groups), notifications
-    (the messages, with their delivery state), per-receiver state, silences. See alerts/outbox.py."""
-    db["alert_incidents"].create(
-        {
-            "id": int,
-            "group_key": str,  # receiver|route|leak|verdict|lab (or receiver|route|digest)
-            "receiver": str,
-            "route": str,
-            "labels": str,  # JSON
-            "status": str,  # open | closed
-            "opened_at": str,
-            "last_alert_at": str,
-            "last_notified_at": str,
-            "next_flush_at": str,  # set while alerts wait to go out
-            "next_repeat_at": str,
-            "notifications": int,
-            "group_wait": float,
-            "group_interval": float,
-            "repeat_interval": float,
-            "closed_at": str,
-            "closed_by": str,
-        },
-        pk="id",
-    )
-    db["alert_incidents"].create_index(["group_key", "status"])
-    db["alert_incidents"].create_index(["status", "next_flush_at"])
-    db["alerts"].create(
-        {
-            "id": int,
-            "alert_key": str,  # stable: receiver + finding dedup key + lab scope
-            "finding_id": int,
-            "incident_id": int,
-            "receiver": str,
-            "route": str,
-            "lab": str,  # "" = whole copy; else the only lab this alert shows
-            "severity": str,
-            "labels": str,  # JSON
-            "status": str,  # pending | notified | silenced
-            "silence_id": int,
-            "notification_id": int,
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("finding_id", "findings", "id"), ("incident_id", "alert_incidents", "id")],
-    )
-    db["alerts"].create_index(["alert_key"], unique=True)
-    db["alerts"].create_index(["incident_id", "status"])
-    db["alert_notifications"].create(
-        {
-            "id": int,
-            "idempotency_key": str,  # sent as Idempotency-Key header / Message-ID
-            "receiver": str,
-            "incident_id": int,
-            "kind": str,  # alert | update | reminder | digest | fallback | test
-            "severity": str,
-            "subject": str,
-            "payload": str,  # JSON: the rendered message, frozen at enqueue time
-            "status": str,  # pending | sending | delivered | dead
-            "attempts": int,
-            "created_at": str,
-            "next_attempt_at": str,
-            "dead_after": str,
-            "claimed_by": str,  # host:pid of the sender while sending
-            "lease_until": str,
-            "last_attempt_at": str,
-            "last_error": str,
-            "delivered_at": str,
-            "fallback_of": int,
-        },
-        pk="id",
-    )
-    db["alert_notifications"].create_index(["idempotency_key"], unique=True)
-    db["alert_notifications"].create_index(["status", "next_attempt_at"])
-    db["alert_receivers"].create(
-        {
-            "receiver": str,
-            "consecutive_failures": int,
-            "next_attempt_at": str,
-            "last_error": str,
-            "last_failure_at": str,
-            "last_success_at": str,
-        },
-        pk="receiver",
-    )
-    db["alert_silences"].create(
-        {
-            "id": int,
-            "matchers": str,  # JSON: label -> glob
-            "author": str,
-            "comment": str,
-            "created_at": str,
-            "starts_at": str,
-            "ends_at": str,
-        },
-        pk="id",
-    )
-
-
-def _m103_finding_complete(db: sqlite_utils.Database) -> None:
-    """``findings.complete``: 0 when the engine could not read the whole document (some records or
-    batches failed), so ``matched_records`` is a lower bound. Earlier findings count as complete."""
-    db["findings"].add_column("complete", int, not_null_default=1)
-
-
-def _m104_patients(db: sqlite_utils.Database) -> None:
-    """Which patients (Art. 34): a finding's confirmed records per lab as positions in the enrolled
-    index (packed uint32, never a value), and the log of each look-up (alerts.patients)."""
-    db["finding_records"].create({"finding_id": int, "lab": str, "count": int, "positions": bytes},
-                                 pk=("finding_id", "lab"))
-    db["patient_lookups"].create({"id": int, "at": str, "by": str, "finding_id": int, "lab": str, "rows": int},
-                                 pk="id")
-
-
-# Who owns each table: its SQL (statements naming it, ``db["table"]``) is written in that module only,
-# apart from the migrations above; the others call that module's functions
-# (tests/test_sql_owners.py checks it). Two modules share the outbox of messages: grouping puts
-# them in (:func:`alerts.grouping.insert_message`), delivery sends them.
-TABLE_OWNERS: dict[str, tuple[str, ...]] = {
-    "_migrations": ("dumpwatch.store",),
-    "leaks": ("dumpwatch.store",),
-    "findings": ("dumpwatch.store",),
-    "crawl_seen_urls": ("crawler.seen",),
-    "crawl_seen_content": ("crawler.seen",),
-    "crawl_runs": ("crawler.health",),
-    "alerts": ("alerts.grouping",),
-    "alert_incidents": ("alerts.grouping",),
-    "alert_notifications": ("alerts.delivery", "alerts.grouping"),
-    "alert_receivers": ("alerts.delivery",),
-    "alert_silences": ("alerts.silences",),
-    "finding_records": ("alerts.patients",),
-    "patient_lookups": ("alerts.patients",),
-}
-
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
-    ("001_core", _m001_core),
-    ("101_crawler", _m101_crawler),
-    ("102_alerts", _m102_alerts),
-    ("103_finding_complete", _m103_finding_complete),
-    ("104_patients", _m104_patients),
-]
-
 
 def _applied(db: sqlite_utils.Database) -> set[str] | None:
     if "_migrations" not in db.table_names():
@@ -491,6 +261,23 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         log.debug("applied migration %s", name)
         applied.append(name)
     return applied
+
+
+def installation_id(db: sqlite_utils.Database) -> str:
+    """This installation's id (32 hex digits, random, made with the database by a migration).
+
+    Part of every idempotency key, so two installations never send the same key for the same copy
+    and incident, while one installation sends the same key on every retry and after a restart. It
+    lives in the database, not beside it: a database restored from a backup keeps the id of the
+    rows (incident numbers, alert keys) its keys are made from, so a message made again from
+    restored rows has the key it was first sent with and a receiver that drops keys it processed
+    drops it, rightly; a new home with a new database is a new installation. It is no secret."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'installation_id'").fetchone()
+    if row is None:  # the migration made it: the row was deleted by hand
+        raise StorageError(f"the database {db_path(db) or '(in memory)'} has no installation id: restore it "
+                           "from a backup, or run: sqlite3 DB \"INSERT INTO meta VALUES ('installation_id', "
+                           "lower(hex(randomblob(16))))\"")
+    return row[0]
 
 
 # -- leaks -----------------------------------------------------------------------------------------

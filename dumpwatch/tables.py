@@ -19,7 +19,8 @@ naming the file, the key path (``sources.pastes.interval``) and the fix. What a 
 say (a CSS selector that compiles, a receiver that exists) its owner checks after ``read``.
 
 Declared sections: ``[crawler]`` and ``[[sources]]`` (crawler/sources.py), ``[alerts]``,
-``[[receivers]]`` and ``[[routes]]`` (alerts/settings.py), ``[daemon]`` (dumpwatch/daemon/settings.py),
+``[[receivers]]`` and ``[[routes]]`` (alerts/settings.py), ``[smtp]`` and ``[contacts]``
+(alerts/contacts.py), ``[daemon]`` (dumpwatch/daemon/settings.py),
 ``[scan]`` and ``[limits]`` (dumpwatch/engine_settings.py, which hands the engine its objects).
 
 One duration parser (:func:`parse_duration`) and one size parser (:func:`parse_size`) serve them all.

@@ -1,8 +1,8 @@
-"""Each table's SQL lives in the module that owns it (``dumpwatch.store.TABLE_OWNERS``).
+"""Each table's SQL lives in the module that owns it (``dumpwatch.migrations.TABLE_OWNERS``).
 
 Read from the source of every module (no import): a string literal holding a SQL statement that
 names a table (``FROM``, ``JOIN``, ``INTO``, ``UPDATE``, ``TABLE``), or a ``db["table"]``
-subscript (``db`` by the project's naming), outside that table's owner fails. The migrations (``_mNNN_*`` in ``dumpwatch/store.py``)
+subscript (``db`` by the project's naming), outside that table's owner fails. The migrations (``_mNNN_*`` in ``dumpwatch/migrations.py``)
 create every table and are exempt.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dumpwatch.store import TABLE_OWNERS
+from dumpwatch.migrations import TABLE_OWNERS
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("dumpwatch", "crawler", "alerts", "matchers", "bench")

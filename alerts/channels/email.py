@@ -34,8 +34,8 @@ def build(receiver: Receiver, message: Message, idempotency_key: str) -> EmailMe
     msg.set_content(message.text)
     msg.add_alternative(message.html, subtype="html")
     if message.markdown:
-        msg.add_attachment(message.markdown.encode("utf-8"), maintype="text", subtype="markdown",
-                           filename="article33-draft.md")
+        msg.add_attachment(message.markdown, subtype="markdown", charset="utf-8", cte="base64",
+                           filename="article33-draft.md")  # charset said: the French draft is not ASCII
     return msg
 
 

@@ -23,9 +23,11 @@ from scrapy.crawler import Crawler
 from scrapy.http import HtmlResponse, Response, TextResponse
 
 from crawler.items import Document
+from crawler.netguard import PolicyRefused
 from crawler.state import CrawlState, attach
 from dumpwatch.errors import ConfigError
 from dumpwatch.clock import utcnow
+from dumpwatch.netpolicy import DEFAULT_PORTS, split_host_port
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class SourceSpider(scrapy.Spider):
     """Base of the config-driven spiders; ``name`` is the source kind."""
 
     state: CrawlState
+    allowed_hosts: list[tuple[str, int | None]] = []  # (host, port or None: the scheme's default)
 
     def __init__(self, source: str | None = None, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -85,7 +88,9 @@ class SourceSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         assert isinstance(spider, SourceSpider)
         spider.state = state
-        spider.allowed_domains = list(state.source.allowed_domains)
+        # host:port entries: the ports are checked by allowed(); Scrapy's offsite filter takes hosts only
+        spider.allowed_hosts = [hp for hp in map(split_host_port, state.source.allowed_domains) if hp]
+        spider.allowed_domains = list(dict.fromkeys(h for h, _ in spider.allowed_hosts))
         return spider
 
     # -- shortcuts -------------------------------------------------------------------------------
@@ -98,11 +103,18 @@ class SourceSpider(scrapy.Spider):
         self.crawler.stats.inc_value(key, n)
 
     def allowed(self, url: str) -> bool:
-        """An http(s) URL whose host is one of the allowed domains or a subdomain of one."""
+        """An http(s) URL whose host is one of the allowed domains or a subdomain of one, on the port
+        the entry gives (``host:port``), else on the scheme's default port only."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        return parts.scheme in ("http", "https") and any(
-            host == d.lower() or host.endswith("." + d.lower()) for d in self.allowed_domains)
+        scheme = parts.scheme.lower()
+        try:
+            port = parts.port or DEFAULT_PORTS.get(scheme)
+        except ValueError:
+            return False
+        return scheme in DEFAULT_PORTS and any(
+            (host == d or host.endswith("." + d)) and port == (p or DEFAULT_PORTS[scheme])
+            for d, p in self.allowed_hosts)
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.src.start_urls:
@@ -137,6 +149,8 @@ class SourceSpider(scrapy.Spider):
         log.warning("listing %s failed: %s", failure.request.url, failure.getErrorMessage()[:200])
 
     def on_item_error(self, failure: Any) -> None:
+        if failure.check(PolicyRefused):
+            return  # counted, and logged once per host, by the guard
         log.info("item %s failed: %s", failure.request.url, failure.getErrorMessage()[:200])
 
     def listing_ok(self, response: Response) -> None:

@@ -156,7 +156,8 @@ def alerts_test(obj: Any, receiver: str) -> None:
     key = f"dw-test-{secrets.token_hex(8)}"
     with store.write(db):
         nid = grouping.insert_message(db, alerting, receiver=receiver, kind="test", key=key,
-                                      message=render.probe_message(receiver, key), incident_id=None,
+                                      message=render.probe_message(receiver, key, *alerting.speech(receiver)),
+                                      incident_id=None,
                                       now=clock.now())
     report = delivery.deliver_due(db, alerting, ids=[nid])
     row = delivery.get_message(db, nid)
@@ -208,7 +209,7 @@ def alerts_receivers(obj: Any) -> None:
         r = alerting.receivers.get(name)
         st = state.get(name, {})
         rows.append({"name": name, "type": r.type if r else "(not configured)",
-                     "target": (r.url if r.type == "webhook" else ", ".join(r.to)) if r else "",
+                     "target": r.target if r else "",  # a webhook URL redacted: it is a credential
                      "pending": counts.get((name, "pending"), 0), "dead": counts.get((name, "dead"), 0),
                      "failures": st.get("consecutive_failures") or 0, "retry_at": st.get("next_attempt_at"),
                      "last_error": st.get("last_error") if st.get("consecutive_failures") else ""})

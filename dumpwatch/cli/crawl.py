@@ -79,7 +79,8 @@ def crawl(obj, names: tuple[str, ...], all_sources: bool, as_json: bool, timeout
         status = "ok" if r.ok else f"FAILED ({terminal(r.close_reason)})"  # may quote the crawl's stderr
         click.echo(f"{r.source} ({r.kind}): {status}; {r.pages} pages, {r.listed} listed, {r.documents} new "
                    f"documents, {r.findings} new findings, {r.errors} errors, {r.bad} bad, {r.skipped} skipped")
-        reasons = {**r.detail.get("error_reasons", {}), **r.detail.get("bad_reasons", {})}
+        reasons = {**r.detail.get("error_reasons", {}), **r.detail.get("bad_reasons", {}),
+                   **{f"refused by the network policy ({k})": v for k, v in r.detail.get("refused_reasons", {}).items()}}
         if reasons:
             said = ", ".join(f"{k} ×{v}" for k, v in sorted(reasons.items()))
             click.echo("  problems: " + terminal(said, limit=None))

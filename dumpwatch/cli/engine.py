@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -204,90 +201,6 @@ def _walk(top: str) -> Iterator[tuple[str, Finding | None]]:
                                                f"({exc.strerror or exc}); its files were not scanned")
 
 
-def _network_reason(exc: Exception, timeout: float) -> str:
-    """A short cause for a failed download, in the words a user searches for."""
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within {timeout:g} s ({type(exc).__name__}; raise --timeout to wait longer)"
-    cause: BaseException | None = exc
-    seen = 0
-    while cause is not None and seen < 10:  # httpx wraps httpcore, which wraps the socket error
-        if isinstance(cause, socket.gaierror):
-            return f"host not found (DNS: {cause.strerror or cause})"
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused (nothing listens on that port)"
-        cause, seen = cause.__cause__ or cause.__context__, seen + 1
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({exc})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _check_url(url: str) -> str | None:
-    """Why ``url`` cannot be fetched as written, or None."""
-    import urllib.parse
-
-    import httpx
-
-    try:
-        netloc = urllib.parse.urlsplit(url).netloc
-        host = httpx.URL(url).host
-    except (ValueError, httpx.InvalidURL) as exc:
-        return f"malformed URL ({exc})"
-    if not host:
-        return "malformed URL (no host name)"
-    if any(c.isspace() for c in netloc):
-        return "malformed URL (a space in the host name)"
-    return None
-
-
-@dataclasses.dataclass
-class _Download:
-    """What :func:`_fetch` got: the bytes (possibly only a first part) and what went wrong."""
-
-    body: Any = None  # a file positioned at 0 (maybe empty), or None when the download failed before it
-    error: str | None = None
-
-
-def _fetch(url: str, max_bytes: int, timeout: float) -> _Download:
-    """Download a URL into a spooled temporary file, at most ``max_bytes``.
-
-    An error before the first byte of the body leaves ``body`` None (the input is unreadable); an
-    error after it (connection cut, too large) keeps what was received, so the part read is still
-    scanned, and reported incomplete.
-    """
-    import httpx
-
-    bad = _check_url(url)
-    if bad:
-        return _Download(error=f"{url}: {bad}")
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
-    error, n = None, 0
-    try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=timeout,
-                          headers={"User-Agent": "dumpwatch (leak monitor)"}) as resp:
-            if resp.status_code >= 400:
-                error = f"{url}: HTTP {resp.status_code} {resp.reason_phrase}".rstrip()
-            else:
-                for chunk in resp.iter_raw():
-                    room = max_bytes - n
-                    spool.write(chunk[:room])
-                    n += min(len(chunk), room)
-                    if len(chunk) > room:
-                        error = (f"{url}: larger than limits.max_bytes={max_bytes} bytes; only the first "
-                                 f"{n} bytes were scanned (raise [limits] max_bytes to read it all)")
-                        break
-    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-        reason = _network_reason(exc, timeout)
-        error = (f"{url}: download cut off after {n} bytes ({reason}); the rest was not scanned" if n
-                 else f"{url}: {reason}")
-    if error and not n:
-        spool.close()
-        return _Download(error=error)
-    spool.seek(0)  # an empty body is scanned like an empty file: its verdict says it is empty
-    return _Download(spool, error)
-
-
 def _scan_file(scanner, path: str) -> Finding:
     try:  # fail here, with the reason, rather than as a scan of nothing
         with open(path, "rb"):
@@ -304,8 +217,12 @@ def _scan_file(scanner, path: str) -> Finding:
             bar.close()
 
 
-def _scan_url(scanner, url: str, limits, timeout: float) -> Finding:
-    got = _fetch(url, limits.max_bytes, timeout)
+def _scan_url(scanner, url: str, policy, limits, max_size: int | None, max_time: float, timeout: float) -> Finding:
+    from dumpwatch.fetch import fetch
+
+    cap, label = ((max_size, "--max-size") if max_size and max_size < limits.max_bytes
+                  else (limits.max_bytes, "limits.max_bytes"))
+    got = fetch(url, policy=policy, max_bytes=cap, max_time=max_time, timeout=timeout, size_limit=label)
     if got.body is None:
         return Finding.unreadable(url, got.error or f"{url}: nothing received")
     with got.body as fh:
@@ -327,6 +244,15 @@ EXIT_OK, EXIT_UNREAD, EXIT_USAGE, EXIT_FOUND = 0, 1, 2, 3
               help="Processes for one large plain CSV file (default: scan.workers, else the number of CPUs).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds to wait for a server (to connect, then between two reads of a URL).")
+@click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds a URL's whole download may take (redirects included); past it the URL is "
+                   "not scanned (verdict 'error').")
+@click.option("--max-size", type=click.IntRange(min=1), default=None, metavar="BYTES",
+              help="Bytes of a URL downloaded at most; past it the first part is scanned and marked "
+                   "incomplete (default: [limits] max_bytes, 2 GiB).")
+@click.option("--allow-private", is_flag=True,
+              help="Fetch URLs on loopback and private networks (refused by default, like "
+                   "[network] allow_private_networks = true; see docs/security.md).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["repost", "schema-match"]), default=None,
               help="Exit with status 3 when an input has this verdict ('schema-match': or 'repost').")
 @click.option("--record", "record", is_flag=True,
@@ -336,14 +262,16 @@ EXIT_OK, EXIT_UNREAD, EXIT_USAGE, EXIT_FOUND = 0, 1, 2, 3
               help="With --record: who records the tip (default $USER).")
 @click.pass_obj
 def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, workers: int | None,
-         timeout: float, fail_on: str | None, record: bool, note: str | None, author: str) -> None:
+         timeout: float, max_time: float, max_size: int | None, allow_private: bool, fail_on: str | None,
+         record: bool, note: str | None, author: str) -> None:
     """Scan files, directories (recursively) and http(s) URLs for reposts of enrolled leaks.
 
     Verdicts: 'repost' (at least THRESHOLD records of an enrolled leak confirmed, each by two
     independent fields), 'schema-match' (a table of the same kind, or many valid NIRs, with no
     confirmed record: possibly a new leak), 'none' (nothing of these in what was read), 'error' (could
     not be read at all: missing file, HTTP 404 or 5xx, refused connection, unknown host, malformed
-    URL, timeout; the reason is in 'errors'). An input read only in part keeps its verdict and is
+    URL, timeout, an address the network policy refuses, longer than --max-time; the reason is in
+    'errors'). An input read only in part keeps its verdict and is
     marked incomplete ('complete': false; its counts are a lower bound). One input's problems never
     stop the others. The JSON fields are documented in the README ("Scan JSON"). '-' reads standard
     input.
@@ -368,9 +296,13 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
       dumpwatch scan --record https://paste.example/raw/Xy12 --note "tip from a journalist, 2021-02-23"
     """
     from dumpwatch.engine_settings import scan_settings_from
+    from dumpwatch.netpolicy import NetworkPolicy
     from matchers.scan import Scanner
 
     home = obj.home
+    policy = NetworkPolicy.from_config(obj.config)
+    if allow_private:
+        policy = policy.opened()
     settings = scan_settings_from(obj.config, threshold=threshold, workers=workers)
     if not workers and "workers" not in table_of(obj.config, "scan"):
         settings = dataclasses.replace(settings, workers=os.cpu_count() or 1)
@@ -397,7 +329,7 @@ def scan(obj, targets: tuple[str, ...], as_json: bool, threshold: int | None, wo
         elif target == tips.STDIN:
             finding = tips.scan_stdin(scanner, limits.max_bytes)
         elif _is_url(target):
-            finding = _scan_url(scanner, target, limits, timeout)
+            finding = _scan_url(scanner, target, policy, limits, max_size, max_time, timeout)
         else:
             finding = _scan_file(scanner, target)
         counts[finding.verdict] += 1

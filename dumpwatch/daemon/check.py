@@ -23,7 +23,8 @@ UNKNOWN_LAB = "(unknown)"  # the lab of enrolled records without one (matchers.i
 
 # The top-level tables of dumpwatch.toml, and who reads them: any other is a mistake (a typo like
 # [limit] would otherwise be ignored, and its settings with it).
-TABLES = ("scan", "limits", "crawler", "sources", "alerts", "receivers", "contacts", "routes", "daemon")
+TABLES = ("scan", "limits", "crawler", "network", "sources", "alerts", "smtp", "receivers", "contacts", "routes",
+          "daemon")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def check_configuration(home: Home, config: Mapping[str, Any]) -> ConfigCheck:
     from rapidfuzz import fuzz, process
 
     from alerts.outbox import alerting_of
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
     from crawler.sources import load_crawl_config
     from dumpwatch.engine_settings import scan_settings_from
     from matchers.errors import EngineError, SettingsError

@@ -91,7 +91,7 @@ def housekeep(db: sqlite_utils.Database, *, retention: Retention, logs_dir: Path
 def _expire_evidence(db: sqlite_utils.Database, cutoff: str) -> dict[str, int]:
     """Old findings whose incidents are all closed and fully delivered, and what hangs on them.
 
-    Each table's owner does its part (:data:`dumpwatch.store.TABLE_OWNERS`); the ids travel between
+    Each table's owner does its part (:data:`dumpwatch.migrations.TABLE_OWNERS`); the ids travel between
     them in two temporary tables."""
     incidents, findings = "temp._dw_old_incidents", "temp._dw_old_findings"
     for table in (incidents, findings):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dumpwatch.errors import DumpwatchError
+from dumpwatch.filemodes import write_private
 from dumpwatch.home import Home
 
 STATE_FILE = "daemon.json"
@@ -47,7 +48,7 @@ def write_state(home: Home, state: dict[str, Any]) -> None:
     """Replace ``HOME/daemon.json`` atomically (a reader sees the previous file or this one)."""
     path = state_path(home)
     tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
+    write_private(tmp, json.dumps(state, indent=1, sort_keys=True, default=str))  # 0600, whatever the umask
     tmp.replace(path)
 
 

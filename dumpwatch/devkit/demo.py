@@ -6,7 +6,8 @@ real local servers (the command itself is :mod:`dumpwatch.cli.demo`).
    a real SMTP server (aiosmtpd) for the labs' DPOs and a webhook receiver for the authority that
    checks each signature;
 3. posts a few reposts of the leak there, hidden among ordinary pastes and forum posts;
-4. writes a dumpwatch.toml (two sources, receivers, lab contacts, a short [daemon] schedule) and runs
+4. writes a dumpwatch.toml (two sources, [smtp], the CNIL's webhook, one line per lab contact, a short
+   [daemon] schedule; messages in French) and runs
    the real daemon (`dumpwatch daemon`, in a child process) until both sources were crawled and
    every alert was delivered, then stops it with SIGTERM as systemd would;
 5. shows the findings, the messages the SMTP server and the webhook receiver got (saved under
@@ -33,6 +34,7 @@ from typing import Any
 import click
 
 from dumpwatch.devkit import synth
+from dumpwatch.filemodes import private_dir, private_file, write_private
 
 LEAK = "labos-2021"
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,26 +64,12 @@ def _repost(people: list[dict[str, str]], fmt: str, seed: int, **changes: Any) -
 
 
 def _config(pastes_url: str, forum_url: str, hook_url: str, secret_file: Path, smtp_port: int) -> str:
-    receivers = [f"""[[receivers]]
-name = "cnil"
-type = "webhook"
-url = "{hook_url}"
-secret_file = "{secret_file}"
-"""]
-    contacts = []
-    for lab in synth.LABS:
-        name = f"dpo-{_slug(lab)}"[:60]
-        receivers.append(f"""[[receivers]]
-name = "{name}"
-type = "email"
-to = ["dpo@{_slug(lab)}.example"]
-from = "dumpwatch@demo.example"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp_port}
-security = "none"
-""")
-        contacts.append(f'"{lab}" = "{name}"')
+    contacts = [f'"{lab}" = {{ name = "DPO {lab}", email = "dpo@{_slug(lab)}.example", '
+                f'phone = "+33 2 00 00 00 {i:02d}" }}' for i, lab in enumerate(synth.LABS, 1)]
     return f"""# Written by `dumpwatch demo`: every server below is local (127.0.0.1) and stops with the demo.
+[network]
+allow_private_networks = true   # the demo's sites are on 127.0.0.1; refused by default (docs/security.md)
+
 [crawler]
 delay = 0                 # politeness: real sites want 1 s or more
 autothrottle = false
@@ -114,9 +102,24 @@ authority_receiver = "cnil"
 group_wait = "0s"          # real use: 30s, to batch the first copies of an incident
 group_interval = "0s"
 repeat_interval = "0s"
-contact_point = "DPO of the demo labs, dpo@labs.example"
+contact_point = "DPO of the demo labs, dpo@labs.example"  # in the CNIL's drafts; a lab's draft names its own
+language = "fr"            # of every receiver that does not say its own ("en" also spoken)
+timezone = "Europe/Paris"  # of the dates in messages
 
-{chr(10).join(receivers)}
+# What every email receiver inherits: a lab is then one line of [contacts].
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"          # a local test server; real use: starttls or tls, with user and password_env
+from = "dumpwatch@demo.example"
+
+[[receivers]]
+name = "cnil"
+type = "webhook"
+url = "{hook_url}"
+secret_file = "{secret_file}"
+
+# Each lab's DPO: its alerts go to its email through [smtp]; its Article 33 draft names them.
 [contacts]
 {chr(10).join(contacts)}
 """
@@ -198,13 +201,13 @@ def run(rows: int = 5000, keep: str | Path | None = None, timeout: float = 90.0)
                    "3 forum topics, one with 30 patients in a [code] block")
 
         _step(4, "Configuring sources, receivers and lab contacts; running the real daemon")
-        home.mkdir(parents=True, exist_ok=True)
-        cfg = home / "dumpwatch.toml"
-        cfg.write_text(_config(f"{pinnwand.base}/dw/recent.json", forum_url, hook.url, secret_file, smtp.port))
+        private_dir(home)
+        cfg = write_private(home / "dumpwatch.toml",  # it names the webhook URL and the secret file: 0600
+                            _config(f"{pinnwand.base}/dw/recent.json", forum_url, hook.url, secret_file, smtp.port))
         click.echo(f"   wrote {cfg}")
         click.echo(f"   $ dumpwatch --home {home} daemon")
         log_path = work / "daemon.log"
-        with open(log_path, "wb") as log:
+        with open(private_file(log_path), "wb") as log:
             daemon_proc = subprocess.Popen([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "daemon"],
                                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         _wait_for_pipeline(home, daemon_proc, log_path, timeout)

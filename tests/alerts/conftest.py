@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alertkit import SECRET
+from tests.helpers.alertkit import SECRET
 from dumpwatch.devkit.localsites import WebhookReceiver, start_smtp  # shared with `dumpwatch demo`
 
 

@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from alertkit import make_finding
+from tests.helpers.alertkit import make_finding
 from alerts import record_finding
 from dumpwatch.cli.main import cli
 from dumpwatch.cli.alerts import COMMANDS
@@ -37,7 +37,8 @@ def test_every_command_has_help_with_an_example():
 def configured(home, webhook, secret_file, people):
     home.config_path.write_text(
         "[alerts]\ngroup_wait = 0\n\n"
-        f'[[receivers]]\nname = "cnil"\ntype = "webhook"\nurl = "{webhook.url}"\nsecret_file = "{secret_file}"\n\n'
+        f'[[receivers]]\nname = "cnil"\ntype = "webhook"\nurl = "{webhook.url}"\nsecret_file = "{secret_file}"\n'
+        'language = "en"\n\n'  # the draft's English title is checked below
         f'[[receivers]]\nname = "down"\ntype = "webhook"\nurl = "http://127.0.0.1:9/x"\nsecret_file = "{secret_file}"\n'
     )
     config = home.load_config()

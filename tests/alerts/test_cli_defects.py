@@ -15,7 +15,7 @@ import shlex
 import pytest
 from click.testing import CliRunner
 
-from alertkit import make_finding
+from tests.helpers.alertkit import make_finding
 from alerts import record_finding
 from dumpwatch.cli.main import cli
 from dumpwatch.devkit import synth

@@ -13,7 +13,7 @@ from alerts import record_finding, record_health
 from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of
 from dumpwatch.store import open_db
-from alertkit import (LEAK, WebhookReceiver, assert_no_identifier, base_config, make_finding,
+from tests.helpers.alertkit import (LEAK, WebhookReceiver, assert_no_identifier, base_config, make_finding,
                                    start_smtp)
 
 
@@ -43,7 +43,7 @@ def test_real_smtp_and_webhook_content_and_privacy(home, people, copy_people, we
     caplog.set_level(logging.DEBUG)
     lab_a, lab_b, copy = copy_people
     cfg = base_config(cnil_url=webhook.url, secret_file=secret_file, smtp_port=smtp_server.port,
-                      labs=[lab_a, lab_b])
+                      labs=[lab_a, lab_b], alerts={"language": "en"})  # the wording below is English
     db = open_db(home.db_path)
     finding = make_finding(copy, url="https://paste.example/raw/AbC123")
     # An engine bug leaking a cleartext identifier into the sample must still not get out.
@@ -165,7 +165,8 @@ def test_webhook_signature_rejected_with_wrong_secret(home, people, secret_file,
 
 
 def test_slack_format_is_signed_text(home, people, secret_file, smtp_server, webhook):
-    cfg = base_config(cnil_url=webhook.url, secret_file=secret_file, smtp_port=smtp_server.port, labs=[])
+    cfg = base_config(cnil_url=webhook.url, secret_file=secret_file, smtp_port=smtp_server.port, labs=[],
+                      alerts={"language": "en"})
     cfg["receivers"][0]["format"] = "slack"
     db = open_db(home.db_path)
     record_finding(db, make_finding(people[:150], url="https://x.example/slack"), config=cfg)

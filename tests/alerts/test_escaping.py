@@ -16,7 +16,7 @@ import re
 from click.testing import CliRunner
 from markdown_it import MarkdownIt
 
-from alertkit import Capture, base_config, make_finding
+from tests.helpers.alertkit import Capture, base_config, make_finding
 from alerts import record_finding
 from alerts.channels import email, webhook
 from alerts.delivery import deliver_due

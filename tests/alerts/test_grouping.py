@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alertkit import Capture, base_config, make_finding
+from tests.helpers.alertkit import Capture, base_config, make_finding
 from alerts import record_finding, silences
 from dumpwatch import clock
 from alerts.delivery import deliver_due
@@ -17,7 +17,7 @@ from dumpwatch.store import open_db
 
 def _cfg(labs=(), **alerts):
     return base_config(cnil_url="http://127.0.0.1:9/hook", secret_file="/nonexistent", smtp_port=9,
-                       labs=list(labs), alerts=alerts)
+                       labs=list(labs), alerts={"language": "en", **alerts})  # subjects pinned in English
 
 
 def test_same_copy_never_alerts_twice(people):

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from alertkit import Capture, base_config, make_finding
+from tests.helpers.alertkit import Capture, base_config, make_finding
 from alerts import record_finding
 from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of
 from alerts.render import INCOMPLETE
-from dumpwatch import store
+from dumpwatch import migrations, store
 
 
 def _cfg():
-    return base_config(cnil_url="http://127.0.0.1:9/hook", secret_file="/nonexistent", smtp_port=9, labs=[])
+    return base_config(cnil_url="http://127.0.0.1:9/hook", secret_file="/nonexistent", smtp_port=9, labs=[],
+                       alerts={"language": "en"})  # INCOMPLETE is the English msgid
 
 
 def _partial(people, url, sha):
@@ -58,7 +59,7 @@ def test_findings_recorded_before_the_column_count_as_complete(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(path)
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-    for name, fn in store.MIGRATIONS[:3]:
+    for name, fn in migrations.MIGRATIONS[:3]:
         fn(db)
         db["_migrations"].insert({"name": name, "applied_at": "2026-01-01T00:00:00+00:00"})
     db["findings"].insert({"dedup_key": "old", "verdict": "repost", "url": "u"})

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alertkit import base_config, make_finding
+from tests.helpers.alertkit import base_config, make_finding
 from alerts import grouping, outbox, record_finding, record_health, settings
 from dumpwatch import clock
 from alerts.outbox import alert_key, alerting_of, enqueue
@@ -45,13 +45,14 @@ def two_labs(people):
 
 # -- alert_key ---------------------------------------------------------------------------------------
 
-def test_alert_key_is_a_truncated_sha256_of_receiver_copy_and_lab():
-    expected = hashlib.sha256(b"cnil|repost:labos:abc|").hexdigest()[:32]
-    assert alert_key("cnil", "repost:labos:abc", "") == expected
+def test_alert_key_is_a_truncated_sha256_of_installation_receiver_copy_and_lab():
+    expected = hashlib.sha256(b"i1|cnil|repost:labos:abc|").hexdigest()[:32]
+    assert alert_key("cnil", "repost:labos:abc", "", installation="i1") == expected
     assert len(expected) == 32
-    keys = {alert_key("cnil", "k", ""), alert_key("ops", "k", ""), alert_key("cnil", "k2", ""),
-            alert_key("cnil", "k", "Biolab"), alert_key("cnil|k", "", "")}
-    assert len(keys) == 5
+    keys = {alert_key("cnil", "k", "", installation="i1"), alert_key("ops", "k", "", installation="i1"),
+            alert_key("cnil", "k2", "", installation="i1"), alert_key("cnil", "k", "Biolab", installation="i1"),
+            alert_key("cnil|k", "", "", installation="i1"), alert_key("cnil", "k", "", installation="i2")}
+    assert len(keys) == 6
 
 
 # -- record_finding ------------------------------------------------------------------------------------
@@ -74,7 +75,8 @@ def test_a_repost_is_stored_with_one_alert_per_receiver_and_lab(two_labs):
     assert [(a["receiver"], a["lab"], a["route"]) for a in alerts] == [
         ("cnil", "", "authority"), ("lab0", labs[0], "lab-contacts"), ("lab1", labs[1], "lab-contacts")]
     for a in alerts:
-        assert a["alert_key"] == alert_key(a["receiver"], row["dedup_key"], a["lab"])
+        assert a["alert_key"] == alert_key(a["receiver"], row["dedup_key"], a["lab"],
+                                          installation=store.installation_id(db))
         assert a["finding_id"] == fid and a["status"] == "pending" and a["severity"] == "high"
         assert a["created_at"] == "2021-02-23T10:00:00+00:00"
         assert a["silence_id"] is None and a["notification_id"] is None
@@ -161,7 +163,8 @@ def test_enqueue_again_adds_nothing(people):
     with db.atomic():
         (new,) = enqueue(db, alerting, fid, decoded, now=T0 + timedelta(minutes=1))
     (a,) = _rows(db, "SELECT * FROM alerts WHERE id = ?", [new])
-    assert a["severity"] == "high" and a["alert_key"] == alert_key("cnil", "repost:labos-2021:other", "")
+    assert a["severity"] == "high" and a["alert_key"] == alert_key("cnil", "repost:labos-2021:other", "",
+                                                                    installation=store.installation_id(db))
 
 
 def test_severity_follows_categories_and_counts(people):
@@ -388,7 +391,7 @@ def test_source_health_is_one_finding_per_source_problem_and_day(caplog):
         "{}", "{}", "[]", "[]", "[]")
     (a,) = _rows(db, "SELECT * FROM alerts")
     assert (a["receiver"], a["route"], a["severity"], a["finding_id"]) == ("ops", "operators", "info", fid)
-    assert a["alert_key"] == alert_key("ops", row["dedup_key"], "")
+    assert a["alert_key"] == alert_key("ops", row["dedup_key"], "", installation=store.installation_id(db))
     assert json.loads(a["labels"]) == {"leak": "", "verdict": "source-health", "severity": "info", "source": "forum",
                                        "lab": "", "receiver": "ops"}
 
@@ -435,6 +438,7 @@ def test_enqueue_adds_only_the_alerts_still_missing(two_labs, caplog):
     assert [r[0] for r in db.execute("SELECT receiver FROM alerts")] == ["cnil"]
     # The labs' contacts are configured later: enqueueing again adds their alerts, not the authority's.
     row = store.get_finding(db, fid)
+    caplog.clear()  # only what the second enqueue logs (an earlier test may have left INFO on)
     with caplog.at_level(logging.INFO, logger="alerts.outbox"), db.atomic():
         new = enqueue(db, alerting_of(_cfg(labs)), fid, row, now=T0 + timedelta(minutes=1))
     assert len(new) == 2
@@ -477,7 +481,7 @@ def test_log_lines_of_queued_alerts_and_of_copies_seen_again(people, caplog):
         fid = record_finding(db, f, config=_cfg(), now=T0)
         record_finding(db, f, config=_cfg(), now=T0)
     assert _messages(caplog, logging.INFO) == [
-        f"alert {alert_key('cnil', key, '')} queued for cnil (finding {fid}, repost high)"]
+        f"alert {alert_key('cnil', key, '', installation=store.installation_id(db))} queued for cnil (finding {fid}, repost high)"]
     assert _messages(caplog, logging.DEBUG) == [f"copy already recorded ({key}): no new alert"]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alertkit import WebhookReceiver, base_config, free_port, make_finding
+from tests.helpers.alertkit import WebhookReceiver, base_config, free_port, make_finding
 from alerts import record_finding
 from dumpwatch import clock
 from alerts.delivery import backoff, deliver_due
@@ -79,7 +79,8 @@ def test_receiver_down_then_up_delivers_each_alert_once_back(home, people, secre
 def test_dead_letter_after_max_age_goes_to_fallback(home, people, secret_file, smtp_server):
     url = f"http://127.0.0.1:{free_port()}/hook"  # never up
     cfg = base_config(cnil_url=url, secret_file=secret_file, smtp_port=smtp_server.port, labs=[],
-                      alerts={"retry_base": "1m", "retry_cap": "5m", "max_age": "1h", "fallback_receiver": "oncall"})
+                      alerts={"retry_base": "1m", "retry_cap": "5m", "max_age": "1h", "fallback_receiver": "oncall",
+                              "language": "en"})
     cfg["receivers"].append({"name": "oncall", "type": "email", "to": ["oncall@monitor.example"],
                              "smtp_host": "127.0.0.1", "smtp_port": smtp_server.port, "security": "none"})
     alerting = alerting_of(cfg)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from alertkit import Capture, base_config, make_finding
+from tests.helpers.alertkit import Capture, base_config, make_finding
 from alerts import record_finding, record_health
 from alerts.delivery import deliver_due
 from alerts.outbox import alerting_of

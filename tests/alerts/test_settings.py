@@ -28,12 +28,15 @@ def load(cfg: dict | None):
 
 def test_documented_example_loads():
     a = load(_doc_config())
-    assert set(a.receivers) == {"cnil", "ops", "oncall", "dpo-atlantique", "dpo-armor"}
+    assert set(a.receivers) == {"cnil", "ops", "oncall", "dpo-atlantique", "dpo-armor", "Biolab Vannes"}
     assert a.contacts["LBM Armor Analyses"] == "dpo-armor" and a.fallback_receiver == "oncall"
     assert [r.name for r in a.routes] == ["authority", "lab-contacts", "critical-to-oncall", "operators"]
     assert a.routes[2].timing.group_wait == 0 and a.routes[0].timing.group_wait == 30
     assert a.timing.repeat_interval == 4 * 3600 and a.max_age == 86400
     assert a.receivers["oncall"].security == "starttls" and a.receivers["oncall"].smtp_port == 587
+    assert a.receivers["oncall"].smtp_host == "smtp.example" and a.receivers["oncall"].username == "dumpwatch"  # [smtp]
+    assert a.receivers["oncall"].sender == "dumpwatch-oncall@cert.example" and a.receivers["ops"].language == "en"
+    assert a.contact_for("Biolab Vannes").phone == "+33 2 97 00 00 01" and a.contacts["Biolab Vannes"] == "Biolab Vannes"
     assert a.receivers["cnil"].verify_tls is True and a.receivers["ops"].format == "slack"
 
 
@@ -108,6 +111,7 @@ LABS = ["Laboratoire Atlantique Bio", "LBM Armor Analyses", "Biolab Vannes"]
 def _with_secrets(cfg: dict, monkeypatch) -> dict:
     monkeypatch.setenv("DUMPWATCH_CNIL_SECRET", "s")
     monkeypatch.setenv("DUMPWATCH_SMTP_PASSWORD", "p")
+    monkeypatch.setenv("DUMPWATCH_OPS_WEBHOOK", "https://chat.example/hooks/abc123")  # the example's url_env
     for r in cfg["receivers"]:
         for key in ("secret_file", "password_file"):
             if key in r:
@@ -117,7 +121,7 @@ def _with_secrets(cfg: dict, monkeypatch) -> dict:
 
 
 def test_preflight_finds_a_misspelt_lab_and_warns_of_labs_without_contact(monkeypatch):
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
 
     cfg = _with_secrets(_doc_config(), monkeypatch)
     cfg["contacts"] = {"Laboratoire Atlantique Bio": "dpo-atlantique", "LBM Armor Analysis": "dpo-armor"}
@@ -130,7 +134,7 @@ def test_preflight_finds_a_misspelt_lab_and_warns_of_labs_without_contact(monkey
 
 
 def test_preflight_says_when_nobody_else_is_told_or_no_route_fans_out(monkeypatch):
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
 
     cfg = _with_secrets(_doc_config(), monkeypatch)
     cfg["contacts"] = {}
@@ -143,7 +147,7 @@ def test_preflight_says_when_nobody_else_is_told_or_no_route_fans_out(monkeypatc
 
 
 def test_preflight_reads_every_credential_now(monkeypatch):
-    from alerts.settings import preflight
+    from alerts.preflight import preflight
 
     cfg = _doc_config()
     monkeypatch.delenv("DUMPWATCH_CNIL_SECRET", raising=False)

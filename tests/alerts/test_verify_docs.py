@@ -15,7 +15,7 @@ import pytest
 from alerts.channels import webhook as channel
 from alerts.outbox import alerting_of
 from alerts.render import probe_message
-from alertkit import SECRET, base_config
+from tests.helpers.alertkit import SECRET, base_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -20,8 +20,8 @@ import pytest
 
 from dumpwatch.devkit import synth
 from dumpwatch.devkit.localsites import Route, SiteServer, start_pinnwand  # shared with `dumpwatch demo`
-from sitesrv import template
-from crawlkit import LEAK, NOISE, ROOT, code_block, compressed, free_port, repost  # noqa: F401
+from tests.helpers.sitesrv import template
+from tests.helpers.crawlkit import LEAK, NOISE, ROOT, code_block, compressed, free_port, repost  # noqa: F401
 
 
 def html_escape(text: str) -> str:

@@ -9,9 +9,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from crawlkit import code_block, findings_of, repost, run_crawl, write_config
 from dumpwatch.devkit.localsites import SiteServer
-from sitesrv import template
+from tests.helpers.crawlkit import code_block, findings_of, repost, run_crawl, write_config
+from tests.helpers.sitesrv import template
 
 PID = "12\x1b]0;pwned\x07\x1b[31m\u202e"
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawlkit import findings_of, free_port, run_crawl, write_config
+from tests.helpers.crawlkit import findings_of, free_port, run_crawl, write_config
 
 
 def test_second_crawl_fetches_nothing_new_and_makes_no_new_finding(crawl_home, sites, site_log):
@@ -54,11 +54,12 @@ recrawl_age = 0
 
 
 def test_dead_source_raises_a_failing_health_finding(crawl_home):
+    url = f"http://127.0.0.1:{free_port()}/api_scraping.php"
     write_config(crawl_home, f"""
 [[sources]]
 name = "dead"
 kind = "paste-api"
-start_urls = ["http://127.0.0.1:{free_port()}/api_scraping.php"]
+start_urls = ["{url}"]
 """)
     first = run_crawl(crawl_home, "dead")
     assert not first.ok and first.health == ()
@@ -67,6 +68,14 @@ start_urls = ["http://127.0.0.1:{free_port()}/api_scraping.php"]
     health = findings_of(crawl_home, "dead", verdict="source-health")
     assert len(health) == 1 and health[0]["detail"]["problem"] == "failing"
     assert health[0]["detail"]["failed_runs"] == 2
+    assert health[0]["detail"]["urls"] == [url]  # the operators' alert names the source's address
+    from alerts.render import alert_view, render
+
+    alert = {"alert_key": "k", "severity": "info", "created_at": health[0]["detected_at"], "lab": ""}
+    text = render(receiver="ops", kind="alert", idempotency_key="dw", views=[alert_view(alert, health[0])],
+                  incident=None, leaks={}).text
+    assert f"La source dead ({url}) a échoué à ses 2 dernières collectes" in text and "Que faire" in text
+    assert "connexion refusée" in text and "{" not in text  # a sentence, not a Python dict
 
 
 def test_source_that_suddenly_lists_nothing_raises_a_silent_health_finding(crawl_home, sites):
@@ -106,8 +115,8 @@ timeout = 30
 
 
 def test_topic_with_a_new_post_is_fetched_again_pages_and_all(crawl_home, sites, site_log, people):
-    from crawlkit import code_block, repost
-    from sitesrv import template
+    from tests.helpers.crawlkit import code_block, repost
+    from tests.helpers.sitesrv import template
 
     srv = sites.server
     board, page2 = "/xf/forums/bases.2/", "/xf/threads/topic.3/page-2"

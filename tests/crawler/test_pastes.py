@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawlkit import findings_of, run_crawl, write_config
+from tests.helpers.crawlkit import findings_of, run_crawl, write_config
 
 
 def test_paste_api_finds_reposts_not_noise(crawl_home, pinnwand, pastes):

@@ -9,7 +9,7 @@ import sys
 
 from click.testing import CliRunner
 
-from crawlkit import ROOT, findings_of, write_config
+from tests.helpers.crawlkit import ROOT, findings_of, write_config
 
 
 def test_scrapy_crawl_from_the_repo_root(crawl_home, sites, people):
@@ -97,7 +97,7 @@ def test_crawl_help_has_an_example():
 
 
 def test_proxy_user_agent_and_headers_of_a_source(crawl_home, sites, site_log):
-    from crawlkit import free_port, run_crawl
+    from tests.helpers.crawlkit import free_port, run_crawl
 
     # the channel's own address is a closed port: only the proxy (the site server) can answer
     write_config(crawl_home, f"""

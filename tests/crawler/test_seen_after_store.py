@@ -7,7 +7,7 @@ would; then it is dropped and the next run must fetch the lost pages again and r
 
 from __future__ import annotations
 
-from crawlkit import findings_of, run_crawl, write_config
+from tests.helpers.crawlkit import findings_of, run_crawl, write_config
 
 FAIL_REPOSTS = ("CREATE TRIGGER dw_test_fail BEFORE INSERT ON findings WHEN NEW.verdict = 'repost' "
                 "BEGIN SELECT RAISE(ABORT, 'injected store failure'); END")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawlkit import findings_of, run_crawl, write_config
+from tests.helpers.crawlkit import findings_of, run_crawl, write_config
 
 
 def forum_source(sites, forum: str) -> str:

@@ -62,6 +62,10 @@ def test_telegram_channels_make_start_urls():
     ({"kind": "telegram", "channels": ["no spaces"]}, "sources.s.channels", "channel"),
     ({"kind": "feed", "start_urls": ["https://x.example/"], "allowed_domains": ["https://x.example"]},
      "sources.s.allowed_domains", "host names"),
+    ({"kind": "feed", "start_urls": ["https://x.example/"], "allowed_domains": ["x.example:99999"]},
+     "sources.s.allowed_domains", "host:port"),
+    ({"kind": "feed", "start_urls": ["https://x.example/"], "allow_private_networks": 1},
+     "sources.s.allow_private_networks", "true or false"),
 ])
 def test_errors_name_the_source_and_the_key(source, key, words):
     with pytest.raises(ConfigError) as err:
@@ -89,3 +93,21 @@ def test_durations_and_sizes():
     for bad in ("-1", "1y", True, None):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_allowed_domains_keep_ports_and_the_network_policy_is_read():
+    """The default allowed domain of a start URL on another port keeps that port (issue 10)."""
+    from dumpwatch.netpolicy import NetworkPolicy
+
+    cc = load_crawl_config({"sources": [
+        {"name": "a", "kind": "feed", "start_urls": ["http://127.0.0.1:8123/feed", "https://x.example/f"]},
+        {"name": "b", "kind": "feed", "start_urls": ["https://x.example/"], "allow_private_networks": True,
+         "allowed_domains": ["x.example", "files.example:8080", "[::1]:81"]}],
+        "network": {"allowed_networks": ["10.1.0.0/16"]}})
+    assert cc.get("a").allowed_domains == ("127.0.0.1:8123", "x.example")
+    assert cc.get("b").allowed_domains == ("x.example", "files.example:8080", "[::1]:81")
+    assert cc.get("a").allow_private_networks is None and cc.get("b").allow_private_networks is True
+    assert cc.network == NetworkPolicy.from_table({"allowed_networks": ["10.1.0.0/16"]})
+    with pytest.raises(ConfigError) as err:
+        load_crawl_config({"network": {"allow_private": True}})
+    assert err.value.key == "network.allow_private"

@@ -88,7 +88,8 @@ def test_scan_url(enrolled, people, tmp_path):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{srv.server_address[1]}"
-        result = run(enrolled.root, "scan", f"{base}/raw/abc", f"{base}/gone", "--json")
+        result = run(enrolled.root, "scan", f"{base}/raw/abc", f"{base}/gone", "--json",
+                     "--allow-private")  # the server is on 127.0.0.1: refused without the opt-in
     finally:
         srv.shutdown()
         srv.server_close()

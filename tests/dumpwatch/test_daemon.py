@@ -92,6 +92,7 @@ name = "pastes"
 kind = "paste-api"
 start_urls = ["{pinnwand_base}/dw/recent.json"]
 interval = {INTERVAL}
+allow_private_networks = true  # the test servers are on 127.0.0.1
 
 [daemon]
 jitter = 0

@@ -32,6 +32,17 @@ def test_demo_runs_the_pipeline_and_stops_everything(tmp_path):
     assert all(sig == "valid" for _, sig, _ in hooks)
     mails = list((work / "received").glob("mail-*.eml"))
     assert len(mails) >= 3 and len(list((work / "received").glob("webhook-*.json"))) >= 1
+    # the labs' DPOs got French mail, through [smtp], each draft naming its own DPO (issue 13)
+    import email
+    import email.policy
+
+    for path in mails:
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert "enregistrement" in mail["Subject"] and "de patients de" in mail["Subject"], mail["Subject"]
+        [draft] = [p.get_content() for p in mail.walk() if p.get_filename() == "article33-draft.md"]
+        lab = mail["Subject"].split("de patients de ")[1].split(" trouvé")[0]
+        assert f"DPO {lab}" in draft and "À compléter par le responsable de traitement" in draft
+    assert "dumpwatch@demo.example" in mails[0].read_text(errors="replace")  # the sender of [smtp]
     assert "daemon stopped cleanly (exit 0)" in out and "Where to look next" in out
     # the real daemon ran (its log) and stopped
     log = (work / "daemon.log").read_text()

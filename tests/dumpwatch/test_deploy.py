@@ -22,8 +22,11 @@ def test_example_configuration_loads_with_every_loader(tmp_path):
     cc = load_crawl_config(config)
     assert {s.kind for s in cc.sources} == set(KINDS)  # a source of each kind
     assert "tg" not in {s.name for s in cc.enabled()}
+    assert not cc.network.allow_private_networks and cc.network.allowed_networks == ()  # strict by default
     alerting = alert_settings.load(config)
     assert {"cnil", "ops", "oncall"} <= set(alerting.receivers) and alerting.contacts and alerting.routes
+    assert alerting.receivers["oncall"].smtp_host == "smtp.example" and alerting.receivers["ops"].language == "en"
+    assert alerting.contact_for("LBM Armor Analyses").name == "Yann Le Goff"  # its DPO, through [smtp]
     scan = scan_settings_from(config)
     assert scan.repost_threshold == 3
     daemon = load_settings(config)
@@ -35,8 +38,9 @@ def test_example_configuration_gives_the_daemon_its_jobs(tmp_path):
     from dumpwatch.cli.main import cli
 
     text = (DEPLOY / "dumpwatch.example.toml").read_text()
-    for name in ("cnil.secret", "ops.secret", "smtp.password"):  # the secrets the example points to
-        (tmp_path / name).write_text("s3cret-for-the-test\n")
+    for name in ("cnil.secret", "ops.secret", "smtp.password", "ops.url"):  # the secrets the example points to
+        (tmp_path / name).write_text("https://chat.example/hooks/t0ken\n" if name.endswith(".url")
+                                     else "s3cret-for-the-test\n")
         text = text.replace(f"/etc/dumpwatch/{name}", str(tmp_path / name))
     cfg = tmp_path / "dumpwatch.toml"
     cfg.write_text(text)

@@ -77,6 +77,7 @@ name = "{name}"
 kind = "paste-api"
 start_urls = ["{base}/dw/recent.json"]
 interval = {INTERVAL}
+allow_private_networks = true
 """ for name, base in (("pw-a", bases[0]), ("pw-b", bases[1]), ("pw-a-mirror", bases[0])))
     (home / "dumpwatch.toml").write_text(f"""
 [crawler]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from string import Template
 
-SITES = Path(__file__).parent / "sites"
+SITES = Path(__file__).resolve().parents[1] / "crawler" / "sites"
 
 
 def template(relpath: str, **values: str) -> bytes:

@@ -11,8 +11,7 @@ from pathlib import Path
 from dumpwatch.devkit import synth
 from dumpwatch.devkit.localsites import code_block, free_port  # noqa: F401 (re-exported for the tests)
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LEAK = "labos-2021"
 
 # Noise: what paste sites and forums are full of; none of it is a repost.
@@ -55,9 +54,16 @@ failing_runs = 2
 """
 
 
-def write_config(home, sources: str, crawler: str = TEST_CRAWLER) -> Path:
+# The test sites listen on 127.0.0.1: the network policy's opt-in (docs/security.md).
+TEST_NETWORK = """
+[network]
+allow_private_networks = true
+"""
+
+
+def write_config(home, sources: str, crawler: str = TEST_CRAWLER, network: str = TEST_NETWORK) -> Path:
     path = home.root / "dumpwatch.toml"
-    path.write_text(crawler + "\n" + sources)
+    path.write_text(network + "\n" + crawler + "\n" + sources)
     return path
 
 
