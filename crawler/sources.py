@@ -193,8 +193,11 @@ def load_crawl_config(config: Mapping[str, Any]) -> CrawlConfig:
                                   path=path, key=f"sources.{src.name}.name")
             names.add(src.name)
             sources.append(src)
+    network = NetworkPolicy()
+    with errors.collect():  # reported with the errors of the sources, all at once
+        network = NetworkPolicy.from_config(config)
     errors.raise_any()
-    return CrawlConfig(defaults, tuple(sources), path, NetworkPolicy.from_config(config))
+    return CrawlConfig(defaults, tuple(sources), path, network)
 
 
 # -- what a declaration cannot say -------------------------------------------------------------------

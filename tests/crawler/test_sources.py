@@ -111,3 +111,12 @@ def test_allowed_domains_keep_ports_and_the_network_policy_is_read():
     with pytest.raises(ConfigError) as err:
         load_crawl_config({"network": {"allow_private": True}})
     assert err.value.key == "network.allow_private"
+
+
+def test_network_errors_are_reported_with_the_source_errors():
+    from dumpwatch.errors import ConfigErrors
+
+    with pytest.raises(ConfigErrors) as err:
+        load_crawl_config({"sources": [{"name": "s", "kind": "feed", "start_urls": ["ftp://x.example/"]}],
+                           "network": {"allowed_networks": ["10.0.0.0/33"]}})
+    assert {e.key for e in err.value.errors} == {"sources.s.start_urls", "network.allowed_networks"}
