@@ -190,13 +190,15 @@ def alerts_send(obj: Any, limit: int) -> None:
 
 
 @alerts_group.command("receivers")
+@format_option
 @click.pass_obj
-def alerts_receivers(obj: Any) -> None:
+def alerts_receivers(obj: Any, fmt: str, as_json: bool) -> None:
     """List configured receivers with their delivery state (failures in a row, backoff, last error).
 
     \b
-    Example:
+    Examples:
       dumpwatch alerts receivers
+      dumpwatch alerts receivers --format csv > receivers.csv
     """
     from alerts import delivery
 
@@ -213,24 +215,27 @@ def alerts_receivers(obj: Any) -> None:
                      "pending": counts.get((name, "pending"), 0), "dead": counts.get((name, "dead"), 0),
                      "failures": st.get("consecutive_failures") or 0, "retry_at": st.get("next_attempt_at"),
                      "last_error": st.get("last_error") if st.get("consecutive_failures") else ""})
-    _table(rows, ["name", "type", "target", "pending", "dead", "failures", "retry_at", "last_error"])
+    emit(rows, ["name", "type", "target", "pending", "dead", "failures", "retry_at", "last_error"],
+         chosen(fmt, as_json))
 
 
 @alerts_group.command("incidents")
 @click.option("--all", "show_all", is_flag=True, help="Closed incidents too.")
+@format_option
 @click.pass_obj
-def alerts_incidents(obj: Any, show_all: bool) -> None:
+def alerts_incidents(obj: Any, show_all: bool, fmt: str, as_json: bool) -> None:
     """List incidents: the groups of alerts (receiver, leak, verdict, lab) that go out together.
 
     \b
-    Example:
+    Examples:
       dumpwatch alerts incidents --all
+      dumpwatch alerts incidents --format json | jq .group_key
     """
     from alerts import grouping
 
     cols = ["id", "receiver", "route", "status", "opened_at", "last_alert_at", "notifications", "next_flush_at",
             "alerts", "group_key"]
-    _table(grouping.incidents(obj.db(), include_closed=show_all), cols)
+    emit(grouping.incidents(obj.db(), include_closed=show_all), cols, chosen(fmt, as_json))
 
 
 @alerts_group.command("ack")

@@ -15,19 +15,23 @@ from typing import Any
 
 import click
 
+from dumpwatch.cli.listing import FORMATS, emit
 from dumpwatch.errors import DumpwatchError, SecretKeyError
 from dumpwatch.escape import json_line, terminal
 
 
 @click.group("leaks", invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of the leaks (every field).")
+@click.option("--format", "fmt", type=click.Choice(("text", *FORMATS)), default="text", show_default=True,
+              help="text (a line per leak), table, json (one object per line) or csv.")
 @click.pass_context
-def leaks_group(ctx: click.Context, as_json: bool) -> None:
+def leaks_group(ctx: click.Context, as_json: bool, fmt: str) -> None:
     """List the enrolled leaks (counts and labs only: nothing identifying); `leaks remove` removes one.
 
     \b
     Examples:
       dumpwatch leaks
+      dumpwatch leaks --format csv > leaks.csv
       dumpwatch leaks remove labos-2021
     """
     if ctx.invoked_subcommand is not None:
@@ -37,6 +41,10 @@ def leaks_group(ctx: click.Context, as_json: bool) -> None:
     rows = store.leaks(ctx.obj.db())
     if as_json:
         click.echo(json_line(rows, indent=1))
+        return
+    if fmt != "text":
+        emit([{**r, "labs": len(r["labs"] or {})} for r in rows],
+             ["name", "records", "labs", "categories", "enrolled_at", "source_file"], fmt)
         return
     if not rows:
         click.echo("No leak enrolled (see: dumpwatch enroll --help).")

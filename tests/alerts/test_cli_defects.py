@@ -126,6 +126,23 @@ def test_findings_list_filters_and_formats(configured):
     assert _run(home, "findings", "list", "--format", "table").output.startswith("ID")
 
 
+@pytest.mark.parametrize("command, column", [(("alerts", "list"), "subject"), (("alerts", "receivers"), "target"),
+                                             (("alerts", "incidents", "--all"), "group_key"),
+                                             (("findings", "list"), "verdict"),
+                                             (("alerts", "silence", "list"), "comment"), (("leaks",), "records")])
+def test_every_list_command_takes_format_table_json_csv(configured, command, column):
+    home, _ = configured
+    assert _run(home, "alerts", "silence", "add", "--match", "receiver=down", "--duration", "1h",
+                "--author", "dpo", "--comment", "maintenance").exit_code == 0
+    csv_out = _run(home, *command, "--format", "csv").output
+    header, *lines = csv_out.splitlines()
+    assert column in header.split(","), csv_out
+    json_rows = [json.loads(line) for line in _run(home, *command, "--format", "json").output.splitlines()]
+    assert len(json_rows) == len(lines) and all(column in r for r in json_rows)
+    table = _run(home, *command, "--format", "table").output
+    assert column.upper() in table.splitlines()[0] or (not lines and table.startswith("(none)"))
+
+
 def test_csv_output_defuses_formulas_and_control_characters():
     from dumpwatch.cli.listing import _cell
 
