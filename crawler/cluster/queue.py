@@ -1,4 +1,11 @@
-"""scrapy-redis's priority queue (a sorted set per source), held to the JSON serializer.
+"""scrapy-redis's scheduler and priority queue (a sorted set per source), as Scrapy 2.13+ takes them.
+
+Two changes were needed for Scrapy 2.19 (docs/scale.md, "Compatibility"): the engine refuses a
+scheduler that is not a subclass of :class:`scrapy.core.scheduler.BaseScheduler`, which
+scrapy-redis 0.9.1's ``Scheduler`` is not (:class:`RedisScheduler` adds the base class, nothing
+else); and its scheduler builds a dupefilter with ``from_spider`` or ``from_settings``, which Scrapy's
+own filters no longer have (:class:`NoDupeFilter`: the seen-set of each source decides what is
+fetched again, and listing pages are fetched at every run).
 
 Whatever ``SCHEDULER_SERIALIZER`` says, requests are written and read with
 :mod:`crawler.cluster.redis_json`. An entry that does not read back as a request (written by
@@ -11,7 +18,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from scrapy.core.scheduler import BaseScheduler
+from scrapy.dupefilters import BaseDupeFilter
 from scrapy_redis.queue import PriorityQueue
+from scrapy_redis.scheduler import Scheduler
 
 from crawler.cluster import redis_json
 
@@ -34,3 +44,18 @@ class JsonPriorityQueue(PriorityQueue):
             if stats is not None:
                 stats.inc_value("dumpwatch/cluster/bad_requests")
             return None
+
+
+class RedisScheduler(Scheduler, BaseScheduler):
+    """scrapy-redis's scheduler, declared a :class:`BaseScheduler` (its methods are the interface)."""
+
+
+class NoDupeFilter(BaseDupeFilter):
+    """No request filter of its own (the seen-set of the source filters item pages)."""
+
+    @classmethod
+    def from_spider(cls, spider: Any) -> "NoDupeFilter":
+        return cls()
+
+    def clear(self) -> None:
+        pass

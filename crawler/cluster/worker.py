@@ -10,12 +10,12 @@ key (its home), exactly as a local crawl scans it (:class:`crawler.pipelines.Sca
 finding goes to the findings stream (:func:`crawler.cluster.findings.publish`) instead of SQLite.
 
 What scrapy-redis 0.9.1 needed with Scrapy 2.13+ (docs/scale.md, "Compatibility"): its spider mixin
-(``RedisSpider``) is not used; it reads start URLs from Redis in ``start_requests`` and keeps the
+(``RedisSpider``) is not used: it reads start URLs from Redis in ``start_requests`` and keeps the
 spider alive from its ``spider_idle`` handler. Here the spider's ``start()`` yields nothing (the
 control node pushes the start requests into the scheduler's queue) and :class:`KeepAlive` keeps an
-idle spider open. Its scheduler and queues work as they are; ``SCHEDULER_PERSIST`` is on (a worker
-that stops never empties the shared queue) and its Redis dupefilter is replaced by Scrapy's
-``BaseDupeFilter`` (our seen-set decides what is fetched again, and listings are fetched every run).
+idle spider open. Its scheduler and queue are used through :mod:`crawler.cluster.queue` (declared a
+``BaseScheduler``; no Redis dupefilter); ``SCHEDULER_PERSIST`` is on (a worker that stops never
+empties the shared queue).
 
 The seen-set, the crawl-run rows and the crawl log stay in the worker's own home for now (not yet
 shared: docs/scale.md, "Not yet built").
@@ -48,11 +48,11 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
     """The Scrapy settings a worker adds to crawler/settings.py."""
     return {
         **scrapy_params(cluster),
-        "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+        "SCHEDULER": "crawler.cluster.queue.RedisScheduler",
         "SCHEDULER_QUEUE_CLASS": "crawler.cluster.queue.JsonPriorityQueue",
         "SCHEDULER_SERIALIZER": "crawler.cluster.redis_json",
         "SCHEDULER_PERSIST": True,
-        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "DUPEFILTER_CLASS": "crawler.cluster.queue.NoDupeFilter",
         "CLOSESPIDER_PAGECOUNT": 0,  # a long-lived crawl: [crawler] max_requests is per run
         "ITEM_PIPELINES": {"crawler.cluster.worker.StreamPipeline": 300},
         "EXTENSIONS": {"crawler.extensions.EscapedLog": 0, "crawler.extensions.RunRecorder": 500,

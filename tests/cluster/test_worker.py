@@ -1,0 +1,127 @@
+"""A control node and a worker process over a real redis-server, crawling a local paste site: every
+repost becomes one finding on the control node; the worker sends findings, never documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dumpwatch import store
+from dumpwatch.devkit.localsites import SiteServer
+from tests.helpers.crawlkit import LEAK, NOISE, ROOT, TEST_CRAWLER, TEST_NETWORK, repost
+
+WAIT = 90.0  # the longest wait for the worker (a wait, not an assertion on time)
+
+
+@pytest.fixture
+def paste_site(people):
+    """A paste archive: 3 reposts and 3 noise pastes, each at /raw/KEY."""
+    server = SiteServer().start()
+    bodies = {"REPOSTAA": repost(people[0:25], "csv", 1), "REPOSTBB": repost(people[30:50], "json", 2),
+              "REPOSTCC": repost(people[60:75], "kv", 3),
+              "NOISEAAA": NOISE[0], "NOISEBBB": NOISE[1], "NOISECCC": NOISE[2]}
+    links = "".join(f'<tr><td><a href="/{k}">{k}</a></td></tr>' for k in bodies)
+    server.add("/archive", f"<html><body><table class='maintable'>{links}</table></body></html>")
+    for key, body in bodies.items():
+        server.add(f"/raw/{key}", body, headers={"Content-Type": "text/plain; charset=utf-8"})
+    server.bodies = bodies
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _config(home, site, extra: str = "") -> None:
+    (home.root / "dumpwatch.toml").write_text(TEST_NETWORK + TEST_CRAWLER + f"""
+[[sources]]
+name = "pastes"
+kind = "paste-archive"
+start_urls = ["{site.base}/archive"]
+listing_regex = 'href="/(?P<key>[A-Z]+)"'
+raw_url = "{{base}}/raw/{{key}}"
+""" + extra)
+
+
+def _start_worker(home, redis_url: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUMPWATCH_")}
+    with open(home.root / "worker.out", "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "dumpwatch.cli", "--home", str(home.root), "worker",
+                                 "--redis", redis_url], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_for(predicate, proc, home) -> None:
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        if proc.poll() is not None:
+            pytest.fail(f"the worker exited ({proc.returncode}):\n{(home.root / 'worker.out').read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the worker did not get there:\n{(home.root / 'worker.out').read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def test_control_node_and_worker_record_each_repost_once(homes, paste_site, redis_url, rds, people):
+    from crawler.cluster import findings
+    from dumpwatch.daemon.scheduler import Daemon
+
+    control, worker = homes["control"], homes["worker"]
+    _config(control, paste_site)
+    _config(worker, paste_site)
+    d = Daemon(control, control.load_config(), redis_url=redis_url)
+    assert d.control is not None
+    proc = _start_worker(worker, redis_url)
+    try:
+        assert d.crawls.crawl("pastes") == {"source": "pastes", "pushed": 1, "ok": True}
+        raw = [f"{paste_site.base}/raw/{k}" for k in paste_site.bodies]
+        _wait_for(lambda: set(paste_site.paths()) >= {f"/raw/{k}" for k in paste_site.bodies}
+                  and rds.xlen(findings.STREAM) >= 3, proc, worker)
+        done = d.control.consume()
+        assert done["recorded"] == 3 and done["bad"] == 0 and done["errors"] == 0
+        # the control node pushes the same source again (its next run): nothing new is recorded
+        d.crawls.crawl("pastes")
+        _wait_for(lambda: paste_site.paths().count("/archive") >= 2 and rds.zcard("dumpwatch:requests:pastes") == 0,
+                  proc, worker)
+        done = d.control.consume()
+        assert done["recorded"] == 0
+    finally:
+        _stop(proc)
+    db = store.open_db(control.db_path)
+    found = store.findings(db, where="verdict = ?", params=["repost"])
+    assert sorted(f["url"] for f in found) == sorted(u for u in raw if "REPOST" in u)
+    assert all(f["leak"] == LEAK and f["source"] == "pastes" for f in found)
+    assert store.open_db(worker.db_path).execute("SELECT count(*) FROM findings").fetchone()[0] == 0
+    # what is in Redis: URLs and findings, no identifier of the reposted people
+    everything = _everything(rds)
+    crawled = "".join(paste_site.bodies.values())
+    assert f"{paste_site.base}/raw/REPOSTAA" in everything
+    for person in people[0:25] + people[30:50] + people[60:75]:
+        for field in ("nir", "email", "telephone"):
+            assert person[field] in crawled and person[field] not in everything
+
+
+def _everything(rds) -> str:
+    """Every key of the Redis and every value, as one text."""
+    parts = []
+    for key in rds.scan_iter():
+        kind = rds.type(key)
+        value = {"stream": lambda: rds.xrange(key), "zset": lambda: rds.zrange(key, 0, -1, withscores=True),
+                 "list": lambda: rds.lrange(key, 0, -1), "hash": lambda: rds.hgetall(key),
+                 "set": lambda: sorted(rds.smembers(key)), "string": lambda: rds.get(key)}[kind]()
+        parts.append(json.dumps([key, value], default=str))
+    return "\n".join(parts)
