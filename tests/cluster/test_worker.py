@@ -125,3 +125,49 @@ def _everything(rds) -> str:
                  "set": lambda: sorted(rds.smembers(key)), "string": lambda: rds.get(key)}[kind]()
         parts.append(json.dumps([key, value], default=str))
     return "\n".join(parts)
+
+
+def test_two_workers_one_killed_mid_crawl_each_repost_is_one_finding(homes, paste_site, redis_url, rds):
+    """kill -9 of a worker in the middle of a crawl, the same paste at two URLs, two workers with
+    their own seen-sets: after the next run of the source, each repost is one finding."""
+    from crawler.cluster import findings
+
+    paste_site.add("/raw/REPOSTDD", paste_site.bodies["REPOSTAA"],  # the same bytes at another URL
+                   headers={"Content-Type": "text/plain; charset=utf-8"})
+    paste_site.bodies["REPOSTDD"] = paste_site.bodies["REPOSTAA"]
+    links = "".join(f'<tr><td><a href="/{k}">{k}</a></td></tr>' for k in paste_site.bodies)
+    paste_site.add("/archive", f"<html><body><table class='maintable'>{links}</table></body></html>")
+    for key in paste_site.bodies:
+        paste_site.routes[f"/raw/{key}"].delay = 0.4  # slow pages (the crawl timeout is 1 s): the kill lands mid-crawl
+    from dumpwatch.daemon.scheduler import Daemon
+
+    control = homes["control"]
+    for home in homes.values():
+        _config(home, paste_site)
+    d = Daemon(control, control.load_config(), redis_url=redis_url)
+    first, second = _start_worker(homes["worker"], redis_url), _start_worker(homes["worker2"], redis_url)
+    try:
+        d.crawls.crawl("pastes")
+        _wait_for(lambda: any(p.startswith("/raw/") for p in paste_site.paths()), first, homes["worker"])
+        os.killpg(first.pid, signal.SIGKILL)  # its popped requests are gone with it
+        first.wait(timeout=10)
+        d.control.consume()
+        d.crawls.crawl("pastes")  # the next run of the source lists the pastes again
+
+        def covered() -> bool:
+            urls = {f["url"] for _, f in rds.xrange(findings.STREAM)}
+            want = {f"{paste_site.base}/raw/{k}" for k in ("REPOSTBB", "REPOSTCC")}
+            same = {f"{paste_site.base}/raw/{k}" for k in ("REPOSTAA", "REPOSTDD")}
+            return want <= urls and bool(same & urls)
+
+        _wait_for(covered, second, homes["worker2"])
+        d.control.consume()
+    finally:
+        _stop(second)
+        _stop(first)
+    d.control.consume()  # anything the second worker sent before it stopped
+    assert rds.xpending(findings.STREAM, findings.GROUP)["pending"] == 0
+    db = store.open_db(control.db_path)
+    found = store.findings(db, where="verdict = ?", params=["repost"])
+    assert len(found) == 3  # REPOSTAA and REPOSTDD are one copy
+    assert {f["url"].rsplit("/", 1)[1] for f in found} >= {"REPOSTBB", "REPOSTCC"}
