@@ -21,7 +21,8 @@ say (a CSS selector that compiles, a receiver that exists) its owner checks afte
 Declared sections: ``[crawler]`` and ``[[sources]]`` (crawler/sources.py), ``[alerts]``,
 ``[[receivers]]`` and ``[[routes]]`` (alerts/settings.py), ``[smtp]`` and ``[contacts]``
 (alerts/contacts.py), ``[daemon]`` (dumpwatch/daemon/settings.py),
-``[scan]`` and ``[limits]`` (dumpwatch/engine_settings.py, which hands the engine its objects).
+``[scan]`` and ``[limits]`` (dumpwatch/engine_settings.py, which hands the engine its objects),
+``[cluster]`` (crawler/cluster/connect.py).
 
 One duration parser (:func:`parse_duration`) and one size parser (:func:`parse_size`) serve them all.
 This module imports only :mod:`dumpwatch.errors` and the standard library.

@@ -108,3 +108,21 @@ def test_password_from_the_environment_or_a_file(tmp_path, monkeypatch):
             client(cluster_settings({"cluster": {"redis_url": server.url}})).ping()
     finally:
         server.stop()
+
+
+def test_the_daemon_check_reads_the_cluster_table(home):
+    from dumpwatch.daemon.check import check_configuration
+
+    (home.root / "dumpwatch.toml").write_text('[cluster]\nredis_url = "redis://127.0.0.1:6399/0"\n')
+    checked = check_configuration(home, home.load_config())
+    assert checked.cluster.redis_url == "redis://127.0.0.1:6399/0"
+    assert check_configuration(home, home.load_config(), "rediss://r.example/1").cluster.redis_url == "rediss://r.example/1"
+    assert check_configuration(home, {}).cluster is None
+    (home.root / "dumpwatch.toml").write_text('[cluster]\nredis_url = "redis://dw:pw@127.0.0.1/0"\n')
+    with pytest.raises(ConfigErrors) as err:
+        check_configuration(home, home.load_config())
+    assert "[cluster.redis_url]" in str(err.value) and "pw@" not in str(err.value)
+    (home.root / "dumpwatch.toml").write_text('[cluster]\nredis_url = "redis://127.0.0.1/0"\nclaim_idel = "1m"\n')
+    with pytest.raises(ConfigErrors) as err:
+        check_configuration(home, home.load_config())
+    assert "[cluster.claim_idel]" in str(err.value) and "did you mean 'claim_idle'" in str(err.value)
