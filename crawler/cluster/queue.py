@@ -47,7 +47,37 @@ class JsonPriorityQueue(PriorityQueue):
 
 
 class RedisScheduler(Scheduler, BaseScheduler):
-    """scrapy-redis's scheduler, declared a :class:`BaseScheduler` (its methods are the interface)."""
+    """scrapy-redis's scheduler, declared a :class:`BaseScheduler` (its methods are the interface).
+
+    Without the calls 0.9.1 makes that Scrapy 2.19 deprecates (and will remove): ``spider=`` given
+    to ``StatsCollector.inc_value`` (fixed upstream after 0.9.1) and ``Spider.log`` in ``open``.
+    """
+
+    def open(self, spider: Any) -> None:
+        self.spider = spider
+        self.queue = JsonPriorityQueue(self.server, spider, self.queue_key % {"spider": spider.name})
+        if not self.df:
+            self.df = NoDupeFilter.from_spider(spider)
+        if self.flush_on_start:
+            self.flush()
+        pending = len(self.queue)
+        if pending:
+            log.info("resuming: %d request(s) waiting in %s", pending, self.queue.key)
+
+    def enqueue_request(self, request: Any) -> bool:
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        self.queue.push(request)
+        return True
+
+    def next_request(self) -> Any:
+        request = self.queue.pop(self.idle_before_close)
+        if request and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
 
 
 class NoDupeFilter(BaseDupeFilter):

@@ -139,7 +139,8 @@ def run_worker(home: Any, config: Any, cluster: ClusterSettings, sources: Sequen
     settings.set("DUMPWATCH_CONFIG", path_of(config) or "", priority="cmdline")
     for key, value in worker_settings(cluster).items():
         settings.set(key, value, priority="cmdline")
-    process = CrawlerProcess(settings, install_root_handler=False)
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # the CLI's handler (escaped) stays
+    process = CrawlerProcess(settings)
     loader = SpiderLoader.from_settings(settings)
     for src in chosen:
         log.info("worker: crawling %s (%s) from Redis queue %s", src.name, src.kind, queue_key(src.name))

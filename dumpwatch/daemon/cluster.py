@@ -33,6 +33,7 @@ class Control:
         self._lock = threading.Lock()
         self._redis: Any = None
         self._consumer: Any = None
+        self._alerting: Any = None
 
     def redis(self) -> Any:
         with self._lock:
@@ -48,18 +49,23 @@ class Control:
         return {"source": name, "pushed": n, "ok": True}
 
     def consume(self) -> dict[str, int]:
-        """The ``findings`` job: one pass over the findings stream."""
+        """The ``findings`` job: one pass over the findings stream (its own connection to the store:
+        the job runs in any thread of the scheduler's pool)."""
         from alerts import record_finding
         from alerts.outbox import alerting_of
         from crawler.cluster.findings import Consumer
         from dumpwatch.store import open_db
 
         if self._consumer is None:
-            db = open_db(self.home.db_path)
-            self._consumer = Consumer(self.redis(), functools.partial(record_finding, db,
-                                                                      config=alerting_of(self.config)),
-                                      name=self.cluster.consumer, claim_idle=self.cluster.claim_idle)
-        done = self._consumer.run_once()
+            self._alerting = alerting_of(self.config)
+            self._consumer = Consumer(self.redis(), None, name=self.cluster.consumer,
+                                      claim_idle=self.cluster.claim_idle)
+        db = open_db(self.home.db_path)
+        try:
+            self._consumer.record = functools.partial(record_finding, db, config=self._alerting)
+            done = self._consumer.run_once()
+        finally:
+            db.close()
         if done.read:
             log.info("findings stream: %d read, %d recorded, %d already known, %d claimed, %d bad, %d errors",
                      done.read, done.recorded, done.duplicates, done.claimed, done.bad, done.errors)

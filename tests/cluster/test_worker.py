@@ -106,6 +106,8 @@ def test_control_node_and_worker_record_each_repost_once(homes, paste_site, redi
     assert sorted(f["url"] for f in found) == sorted(u for u in raw if "REPOST" in u)
     assert all(f["leak"] == LEAK and f["source"] == "pastes" for f in found)
     assert store.open_db(worker.db_path).execute("SELECT count(*) FROM findings").fetchone()[0] == 0
+    said = (worker.root / "worker.out").read_text()
+    assert "finding sent" in said and "Traceback" not in said and "DeprecationWarning" not in said
     # what is in Redis: URLs and findings, no identifier of the reposted people
     everything = _everything(rds)
     crawled = "".join(paste_site.bodies.values())
@@ -171,3 +173,30 @@ def test_two_workers_one_killed_mid_crawl_each_repost_is_one_finding(homes, past
     found = store.findings(db, where="verdict = ?", params=["repost"])
     assert len(found) == 3  # REPOSTAA and REPOSTDD are one copy
     assert {f["url"].rsplit("/", 1)[1] for f in found} >= {"REPOSTBB", "REPOSTCC"}
+
+
+def test_the_daemon_as_control_node_schedules_pushes_and_records(homes, paste_site, redis_url):
+    """The daemon itself (its scheduler, crawl job and findings job in their threads) with a worker."""
+    import threading
+
+    from dumpwatch.daemon.scheduler import Daemon
+
+    control, worker = homes["control"], homes["worker"]
+    _config(control, paste_site, "\n[daemon]\njitter = 0\n")
+    _config(worker, paste_site)
+    d = Daemon(control, control.load_config(), redis_url=redis_url)
+    proc = _start_worker(worker, redis_url)
+    runner = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    runner.start()
+    db = store.open_db(control.db_path)
+    try:
+        _wait_for(lambda: len(store.findings(db, where="verdict = ?", params=["repost"])) >= 3, proc, worker)
+    finally:
+        d.stop_event.set()
+        runner.join(60)
+        _stop(proc)
+    assert not runner.is_alive()
+    assert d.stats["findings"].runs >= 1 and d.stats["findings"].errors == 0
+    assert d.stats["crawl:pastes"].errors == 0
+    assert sorted(f["url"].rsplit("/", 1)[1] for f in store.findings(db, where="verdict = ?", params=["repost"])) \
+        == ["REPOSTAA", "REPOSTBB", "REPOSTCC"]
