@@ -126,6 +126,16 @@ class Consumer:
         """
         if not self._group_ready:
             self.ensure_group()
+        try:
+            return self._pass(count, block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):  # a Redis that restarted without its data: the group again next pass
+                self._group_ready = False
+                log.error("the findings stream's consumer group is gone (Redis restarted without "
+                          "persistence?): it is created again; findings sent meanwhile may be lost")
+            raise
+
+    def _pass(self, count: int, block_ms: int | None) -> Pass:
         done = Pass()
         # 1. ours, read before a crash or a failed write, not acknowledged
         self._handle(self._read("0", count, None), done)

@@ -146,3 +146,17 @@ def test_a_storage_failure_leaves_the_entry_pending_for_the_next_pass(rds, db):
     assert (done.errors, done.recorded) == (1, 0) and _pending(rds) == 1
     done = _consumer(rds, db, "control-a").run_once()
     assert done.recorded == 1 and _count(db) == 1 and _pending(rds) == 0
+
+
+def test_a_redis_that_lost_its_data_gets_its_consumer_group_again(rds, db, caplog):
+    import redis
+
+    consumer = _consumer(rds, db, "control-a")
+    _send(rds, 1)
+    assert consumer.run_once().recorded == 1
+    rds.flushall()  # a restart without persistence
+    with pytest.raises(redis.ResponseError):
+        consumer.run_once()
+    assert "consumer group is gone" in caplog.text
+    _send(rds, 2)
+    assert consumer.run_once().recorded == 1 and _count(db) == 2

@@ -200,3 +200,45 @@ def test_the_daemon_as_control_node_schedules_pushes_and_records(homes, paste_si
     assert d.stats["crawl:pastes"].errors == 0
     assert sorted(f["url"].rsplit("/", 1)[1] for f in store.findings(db, where="verdict = ?", params=["repost"])) \
         == ["REPOSTAA", "REPOSTBB", "REPOSTCC"]
+
+
+def test_redis_stopped_for_ten_seconds_then_restarted_nothing_is_lost(homes, paste_site, tmp_path, people):
+    """Redis with AOF on: findings sent before an outage are recorded after it; the worker and the
+    control node wait through it and go on (a paste that appears after it becomes a finding too)."""
+    import redis
+
+    from tests.helpers.redissrv import RedisServer
+    from crawler.cluster import findings
+    from dumpwatch.daemon.scheduler import Daemon
+
+    server = RedisServer(tmp_path / "redis-aof", appendonly=True).start()
+    control, worker = homes["control"], homes["worker"]
+    _config(control, paste_site)
+    _config(worker, paste_site)
+    d = Daemon(control, control.load_config(), redis_url=server.url)
+    proc = _start_worker(worker, server.url)
+    try:
+        d.crawls.crawl("pastes")
+        _wait_for(lambda: server.client().xlen(findings.STREAM) >= 3, proc, worker)
+        server.stop()  # the findings are in the stream, not yet recorded
+        with pytest.raises(redis.exceptions.ConnectionError):
+            d.control.consume()  # a job error, counted by the daemon; tried again at its next run
+        time.sleep(10)
+        assert proc.poll() is None, "the worker died with Redis"
+        server = RedisServer(tmp_path / "redis-aof", port=server.port, appendonly=True).start()
+        done = d.control.consume()
+        assert done["recorded"] == 3
+        # a new repost after the outage: the same worker, the same control node
+        paste_site.add("/raw/REPOSTEE", repost(people[100:120], "csv", 5),
+                       headers={"Content-Type": "text/plain; charset=utf-8"})
+        paste_site.bodies["REPOSTEE"] = "new"
+        links = "".join(f'<tr><td><a href="/{k}">{k}</a></td></tr>' for k in paste_site.bodies)
+        paste_site.add("/archive", f"<html><body><table class='maintable'>{links}</table></body></html>")
+        d.crawls.crawl("pastes")
+        _wait_for(lambda: server.client().xlen(findings.STREAM) >= 4, proc, worker)
+        assert d.control.consume()["recorded"] == 1
+    finally:
+        _stop(proc)
+        server.stop()
+    found = store.findings(store.open_db(control.db_path), where="verdict = ?", params=["repost"])
+    assert sorted(f["url"].rsplit("/", 1)[1] for f in found) == ["REPOSTAA", "REPOSTBB", "REPOSTCC", "REPOSTEE"]
