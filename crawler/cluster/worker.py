@@ -133,7 +133,9 @@ def run_worker(home: Any, config: Any, cluster: ClusterSettings, sources: Sequen
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     cc = load_crawl_config(config)
     chosen = [cc.get(n) for n in sources] if sources else list(cc.enabled())
-    client(cluster).ping()  # a wrong URL or password says so now, not in each crawl
+    from crawler.cluster import indexes
+
+    indexes.check(client(cluster), home)  # a wrong URL, password, key or index says so now
     settings = get_project_settings()
     settings.set("DUMPWATCH_HOME", str(home.root), priority="cmdline")
     settings.set("DUMPWATCH_CONFIG", path_of(config) or "", priority="cmdline")

@@ -38,13 +38,19 @@ class Control:
     def redis(self) -> Any:
         with self._lock:
             if self._redis is None:
-                self._redis = client(self.cluster)
+                from crawler.cluster import indexes
+
+                r = client(self.cluster)
+                indexes.publish(r, self.home)  # what the workers check theirs against
+                self._redis = r
             return self._redis
 
     def push(self, name: str) -> dict[str, Any]:
         """The crawl job of a source: its start requests into Redis."""
+        from crawler.cluster import indexes
         from crawler.cluster.control import push_start_requests
 
+        indexes.publish(self.redis(), self.home)  # again: a leak may have been enrolled again
         n = push_start_requests(self.redis(), self.crawl_config.get(name), self.crawl_config)
         return {"source": name, "pushed": n, "ok": True}
 
