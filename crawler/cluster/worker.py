@@ -56,7 +56,7 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
         "CLOSESPIDER_PAGECOUNT": 0,  # a long-lived crawl: [crawler] max_requests is per run
         "ITEM_PIPELINES": {"crawler.cluster.worker.StreamPipeline": 300},
         "EXTENSIONS": {"crawler.extensions.EscapedLog": 0, "crawler.extensions.RunRecorder": 500,
-                       "crawler.cluster.worker.KeepAlive": 510},
+                       "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520},
     }
 
 

@@ -43,4 +43,45 @@ def worker(obj: Any, redis_url: str | None, sources: tuple[str, ...]) -> None:
     run_worker(obj.home, obj.config, cluster, sources or None)
 
 
-COMMANDS = [worker]
+@click.command("workers")
+@click.option("--redis", "redis_url", metavar="URL", help="The Redis of the cluster; default: [cluster] redis_url.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def workers(obj: Any, redis_url: str | None, as_json: bool) -> None:
+    """Show the crawl workers of the cluster: each crawl's heartbeat, last document and version.
+
+    A worker crawl whose heartbeat is older than three periods (30 s) is flagged SILENT (killed,
+    hung or cut off from Redis); the command then exits with status 1.
+
+    \b
+    Examples:
+      dumpwatch workers
+      dumpwatch workers --json | jq '.workers[] | select(.silent)'
+    """
+    import json
+    import sys
+
+    from crawler.cluster import workers as heartbeats
+    from crawler.cluster.connect import client, cluster_settings
+    from dumpwatch.errors import ConfigError
+    from dumpwatch.escape import terminal
+
+    cluster = cluster_settings(obj.config, redis_url)
+    if cluster is None:
+        raise ConfigError("no Redis given: use --redis URL or [cluster] redis_url", key="cluster.redis_url")
+    found = heartbeats.read(client(cluster))
+    if as_json:
+        click.echo(json.dumps({"workers": found}, sort_keys=True, default=str))
+    else:
+        if not found:
+            click.echo("no worker has written a heartbeat")
+        for w in found:
+            flag = "  SILENT for %.0f s" % w["age"] if w["silent"] else ""
+            click.echo(terminal(f"{w['name']:<36} {w.get('version', '?'):<8} heartbeat {w.get('heartbeat')}, "
+                                f"{w.get('documents', 0)} documents, {w.get('findings_sent', 0)} findings sent, "
+                                f"last document {w.get('last_document') or 'none'}{flag}", limit=None))
+    if any(w["silent"] for w in found):
+        sys.exit(1)
+
+
+COMMANDS = [worker, workers]

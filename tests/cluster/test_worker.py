@@ -99,8 +99,10 @@ def test_control_node_and_worker_record_each_repost_once(homes, paste_site, redi
                   proc, worker)
         done = d.control.consume()
         assert done["recorded"] == 0
+        _workers_are_shown(control, redis_url, rds)
     finally:
         _stop(proc)
+    assert rds.hlen("dumpwatch:workers") == 1  # the worker stopped on purpose took its heartbeat away: the fake one is left
     db = store.open_db(control.db_path)
     found = store.findings(db, where="verdict = ?", params=["repost"])
     assert sorted(f["url"] for f in found) == sorted(u for u in raw if "REPOST" in u)
@@ -115,6 +117,23 @@ def test_control_node_and_worker_record_each_repost_once(homes, paste_site, redi
     for person in people[0:25] + people[30:50] + people[60:75]:
         for field in ("nir", "email", "telephone"):
             assert person[field] in crawled and person[field] not in everything
+
+
+def _workers_are_shown(control, redis_url, rds) -> None:
+    """`dumpwatch workers` while the worker runs: its crawl, then a silent one flagged (exit status 1)."""
+    from click.testing import CliRunner
+
+    from dumpwatch.cli.main import cli
+
+    run = CliRunner().invoke(cli, ["--home", str(control.root), "workers", "--redis", redis_url, "--json"])
+    assert run.exit_code == 0, run.output
+    [crawl] = json.loads(run.output)["workers"]
+    assert crawl["source"] == "pastes" and crawl["version"] and crawl["silent"] is False
+    assert crawl["name"].endswith(":pastes") and crawl["pid"] > 0
+    rds.hset("dumpwatch:workers", "gone:1:pastes", json.dumps({"heartbeat": "2026-01-01T00:00:00+00:00",
+                                                               "source": "pastes", "version": "0.1.0"}))
+    run = CliRunner().invoke(cli, ["--home", str(control.root), "workers", "--redis", redis_url])
+    assert run.exit_code == 1 and "gone:1:pastes" in run.output and "SILENT" in run.output
 
 
 def _everything(rds) -> str:
