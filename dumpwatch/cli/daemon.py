@@ -55,6 +55,8 @@ def daemon(obj: Any, check: bool, redis_url: str | None) -> None:
             click.echo(f"warning: {terminal(warning)}", err=True)
         said = f", {len(d.warnings)} warning{'s' if len(d.warnings) > 1 else ''} (above)" if d.warnings else ""
         click.echo(f"configuration ok: {len(d.crawl_config.enabled())} crawl jobs{said}")
+        if d.control is not None:
+            click.echo(f"control node of the workers on {d.control.cluster.redis_url} (docs/scale.md)")
         for job in sched.get_jobs():
             click.echo(f"  {job.id:<28} {job.trigger}")
         return

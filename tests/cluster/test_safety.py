@@ -126,3 +126,15 @@ def test_the_daemon_check_reads_the_cluster_table(home):
     with pytest.raises(ConfigErrors) as err:
         check_configuration(home, home.load_config())
     assert "[cluster.claim_idel]" in str(err.value) and "did you mean 'claim_idle'" in str(err.value)
+
+
+def test_daemon_check_says_it_is_a_control_node(home):
+    from click.testing import CliRunner
+
+    from dumpwatch.cli.main import cli
+
+    run = CliRunner().invoke(cli, ["--home", str(home.root), "daemon", "--check", "--redis", "redis://127.0.0.1:6399/0"])
+    assert run.exit_code == 0, run.output
+    assert "control node of the workers on redis://127.0.0.1:6399/0" in run.output and "findings" in run.output
+    run = CliRunner().invoke(cli, ["--home", str(home.root), "daemon", "--check"])
+    assert run.exit_code == 0 and "control node" not in run.output and "findings " not in run.output
