@@ -30,7 +30,7 @@ demo: $(STAMP) locales
 	$(BIN)/dumpwatch demo
 
 # Debian packages the tests need (redis-server arrives with the distributed mode).
-DEBS :=
+DEBS := redis-server
 test: $(STAMP) locales
 	@if [ -n "$(DEBS)" ] && ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
 		apt-get update -qq && apt-get install -y -qq $(DEBS); fi

@@ -215,14 +215,7 @@ class ScanPipeline:
         finding_id = None
         try:
             if finding.verdict != "none":
-                from alerts import record_finding
-
-                finding_id = record_finding(
-                    self.state.db, finding, source=self.state.source.name, url=item.url,
-                    first_seen=item.fetched_at,
-                    detail={"document": item.kind, "sha256": sha, "size": len(body),
-                            "crawler": self.state.source.kind},
-                    config=self.alerting)
+                finding_id = self.record(finding, item, sha)
             # after the finding: a content is known only once what it held is committed
             seen.mark_content(sha, size=len(body), url=item.url, verdict=finding.verdict, finding_id=finding_id)
         except Exception as exc:
@@ -238,6 +231,15 @@ class ScanPipeline:
             self._inc(f"dumpwatch/bad_reasons/{_reason_class(bad_reason)}")
         self._done(item, "bad" if bad_reason else "ok", bad_reason, sha)
         return True
+
+    def record(self, finding: Any, item: Document, sha: str) -> int | None:
+        """Record a finding (and its alerts): its id, or None when this copy was already recorded.
+        A worker of the distributed mode sends it to the control node instead (crawler/cluster/worker.py)."""
+        from alerts import record_finding
+
+        return record_finding(self.state.db, finding, source=self.state.source.name, url=item.url,
+                              first_seen=item.fetched_at, detail=finding_detail(item, sha, self.state.source.kind),
+                              config=self.alerting)
 
     def _done(self, item: Document, status: str, reason: str, sha: str) -> None:
         if item.page_key:
@@ -275,6 +277,11 @@ class ScanPipeline:
         self._inc("dumpwatch/bad")
         self._inc(f"dumpwatch/bad_reasons/{reason}")
         self._done(item, "bad", reason, sha)
+
+
+def finding_detail(item: Document, sha: str, kind: str) -> dict[str, Any]:
+    """What the store keeps of a finding's document besides the finding: never its content."""
+    return {"document": item.kind, "sha256": sha, "size": len(item.body), "crawler": kind}
 
 
 def _reason_class(reason: str) -> str:

@@ -22,7 +22,8 @@ Declared sections: ``[crawler]`` and ``[[sources]]`` (crawler/sources.py), ``[al
 ``[[receivers]]`` and ``[[routes]]`` (alerts/settings.py), ``[smtp]`` and ``[contacts]``
 (alerts/contacts.py), ``[daemon]`` (dumpwatch/daemon/settings.py),
 ``[scan]`` and ``[limits]`` (dumpwatch/engine_settings.py, which hands the engine its objects),
-``[network]`` (dumpwatch/netpolicy.py; read with ``[[sources]]`` by crawler/sources.py, and by ``scan``).
+``[network]`` (dumpwatch/netpolicy.py; read with ``[[sources]]`` by crawler/sources.py, and by ``scan``),
+``[cluster]`` (crawler/cluster/connect.py).
 
 One duration parser (:func:`parse_duration`) and one size parser (:func:`parse_size`) serve them all.
 This module imports only :mod:`dumpwatch.errors` and the standard library.

@@ -14,8 +14,10 @@ from dumpwatch.escape import terminal
 
 @click.command("daemon")
 @click.option("--check", is_flag=True, help="Check the configuration and the jobs it gives, then exit.")
+@click.option("--redis", "redis_url", metavar="URL",
+              help="Run as the control node of workers over Redis (docs/scale.md); default: [cluster] redis_url.")
 @click.pass_obj
-def daemon(obj: Any, check: bool) -> None:
+def daemon(obj: Any, check: bool, redis_url: str | None) -> None:
     """Run the crawl, alert delivery, housekeeping and source-health jobs until SIGTERM or Ctrl-C.
 
     Jobs come from dumpwatch.toml: one crawl job per enabled [[sources]] entry (its interval, or a
@@ -30,6 +32,10 @@ def daemon(obj: Any, check: bool) -> None:
     file and the key) stops it with status 2; warnings are said and do not stop it. --check runs
     the same check and exits.
 
+    With [cluster] redis_url or --redis URL it is the control node of the distributed mode: a due
+    crawl pushes the source's start requests to Redis for `dumpwatch worker`s, and a job records
+    the findings they send (docs/scale.md).
+
     \b
     Examples:
       dumpwatch daemon
@@ -42,13 +48,15 @@ def daemon(obj: Any, check: bool) -> None:
         root.setLevel(logging.INFO)  # a daemon says what it does (journald keeps it)
     if root.level > logging.DEBUG:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
-    d = Daemon(obj.home, obj.config)  # the whole check: an error exits with status 2 before anything runs
+    d = Daemon(obj.home, obj.config, redis_url=redis_url)  # the whole check: an error exits with status 2 before anything runs
     if check:
         sched = d.build()
         for warning in d.warnings:
             click.echo(f"warning: {terminal(warning)}", err=True)
         said = f", {len(d.warnings)} warning{'s' if len(d.warnings) > 1 else ''} (above)" if d.warnings else ""
         click.echo(f"configuration ok: {len(d.crawl_config.enabled())} crawl jobs{said}")
+        if d.control is not None:
+            click.echo(f"control node of the workers on {d.control.cluster.redis_url} (docs/scale.md)")
         for job in sched.get_jobs():
             click.echo(f"  {job.id:<28} {job.trigger}")
         return

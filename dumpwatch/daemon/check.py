@@ -24,7 +24,7 @@ UNKNOWN_LAB = "(unknown)"  # the lab of enrolled records without one (matchers.i
 # The top-level tables of dumpwatch.toml, and who reads them: any other is a mistake (a typo like
 # [limit] would otherwise be ignored, and its settings with it).
 TABLES = ("scan", "limits", "crawler", "network", "sources", "alerts", "smtp", "receivers", "contacts", "routes",
-          "daemon")
+          "daemon", "cluster")
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,10 @@ class ConfigCheck:
     leaks: tuple[str, ...]
     labs: tuple[str, ...]
     warnings: tuple[str, ...]
+    cluster: Any = None  # crawler.cluster.connect.ClusterSettings in the distributed mode
 
 
-def check_configuration(home: Home, config: Mapping[str, Any]) -> ConfigCheck:
+def check_configuration(home: Home, config: Mapping[str, Any], redis_url: str | None = None) -> ConfigCheck:
     """Run every loader the crawls, scans and deliveries will run, all of them, before anything runs.
 
     The very functions the crawl child process calls (:func:`crawler.sources.load_crawl_config`,
@@ -55,6 +56,7 @@ def check_configuration(home: Home, config: Mapping[str, Any]) -> ConfigCheck:
 
     from alerts.outbox import alerting_of
     from alerts.preflight import preflight
+    from crawler.cluster.connect import cluster_settings
     from crawler.sources import load_crawl_config
     from dumpwatch.engine_settings import scan_settings_from
     from matchers.errors import EngineError, SettingsError
@@ -83,6 +85,7 @@ def check_configuration(home: Home, config: Mapping[str, Any]) -> ConfigCheck:
     crawl_config = attempt(load_crawl_config, config)
     settings = attempt(load_settings, config)
     scan = attempt(scan_settings_from, config)
+    cluster = attempt(cluster_settings, config, redis_url)
     alerting = attempt(alerting_of, config)
     leaks, labs = _check_key_and_indexes(home, errors, warnings)
     if alerting is not None:
@@ -109,7 +112,7 @@ def check_configuration(home: Home, config: Mapping[str, Any]) -> ConfigCheck:
     if errors:
         raise ConfigErrors(errors)
     return ConfigCheck(crawl_config=crawl_config, settings=settings, alerting=alerting, scan=scan,
-                       leaks=leaks, labs=labs, warnings=tuple(warnings))
+                       leaks=leaks, labs=labs, warnings=tuple(warnings), cluster=cluster)
 
 
 def _check_key_and_indexes(home: Home, errors: list[ConfigError],

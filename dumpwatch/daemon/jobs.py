@@ -50,12 +50,18 @@ class Crawls:
         self._children: dict[str, subprocess.Popen] = {}  # source -> its crawl's child process
         self._sent: int | None = None  # the signal sent to every child; one that starts later gets it too
         self.running: dict[str, str] = {}  # source -> start time
+        self.control: Any = None  # set in the distributed mode: crawls are pushed to Redis (daemon/cluster.py)
         self.last_results: dict[str, dict[str, Any]] = {}
 
     def crawl(self, name: str) -> dict[str, Any] | None:
         """One crawl of a source, in a child process with a time limit; the result, or None if stopping."""
         from crawler.run import crawl_source
 
+        if self.control is not None:
+            summary = self.control.push(name)
+            with self._lock:
+                self.last_results[name] = summary
+            return summary
         cc = self.crawl_config
         src = cc.get(name)
         timeout = self.settings.crawl_timeout or cc.defaults.run_timeout

@@ -59,11 +59,12 @@ class Daemon:
     raised before anything starts; :attr:`warnings` holds what the check warned of.
     """
 
-    def __init__(self, home: Home, config: Mapping[str, Any], *, settings: DaemonSettings | None = None):
+    def __init__(self, home: Home, config: Mapping[str, Any], *, settings: DaemonSettings | None = None,
+                 redis_url: str | None = None):
         self.home = home
         self.config = config
         self.config_path = path_of(config)
-        checked = check_configuration(home, config)
+        checked = check_configuration(home, config, redis_url)
         self.crawl_config = checked.crawl_config
         self.settings = settings or checked.settings
         self.warnings = checked.warnings
@@ -72,6 +73,11 @@ class Daemon:
         self.stop_event = threading.Event()  # set it (or send SIGTERM/SIGINT) to stop run()
         self._changed = threading.Event()  # a job event or a crawl start: the state file is due
         self.crawls = jobs.Crawls(home, config, self.crawl_config, self.settings, on_change=self._changed.set)
+        self.control = None  # the control node of the distributed mode (dumpwatch/daemon/cluster.py)
+        if checked.cluster is not None:
+            from dumpwatch.daemon.cluster import Control
+
+            self.control = self.crawls.control = Control(home, config, self.crawl_config, checked.cluster)
         self._signals = 0  # SIGTERM/SIGINT received (the handler only counts: no lock in a handler)
         self._signal_name = "signal"
         self._lock = threading.Lock()  # the job counters (job threads, listeners)
@@ -139,6 +145,12 @@ class Daemon:
                       args=[self.home, s.retention], id=HOUSEKEEPING_JOB, name="housekeeping", max_instances=1,
                       coalesce=True, misfire_grace_time=grace, replace_existing=True,
                       next_run_time=now + timedelta(seconds=min(60.0, s.housekeeping_interval)))
+        if self.control is not None:
+            from dumpwatch.daemon.cluster import FINDINGS_INTERVAL, FINDINGS_JOB
+
+            sched.add_job(self.control.consume, IntervalTrigger(seconds=FINDINGS_INTERVAL, timezone=timezone.utc),
+                          id=FINDINGS_JOB, name="findings stream", max_instances=1, coalesce=True,
+                          misfire_grace_time=grace, replace_existing=True, next_run_time=now)
         self.scheduler = sched
         self._owner = threading.get_ident()
         return sched

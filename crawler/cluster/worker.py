@@ -1,0 +1,150 @@
+"""A worker of the distributed mode: long-lived Scrapy crawls fed by Redis, sending findings only.
+
+``dumpwatch worker --redis URL`` runs one crawl per enabled source of the worker's configuration,
+in one Scrapy process, until SIGTERM or Ctrl-C. Each crawl is the source's own spider with
+scrapy-redis's scheduler: its requests come from the Redis queue of that source
+(``dumpwatch:requests:SOURCE``, a sorted set written by the control node and by the workers
+themselves as they follow links), written in JSON (:mod:`crawler.cluster.redis_json`, never
+pickle). Each document is scanned here, with this worker's own copy of the enrolled indexes and
+key (its home), exactly as a local crawl scans it (:class:`crawler.pipelines.ScanPipeline`); a
+finding goes to the findings stream (:func:`crawler.cluster.findings.publish`) instead of SQLite.
+
+What scrapy-redis 0.9.1 needed with Scrapy 2.13+ (docs/scale.md, "Compatibility"): its spider mixin
+(``RedisSpider``) is not used: it reads start URLs from Redis in ``start_requests`` and keeps the
+spider alive from its ``spider_idle`` handler. Here the spider's ``start()`` yields nothing (the
+control node pushes the start requests into the scheduler's queue) and :class:`KeepAlive` keeps an
+idle spider open. Its scheduler and queue are used through :mod:`crawler.cluster.queue` (declared a
+``BaseScheduler``; no Redis dupefilter); ``SCHEDULER_PERSIST`` is on (a worker that stops never
+empties the shared queue).
+
+The seen-set, the crawl-run rows and the crawl log stay in the worker's own home for now (not yet
+shared: docs/scale.md, "Not yet built").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider
+
+from crawler.cluster import findings
+from crawler.cluster.connect import ClusterSettings, client, scrapy_params
+from crawler.pipelines import ScanPipeline
+
+log = logging.getLogger(__name__)
+
+
+def queue_key(source: str) -> str:
+    """The Redis key of a source's request queue."""
+    return f"dumpwatch:requests:{source}"
+
+
+def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
+    """The Scrapy settings a worker adds to crawler/settings.py."""
+    return {
+        **scrapy_params(cluster),
+        "SCHEDULER": "crawler.cluster.queue.RedisScheduler",
+        "SCHEDULER_QUEUE_CLASS": "crawler.cluster.queue.JsonPriorityQueue",
+        "SCHEDULER_SERIALIZER": "crawler.cluster.redis_json",
+        "SCHEDULER_PERSIST": True,
+        "DUPEFILTER_CLASS": "crawler.cluster.queue.NoDupeFilter",
+        "CLOSESPIDER_PAGECOUNT": 0,  # a long-lived crawl: [crawler] max_requests is per run
+        "ITEM_PIPELINES": {"crawler.cluster.worker.StreamPipeline": 300},
+        "EXTENSIONS": {"crawler.extensions.EscapedLog": 0, "crawler.extensions.RunRecorder": 500,
+                       "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520},
+    }
+
+
+class KeepAlive:
+    """Keeps an idle worker spider open: its next requests come from Redis, at any time."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "KeepAlive":
+        ext = cls()
+        crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
+        return ext
+
+    def spider_idle(self, spider: Any) -> None:
+        raise DontCloseSpider
+
+
+class StreamPipeline(ScanPipeline):
+    """The local scan pipeline whose findings go to the findings stream instead of SQLite."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.redis: Any = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "StreamPipeline":
+        pipeline = super().from_crawler(crawler)
+        assert isinstance(pipeline, StreamPipeline)
+        from crawler.cluster.connect import cluster_settings
+
+        settings = cluster_settings(pipeline.state.config, crawler.settings.get("REDIS_URL"))
+        assert settings is not None
+        pipeline.redis = client(settings)
+        return pipeline
+
+    def record(self, finding: Any, item: Any, sha: str) -> int | None:
+        from crawler.pipelines import finding_detail
+
+        entry_id = findings.publish(self.redis, finding, source=self.state.source.name, url=item.url,
+                                    first_seen=item.fetched_at,
+                                    detail=finding_detail(item, sha, self.state.source.kind))
+        self._inc("dumpwatch/cluster/findings_sent")
+        log.warning("finding sent (%s): %s of %s (%d records) at %s", entry_id, finding.verdict, finding.leak,
+                    finding.matched_records, item.url)
+        return None  # recorded by the control node
+
+
+def worker_spider(spidercls: type) -> type:
+    """The source spider ``spidercls`` as a worker runs it: no start requests of its own, its queue per source."""
+
+    async def start(self: Any) -> AsyncIterator[Any]:
+        return
+        yield  # an async generator that yields nothing
+
+    @classmethod  # type: ignore[misc]
+    def from_crawler(cls: type, crawler: Crawler, *args: Any, **kwargs: Any) -> Any:
+        spider = super(new, cls).from_crawler(crawler, *args, **kwargs)  # type: ignore[misc]
+        crawler.settings.set("SCHEDULER_QUEUE_KEY", queue_key(spider.state.source.name), priority="cmdline")
+        return spider
+
+    new = type(spidercls.__name__, (spidercls,), {"start": start, "from_crawler": from_crawler,
+                                                  "__module__": __name__})
+    return new
+
+
+def run_worker(home: Any, config: Any, cluster: ClusterSettings, sources: Sequence[str] | None = None) -> None:
+    """Run the worker's crawls (every enabled source, or ``sources``) until SIGTERM or Ctrl-C."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.spiderloader import SpiderLoader
+    from scrapy.utils.project import get_project_settings
+
+    from crawler.sources import load_crawl_config
+    from dumpwatch.tables import path_of
+
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    cc = load_crawl_config(config)
+    chosen = [cc.get(n) for n in sources] if sources else list(cc.enabled())
+    from crawler.cluster import indexes
+
+    indexes.check(client(cluster), home)  # a wrong URL, password, key or index says so now
+    settings = get_project_settings()
+    settings.set("DUMPWATCH_HOME", str(home.root), priority="cmdline")
+    settings.set("DUMPWATCH_CONFIG", path_of(config) or "", priority="cmdline")
+    for key, value in worker_settings(cluster).items():
+        settings.set(key, value, priority="cmdline")
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # the CLI's handler (escaped) stays
+    process = CrawlerProcess(settings)
+    loader = SpiderLoader.from_settings(settings)
+    for src in chosen:
+        log.info("worker: crawling %s (%s) from Redis queue %s", src.name, src.kind, queue_key(src.name))
+        process.crawl(worker_spider(loader.load(src.kind)), source=src.name)
+    process.start()
