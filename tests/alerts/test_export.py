@@ -102,3 +102,19 @@ def test_export_of_a_url_tip_has_a_url_object(home, people, tmp_path):
     assert sorted(o.name for o in ev.objects) == ["file", "paste", "url"]
     text = ev.to_json() + stix_bundle(row).serialize()
     assert people[0]["email"] not in text and "paste.example/raw/Xy12" in text
+
+
+@pytest.mark.parametrize("fmt", ["misp", "stix"])
+def test_export_on_stdout_shows_no_raw_bidi_or_control_character(home, people, tmp_path, fmt):
+    """A URL written by a hostile page (an RLO, a C1 control) stays the same JSON on the terminal,
+    with those characters as \\u escapes (docs/security.md, the escaping rules)."""
+    import re
+
+    leak = synth.write_csv(people, tmp_path / "leak.csv")
+    assert run(home.root, "enroll", str(leak), "--leak", "labos-2021", "--lab-column", "laboratoire").exit_code == 0
+    repost = synth.write_repost(people[:50], tmp_path / "copy\u202egpj.csv", fmt="csv", spaced=True)
+    fid = json.loads(run(home.root, "scan", "--record", str(repost), "--json").stdout)["finding_id"]
+    out = run(home.root, "findings", "export", str(fid), "--format", fmt).stdout
+    assert not re.search("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]", out)
+    if fmt == "misp":  # the file object names the file: the value is kept, only written escaped
+        assert "copy\u202egpj" in json.dumps(json.loads(out), ensure_ascii=False)
