@@ -144,6 +144,12 @@ def email_norm(value: str) -> str | None:
     return v if "@" in v and _EMAIL.fullmatch(v) else None
 
 
+def email_clean(lowered: str) -> str | None:
+    """``lowered`` itself when it is already a normalised email (what :func:`email_norm` gives for
+    a cell with nothing around the address), else None (the caller then tries :func:`email_norm`)."""
+    return lowered if _EMAIL.fullmatch(lowered) else None
+
+
 def redact_email(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"

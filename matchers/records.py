@@ -149,6 +149,18 @@ def split_keyed(row: Sequence[str] | dict, mapping: Mapping) -> list:
     return [{k: row[k]} for k in keyed] + ([rest] if rest else [])
 
 
+def may_hold_strong(text: str) -> bool:
+    """Whether :func:`from_text` may find a strong identifier (NIR, email, phone) in ``text`` or in
+    any line of it: False only when none of its patterns matches anywhere (a pre-filter run on a
+    whole batch of records joined by line breaks, which the patterns' boundaries treat as the end
+    of a record; tests/matchers/test_prefilter.py states it with Hypothesis)."""
+    if "@" in text and ids.EMAIL_IN_TEXT.search(text):
+        return True
+    if not _DIGIT.search(text):
+        return False
+    return bool(ids.NIR_IN_TEXT.search(text) or ids.PHONE_IN_TEXT.search(text))
+
+
 def from_text(text: str, *, health: bool = True) -> Fields:
     """Fields found by pattern in free text (a line, a block, an unmapped JSON value).
 
