@@ -198,15 +198,17 @@ BLOOD_IN_TEXT = re.compile(r"(?<![\w+])(?:AB|A|B|O)\s?(?:\+|-|pos\b|n[ée]g\b)(?
 
 # -- names -----------------------------------------------------------------------------------------
 
-_NOT_LETTER = re.compile(r"[^a-z]+")
 
 
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case, accents stripped, anything else a single space: ``Lefèvre-Hervé`` → ``lefevre herve``."""
-    t = unicodedata.normalize("NFKD", text)
-    t = t.encode("ascii", "ignore").decode("ascii").lower()
-    return _NOT_LETTER.sub(" ", t).strip()
+    t = text if text.isascii() else unicodedata.normalize("NFKD", text)
+    # Every byte but a-z a space, then runs of spaces as one (split/join): C passes only.
+    return " ".join(t.encode("ascii", "ignore").lower().translate(_LETTERS_ONLY).decode("ascii").split())
+
+
+_LETTERS_ONLY = bytes(c if 0x61 <= c <= 0x7A else 0x20 for c in range(256))
 
 
 def name_tokens(*parts: str) -> list[str]:

@@ -175,7 +175,8 @@ class Matcher:
 
         def run(batch: list) -> None:
             fields = []
-            batch = [part for row in batch for part in split_keyed(row, mapping)]
+            if not set(map(type, batch)) <= _SEQUENCES:  # only key-value records are split
+                batch = [part for row in batch for part in split_keyed(row, mapping)]
             texts = None
             if unmapped_text:
                 texts = [" ; ".join(row.values() if isinstance(row, dict) else row) for row in batch]
@@ -443,6 +444,7 @@ class Matcher:
 
 
 _SINGLES_TRIED = 60
+_SEQUENCES = frozenset((list, tuple))
 _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
                "name_part": "last_name",
                "dob": "birth_date", "postcode": "postcode"}

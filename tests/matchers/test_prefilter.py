@@ -43,7 +43,7 @@ def nirs(draw) -> str:
 @st.composite
 def phones(draw) -> str:
     digits = f"{draw(st.integers(1, 9))}{draw(st.integers(0, 10**8 - 1)):08d}"
-    sep = draw(st.sampled_from(["", " ", ".", "-"]))
+    sep = draw(st.sampled_from(["", " ", ".", "-", "\t", "\u00a0", "\u202f", "\u2009", "\n"]))
     body = sep.join([digits[0]] + [digits[i:i + 2] for i in range(1, 9, 2)])
     prefix = draw(st.sampled_from(["0", "+33 ", "+33", "0033", "+33 (0)", "+262 ", "00590"]))
     return prefix + body
@@ -51,7 +51,7 @@ def phones(draw) -> str:
 
 emails = st.from_regex(r"[a-z0-9._+-]{1,20}@[a-z0-9-]{1,12}(\.[a-z]{2,4}){1,2}", fullmatch=True)
 identifiers = st.one_of(nirs(), phones(), emails)
-noise = st.text(alphabet=st.sampled_from("abcXYZé 0123456789.,;:-_+()/@\t\n\"'="), max_size=40)
+noise = st.text(alphabet=st.sampled_from("abcABXYZé 0123456789.,;:-_+()/@\t\n\"'=\u00a0\u3000\u2028"), max_size=40)
 
 
 @st.composite
