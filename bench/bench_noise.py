@@ -2,7 +2,7 @@
 
 Three synthetic inputs, each scanned by the whole ``dumpwatch scan --json`` command against a
 50,000-row enrolled synthetic leak, and timed against the least work any scanner must do on the
-same bytes, measured in the same run (best of ``--repeat`` on each side):
+same bytes, measured in the same run (best of ``--repeat`` on each side, wall and CPU time):
 
 (a) another breach's customer export (:func:`dumpwatch.devkit.synth.customers`: common French
     names, French mobiles of people not in the leak, shop emails; ``--collide`` of the rows carry
@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,14 +48,19 @@ REGEX_BASELINE = ("import re, sys\nrx = re.compile(r'[\\w.+-]+@[\\w-]+\\.[\\w.-]
                   "    for line in f:\n        for m in rx.finditer(line): pass")
 
 
-def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, str]:
-    """Wall time and stdout of one run."""
-    t = time.perf_counter()
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
+    """Wall time, CPU time (user + system, the scan's workers included) and stdout of one run."""
+    c, t = _cpu(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _cpu() - c
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, proc.stdout
+    return wall, cpu, proc.stdout
 
 
 def peak_rss(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> int:
@@ -160,8 +166,9 @@ def main() -> None:
     for case in args.cases:
         path, kind, _ = inputs[case]
         cmd = [py, "-c", REGEX_BASELINE if case == "b" else CSV_BASELINE, str(path)]
-        base[case] = min(run(cmd)[0] for _ in range(args.repeat))
-        print(f"baseline {case}: {base[case]:.2f}s", file=sys.stderr)
+        runs = [run(cmd) for _ in range(args.repeat)]
+        base[case] = (min(r[0] for r in runs), min(r[1] for r in runs))
+        print(f"baseline {case}: {base[case][0]:.2f}s, CPU {base[case][1]:.2f}s", file=sys.stderr)
 
     lines = []
     for code in codes:
@@ -176,26 +183,30 @@ def main() -> None:
         for case in args.cases:
             path, kind, _ = inputs[case]
             cmd = dw + ["scan", str(path), "--json"] + (["--workers", str(args.workers)] if args.workers else [])
-            walls, result = [], None
+            walls, cpus, result = [], [], None
             for _ in range(args.repeat):
-                wall, stdout = run(cmd, env, code)
+                wall, cpu, stdout = run(cmd, env, code)
                 walls.append(wall)
+                cpus.append(cpu)
                 result = json.loads(stdout.strip().splitlines()[-1])
-                print(f"{rev} {case}: {wall:.2f}s", file=sys.stderr)
+                print(f"{rev} {case}: {wall:.2f}s, CPU {cpu:.2f}s", file=sys.stderr)
             rss = peak_rss(cmd, env, code)
-            s = min(walls)
-            lines.append(f"| {rev} | ({case}) {titles[case]}, {path.stat().st_size / 1e6:.0f} MB | {s:.2f} s | "
-                         f"{kind} {base[case]:.2f} s | **{s / base[case]:.2f}×** | {rss / 1024:.0f} MB | "
+            s, c = min(walls), min(cpus)
+            bw, bc = base[case]
+            lines.append(f"| {rev} | ({case}) {titles[case]}, {path.stat().st_size / 1e6:.0f} MB | {s:.2f} s "
+                         f"(CPU {c:.2f} s) | {kind} {bw:.2f} s (CPU {bc:.2f} s) | **{s / bw:.2f}×** | "
+                         f"{c / bc:.2f}× | {rss / 1024:.0f} MB | "
                          f"{result['verdict']}, {result['records_seen']:,} records, "
                          f"{result['matched_records']} confirmed, ids {result['identifiers']} |")
         shutil.rmtree(home, ignore_errors=True)
 
     print(f"""
 Command: `{' '.join(['.venv/bin/python', 'bench/bench_noise.py'] + sys.argv[1:])}` on {os.cpu_count()} cores,
-best of {args.repeat} on each side. Enrolled leak: {LEAK_ROWS:,} synthetic rows.
+best of {args.repeat} on each side (wall time; CPU time, user + system with the scan's workers, is
+less disturbed by other load). Enrolled leak: {LEAK_ROWS:,} synthetic rows.
 
-| code | input | `dumpwatch scan --json` | baseline | ratio | peak RSS | finding |
-| --- | --- | --- | --- | --- | --- | --- |
+| code | input | `dumpwatch scan --json` | baseline | wall ratio | CPU ratio | peak RSS | finding |
+| --- | --- | --- | --- | --- | --- | --- | --- |
 """ + "\n".join(lines))
 
 

@@ -175,11 +175,13 @@ class Matcher:
 
         def run(batch: list) -> None:
             fields = []
-            if not set(map(type, batch)) <= _SEQUENCES:  # only key-value records are split
+            sequences = set(map(type, batch)) <= _SEQUENCES
+            if not sequences:  # only key-value records are split
                 batch = [part for row in batch for part in split_keyed(row, mapping)]
             texts = None
             if unmapped_text:
-                texts = [" ; ".join(row.values() if isinstance(row, dict) else row) for row in batch]
+                texts = (list(map(" ; ".join, batch)) if sequences else
+                         [" ; ".join(row.values() if isinstance(row, dict) else row) for row in batch])
                 if not may_hold_strong("\n".join(texts)):
                     # No value of the batch can hold a NIR, an email or a phone: from_text would
                     # find none, and what it finds is kept only with one (records still counted).

@@ -126,3 +126,21 @@ def test_a_leaked_row_among_noise_is_still_found(monkeypatch):
     without = Scanner([index], KEY).scan_bytes(data, "products.csv")
     assert with_filter.matched_records == 6
     assert with_filter.to_json() == without.to_json()
+
+
+# -- fold() in C passes gives what the regular expression gave --------------------------------------
+
+def _fold_reference(text: str) -> str:
+    import re
+    import unicodedata
+
+    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    return re.sub(r"[^a-z]+", " ", t).strip()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from("aAzZéÉçœßİıﬁǅ -_.\t\n\u00a0")), max_size=30))
+def test_fold_is_unchanged(text):
+    from matchers.identifiers import fold
+
+    assert fold.__wrapped__(text) == _fold_reference(text)
