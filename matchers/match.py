@@ -10,7 +10,10 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
   confirmed without further work; only rows with a single or conflicting hit go on to the
   per-record verification;
 * the **generic path**: dict rows (JSON, key-value blocks, combos) and tables without strong
-  columns, one :class:`matchers.records.Fields` per record;
+  columns, one :class:`matchers.records.Fields` per record; the values of a table without strong
+  columns are read for identifiers only when the batch's pre-filter
+  (:func:`matchers.records.may_hold_strong`, bytes-level C passes) says one may be there, so a
+  table of noise costs little more than parsing it (its records are counted all the same);
 * the **proximity path**: free text, and tables whose parse misses identifiers, read as windows
   of text around each strong identifier (:mod:`matchers.proximity`).
 
