@@ -32,9 +32,15 @@ def _strip_cells(cells: list[str], table: dict) -> list[str]:
 def _int_cells(vals: list[str], longest: int) -> np.ndarray:
     """``[int(c) if c.isdecimal() and len(c) <= longest else 0 for c in vals]`` as int64, parsed by
     numpy in one call when every cell is such a number (the common case of a clean column)."""
-    if vals and "".join(vals).isascii() and "".join(vals).isdecimal() and max(map(len, vals)) <= longest \
-            and min(map(len, vals)) > 0:
-        return np.array(vals).astype(np.int64)
+    joined = "".join(vals)
+    if vals and joined.isascii() and joined.isdecimal():
+        width = len(vals[0])
+        if 0 < width <= longest and len(joined) == width * len(vals) and max(map(len, vals)) == width:
+            # One width (a column of French phones): the digits as a matrix, one dot product.
+            digits = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(len(vals), width) - 48
+            return digits.astype(np.int64) @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64))
+        if 0 < min(map(len, vals)) and max(map(len, vals)) <= longest:
+            return np.array(list(map(int, vals)), dtype=np.int64)
     return np.array([int(c) if c.isdecimal() and len(c) <= longest else 0 for c in vals], dtype=np.int64)
 
 

@@ -144,3 +144,26 @@ def test_fold_is_unchanged(text):
     from matchers.identifiers import fold
 
     assert fold.__wrapped__(text) == _fold_reference(text)
+
+
+# -- numeric columns parsed by numpy give what the scalar parse gave ---------------------------------
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.from_regex(r"[0-9]{10}", fullmatch=True), st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+                          st.text(alphabet="0123456789 +٣", max_size=16)), max_size=40),
+       st.sampled_from([14, 18]))
+def test_numeric_cells_parse_as_before(cells, longest):
+    import numpy as np
+
+    from matchers.columns import _int_cells
+
+    expected = np.array([int(c) if c.isdecimal() and len(c) <= longest else 0 for c in cells], dtype=np.int64)
+    assert _int_cells(cells, longest).tolist() == expected.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.from_regex(r"0[67][0-9]{8}", fullmatch=True), min_size=1, max_size=30))
+def test_a_clean_phone_column_parses_as_before(cells):
+    from matchers.columns import _int_cells
+
+    assert _int_cells(cells, 14).tolist() == [int(c) for c in cells]
