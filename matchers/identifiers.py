@@ -144,6 +144,12 @@ def email_norm(value: str) -> str | None:
     return v if "@" in v and _EMAIL.fullmatch(v) else None
 
 
+def email_clean(lowered: str) -> str | None:
+    """``lowered`` itself when it is already a normalised email (what :func:`email_norm` gives for
+    a cell with nothing around the address), else None (the caller then tries :func:`email_norm`)."""
+    return lowered if _EMAIL.fullmatch(lowered) else None
+
+
 def redact_email(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
@@ -192,15 +198,17 @@ BLOOD_IN_TEXT = re.compile(r"(?<![\w+])(?:AB|A|B|O)\s?(?:\+|-|pos\b|n[ée]g\b)(?
 
 # -- names -----------------------------------------------------------------------------------------
 
-_NOT_LETTER = re.compile(r"[^a-z]+")
 
 
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case, accents stripped, anything else a single space: ``Lefèvre-Hervé`` → ``lefevre herve``."""
-    t = unicodedata.normalize("NFKD", text)
-    t = t.encode("ascii", "ignore").decode("ascii").lower()
-    return _NOT_LETTER.sub(" ", t).strip()
+    t = text if text.isascii() else unicodedata.normalize("NFKD", text)
+    # Every byte but a-z a space, then runs of spaces as one (split/join): C passes only.
+    return " ".join(t.encode("ascii", "ignore").lower().translate(_LETTERS_ONLY).decode("ascii").split())
+
+
+_LETTERS_ONLY = bytes(c if 0x61 <= c <= 0x7A else 0x20 for c in range(256))
 
 
 def name_tokens(*parts: str) -> list[str]:

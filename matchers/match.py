@@ -10,7 +10,10 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
   confirmed without further work; only rows with a single or conflicting hit go on to the
   per-record verification;
 * the **generic path**: dict rows (JSON, key-value blocks, combos) and tables without strong
-  columns, one :class:`matchers.records.Fields` per record;
+  columns, one :class:`matchers.records.Fields` per record; the values of a table without strong
+  columns are read for identifiers only when the batch's pre-filter
+  (:func:`matchers.records.may_hold_strong`, bytes-level C passes) says one may be there, so a
+  table of noise costs little more than parsing it (its records are counted all the same);
 * the **proximity path**: free text, and tables whose parse misses identifiers, read as windows
   of text around each strong identifier (:mod:`matchers.proximity`).
 
@@ -34,12 +37,12 @@ from matchers import evidence as ev
 from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
-from matchers.columns import SHORT, batched, column, nir_column, phone_column
+from matchers.columns import SHORT, batched, column, email_column, nir_column, phone_column
 from matchers.extract import Table
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex
 from matchers.profiles import PROFILE_ROWS, health_in_rows, hidden_identifiers, score_schema
-from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, split_keyed
+from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, may_hold_strong, split_keyed
 from matchers.tally import SAMPLE_SIZE, LeakHits, Tally
 
 BATCH = 8192
@@ -117,13 +120,11 @@ class Matcher:
                 todo = np.flatnonzero(need)
                 if len(todo):
                     h = self._hash["email"]
+                    rows_todo = batch if len(todo) == n else [batch[i] for i in todo.tolist()]
                     for c in email_cols:
                         fps = np.zeros(n, dtype=np.uint64)
-                        digests = []
-                        for i in todo.tolist():
-                            r = batch[i]
-                            e = ids.email_norm(r[c]) if c < len(r) and "@" in r[c] else None
-                            digests.append(h(e) if e else _ZERO)
+                        emails = email_column(column(rows_todo, c))
+                        digests = [h(e) if e else _ZERO for e in emails]
                         fps[todo] = np.frombuffer(b"".join(digests), dtype="<u8")
                         columns.append(("email", fps))
                     per_leak = [self._confirm(h_.index, columns, n) for h_ in t.leaks]
@@ -172,20 +173,33 @@ class Matcher:
     def _match_generic(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
         unmapped_text = not mapping.kinds & {"nir", "email", "phone"}
 
+        # Nothing mapped at all: every record's mapped fields are empty.
+        nothing_mapped = not mapping.columns and not mapping.name_parts
+
         def run(batch: list) -> None:
             fields = []
-            batch = [part for row in batch for part in split_keyed(row, mapping)]
-            for row in batch:
-                f = from_mapped(row, mapping)
-                if unmapped_text and not f.has_strong():
-                    # Nothing mapped as an identifier: look for identifiers in the values themselves.
-                    text = " ; ".join(row.values() if isinstance(row, dict) else row)
-                    g = from_text(text)
-                    if g.has_strong():
-                        f = f.merge(g)
-                        f.nir_keyed += g.nir_keyed
-                        f.nir_shaped += g.nir_shaped
-                fields.append(f)
+            sequences = set(map(type, batch)) <= _SEQUENCES
+            if not sequences:  # only key-value records are split
+                batch = [part for row in batch for part in split_keyed(row, mapping)]
+            texts = None
+            if unmapped_text:
+                texts = (list(map(" ; ".join, batch)) if sequences else
+                         [" ; ".join(row.values() if isinstance(row, dict) else row) for row in batch])
+                if not may_hold_strong("\n".join(texts)):
+                    # No value of the batch can hold a NIR, an email or a phone: from_text would
+                    # find none, and what it finds is kept only with one (records still counted).
+                    texts = None
+            if texts is not None or not nothing_mapped:
+                for i, row in enumerate(batch):
+                    f = from_mapped(row, mapping)
+                    if texts is not None and not f.has_strong():
+                        # Nothing mapped as an identifier: look for identifiers in the values themselves.
+                        g = from_text(texts[i], health=False)  # only its identifiers are kept (merge)
+                        if g.has_strong():
+                            f = f.merge(g)
+                            f.nir_keyed += g.nir_keyed
+                            f.nir_shaped += g.nir_shaped
+                    fields.append(f)
             t.records_seen += len(batch)
             self._resolve(fields, t)
             if not t.health:  # medical words in any value, whatever the column's header
@@ -435,6 +449,7 @@ class Matcher:
 
 
 _SINGLES_TRIED = 60
+_SEQUENCES = frozenset((list, tuple))
 _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
                "name_part": "last_name",
                "dob": "birth_date", "postcode": "postcode"}

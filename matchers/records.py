@@ -149,6 +149,28 @@ def split_keyed(row: Sequence[str] | dict, mapping: Mapping) -> list:
     return [{k: row[k]} for k in keyed] + ([rest] if rest else [])
 
 
+# The pre-filter's view of a text: ASCII digits as ``0``, the letters of a Corsican department
+# (``2A``/``2B``) as ``A``, and every separator a NIR or a phone may hold between its groups deleted
+# (ASCII white space, ``.``, ``-``, and every non-ASCII byte, which covers the other spaces).
+_DIGITS_AS_0 = bytes.maketrans(b"0123456789abB", b"0000000000AAA")
+_SEPARATORS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f.-" + bytes(range(0x80, 0x100))
+
+
+def may_hold_strong(text: str) -> bool:
+    """Whether :func:`from_text` may find a strong identifier (NIR, email, phone) in ``text`` or in
+    any line of it: False only when it cannot (a pre-filter run on a whole batch of records joined
+    by line breaks; tests/matchers/test_prefilter.py states it with Hypothesis).
+
+    Without its separators, a NIR is 13 digits (or 5 digits, ``2A``/``2B`` and 6 digits) in a row
+    and a phone's national number 9 digits in a row, so a text without 9 digits in a row, nor a
+    Corsican department followed by 6, and without an email, holds neither. Bytes-level passes in
+    C: a document of noise costs little more than reading it."""
+    if "@" in text and ids.EMAIL_IN_TEXT.search(text):
+        return True
+    squeezed = text.encode("utf-8", "ignore").translate(_DIGITS_AS_0, _SEPARATORS)
+    return b"000000000" in squeezed or b"0A000000" in squeezed
+
+
 def from_text(text: str, *, health: bool = True) -> Fields:
     """Fields found by pattern in free text (a line, a block, an unmapped JSON value).
 
