@@ -8,11 +8,12 @@
 - :mod:`dumpwatch.cli.leaks`: ``leaks``, ``leaks remove``: the enrolled leaks;
 - :mod:`dumpwatch.cli.synth`: ``synth``: synthetic leaks and reposts (:mod:`dumpwatch.devkit.synth`);
 - :mod:`dumpwatch.cli.crawl`: ``crawl``: one on-demand crawl of configured sources;
-- :mod:`dumpwatch.cli.alerts`: ``alerts …`` and ``findings …``: the outbox, silences and findings;
-- :mod:`dumpwatch.cli.findings`: ``findings export`` (MISP, STIX) and ``findings patients`` (Art. 34),
-  added to the ``findings`` group; :mod:`dumpwatch.cli.listing`: ``--format table|json|csv`` of the lists;
+- :mod:`dumpwatch.cli.alerts`: ``alerts …``: the outbox, receivers, incidents and silences;
+- :mod:`dumpwatch.cli.findings`: ``findings list``, ``show``, ``export`` (MISP, STIX) and ``patients``
+  (Art. 34); :mod:`dumpwatch.cli.listing`: ``--format table|json|csv`` of the lists;
 - :mod:`dumpwatch.cli.daemon`: ``daemon`` and ``status``;
-- :mod:`dumpwatch.cli.demo`: ``demo`` (the pipeline is :mod:`dumpwatch.devkit.demo`).
+- :mod:`dumpwatch.cli.demo`: ``demo`` (the pipeline is :mod:`dumpwatch.devkit.demo`);
+- :mod:`dumpwatch.cli.cluster`: ``worker``, ``workers`` (the distributed mode, docs/scale.md).
 
 Each module lists its commands in ``COMMANDS``; :mod:`dumpwatch.cli.main` registers them.
 

@@ -1,4 +1,6 @@
-"""`dumpwatch alerts …` and `dumpwatch findings …`: see and act on the outbox, silences and findings.
+"""`dumpwatch alerts …`: see and act on the outbox, the receivers, the incidents and the silences.
+
+The findings commands are in :mod:`dumpwatch.cli.findings`.
 
 Stored text (URLs, errors, subjects, message texts) is printed through :func:`dumpwatch.escape.terminal`
 (JSON through :func:`dumpwatch.escape.json_line`): what a page wrote never drives the terminal.
@@ -14,7 +16,6 @@ from typing import Any
 import click
 
 from dumpwatch.cli.listing import chosen, emit, format_option
-from dumpwatch.cli.listing import table as _table
 from dumpwatch.errors import DumpwatchError
 from dumpwatch.escape import json_line, terminal
 
@@ -374,90 +375,4 @@ def silence_expire(obj: Any, silence_id: int) -> None:
     click.echo(f"silence {s.id} expired at {s.ends_at}")
 
 
-# -- findings --------------------------------------------------------------------------------------
-
-@click.group("findings")
-def findings_group() -> None:
-    """Inspect recorded findings (reposts, schema matches, source health).
-
-    \b
-    Example:
-      dumpwatch findings list --verdict repost
-    """
-
-
-@findings_group.command("list")
-@click.option("--verdict", type=click.Choice(["repost", "schema-match", "source-health"]), help="Only this verdict.")
-@click.option("--leak", help="Only this leak.")
-@click.option("--lab", help="Only copies holding records of this lab (as in the enrolled file's lab column).")
-@click.option("--source", help="Only this source (a configured source's name, or 'tip' for scan --record).")
-@click.option("--since", help="Only findings detected since: a duration back from now (24h, 7d) or an "
-                              "ISO 8601 time (UTC if no offset).")
-@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
-@format_option
-@click.pass_obj
-def findings_list(obj: Any, verdict: str | None, leak: str | None, lab: str | None, source: str | None,
-                  since: str | None, limit: int, fmt: str, as_json: bool) -> None:
-    """List findings, newest first.
-
-    \b
-    Examples:
-      dumpwatch findings list --leak labos-2021 --json
-      dumpwatch findings list --lab "Biolab Vannes" --since 7d --verdict repost
-      dumpwatch findings list --source tip --format csv > tips.csv
-    """
-    from dumpwatch import clock, store
-    from dumpwatch.tables import parse_duration
-
-    cutoff = None
-    if since:
-        try:
-            cutoff = clock.cutoff(parse_duration(since))
-        except ValueError:
-            try:
-                cutoff = clock.iso(clock.parse(since))
-            except ValueError:
-                raise click.BadParameter(f"{since!r} is neither a duration (24h, 7d) nor an ISO 8601 time",
-                                         param_hint="--since") from None
-    where, params = store.finding_filter(verdict=verdict, leak=leak, lab=lab, source=source, since=cutoff)
-    rows = store.findings(obj.db(), where=where, params=params or None, limit=limit)
-    emit(rows, ["id", "verdict", "leak", "matched_records", "source", "detected_at", "url"], chosen(fmt, as_json))
-
-
-@findings_group.command("show")
-@click.argument("finding_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="As JSON.")
-@click.pass_obj
-def findings_show(obj: Any, finding_id: int, as_json: bool) -> None:
-    """Show one finding and the alerts it caused.
-
-    \b
-    Example:
-      dumpwatch findings show 7
-    """
-    import sqlite_utils
-
-    from alerts import grouping
-    from dumpwatch import store
-
-    db = obj.db()
-    try:
-        f = store.get_finding(db, finding_id)
-    except sqlite_utils.db.NotFoundError:
-        raise DumpwatchError(f"no finding {finding_id}; see: dumpwatch findings list") from None
-    alerts = grouping.alerts_of_finding(db, finding_id)
-    if as_json:
-        _echo_json({**f, "alerts": alerts})
-        return
-    for k, v in f.items():
-        click.echo(f"{k:16} {json_line(v) if isinstance(v, (dict, list)) else terminal(v)}")
-    click.echo("")
-    _table(alerts, ["id", "receiver", "lab", "severity", "status", "incident_id", "notification_id"])
-
-
-from dumpwatch.cli import findings as _findings  # noqa: E402 (its commands join the findings group)
-
-for _cmd in _findings.COMMANDS:
-    findings_group.add_command(_cmd)
-
-COMMANDS = [alerts_group, findings_group]
+COMMANDS = [alerts_group]

@@ -73,9 +73,9 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None, verbose: 
 
 
 # Commands live in their own modules (one per command group), registered here.
-from dumpwatch.cli import alerts, cluster, crawl, daemon, demo, engine, leaks, synth  # noqa: E402
+from dumpwatch.cli import alerts, cluster, crawl, daemon, demo, engine, findings, leaks, synth  # noqa: E402
 
-for _module in (engine, leaks, synth, crawl, alerts, daemon, demo, cluster):
+for _module in (engine, leaks, synth, crawl, alerts, findings, daemon, demo, cluster):
     for _cmd in _module.COMMANDS:
         cli.add_command(_cmd)
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from tests.helpers.alertkit import make_finding
 from alerts import record_finding
 from dumpwatch.cli.main import cli
-from dumpwatch.cli.alerts import COMMANDS
+from dumpwatch.cli.alerts import COMMANDS as ALERTS
+from dumpwatch.cli.findings import COMMANDS as FINDINGS
 from dumpwatch.errors import DumpwatchError
 from dumpwatch.store import open_db
 
@@ -26,7 +27,7 @@ def _walk(cmd: click.Command, path: tuple[str, ...] = ()):
 
 def test_every_command_has_help_with_an_example():
     runner = CliRunner()
-    for group in COMMANDS:
+    for group in ALERTS + FINDINGS:
         for path, cmd in _walk(group, (group.name,)):
             result = runner.invoke(cli, [*path, "--help"])
             assert result.exit_code == 0, (path, result.output)
