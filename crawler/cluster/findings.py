@@ -87,6 +87,7 @@ class Pass:
     claimed: int = 0
     bad: int = 0
     errors: int = 0
+    lost: int = 0  # pending entries deleted from the stream before they were recorded
     ids: list[str] = field(default_factory=list)  # the entries acknowledged
 
 
@@ -166,7 +167,11 @@ class Consumer:
 
     def _handle(self, entries: list[tuple[str, dict[str, str]]], done: Pass) -> None:
         for entry_id, fields in entries:
-            if not fields:  # a pending entry deleted from the stream: nothing to record
+            if not fields:  # a pending entry whose data was deleted from the stream: a finding lost
+                done.lost += 1
+                log.error("findings stream entry %s was deleted before it was recorded: a finding is lost "
+                          "(someone ran XDEL or XTRIM on %s); set aside in %s", entry_id, self.stream, DEAD)
+                self.r.xadd(DEAD, {"id": entry_id, "reason": "deleted from the stream before it was recorded"})
                 self.r.xack(self.stream, self.group, entry_id)
                 continue
             done.read += 1

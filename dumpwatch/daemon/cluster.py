@@ -72,7 +72,9 @@ class Control:
             done = self._consumer.run_once()
         finally:
             db.close()
-        if done.read:
-            log.info("findings stream: %d read, %d recorded, %d already known, %d claimed, %d bad, %d errors",
-                     done.read, done.recorded, done.duplicates, done.claimed, done.bad, done.errors)
+        if done.read or done.lost:
+            level = logging.WARNING if done.bad or done.errors or done.lost else logging.INFO
+            log.log(level, "findings stream: %d read, %d recorded, %d already known, %d claimed, %d bad, "
+                    "%d errors, %d lost", done.read, done.recorded, done.duplicates, done.claimed, done.bad,
+                    done.errors, done.lost)
         return {k: v for k, v in vars(done).items() if k != "ids"}

@@ -138,6 +138,19 @@ def test_an_entry_that_is_not_a_finding_is_set_aside_and_said(rds, db, caplog):
     assert "is not a finding" in caplog.text
 
 
+def test_a_pending_entry_deleted_from_the_stream_is_counted_lost_and_said(rds, db, caplog):
+    """A finding read but not recorded, then deleted (XDEL, XTRIM): it can no longer be recorded, so
+    the pass counts it lost, says so and sets it aside; it is never acknowledged as if it were done."""
+    entry_id = _send(rds, 1)
+    first = _consumer(rds, db, "control-a")
+    first.ensure_group()
+    rds.xreadgroup(findings.GROUP, "control-a", {findings.STREAM: ">"})  # read, then the process died
+    rds.xdel(findings.STREAM, entry_id)
+    done = _consumer(rds, db, "control-a").run_once()
+    assert (done.lost, done.recorded) == (1, 0) and _count(db) == 0 and _pending(rds) == 0
+    assert rds.xlen(findings.DEAD) == 1 and "a finding is lost" in caplog.text
+
+
 def test_a_storage_failure_leaves_the_entry_pending_for_the_next_pass(rds, db):
     _send(rds, 1)
     failing = findings.Consumer(rds, lambda **kw: (_ for _ in ()).throw(store.StorageError("disk full")),
