@@ -33,17 +33,16 @@ This module imports only the engine's leaf module ``matchers.errors``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from matchers.errors import (ArchiveBombError, CorruptInputError, EngineError, EnrollError,
                              ExtractError, IndexFileError, LeakNameError, LimitExceededError,
-                             MapError, SettingsError)
+                             Located, MapError, SettingsError)
 
 __all__ = [
     "DumpwatchError", "ConfigError", "ConfigErrors", "SecretKeyError", "StorageError", "DatabaseBusy",
     "ScannerUnavailable", "ChannelError", "SilenceError", "USER_ERRORS",
     "EngineError", "SettingsError", "LeakNameError", "IndexFileError", "EnrollError", "MapError",
-    "ExtractError", "ArchiveBombError", "LimitExceededError", "CorruptInputError",
+    "ExtractError", "ArchiveBombError", "LimitExceededError", "CorruptInputError", "Located",
 ]
 
 
@@ -51,15 +50,9 @@ class DumpwatchError(Exception):
     """Base class of errors a user can act on; the message says how."""
 
 
-class ConfigError(DumpwatchError):
-    """The configuration is invalid: the message names the file, the key and the fix."""
-
-    def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None):
-        where = " ".join(p for p in (str(path) if path else "", f"[{key}]" if key else "") if p)
-        super().__init__(f"{where}: {message}" if where else message)
-        self.message = message
-        self.path = path
-        self.key = key
+class ConfigError(Located, DumpwatchError):
+    """The configuration is invalid: the message names the file, the key and the fix
+    (``message``, ``path``, ``key``; the same shape as the engine's :class:`SettingsError`)."""
 
 
 class ConfigErrors(ConfigError):

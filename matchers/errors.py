@@ -25,9 +25,9 @@ class EngineError(Exception):
     """Base class of the engine's errors a user can act on; the message says how."""
 
 
-class SettingsError(EngineError):
-    """A setting the engine was handed is invalid: the message names the file, the key and the fix
-    (the same shape as ``dumpwatch.errors.ConfigError``: ``message``, ``path``, ``key``)."""
+class Located:
+    """An error about one value of a file: ``message``, ``path`` and ``key``, shown as
+    ``PATH [KEY]: MESSAGE``. Shared by :class:`SettingsError` and ``dumpwatch.errors.ConfigError``."""
 
     def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None):
         where = " ".join(p for p in (str(path) if path else "", f"[{key}]" if key else "") if p)
@@ -35,6 +35,10 @@ class SettingsError(EngineError):
         self.message = message
         self.path = path
         self.key = key
+
+
+class SettingsError(Located, EngineError):
+    """A setting the engine was handed is invalid: the message names the file, the key and the fix."""
 
 
 class LeakNameError(EngineError):
