@@ -17,8 +17,11 @@ idle spider open. Its scheduler and queue are used through :mod:`crawler.cluster
 ``BaseScheduler``; no Redis dupefilter); ``SCHEDULER_PERSIST`` is on (a worker that stops never
 empties the shared queue).
 
-The seen-set, the crawl-run rows and the crawl log stay in the worker's own home for now (not yet
-shared: docs/scale.md, "Not yet built").
+Crawl state shared through Redis (docs/scale.md, "Crawl state in Redis"): the seen-set of the
+source (:mod:`crawler.cluster.seen`, put in place of the local one by :func:`worker_spider`), each
+domain's politeness slot (:mod:`crawler.cluster.politeness`), and the counters of the source's
+current run, written with the heartbeat (:mod:`crawler.cluster.runs`, :mod:`crawler.cluster.workers`).
+The worker's own home keeps its crawl log and a ``crawl_runs`` row of its long-lived crawl.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ def queue_key(source: str) -> str:
 
 def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
     """The Scrapy settings a worker adds to crawler/settings.py."""
+    from crawler import settings as project
+
     return {
         **scrapy_params(cluster),
         "SCHEDULER": "crawler.cluster.queue.RedisScheduler",
@@ -57,6 +62,9 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
         "ITEM_PIPELINES": {"crawler.cluster.worker.StreamPipeline": 300},
         "EXTENSIONS": {"crawler.extensions.EscapedLog": 0, "crawler.extensions.RunRecorder": 500,
                        "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520},
+        "DOWNLOADER_MIDDLEWARES": {**project.DOWNLOADER_MIDDLEWARES,
+                                   "crawler.cluster.workers.BusyMiddleware": 1,  # first: says "busy" at once
+                                   "crawler.cluster.politeness.SharedSlotMiddleware": 950},  # last: the slot
     }
 
 
@@ -112,8 +120,16 @@ def worker_spider(spidercls: type) -> type:
 
     @classmethod  # type: ignore[misc]
     def from_crawler(cls: type, crawler: Crawler, *args: Any, **kwargs: Any) -> Any:
+        from crawler.cluster import politeness
+        from crawler.cluster.connect import cluster_settings
+        from crawler.cluster.seen import use_redis_seen_set
+
         spider = super(new, cls).from_crawler(crawler, *args, **kwargs)  # type: ignore[misc]
         crawler.settings.set("SCHEDULER_QUEUE_KEY", queue_key(spider.state.source.name), priority="cmdline")
+        for key, value in politeness.local_settings(spider.state.source).items():  # the shared slot is the only wait
+            crawler.settings.set(key, value, priority="cmdline")
+        use_redis_seen_set(spider.state, client(cluster_settings(spider.state.config,  # type: ignore[arg-type]
+                                                                 crawler.settings.get("REDIS_URL"))))
         return spider
 
     new = type(spidercls.__name__, (spidercls,), {"start": start, "from_crawler": from_crawler,

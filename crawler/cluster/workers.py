@@ -3,8 +3,15 @@
 Each crawl of a worker writes, every :data:`HEARTBEAT_SECONDS`, one field of the hash
 ``dumpwatch:workers`` (``HOST:PID:SOURCE``): the host, pid, dumpwatch version, source, when it
 started, the heartbeat time, the documents it fetched and the findings it sent, and when it last
-fetched a document. :func:`read` gives them back with ``silent`` set for a heartbeat older than
-three periods (a worker killed, hung or cut off). ``dumpwatch workers`` shows them.
+fetched a document, and how many requests it has in progress (downloading, or being parsed and
+scanned). :func:`read` gives them back with ``silent`` set for a heartbeat older than three periods
+(a worker killed, hung or cut off). ``dumpwatch workers`` and ``dumpwatch status`` show them.
+
+The same Lua call adds the crawl's counters to its source's open run (:func:`crawler.cluster.runs.beat`),
+so a heartbeat that says "nothing in progress" comes with every count of the work before it. A
+crawl that becomes busy writes its heartbeat at once (:class:`BusyMiddleware`, the first
+downloader middleware), so the control node never takes a stale "idle" for the truth for longer
+than a request takes to go from the queue to the downloader.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import Crawler
 
+from crawler.cluster import runs
 from dumpwatch import clock
 
 log = logging.getLogger(__name__)
 
 KEY = "dumpwatch:workers"
 HEARTBEAT_SECONDS = 10.0
+IDLE_CHECK_SECONDS = 0.5  # how often a busy crawl looks whether it became idle (in memory)
 
 
 def read(r: Any, *, now: datetime | None = None, period: float = HEARTBEAT_SECONDS) -> list[dict[str, Any]]:
@@ -51,10 +60,13 @@ class Heartbeat:
         self.redis: Any = None
         self.info: dict[str, Any] = {}
         self._documents = 0
+        self.counters = runs.RunCounters()
+        self.in_progress = 0  # as last written
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "Heartbeat":
         ext = cls(crawler, crawler.settings.getfloat("DUMPWATCH_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+        crawler.dumpwatch_heartbeat = ext  # type: ignore[attr-defined]  # for BusyMiddleware
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
@@ -70,30 +82,80 @@ class Heartbeat:
         state = state_of(self.crawler)
         self.redis = client(cluster_settings(state.config, self.crawler.settings.get("REDIS_URL")))
         self.name = f"{socket.gethostname()}:{os.getpid()}:{state.source.name}"
+        self.source = state.source.name
         self.info = {"host": socket.gethostname(), "pid": os.getpid(), "version": version("dumpwatch"),
-                     "source": state.source.name, "started": clock.utcnow(), "last_document": None}
+                     "source": state.source.name, "started": clock.utcnow(), "last_document": None,
+                     "in_progress": 0}
         self.task = task.LoopingCall(self.beat)
         self.task.start(self.period, now=True)
+        self.idle_task = task.LoopingCall(self.idle)
+        self.idle_task.start(IDLE_CHECK_SECONDS, now=False)
+
+    def in_progress_now(self) -> int:
+        """Requests taken from the queue and not done: downloading, or their response being parsed and scanned."""
+        engine = self.crawler.engine
+        if engine is None:
+            return 0
+        scraper = engine.scraper.slot
+        return len(engine.downloader.active) + (
+            len(scraper.queue) + len(scraper.active) + scraper.itemproc_size if scraper is not None else 0)
+
+    def busy(self) -> None:
+        """A request leaves the queue: if the last heartbeat said idle, say busy now."""
+        if self.in_progress == 0 and self.redis is not None:
+            self.beat()
+
+    def idle(self) -> None:
+        """Checked often, in memory: when the last heartbeat said busy and nothing is in progress, say so now."""
+        if self.in_progress > 0 and self.in_progress_now() == 0:
+            self.beat()
 
     def beat(self) -> None:
+        if self.redis is None:
+            return
         stats = self.crawler.stats
         assert stats is not None
         documents = stats.get_value("dumpwatch/documents_fetched", 0)
         if documents != self._documents:
             self._documents = documents
             self.info["last_document"] = clock.utcnow()
-        self.info.update(heartbeat=clock.utcnow(), documents=documents,
+        in_progress = self.in_progress_now()
+        self.info.update(heartbeat=clock.utcnow(), documents=documents, in_progress=in_progress,
                          findings_sent=stats.get_value("dumpwatch/cluster/findings_sent", 0))
+        counts = runs.snapshot(stats.get_stats())
         try:
-            self.redis.hset(KEY, self.name, json.dumps(self.info, sort_keys=True))
+            if runs.beat(self.redis, self.source, self.name, self.info, self.counters.deltas(counts),
+                         workers_key=KEY):
+                self.counters.commit(counts)
+            self.in_progress = in_progress
         except Exception as exc:  # Redis away: the next beat tries again; the control node sees it silent
             stats.inc_value("dumpwatch/cluster/heartbeat_failed")
             log.warning("heartbeat not written (%s)", type(exc).__name__)
 
     def spider_closed(self, spider: Any) -> None:
-        if self.task is not None and self.task.running:
-            self.task.stop()
+        for looping in (self.task, getattr(self, "idle_task", None)):
+            if looping is not None and looping.running:
+                looping.stop()
+        self.beat()  # its last counters to the open run, if any
         try:
             self.redis.hdel(KEY, self.name)  # stopped on purpose: not a silent worker
         except Exception as exc:
             log.warning("heartbeat not removed (%s): this crawl will show as silent", type(exc).__name__)
+
+
+class BusyMiddleware:
+    """The first downloader middleware of a worker crawl: a request that leaves the queue makes the
+    crawl's heartbeat say "busy" at once if it said "idle" (:meth:`Heartbeat.busy`)."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "BusyMiddleware":
+        return cls(crawler)
+
+    def process_request(self, request: Any) -> None:
+        heartbeat = getattr(self.crawler, "dumpwatch_heartbeat", None)
+        if heartbeat is not None:
+            heartbeat.busy()  # the request is in the downloader's active set already: counted
+        return None

@@ -76,7 +76,9 @@ def status(obj: Any, as_json: bool) -> None:
     """Show the daemon's state: its jobs and their next run, the last result of each source, the outbox.
 
     Reads the database and HOME/daemon.json (written by the daemon), so it works while the daemon
-    runs, and after it stopped.
+    runs, and after it stopped. With [cluster] in the configuration it also shows the workers
+    (host, pid, version, source, heartbeat, last document, requests in progress) from Redis, and
+    flags as SILENT a worker whose heartbeat stopped.
 
     \b
     Examples:
@@ -109,10 +111,11 @@ def status(obj: Any, as_json: bool) -> None:
         "jobs": state.get("jobs", []) if running else [], "stats": state.get("stats", {}),
         "running_crawls": state.get("running_crawls", {}) if running else {},
     }
+    cluster = _workers(obj.config)
     if as_json:
         click.echo(json.dumps({"daemon": daemon_info, "sources": [
             dict(r, kind=kinds[r["source"]][0], enabled=kinds[r["source"]][1]) for r in sources],
-            "outbox": outbox}, sort_keys=True, default=str))
+            "outbox": outbox, **cluster}, sort_keys=True, default=str))
         return
     if running:
         stale = "  (NO HEARTBEAT for %.0f s: hung?)" % heartbeat_age if daemon_info["stale"] else ""
@@ -130,6 +133,8 @@ def status(obj: Any, as_json: bool) -> None:
             click.echo(f"  {job['id']:<28} next {job['next_run'] or 'paused'}  ({st.get('runs', 0)} runs{errors})")
         for name, since in daemon_info["running_crawls"].items():
             click.echo(f"  crawling {name} since {since}")
+    if cluster:
+        _show_workers(cluster, state.get("stats", {}).get("workers") or {})
     click.echo("sources:")
     if not sources:
         click.echo("  none configured: add [[sources]] tables to dumpwatch.toml (docs/crawler.md)")
@@ -150,6 +155,42 @@ def status(obj: Any, as_json: bool) -> None:
                + f"); {outbox['alerts'].get('pending', 0)} alerts waiting for their group; "
                  f"{outbox['open_incidents']} open incidents")
     click.echo("findings: " + (", ".join(f"{k} {v}" for k, v in sorted(outbox["findings"].items())) or "none"))
+
+
+def _workers(config: Any) -> dict[str, Any]:
+    """With [cluster]: ``{"workers": [...], "workers_error": None}`` read from Redis; else ``{}``."""
+    from crawler.cluster import workers
+    from crawler.cluster.connect import client, cluster_settings
+
+    cluster = cluster_settings(config)
+    if cluster is None:
+        return {}
+    try:
+        r = client(cluster)
+        try:
+            return {"workers": workers.read(r), "workers_error": None}
+        finally:
+            r.close()
+    except Exception as exc:  # Redis away, a wrong password: said, the rest of the status still shown
+        return {"workers": [], "workers_error": f"cannot read the workers from Redis ({type(exc).__name__}: "
+                                                f"{str(exc)[:200]})"}
+
+
+def _show_workers(cluster: dict[str, Any], said: dict[str, Any]) -> None:
+    found = cluster["workers"]
+    silent = sum(1 for w in found if w["silent"])
+    click.echo(f"workers: {len(found)} crawl(s){f', {silent} SILENT' if silent else ''}" if found
+               else "workers: none has written a heartbeat")
+    if cluster["workers_error"]:
+        click.echo(terminal(f"  {cluster['workers_error']}", limit=None))
+    for w in found:
+        flag = "  SILENT for %.0f s" % w["age"] if w["silent"] else ""
+        click.echo(terminal(f"  {w.get('host', '?')} pid {w.get('pid', '?')} {w.get('version', '?')} "
+                            f"source {w.get('source', '?')}: heartbeat {w.get('heartbeat')}, "
+                            f"{w.get('in_progress', 0)} in progress, last document {w.get('last_document') or 'none'}"
+                            f"{flag}", limit=None))
+    if said.get("silent_seen"):
+        click.echo(f"  the daemon has warned of {said['silent_seen']} silent worker crawl(s) since it started")
 
 
 COMMANDS = [daemon, status]

@@ -4,6 +4,10 @@ It keeps the schedule, the SQLite store, the outbox and the delivery; a crawl jo
 local crawl but pushes the source's start requests to Redis (:func:`crawler.cluster.control.push_start_requests`),
 and the ``findings`` job reads the findings stream that the workers write
 (:class:`crawler.cluster.findings.Consumer`), recording each finding and its alerts, once.
+Each push opens a crawl run of the source (:func:`crawler.cluster.runs.open_run`) and the ``runs``
+job (:meth:`Control.watch`) closes it when the workers are done with it (ok, partial or error, in
+``crawl_runs`` as a local crawl's run), and says once, as a warning, each worker that fell silent
+(counted in ``daemon.json``: ``stats.workers``).
 Redis that does not answer fails the job (counted and logged by the daemon as any job error) and
 the next run tries again: findings wait in the stream, requests in the queue.
 """
@@ -22,6 +26,8 @@ log = logging.getLogger(__name__)
 
 FINDINGS_JOB = "findings"
 FINDINGS_INTERVAL = 2.0  # seconds between two reads of the findings stream (each reads all there is)
+RUNS_JOB = "runs"
+RUNS_INTERVAL = 2.0  # seconds between two checks of the open runs and the workers' heartbeats
 
 
 class Control:
@@ -34,6 +40,11 @@ class Control:
         self._redis: Any = None
         self._consumer: Any = None
         self._alerting: Any = None
+        self._watches: dict[str, Any] = {}  # run key -> crawler.cluster.runs.Watch
+        self._state_lock = threading.Lock()
+        self.silent: dict[str, str] = {}  # silent worker crawls said so far (name -> last heartbeat)
+        self.silent_seen = 0  # how many times a worker crawl fell silent
+        self.runs_closed: dict[str, int] = {}  # outcome -> runs closed
 
     def redis(self) -> Any:
         with self._lock:
@@ -46,13 +57,64 @@ class Control:
             return self._redis
 
     def push(self, name: str) -> dict[str, Any]:
-        """The crawl job of a source: its start requests into Redis."""
-        from crawler.cluster import indexes
+        """The crawl job of a source: a run opened (the one still open closed), its start requests into Redis."""
+        from crawler.cluster import indexes, runs
         from crawler.cluster.control import push_start_requests
+        from dumpwatch.store import open_db
 
-        indexes.publish(self.redis(), self.home)  # again: a leak may have been enrolled again
-        n = push_start_requests(self.redis(), self.crawl_config.get(name), self.crawl_config)
+        r = self.redis()
+        indexes.publish(r, self.home)  # again: a leak may have been enrolled again
+        src = self.crawl_config.get(name)
+        failing = self.crawl_config.defaults.failing_runs
+        db = open_db(self.home.db_path)
+        try:
+            runs.supersede(r, db, name, config=self.config, failing_runs=failing)
+            info = runs.open_run(r, db, src, timeout=self.crawl_config.defaults.run_timeout)
+            try:
+                n = push_start_requests(r, src, self.crawl_config)
+            except Exception as exc:
+                runs.close_run(r, db, info, config=self.config, failing_runs=failing,
+                               failures=[f"start requests not pushed ({type(exc).__name__})"])
+                raise
+        finally:
+            db.close()
         return {"source": name, "pushed": n, "ok": True}
+
+    def watch(self) -> dict[str, Any]:
+        """The ``runs`` job: close the runs the workers are done with; say each silent worker once."""
+        from crawler.cluster import runs, workers
+        from crawler.cluster.worker import queue_key
+        from dumpwatch.store import open_db
+
+        r = self.redis()
+        beats = workers.read(r)
+        self._note_silent(beats)
+        db = open_db(self.home.db_path)
+        try:
+            done = runs.check_runs(r, db, self._watches, beats, queue_length=lambda s: r.zcard(queue_key(s)),
+                                   config=self.config, failing_runs=self.crawl_config.defaults.failing_runs)
+        finally:
+            db.close()
+        with self._state_lock:
+            for outcome in done.closed.values():
+                self.runs_closed[outcome] = self.runs_closed.get(outcome, 0) + 1
+        return {"open": done.open, "closed": done.closed, "silent": len(self.silent)}
+
+    def _note_silent(self, beats: list[dict[str, Any]]) -> None:
+        with self._state_lock:
+            now_silent = {b["name"]: str(b.get("heartbeat")) for b in beats if b["silent"]}
+            for name, heartbeat in sorted(now_silent.items()):
+                if name not in self.silent:
+                    self.silent_seen += 1
+                    log.warning("worker %s is SILENT: no heartbeat since %s (killed, hung or cut off from "
+                                "Redis); `dumpwatch workers` lists them", name, heartbeat)
+            self.silent = now_silent
+
+    def snapshot(self) -> dict[str, Any]:
+        """For ``daemon.json`` (``stats.workers``): silent worker crawls now, and how many fell silent."""
+        with self._state_lock:
+            return {"silent_now": sorted(self.silent), "silent_seen": self.silent_seen,
+                    "runs_closed": dict(self.runs_closed)}
 
     def consume(self) -> dict[str, int]:
         """The ``findings`` job: one pass over the findings stream (its own connection to the store:

@@ -151,6 +151,11 @@ class Daemon:
             sched.add_job(self.control.consume, IntervalTrigger(seconds=FINDINGS_INTERVAL, timezone=timezone.utc),
                           id=FINDINGS_JOB, name="findings stream", max_instances=1, coalesce=True,
                           misfire_grace_time=grace, replace_existing=True, next_run_time=now)
+            from dumpwatch.daemon.cluster import RUNS_INTERVAL, RUNS_JOB
+
+            sched.add_job(self.control.watch, IntervalTrigger(seconds=RUNS_INTERVAL, timezone=timezone.utc),
+                          id=RUNS_JOB, name="runs and workers", max_instances=1, coalesce=True,
+                          misfire_grace_time=grace, replace_existing=True, next_run_time=now)
         self.scheduler = sched
         self._owner = threading.get_ident()
         return sched
@@ -236,6 +241,8 @@ class Daemon:
                     "stats": {k: dict(v.__dict__) for k, v in sorted(self.stats.items())},
                     "running_crawls": running, "last_results": last_results,
                 }
+            if self.control is not None:  # the distributed mode: silent workers, runs closed
+                snapshot["stats"]["workers"] = self.control.snapshot()
             state.write_state(self.home, snapshot)
 
     # -- run and stop ------------------------------------------------------------------------
