@@ -12,7 +12,12 @@ default; this package is used only when ``[cluster] redis_url`` or ``--redis URL
 - :mod:`crawler.cluster.worker`: a long-lived Scrapy crawl fed by Redis that sends findings only;
 - :mod:`crawler.cluster.control`: the control node's side of a crawl: a due source's start requests
   pushed to Redis;
-- :mod:`crawler.cluster.workers`: each worker crawl's heartbeat, and who is silent;
+- :mod:`crawler.cluster.workers`: each worker crawl's heartbeat (with its requests in progress),
+  and who is silent;
+- :mod:`crawler.cluster.seen`: the seen-set of a source shared by its workers, with its expiry;
+- :mod:`crawler.cluster.politeness`: a source's delay and concurrency per domain across its workers;
+- :mod:`crawler.cluster.runs`: crawl runs opened by the push, counted by the workers, closed by the
+  control node;
 - :mod:`crawler.cluster.indexes`: the key id and index identities the control node publishes, and
   the check a worker makes of its own before it scans anything.
 """

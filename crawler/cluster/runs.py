@@ -128,8 +128,13 @@ def open_run(r: Any, db: Any, source: Any, *, timeout: float) -> dict[str, Any]:
     run_id = health.start_run(db, source=source.name, kind=source.kind, run_key=run_key)
     info = {"run": run_key, "id": run_id, "source": source.name, "kind": source.kind,
             "opened": time.time(), "timeout": float(timeout)}
-    r.hset(OPEN, source.name, json.dumps(info, sort_keys=True))
-    r.set(CURRENT + source.name, run_key)
+    try:
+        r.hset(OPEN, source.name, json.dumps(info, sort_keys=True))
+        r.set(CURRENT + source.name, run_key)
+    except Exception as exc:  # Redis away: the run is recorded as failed, never left "running"
+        health.finish_run(db, run_id, ok=False, close_reason=f"error: Redis unreachable ({type(exc).__name__}): "
+                          "start requests not pushed", counters={}, detail={"cluster": True, "outcome": "error"})
+        raise
     return info
 
 

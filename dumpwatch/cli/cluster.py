@@ -22,8 +22,9 @@ def worker(obj: Any, redis_url: str | None, sources: tuple[str, ...]) -> None:
     from the source's Redis queue (the control node, `dumpwatch daemon` with [cluster], pushes each
     due source's start requests there). Each document is scanned here, with this home's enrolled
     indexes and key, and each finding is added to the findings stream that the control node records.
-    PARTIAL (docs/scale.md, "Not yet built"): the seen-set and the run counters stay in this
-    worker's home; no politeness across workers; no metrics.
+    The source's seen-set, its politeness slots per domain and its run counters are shared with
+    the other workers in Redis (docs/scale.md, "Crawl state in Redis"). PARTIAL (docs/scale.md,
+    "Not yet built"): no metrics.
 
     \b
     Examples:

@@ -319,3 +319,28 @@ def test_a_push_while_the_previous_run_is_open_closes_it_first(homes, paste_site
     assert rds.get("dumpwatch:run:current:pastes") != first
     old = health.get_run(db, first)
     assert old.finished and "not finished when the next run was pushed" in old.close_reason
+
+
+def test_the_shared_slot_spaces_starts_bounds_leases_and_throttles(rds):
+    """The Lua scripts of crawler/cluster/politeness.py, as two workers call them."""
+    from crawler.cluster.politeness import ACQUIRE, THROTTLE, slot_keys
+
+    keys = slot_keys("pastes", "paste.example")
+    acquire, throttle = rds.register_script(ACQUIRE), rds.register_script(THROTTLE)
+    assert acquire(keys=keys, args=[400, 2, "a", 60_000]) == 0  # worker A starts a request
+    assert 0 < acquire(keys=keys, args=[400, 2, "b", 60_000]) <= 400  # worker B waits for the delay
+    rds.delete(keys[0])  # the delay has passed
+    assert acquire(keys=keys, args=[400, 2, "b", 60_000]) == 0
+    rds.delete(keys[0])
+    assert acquire(keys=keys, args=[400, 2, "c", 60_000]) == -1  # two in flight: concurrency 2 is full
+    rds.zrem(keys[1], "a")  # A's response came back
+    assert acquire(keys=keys, args=[400, 2, "c", 60_000]) == 0
+    rds.delete(keys[0])
+    rds.zadd(keys[1], {"b": 0, "c": 0})  # leases of a killed worker, lapsed
+    assert acquire(keys=keys, args=[400, 2, "d", 60_000]) == 0
+    # AutoThrottle shared: slow answers raise the delay of every worker, an error never lowers it
+    assert throttle(keys=[keys[2]], args=[3000, 400, 60_000, 1, 1]) == 1700
+    assert throttle(keys=[keys[2]], args=[10, 400, 60_000, 1, 0]) == 1700
+    rds.delete(keys[0])
+    acquire(keys=keys, args=[400, 2, "e", 60_000])
+    assert 400 < rds.pttl(keys[0]) <= 1700
