@@ -80,6 +80,11 @@ class RedisSeenSet(SeenSet):
                  "reason": str(row["reason"] or "")[:120]}
         self.r.set(page_key(self.source, key), json.dumps(value, sort_keys=True), ex=self.ttl)
 
+    def _settle(self, key: str) -> None:
+        super()._settle(key)
+        if key in self._parsed and key not in self._outstanding:  # settled: a long-lived crawl forgets it
+            del self._parsed[key]
+
     def flush(self) -> int:
         """Every mark is already in Redis: forget the merged news; how many there were."""
         n = len(self._pending)

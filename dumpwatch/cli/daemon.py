@@ -158,8 +158,8 @@ def status(obj: Any, as_json: bool) -> None:
 
 
 def _workers(config: Any) -> dict[str, Any]:
-    """With [cluster]: ``{"workers": [...], "workers_error": None}`` read from Redis; else ``{}``."""
-    from crawler.cluster import workers
+    """With [cluster]: ``{"workers": [...], "open_runs": {...}, "workers_error": None}`` read from Redis; else ``{}``."""
+    from crawler.cluster import runs, workers
     from crawler.cluster.connect import client, cluster_settings
 
     cluster = cluster_settings(config)
@@ -168,12 +168,21 @@ def _workers(config: Any) -> dict[str, Any]:
     try:
         r = client(cluster)
         try:
-            return {"workers": workers.read(r), "workers_error": None}
+            opened = {name: {"run": info.get("run"), "since": _iso(info.get("opened"))}
+                      for name, info in sorted(runs.open_runs(r).items())}
+            return {"workers": workers.read(r), "open_runs": opened, "workers_error": None}
         finally:
             r.close()
     except Exception as exc:  # Redis away, a wrong password: said, the rest of the status still shown
-        return {"workers": [], "workers_error": f"cannot read the workers from Redis ({type(exc).__name__}: "
-                                                f"{str(exc)[:200]})"}
+        return {"workers": [], "open_runs": {}, "workers_error": f"cannot read the workers from Redis "
+                                                                 f"({type(exc).__name__}: {str(exc)[:200]})"}
+
+
+def _iso(epoch: Any) -> str | None:
+    try:
+        return datetime.fromtimestamp(float(epoch), timezone.utc).replace(microsecond=0).isoformat()
+    except (TypeError, ValueError):
+        return None
 
 
 def _show_workers(cluster: dict[str, Any], said: dict[str, Any]) -> None:
@@ -189,6 +198,9 @@ def _show_workers(cluster: dict[str, Any], said: dict[str, Any]) -> None:
                             f"source {w.get('source', '?')}: heartbeat {w.get('heartbeat')}, "
                             f"{w.get('in_progress', 0)} in progress, last document {w.get('last_document') or 'none'}"
                             f"{flag}", limit=None))
+    for name, run in cluster["open_runs"].items():
+        click.echo(terminal(f"  run of {name} open since {run['since']} (closed when its workers are done)",
+                            limit=None))
     if said.get("silent_seen"):
         click.echo(f"  the daemon has warned of {said['silent_seen']} silent worker crawl(s) since it started")
 

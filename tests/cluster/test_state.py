@@ -118,6 +118,11 @@ def test_the_shared_seen_set_keeps_hashes_with_the_sources_recrawl_age(rds, tmp_
     assert not other.is_fresh("http://127.0.0.1:9/raw/NEVER")
     assert other.content_seen("cd" * 32) and not other.content_seen("ef" * 32)
     assert not RedisSeenSet(rds, None, "forum", 3600).is_fresh(url)  # pages are per source
+    one.expect("http://127.0.0.1:9/raw/LEDGER")  # a page with one document, not yet scanned
+    one.parsed("http://127.0.0.1:9/raw/LEDGER", "http://127.0.0.1:9/raw/LEDGER")
+    assert not other.is_fresh("http://127.0.0.1:9/raw/LEDGER")
+    one.processed("http://127.0.0.1:9/raw/LEDGER", sha256="ef" * 32)  # its finding sent: done, said at once
+    assert other.is_fresh("http://127.0.0.1:9/raw/LEDGER") and one.unfinished() == []
     assert 3500 < rds.ttl(page_key("pastes", url)) <= 3600
     assert 3500 < rds.ttl("dumpwatch:content:" + "cd" * 32) <= 3600
     keys = list(rds.scan_iter())
@@ -254,6 +259,7 @@ def test_a_worker_that_died_during_the_run_makes_it_partial_and_is_said_once(hom
     d = Daemon(control, control.load_config())
     db = store.open_db(control.db_path)
     d.crawls.crawl("pastes")
+    assert "run of pastes open since" in CliRunner().invoke(cli, ["--home", str(control.root), "status"]).output
     info = _opened_ago(rds, 100)
     for key, n in {"pages": 5, "listing_ok": 1, "listed": 6, "documents": 3, "findings_sent": 1}.items():
         rds.hincrby("dumpwatch:run:counters:" + info["run"], key, n)
@@ -277,6 +283,7 @@ def test_a_worker_that_died_during_the_run_makes_it_partial_and_is_said_once(hom
     assert "FAILED (partial: worker dead:2:pastes went silent" in shown.output
     found = json.loads(CliRunner().invoke(cli, ["--home", str(control.root), "status", "--json"]).output)
     assert {w["name"]: w["silent"] for w in found["workers"]} == {"alive:1:pastes": False, "dead:2:pastes": True}
+    assert found["open_runs"] == {} and found["workers_error"] is None
 
 
 def test_a_run_that_times_out_or_has_no_worker_is_closed_as_an_error(homes, paste_site, redis_url, rds, monkeypatch):
@@ -344,3 +351,18 @@ def test_the_shared_slot_spaces_starts_bounds_leases_and_throttles(rds):
     rds.delete(keys[0])
     acquire(keys=keys, args=[400, 2, "e", 60_000])
     assert 400 < rds.pttl(keys[0]) <= 1700
+
+
+def test_status_says_when_it_cannot_read_the_workers(homes, paste_site):
+    from click.testing import CliRunner
+
+    from dumpwatch.cli.main import cli
+    from tests.helpers.crawlkit import free_port
+
+    control = homes["control"]
+    _config(control, paste_site, f'\n[cluster]\nredis_url = "redis://127.0.0.1:{free_port()}/0"\n')  # nobody there
+    shown = CliRunner().invoke(cli, ["--home", str(control.root), "status"])
+    assert shown.exit_code == 0 and "cannot read the workers from Redis (ConnectionError" in shown.output
+    assert "pastes" in shown.output  # the rest of the status is still shown
+    found = json.loads(CliRunner().invoke(cli, ["--home", str(control.root), "status", "--json"]).output)
+    assert found["workers"] == [] and found["workers_error"].startswith("cannot read the workers")
