@@ -162,6 +162,10 @@ def counters_of(r: Any, run_key: str) -> dict[str, int]:
 def close_run(r: Any, db: Any, info: Mapping[str, Any], *, failures: list[str], config: Any = None,
               failing_runs: int = 3, timed_out: bool = False) -> str:
     """Record the run in ``crawl_runs`` (ok / partial / error), then forget it in Redis; the outcome."""
+    known = health.get_run(db, info["run"])
+    if known is not None and known.finished is not None:  # closed already (by another control node?)
+        _forget(r, info)
+        return "ok" if known.ok else "closed"
     counts = counters_of(r, info["run"])
     get = counts.get
     failures = list(failures)
@@ -192,7 +196,16 @@ def close_run(r: Any, db: Any, info: Mapping[str, Any], *, failures: list[str], 
               "offsite_skipped": get("offsite_skipped", 0), "bombs": get("bombs", 0)}
     health.finish_run(db, int(info["id"]), ok=outcome == "ok", close_reason=reason, counters=counters,
                       detail=detail)
-    # stored: now Redis may forget it (a control node that dies here closes nothing twice: see check_runs)
+    _forget(r, info)  # stored: now Redis may forget it (a control node that dies before closes it again)
+    source = info["source"]
+    problems = health.check_health(db, source, failing_runs=failing_runs, config=config)
+    level = logging.INFO if outcome == "ok" else logging.WARNING
+    log.log(level, "run of %s closed: %s; %s%s", source, reason, counters,
+            f"; health: {', '.join(problems)}" if problems else "")
+    return outcome
+
+
+def _forget(r: Any, info: Mapping[str, Any]) -> None:
     source = info["source"]
     if r.get(CURRENT + source) == info["run"]:
         r.delete(CURRENT + source)
@@ -200,11 +213,6 @@ def close_run(r: Any, db: Any, info: Mapping[str, Any], *, failures: list[str], 
     if raw and json.loads(raw).get("run") == info["run"]:
         r.hdel(OPEN, source)
     r.delete(COUNTERS + info["run"])
-    problems = health.check_health(db, source, failing_runs=failing_runs, config=config)
-    level = logging.INFO if outcome == "ok" else logging.WARNING
-    log.log(level, "run of %s closed: %s; %s%s", source, reason, counters,
-            f"; health: {', '.join(problems)}" if problems else "")
-    return outcome
 
 
 def check_runs(r: Any, db: Any, watches: dict[str, Watch], heartbeats: list[dict[str, Any]], *,
@@ -220,7 +228,7 @@ def check_runs(r: Any, db: Any, watches: dict[str, Watch], heartbeats: list[dict
     for source, info in open_runs(r).items():
         run = health.get_run(db, info["run"])
         if run is not None and run.finished is not None:  # closed, then the control node died: forget it
-            r.hdel(OPEN, source)
+            _forget(r, info)
             continue
         done.open += 1
         watch = watches.setdefault(info["run"], Watch())
@@ -265,7 +273,7 @@ def supersede(r: Any, db: Any, source: str, *, config: Any = None, failing_runs:
     info = json.loads(raw)
     run = health.get_run(db, info["run"])
     if run is not None and run.finished is not None:
-        r.hdel(OPEN, source)
+        _forget(r, info)
         return None
     return close_run(r, db, info, config=config, failing_runs=failing_runs,
                      failures=["not finished when the next run was pushed"])

@@ -42,6 +42,7 @@ class Control:
         self._alerting: Any = None
         self._watches: dict[str, Any] = {}  # run key -> crawler.cluster.runs.Watch
         self._state_lock = threading.Lock()
+        self._runs_lock = threading.Lock()  # a push and the runs job never close the same run together
         self.silent: dict[str, str] = {}  # silent worker crawls said so far (name -> last heartbeat)
         self.silent_seen = 0  # how many times a worker crawl fell silent
         self.runs_closed: dict[str, int] = {}  # outcome -> runs closed
@@ -68,8 +69,9 @@ class Control:
         failing = self.crawl_config.defaults.failing_runs
         db = open_db(self.home.db_path)
         try:
-            runs.supersede(r, db, name, config=self.config, failing_runs=failing)
-            info = runs.open_run(r, db, src, timeout=self.crawl_config.defaults.run_timeout)
+            with self._runs_lock:
+                runs.supersede(r, db, name, config=self.config, failing_runs=failing)
+                info = runs.open_run(r, db, src, timeout=self.crawl_config.defaults.run_timeout)
             try:
                 n = push_start_requests(r, src, self.crawl_config)
             except Exception as exc:
@@ -91,8 +93,9 @@ class Control:
         self._note_silent(beats)
         db = open_db(self.home.db_path)
         try:
-            done = runs.check_runs(r, db, self._watches, beats, queue_length=lambda s: r.zcard(queue_key(s)),
-                                   config=self.config, failing_runs=self.crawl_config.defaults.failing_runs)
+            with self._runs_lock:
+                done = runs.check_runs(r, db, self._watches, beats, queue_length=lambda s: r.zcard(queue_key(s)),
+                                       config=self.config, failing_runs=self.crawl_config.defaults.failing_runs)
         finally:
             db.close()
         with self._state_lock:
