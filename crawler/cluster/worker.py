@@ -32,7 +32,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 
-from crawler.cluster import findings
+from crawler.cluster import findings, reload
 from crawler.cluster.connect import ClusterSettings, client, scrapy_params
 from crawler.pipelines import ScanPipeline
 
@@ -56,7 +56,10 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
         "CLOSESPIDER_PAGECOUNT": 0,  # a long-lived crawl: [crawler] max_requests is per run
         "ITEM_PIPELINES": {"crawler.cluster.worker.StreamPipeline": 300},
         "EXTENSIONS": {"crawler.extensions.EscapedLog": 0, "crawler.extensions.RunRecorder": 500,
-                       "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520},
+                       "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520,
+                       "crawler.cluster.reload.IndexWatch": 530, "crawler.cluster.metrics.Metrics": 540},
+        "DUMPWATCH_INDEX_CHECK_SECONDS": cluster.index_check,
+        "DUMPWATCH_METRICS": "%s:%d" % cluster.metrics if cluster.metrics else "",
     }
 
 
@@ -79,6 +82,7 @@ class StreamPipeline(ScanPipeline):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.redis: Any = None
+        self.watch: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "StreamPipeline":
@@ -89,7 +93,18 @@ class StreamPipeline(ScanPipeline):
         settings = cluster_settings(pipeline.state.config, crawler.settings.get("REDIS_URL"))
         assert settings is not None
         pipeline.redis = client(settings)
+        from crawler.cluster import indexes
+
+        pipeline.watch = reload.watch_of(crawler)
+        if pipeline.watch is not None:  # what the scanner was built from, kept in step (crawler/cluster/reload.py)
+            pipeline.watch.attach(pipeline, indexes.identity(pipeline.state.home))
         return pipeline
+
+    async def _process(self, item: Any, sha: str) -> bool:
+        if self.watch is not None and not self.watch.ready():  # never a scan with a stale index
+            self._lost(item, reload.STALE_REASON)
+            return False
+        return await super()._process(item, sha)
 
     def record(self, finding: Any, item: Any, sha: str) -> int | None:
         from crawler.pipelines import finding_detail

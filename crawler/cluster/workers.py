@@ -2,9 +2,11 @@
 
 Each crawl of a worker writes, every :data:`HEARTBEAT_SECONDS`, one field of the hash
 ``dumpwatch:workers`` (``HOST:PID:SOURCE``): the host, pid, dumpwatch version, source, when it
-started, the heartbeat time, the documents it fetched and the findings it sent, and when it last
-fetched a document. :func:`read` gives them back with ``silent`` set for a heartbeat older than
-three periods (a worker killed, hung or cut off). ``dumpwatch workers`` shows them.
+started, the heartbeat time, the documents it fetched and the findings it sent, when it last
+fetched a document, and ``stale_index``: why it does not scan (its index does not match the
+control node's: :mod:`crawler.cluster.reload`), or null. :func:`read` gives them back with
+``silent`` set for a heartbeat older than three periods (a worker killed, hung or cut off).
+``dumpwatch workers`` shows them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import json
 import logging
 import os
 import socket
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 
+from crawler.cluster import reload
 from dumpwatch import clock
 
 log = logging.getLogger(__name__)
@@ -82,10 +86,13 @@ class Heartbeat:
         if documents != self._documents:
             self._documents = documents
             self.info["last_document"] = clock.utcnow()
+        watch = reload.watch_of(self.crawler)
         self.info.update(heartbeat=clock.utcnow(), documents=documents,
-                         findings_sent=stats.get_value("dumpwatch/cluster/findings_sent", 0))
+                         findings_sent=stats.get_value("dumpwatch/cluster/findings_sent", 0),
+                         stale_index=watch.stale if watch is not None else None)
         try:
             self.redis.hset(KEY, self.name, json.dumps(self.info, sort_keys=True))
+            stats.set_value("dumpwatch/cluster/heartbeat_at", time.time())  # for the metrics
         except Exception as exc:  # Redis away: the next beat tries again; the control node sees it silent
             stats.inc_value("dumpwatch/cluster/heartbeat_failed")
             log.warning("heartbeat not written (%s)", type(exc).__name__)

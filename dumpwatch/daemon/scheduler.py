@@ -259,6 +259,8 @@ class Daemon:
             self._install_signals()
         sched = self.build()
         sched.start()
+        if self.control is not None:
+            self.control.start()  # its metrics page, if asked for
         self.write_state()
         log.info("daemon started (pid %d): %d crawl jobs; next runs: %s", os.getpid(),
                  len(self.crawl_config.enabled()),
@@ -327,6 +329,8 @@ class Daemon:
                 self._wait_for_crawls(KILL_WAIT_SECONDS)
         if sched is not None and sched.running:
             sched.shutdown(wait=True)  # the delivery pass in flight finishes
+        if self.control is not None:
+            self.control.stop()
         self.write_state("stopped")
         if self._lock_fh is not None:
             state.release_lock(self._lock_fh)
