@@ -59,10 +59,17 @@ def parse_address(text: str, *, public: bool = False, path: Any = None, option: 
 
 
 def serve(host: str, port: int, registry: Any = None) -> Any:
-    """prometheus-client's HTTP server on ``host:port`` in a daemon thread; the server (``shutdown()``)."""
+    """prometheus-client's HTTP server on ``host:port`` in a daemon thread; the server (``shutdown()``).
+
+    An address that cannot be listened on (in use, not this machine's) is a :class:`ConfigError`:
+    the daemon or worker does not start without the metrics it was asked for."""
     from prometheus_client import REGISTRY, start_http_server
 
-    server, _thread = start_http_server(port, addr=host, registry=registry or REGISTRY)
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry or REGISTRY)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve the metrics on {host}:{port} ({exc.strerror or exc}): choose another "
+                          "address", key="cluster.metrics") from None
     log.info("Prometheus metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
     return server
 
@@ -144,6 +151,18 @@ _process: dict[str, Any] = {}  # the worker process's collector and server, made
 _process_lock = threading.Lock()
 
 
+def serve_worker(host: str, port: int) -> None:
+    """The worker process's metrics page (default registry), before its crawls start (crawler/cluster/worker.py)."""
+    with _process_lock:
+        if "collector" not in _process:
+            from prometheus_client import REGISTRY
+
+            collector = WorkerCollector()
+            REGISTRY.register(collector)
+            _process["collector"] = collector
+            _process["server"] = serve(host, port)
+
+
 class Metrics:
     """The Scrapy extension of a worker's crawl: its stats on the process's metrics page."""
 
@@ -163,15 +182,8 @@ class Metrics:
         ext = cls(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
-        with _process_lock:
-            if "collector" not in _process:
-                from prometheus_client import REGISTRY
-
-                host, port = address.rsplit(":", 1)
-                collector = WorkerCollector()
-                REGISTRY.register(collector)
-                _process["collector"] = collector
-                _process["server"] = serve(host, int(port))
+        host, port = address.rsplit(":", 1)
+        serve_worker(host.strip("[]"), int(port))  # started already by run_worker: nothing to do
         return ext
 
     def spider_opened(self, spider: Any) -> None:

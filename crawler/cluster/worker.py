@@ -157,6 +157,10 @@ def run_worker(home: Any, config: Any, cluster: ClusterSettings, sources: Sequen
     for key, value in worker_settings(cluster).items():
         settings.set(key, value, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # the CLI's handler (escaped) stays
+    if cluster.metrics:  # one page for every crawl of this process; an address in use stops us here
+        from crawler.cluster.metrics import serve_worker
+
+        serve_worker(*cluster.metrics)
     process = CrawlerProcess(settings)
     loader = SpiderLoader.from_settings(settings)
     for src in chosen:

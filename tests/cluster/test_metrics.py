@@ -143,3 +143,27 @@ def test_a_scrape_without_redis_says_so(homes, tmp_path):
     assert value(samples, "dumpwatch_control_redis_up") == 0
     assert value(samples, "dumpwatch_control_errors_total", kind="scrape redis") == 1
     assert value(samples, "dumpwatch_control_delivery_messages", status="pending") == 0
+
+
+def test_an_address_in_use_stops_the_worker_and_the_control_node_saying_so(homes, redis_url, rds):
+    import socket
+
+    from crawler.cluster import indexes
+    from crawler.cluster.connect import cluster_settings
+    from crawler.cluster.metrics import ControlMetrics
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cluster = cluster_settings({"cluster": {"redis_url": redis_url, "metrics": f"127.0.0.1:{port}"}})
+        with pytest.raises(ConfigError, match="cannot serve the metrics"):
+            ControlMetrics(cluster, homes["control"], ["pastes"]).start()
+        indexes.publish(rds, homes["control"])
+        proc = start_worker(homes["worker"], redis_url, "--metrics", f"127.0.0.1:{port}")
+        try:
+            assert proc.wait(timeout=120) == 2
+        finally:
+            _stop(proc)
+    said = (homes["worker"].root / "worker.out").read_text()
+    assert "cannot serve the metrics" in said and "Traceback" not in said
