@@ -257,10 +257,10 @@ class Daemon:
             log.warning("%s", warning)
         if install_signals:
             self._install_signals()
+        if self.control is not None:
+            self.control.start()  # its metrics page, if asked for (an address in use stops us here)
         sched = self.build()
         sched.start()
-        if self.control is not None:
-            self.control.start()  # its metrics page, if asked for
         self.write_state()
         log.info("daemon started (pid %d): %d crawl jobs; next runs: %s", os.getpid(),
                  len(self.crawl_config.enabled()),
