@@ -8,8 +8,17 @@ import pytest
 
 from crawler.cluster.metrics import parse_address
 from dumpwatch.errors import ConfigError
-from tests.cluster.test_worker import _config, _stop, _wait_for, paste_site  # noqa: F401 (a fixture)
-from tests.helpers.metricskit import answers, free_port, scrape, start_worker, value
+from tests.cluster.test_worker import _config, _stop, _wait_for
+from tests.helpers.opskit import answers, free_port, paste_archive, scrape, start_worker, value
+
+
+@pytest.fixture
+def paste_site(people):
+    server = paste_archive(people)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("text", ["127.0.0.1:9464", "[::1]:9464", "localhost:9464"])
@@ -130,7 +139,7 @@ def test_a_scrape_without_redis_says_so(homes, tmp_path):
     """Redis away at scrape time: redis_up 0 and a scrape error counted; the store's gauges are still there."""
     from crawler.cluster.connect import cluster_settings
     from crawler.cluster.metrics import ControlMetrics
-    from tests.helpers.metricskit import free_port as port_of
+    from tests.helpers.opskit import free_port as port_of
 
     dead = f"redis://127.0.0.1:{port_of()}/0"
     cluster = cluster_settings({"cluster": {"redis_url": dead, "metrics": f"127.0.0.1:{port_of()}"}})

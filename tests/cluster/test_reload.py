@@ -10,10 +10,21 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from dumpwatch import store
-from tests.cluster.test_worker import _config, _stop, _wait_for, paste_site  # noqa: F401 (a fixture)
+from tests.cluster.test_worker import _config, _stop, _wait_for
 from tests.helpers.crawlkit import LEAK, ROOT, repost
-from tests.helpers.metricskit import answers, free_port, scrape, start_worker, value
+from tests.helpers.opskit import answers, free_port, list_archive, paste_archive, scrape, start_worker, value
+
+
+@pytest.fixture
+def paste_site(people):
+    server = paste_archive(people)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _enroll_again(home, records, tmp_path) -> None:
@@ -78,8 +89,7 @@ def test_a_worker_pauses_on_a_leak_enrolled_again_and_reloads_the_new_copy(homes
         paste_site.add("/raw/REPOSTNEW", repost(strangers[:25], "csv", 7),
                        headers={"Content-Type": "text/plain; charset=utf-8"})
         paste_site.bodies["REPOSTNEW"] = "new"
-        links = "".join(f'<tr><td><a href="/{k}">{k}</a></td></tr>' for k in paste_site.bodies)
-        paste_site.add("/archive", f"<html><body><table class='maintable'>{links}</table></body></html>")
+        list_archive(paste_site)
         d.crawls.crawl("pastes")
         checks = value(scrape(port), "dumpwatch_worker_index_checks_total", source="pastes")
         # seven more checks (1 s apart) after the push: longer than the engine's own 5 s heartbeat,

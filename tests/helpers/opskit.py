@@ -1,4 +1,5 @@
-"""Scrape a Prometheus page on 127.0.0.1 and read its samples (tests/cluster/test_metrics.py, test_reload.py)."""
+"""The operations tests' kit (tests/cluster/test_metrics.py, test_reload.py): a paste archive site,
+a `dumpwatch worker` process, and a Prometheus page on 127.0.0.1 scraped and parsed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,27 @@ import subprocess
 import sys
 import urllib.request
 
-from tests.helpers.crawlkit import ROOT
+from tests.helpers.crawlkit import NOISE, ROOT, repost
+
+
+def paste_archive(people):
+    """A started paste archive: 3 reposts and 3 noise pastes, each at /raw/KEY (as tests/cluster/test_worker.py's)."""
+    from dumpwatch.devkit.localsites import SiteServer
+
+    server = SiteServer().start()
+    server.bodies = {"REPOSTAA": repost(people[0:25], "csv", 1), "REPOSTBB": repost(people[30:50], "json", 2),
+                     "REPOSTCC": repost(people[60:75], "kv", 3),
+                     "NOISEAAA": NOISE[0], "NOISEBBB": NOISE[1], "NOISECCC": NOISE[2]}
+    for key, body in server.bodies.items():
+        server.add(f"/raw/{key}", body, headers={"Content-Type": "text/plain; charset=utf-8"})
+    list_archive(server)
+    return server
+
+
+def list_archive(server) -> None:
+    """The archive's listing page, with every paste of ``server.bodies``."""
+    links = "".join(f'<tr><td><a href="/{k}">{k}</a></td></tr>' for k in server.bodies)
+    server.add("/archive", f"<html><body><table class='maintable'>{links}</table></body></html>")
 
 
 def free_port() -> int:
