@@ -176,3 +176,26 @@ def test_an_address_in_use_stops_the_worker_and_the_control_node_saying_so(homes
             _stop(proc)
     said = (homes["worker"].root / "worker.out").read_text()
     assert "cannot serve the metrics" in said and "Traceback" not in said
+
+
+def test_the_running_daemon_serves_the_control_nodes_page_and_stops_it(homes, paste_site, redis_url):
+    import threading
+
+    from dumpwatch.daemon.scheduler import Daemon
+
+    control = homes["control"]
+    port = free_port()
+    _config(control, paste_site, f'\n[cluster]\nmetrics = "127.0.0.1:{port}"\n')
+    d = Daemon(control, control.load_config(), redis_url=redis_url)
+    runner = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    runner.start()
+    try:
+        deadline = 300  # polls of 0.2 s, bounded: the daemon starts its page before its scheduler
+        while not answers(port) and deadline and runner.is_alive():
+            deadline -= 1
+            threading.Event().wait(0.2)
+        assert value(scrape(port), "dumpwatch_control_redis_up") == 1
+    finally:
+        d.stop_event.set()
+        runner.join(60)
+    assert not runner.is_alive() and not answers(port)

@@ -116,3 +116,43 @@ def test_a_worker_pauses_on_a_leak_enrolled_again_and_reloads_the_new_copy(homes
     found = store.findings(store.open_db(control.db_path), where="verdict = ?", params=["repost"])
     assert sorted(f["url"].rsplit("/", 1)[1] for f in found) == ["REPOSTAA", "REPOSTBB", "REPOSTCC", "REPOSTNEW"]
     assert all(f["leak"] == LEAK for f in found)
+
+
+class _Engine:
+    paused = False
+
+    def pause(self):
+        self.paused = True
+
+    def unpause(self):
+        self.paused = False
+
+
+def test_a_document_is_not_scanned_once_a_new_identity_is_published(homes, rds, monkeypatch):
+    """Before each document (not only every index_check): a published change pauses the crawl at once;
+    the same change synced here reloads the scanner and resumes it."""
+    from types import SimpleNamespace
+
+    from crawler.cluster import indexes, reload
+
+    control, worker = homes["control"], homes["worker"]
+    indexes.publish(rds, control)
+    crawler = SimpleNamespace(stats=None, engine=_Engine())
+    watch = reload.IndexWatch(crawler, period=3600)  # no periodic check in this test
+    watch.redis, watch.home, watch.source = rds, worker, "pastes"
+    reloads = []
+    monkeypatch.setattr(reload, "reload_scanner", reloads.append)
+    watch.attach("the pipeline", indexes.identity(worker))
+    assert watch.ready() and not crawler.engine.paused
+    meta = control.index_dir / LEAK / "meta.json"
+    data = json.loads(meta.read_text())
+    data["records"] = int(data["records"]) + 1  # enrolled again on the control node
+    meta.write_text(json.dumps(data))
+    indexes.publish(rds, control)
+    assert not watch.ready() and crawler.engine.paused
+    assert f"leak {LEAK!r} is stale here" in watch.stale and reloads == []
+    assert not watch.ready()  # and it stays so
+    shutil.copy(meta, worker.index_dir / LEAK / "meta.json")  # synced
+    watch.check()
+    assert reloads == ["the pipeline"] and watch.stale is None and not crawler.engine.paused
+    assert watch.ready()
