@@ -19,5 +19,8 @@ default; this package is used only when ``[cluster] redis_url`` or ``--redis URL
 - :mod:`crawler.cluster.runs`: crawl runs opened by the push, counted by the workers, closed by the
   control node;
 - :mod:`crawler.cluster.indexes`: the key id and index identities the control node publishes, and
-  the check a worker makes of its own before it scans anything.
+  the check a worker makes of its own before it scans anything;
+- :mod:`crawler.cluster.reload`: a running worker's periodic check: it reloads a synced copy of the
+  index and pauses while its copy is stale;
+- :mod:`crawler.cluster.metrics`: the Prometheus metrics of a worker's crawls and of the control node.
 """

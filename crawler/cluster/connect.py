@@ -7,6 +7,9 @@
     username = "dumpwatch"                         # an ACL user (optional)
     password_env = "DUMPWATCH_REDIS_PASSWORD"      # or password_file = "/etc/dumpwatch/redis.pass" (0600)
     claim_idle = "5m"                              # findings of a consumer silent this long are taken over
+    metrics = "127.0.0.1:9464"                     # Prometheus /metrics (off unless set; loopback unless
+                                                   # metrics_public = true)
+    index_check = "30s"                            # a worker checks its index against the control node's
 
 The password is never written in the URL nor in the configuration: a URL that holds one is refused
 (it would show in ``ps``, the logs and the configuration file). ``--redis URL`` on the command line
@@ -32,6 +35,12 @@ CLUSTER = Section("cluster", {
     "password_file": Key("str"),
     "claim_idle": Key("duration", 300.0, above=0),
     "consumer": Key("str", "control"),
+    # crawler/cluster/metrics.py: the Prometheus endpoint, HOST:PORT, off unless set; loopback only
+    # unless metrics_public = true (the page has no authentication)
+    "metrics": Key("str"),
+    "metrics_public": Key("bool", False),
+    # crawler/cluster/reload.py: how often a worker checks its index against the control node's
+    "index_check": Key("duration", 30.0, above=0),
 })
 
 SCHEMES = ("redis", "rediss")
@@ -45,6 +54,9 @@ class ClusterSettings:
     password_file: str | None = None
     claim_idle: float = 300.0
     consumer: str = "control"
+    metrics: tuple[str, int] | None = None  # (host, port) of the Prometheus endpoint
+    metrics_public: bool = False
+    index_check: float = 30.0
 
     def password(self) -> str | None:
         """The password from ``password_env`` or ``password_file``, read at each connection (never shown)."""
@@ -72,8 +84,12 @@ def cluster_settings(config: Mapping[str, Any] | None, redis_url: str | None = N
     if not url:
         return None
     check_url(url, path=None if redis_url else path)
+    from crawler.cluster.metrics import parse_address
+
+    metrics = values["metrics"] and parse_address(values["metrics"], public=values["metrics_public"], path=path)
     return ClusterSettings(url, values["username"], values["password_env"], values["password_file"],
-                           values["claim_idle"], values["consumer"])
+                           values["claim_idle"], values["consumer"], metrics or None, values["metrics_public"],
+                           values["index_check"])
 
 
 def check_url(url: str, *, path: Any = None) -> None:
@@ -86,13 +102,13 @@ def check_url(url: str, *, path: Any = None) -> None:
                           path=path, key="cluster.redis_url")
 
 
-def client(settings: ClusterSettings) -> Any:
+def client(settings: ClusterSettings, *, timeout: float = 30.0) -> Any:
     """A :class:`redis.Redis` client (TLS with the system's CAs for ``rediss://``), responses as text."""
     import redis
 
     return redis.Redis.from_url(settings.redis_url, username=settings.username, password=settings.password(),
-                                decode_responses=True, socket_connect_timeout=10, socket_timeout=30,
-                                health_check_interval=30)
+                                decode_responses=True, socket_connect_timeout=min(10.0, timeout),
+                                socket_timeout=timeout, health_check_interval=30)
 
 
 def scrapy_params(settings: ClusterSettings) -> dict[str, Any]:

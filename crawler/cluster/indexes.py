@@ -5,7 +5,9 @@ docs/scale.md). The control node publishes what it has enrolled at each crawl pu
 the key id (:func:`matchers.fingerprint.key_id`, a public identifier, never the key) and, per leak,
 the SHA-256 of the index's ``meta.json`` (it changes when a leak is enrolled again). A worker checks
 its own against it at start (:func:`check`) and refuses to run with a foreign key, a missing leak, a
-stale copy or a leak the control node does not have, saying which and what to do.
+stale copy or a leak the control node does not have, saying which and what to do (:func:`compare`);
+a running worker goes on checking (crawler/cluster/reload.py: it reloads a fresh copy, pauses on a
+stale one). The control node publishes again at each findings pass too (dumpwatch/daemon/cluster.py).
 """
 
 from __future__ import annotations
@@ -45,6 +47,27 @@ def publish(r: Any, home: Any) -> dict[str, Any]:
     return mine
 
 
+def compare(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """What differs between a worker's identity and the control node's, each said with what to do."""
+    if mine["key_id"] != theirs.get("key_id"):
+        return [f"has another key (key id {mine['key_id']}) than the control node ({theirs.get('key_id')})"]
+    problems = []
+    for leak, digest in sorted(theirs.get("leaks", {}).items()):
+        if leak not in mine["leaks"]:
+            problems.append(f"leak {leak!r} is not enrolled here")
+        elif mine["leaks"][leak] != digest:
+            problems.append(f"leak {leak!r} is stale here (enrolled again on the control node)")
+    problems += [f"leak {leak!r} is enrolled here but not on the control node"
+                 for leak in sorted(set(mine["leaks"]) - set(theirs.get("leaks", {})))]
+    return problems
+
+
+def published(r: Any) -> dict[str, Any] | None:
+    """The control node's published identity, ``None`` before it published one."""
+    raw = r.get(KEY)
+    return json.loads(raw) if raw else None
+
+
 def check(r: Any, home: Any, *, wait: float = 1.0) -> dict[str, Any]:
     """A worker: its indexes and key against the control node's; :class:`ScannerUnavailable` saying why not.
 
@@ -59,19 +82,9 @@ def check(r: Any, home: Any, *, wait: float = 1.0) -> dict[str, Any]:
         raw = r.get(KEY)
     theirs = json.loads(raw)
     mine = identity(home)
-    where = f"this worker's home {home.root}"
-    if mine["key_id"] != theirs.get("key_id"):
-        raise ScannerUnavailable(f"{where} has another key (key id {mine['key_id']}) than the control node "
-                                 f"({theirs.get('key_id')}): copy the control node's key and index/ here")
-    problems = []
-    for leak, digest in sorted(theirs.get("leaks", {}).items()):
-        if leak not in mine["leaks"]:
-            problems.append(f"leak {leak!r} is not enrolled here")
-        elif mine["leaks"][leak] != digest:
-            problems.append(f"leak {leak!r} is stale here (enrolled again on the control node)")
-    problems += [f"leak {leak!r} is enrolled here but not on the control node"
-                 for leak in sorted(set(mine["leaks"]) - set(theirs.get("leaks", {})))]
+    problems = compare(mine, theirs)
     if problems:
-        raise ScannerUnavailable(f"{where}: {'; '.join(problems)}: copy the control node's index/ here "
-                                 "and start the worker again")
+        what = "key and index/" if mine["key_id"] != theirs.get("key_id") else "index/"
+        raise ScannerUnavailable(f"this worker's home {home.root}: {'; '.join(problems)}: copy the control "
+                                 f"node's {what} here and start the worker again")
     return mine

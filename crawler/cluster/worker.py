@@ -35,7 +35,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 
-from crawler.cluster import findings
+from crawler.cluster import findings, reload
 from crawler.cluster.connect import ClusterSettings, client, scrapy_params
 from crawler.pipelines import ScanPipeline
 
@@ -61,10 +61,13 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
         "CLOSESPIDER_PAGECOUNT": 0,  # a long-lived crawl: [crawler] max_requests is per run
         "ITEM_PIPELINES": {"crawler.cluster.worker.StreamPipeline": 300},
         "EXTENSIONS": {"crawler.extensions.EscapedLog": 0, "crawler.extensions.RunRecorder": 500,
-                       "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520},
+                       "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520,
+                       "crawler.cluster.reload.IndexWatch": 530, "crawler.cluster.metrics.Metrics": 540},
         "DOWNLOADER_MIDDLEWARES": {**project.DOWNLOADER_MIDDLEWARES,
                                    "crawler.cluster.workers.BusyMiddleware": 1,  # first: says "busy" at once
                                    "crawler.cluster.politeness.SharedSlotMiddleware": 950},  # last: the slot
+        "DUMPWATCH_INDEX_CHECK_SECONDS": cluster.index_check,
+        "DUMPWATCH_METRICS": "%s:%d" % cluster.metrics if cluster.metrics else "",
     }
 
 
@@ -87,6 +90,7 @@ class StreamPipeline(ScanPipeline):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.redis: Any = None
+        self.watch: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "StreamPipeline":
@@ -97,7 +101,18 @@ class StreamPipeline(ScanPipeline):
         settings = cluster_settings(pipeline.state.config, crawler.settings.get("REDIS_URL"))
         assert settings is not None
         pipeline.redis = client(settings)
+        from crawler.cluster import indexes
+
+        pipeline.watch = reload.watch_of(crawler)
+        if pipeline.watch is not None:  # what the scanner was built from, kept in step (crawler/cluster/reload.py)
+            pipeline.watch.attach(pipeline, indexes.identity(pipeline.state.home))
         return pipeline
+
+    async def _process(self, item: Any, sha: str) -> bool:
+        if self.watch is not None and not self.watch.ready():  # never a scan with a stale index
+            self._lost(item, reload.STALE_REASON)
+            return False
+        return await super()._process(item, sha)
 
     def record(self, finding: Any, item: Any, sha: str) -> int | None:
         from crawler.pipelines import finding_detail
@@ -158,6 +173,10 @@ def run_worker(home: Any, config: Any, cluster: ClusterSettings, sources: Sequen
     for key, value in worker_settings(cluster).items():
         settings.set(key, value, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # the CLI's handler (escaped) stays
+    if cluster.metrics:  # one page for every crawl of this process; an address in use stops us here
+        from crawler.cluster.metrics import serve_worker
+
+        serve_worker(*cluster.metrics)
     process = CrawlerProcess(settings)
     loader = SpiderLoader.from_settings(settings)
     for src in chosen:

@@ -2,10 +2,12 @@
 
 Each crawl of a worker writes, every :data:`HEARTBEAT_SECONDS`, one field of the hash
 ``dumpwatch:workers`` (``HOST:PID:SOURCE``): the host, pid, dumpwatch version, source, when it
-started, the heartbeat time, the documents it fetched and the findings it sent, and when it last
-fetched a document, and how many requests it has in progress (downloading, or being parsed and
-scanned). :func:`read` gives them back with ``silent`` set for a heartbeat older than three periods
-(a worker killed, hung or cut off). ``dumpwatch workers`` and ``dumpwatch status`` show them.
+started, the heartbeat time, the documents it fetched and the findings it sent, when it last
+fetched a document, how many requests it has in progress (downloading, or being parsed and
+scanned), and ``stale_index``: why it does not scan (its index does not match the control node's:
+:mod:`crawler.cluster.reload`), or null. :func:`read` gives them back with ``silent`` set for a
+heartbeat older than three periods (a worker killed, hung or cut off). ``dumpwatch workers`` and
+``dumpwatch status`` show them.
 
 The same Lua call adds the crawl's counters to its source's open run (:func:`crawler.cluster.runs.beat`),
 so a heartbeat that says "nothing in progress" comes with every count of the work before it. A
@@ -20,13 +22,14 @@ import json
 import logging
 import os
 import socket
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 
-from crawler.cluster import runs
+from crawler.cluster import reload, runs
 from dumpwatch import clock
 
 log = logging.getLogger(__name__)
@@ -120,14 +123,17 @@ class Heartbeat:
             self._documents = documents
             self.info["last_document"] = clock.utcnow()
         in_progress = self.in_progress_now()
+        watch = reload.watch_of(self.crawler)
         self.info.update(heartbeat=clock.utcnow(), documents=documents, in_progress=in_progress,
-                         findings_sent=stats.get_value("dumpwatch/cluster/findings_sent", 0))
+                         findings_sent=stats.get_value("dumpwatch/cluster/findings_sent", 0),
+                         stale_index=watch.stale if watch is not None else None)
         counts = runs.snapshot(stats.get_stats())
         try:
             if runs.beat(self.redis, self.source, self.name, self.info, self.counters.deltas(counts),
                          workers_key=KEY):
                 self.counters.commit(counts)
             self.in_progress = in_progress
+            stats.set_value("dumpwatch/cluster/heartbeat_at", time.time())  # for the metrics
         except Exception as exc:  # Redis away: the next beat tries again; the control node sees it silent
             stats.inc_value("dumpwatch/cluster/heartbeat_failed")
             log.warning("heartbeat not written (%s)", type(exc).__name__)

@@ -9,7 +9,10 @@ job (:meth:`Control.watch`) closes it when the workers are done with it (ok, par
 ``crawl_runs`` as a local crawl's run), and says once, as a warning, each worker that fell silent
 (counted in ``daemon.json``: ``stats.workers``).
 Redis that does not answer fails the job (counted and logged by the daemon as any job error) and
-the next run tries again: findings wait in the stream, requests in the queue.
+the next run tries again: findings wait in the stream, requests in the queue. Each findings pass
+also publishes the enrolled indexes' identities again (workers pause on a stale copy:
+crawler/cluster/reload.py); with ``[cluster] metrics`` the counts and gauges go to a Prometheus
+page (:class:`crawler.cluster.metrics.ControlMetrics`, served from :meth:`Control.start`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,24 @@ class Control:
         self.silent: dict[str, str] = {}  # silent worker crawls said so far (name -> last heartbeat)
         self.silent_seen = 0  # how many times a worker crawl fell silent
         self.runs_closed: dict[str, int] = {}  # outcome -> runs closed
+        self.metrics: Any = None  # crawler/cluster/metrics.py, when [cluster] metrics is set
+        if cluster.metrics is not None:
+            from crawler.cluster.metrics import ControlMetrics
+
+            self.metrics = ControlMetrics(cluster, home, [s.name for s in crawl_config.enabled()])
+
+    def start(self) -> None:
+        """The daemon started: serve the metrics page, if asked for."""
+        if self.metrics is not None:
+            self.metrics.start()
+
+    def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
+
+    def _count(self, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.error(kind)
 
     def redis(self) -> Any:
         with self._lock:
@@ -63,23 +84,29 @@ class Control:
         from crawler.cluster.control import push_start_requests
         from dumpwatch.store import open_db
 
-        r = self.redis()
-        indexes.publish(r, self.home)  # again: a leak may have been enrolled again
         src = self.crawl_config.get(name)
         failing = self.crawl_config.defaults.failing_runs
-        db = open_db(self.home.db_path)
         try:
-            with self._runs_lock:
-                runs.supersede(r, db, name, config=self.config, failing_runs=failing)
-                info = runs.open_run(r, db, src, timeout=self.crawl_config.defaults.run_timeout)
+            r = self.redis()
+            indexes.publish(r, self.home)  # again: a leak may have been enrolled again
+            db = open_db(self.home.db_path)
             try:
-                n = push_start_requests(r, src, self.crawl_config)
-            except Exception as exc:
-                runs.close_run(r, db, info, config=self.config, failing_runs=failing,
-                               failures=[f"start requests not pushed ({type(exc).__name__})"])
-                raise
-        finally:
-            db.close()
+                with self._runs_lock:
+                    runs.supersede(r, db, name, config=self.config, failing_runs=failing)
+                    info = runs.open_run(r, db, src, timeout=self.crawl_config.defaults.run_timeout)
+                try:
+                    n = push_start_requests(r, src, self.crawl_config)
+                except Exception as exc:
+                    runs.close_run(r, db, info, config=self.config, failing_runs=failing,
+                                   failures=[f"start requests not pushed ({type(exc).__name__})"])
+                    raise
+            finally:
+                db.close()
+        except Exception:
+            self._count("push")
+            raise
+        if self.metrics is not None:
+            self.metrics.push_done(name, n)
         return {"source": name, "pushed": n, "ok": True}
 
     def watch(self) -> dict[str, Any]:
@@ -124,6 +151,7 @@ class Control:
         the job runs in any thread of the scheduler's pool)."""
         from alerts import record_finding
         from alerts.outbox import alerting_of
+        from crawler.cluster import indexes
         from crawler.cluster.findings import Consumer
         from dumpwatch.store import open_db
 
@@ -131,12 +159,20 @@ class Control:
             self._alerting = alerting_of(self.config)
             self._consumer = Consumer(self.redis(), None, name=self.cluster.consumer,
                                       claim_idle=self.cluster.claim_idle)
-        db = open_db(self.home.db_path)
         try:
-            self._consumer.record = functools.partial(record_finding, db, config=self._alerting)
-            done = self._consumer.run_once()
-        finally:
-            db.close()
+            # the workers check theirs against it: a leak enrolled again is seen within one pass
+            indexes.publish(self.redis(), self.home)
+            db = open_db(self.home.db_path)
+            try:
+                self._consumer.record = functools.partial(record_finding, db, config=self._alerting)
+                done = self._consumer.run_once()
+            finally:
+                db.close()
+        except Exception:
+            self._count("findings pass")
+            raise
+        if self.metrics is not None:
+            self.metrics.pass_done(vars(done))
         if done.read or done.lost:
             level = logging.WARNING if done.bad or done.errors or done.lost else logging.INFO
             log.log(level, "findings stream: %d read, %d recorded, %d already known, %d claimed, %d bad, "

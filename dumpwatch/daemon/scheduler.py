@@ -264,6 +264,8 @@ class Daemon:
             log.warning("%s", warning)
         if install_signals:
             self._install_signals()
+        if self.control is not None:
+            self.control.start()  # its metrics page, if asked for (an address in use stops us here)
         sched = self.build()
         sched.start()
         self.write_state()
@@ -334,6 +336,8 @@ class Daemon:
                 self._wait_for_crawls(KILL_WAIT_SECONDS)
         if sched is not None and sched.running:
             sched.shutdown(wait=True)  # the delivery pass in flight finishes
+        if self.control is not None:
+            self.control.stop()
         self.write_state("stopped")
         if self._lock_fh is not None:
             state.release_lock(self._lock_fh)
