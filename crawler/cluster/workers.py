@@ -27,8 +27,14 @@ KEY = "dumpwatch:workers"
 HEARTBEAT_SECONDS = 10.0
 
 
+def worker_name(source: str) -> str:
+    """The name of this process's crawl of ``source``: HOST:PID:SOURCE (its heartbeat, its in-flight hash)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{source}"
+
+
 def read(r: Any, *, now: datetime | None = None, period: float = HEARTBEAT_SECONDS) -> list[dict[str, Any]]:
-    """Every worker crawl's last heartbeat, ``silent`` when older than three periods, sorted by name."""
+    """Every worker crawl's last heartbeat, ``silent`` when older than three of its periods (its
+    ``period``, else ``period``), sorted by name."""
     now = now or datetime.now(timezone.utc)
     out = []
     for name, raw in sorted(r.hgetall(KEY).items()):
@@ -37,7 +43,8 @@ def read(r: Any, *, now: datetime | None = None, period: float = HEARTBEAT_SECON
             age = (now - datetime.fromisoformat(info["heartbeat"])).total_seconds()
         except (TypeError, ValueError, KeyError):
             info, age = {}, float("inf")
-        out.append({**info, "name": name, "age": age, "silent": age > 3 * period})
+        own = info.get("period") if isinstance(info.get("period"), (int, float)) else period
+        out.append({**info, "name": name, "age": age, "silent": age > 3 * own})
     return out
 
 
@@ -69,9 +76,10 @@ class Heartbeat:
 
         state = state_of(self.crawler)
         self.redis = client(cluster_settings(state.config, self.crawler.settings.get("REDIS_URL")))
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{state.source.name}"
+        self.name = worker_name(state.source.name)
         self.info = {"host": socket.gethostname(), "pid": os.getpid(), "version": version("dumpwatch"),
-                     "source": state.source.name, "started": clock.utcnow(), "last_document": None}
+                     "source": state.source.name, "started": clock.utcnow(), "last_document": None,
+                     "period": self.period}
         self.task = task.LoopingCall(self.beat)
         self.task.start(self.period, now=True)
 

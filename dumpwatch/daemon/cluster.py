@@ -56,10 +56,12 @@ class Control:
 
     def consume(self) -> dict[str, int]:
         """The ``findings`` job: one pass over the findings stream (its own connection to the store:
-        the job runs in any thread of the scheduler's pool)."""
+        the job runs in any thread of the scheduler's pool), then the in-flight requests of dead
+        workers back into their queues (:func:`crawler.cluster.inflight.requeue_dead`)."""
         from alerts import record_finding
         from alerts.outbox import alerting_of
         from crawler.cluster.findings import Consumer
+        from crawler.cluster.inflight import requeue_dead
         from dumpwatch.store import open_db
 
         if self._consumer is None:
@@ -72,9 +74,10 @@ class Control:
             done = self._consumer.run_once()
         finally:
             db.close()
+        requeued = sum(requeue_dead(self.redis()).values())  # the requests of dead workers (said in the log)
         if done.read or done.lost:
             level = logging.WARNING if done.bad or done.errors or done.lost else logging.INFO
             log.log(level, "findings stream: %d read, %d recorded, %d already known, %d claimed, %d bad, "
                     "%d errors, %d lost", done.read, done.recorded, done.duplicates, done.claimed, done.bad,
                     done.errors, done.lost)
-        return {k: v for k, v in vars(done).items() if k != "ids"}
+        return {**{k: v for k, v in vars(done).items() if k != "ids"}, "requeued": requeued}
