@@ -192,7 +192,7 @@ class ReliableQueue(JsonPriorityQueue):
             return False, None
         return True, self._decode_request(data)
 
-    def pop(self, timeout: int = 0) -> Any:  # noqa: ARG002 (the interface's)
+    def pop(self, timeout: int = 0) -> Any:
         raise TypeError("ReliableQueue pops into a worker's in-flight hash: use pop_to")
 
 
@@ -383,7 +383,7 @@ class ReliableScheduler(RedisScheduler):
 
 
 def describe(r: Any) -> dict[str, Any]:
-    """Every in-flight hash: {worker name: [{"url", "since"}]} (for tests and ``dumpwatch workers``)."""
+    """Every in-flight hash: {worker name: [{"url", "since"}]} (what the workers hold, for a look or a test)."""
     out: dict[str, Any] = {}
     for key in r.scan_iter(match=PREFIX + "*", count=200):
         entries = []

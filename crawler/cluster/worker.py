@@ -14,8 +14,11 @@ What scrapy-redis 0.9.1 needed with Scrapy 2.13+ (docs/scale.md, "Compatibility"
 spider alive from its ``spider_idle`` handler. Here the spider's ``start()`` yields nothing (the
 control node pushes the start requests into the scheduler's queue) and :class:`KeepAlive` keeps an
 idle spider open. Its scheduler and queue are used through :mod:`crawler.cluster.queue` (declared a
-``BaseScheduler``; no Redis dupefilter); ``SCHEDULER_PERSIST`` is on (a worker that stops never
-empties the shared queue).
+``BaseScheduler``; no Redis dupefilter) and :mod:`crawler.cluster.inflight` (a popped request stays
+in this crawl's in-flight hash until its result is stored); ``SCHEDULER_PERSIST`` is on (a worker
+that stops never empties the shared queue). A finding's ``XADD`` runs off the reactor and is
+retried while Redis is away (:data:`SEND_RETRY`); if it still fails, its request goes back to the
+queue instead of being acknowledged.
 
 The seen-set, the crawl-run rows and the crawl log stay in the worker's own home for now (not yet
 shared: docs/scale.md, "Not yet built").

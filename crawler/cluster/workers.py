@@ -2,9 +2,11 @@
 
 Each crawl of a worker writes, every :data:`HEARTBEAT_SECONDS`, one field of the hash
 ``dumpwatch:workers`` (``HOST:PID:SOURCE``): the host, pid, dumpwatch version, source, when it
-started, the heartbeat time, the documents it fetched and the findings it sent, and when it last
-fetched a document. :func:`read` gives them back with ``silent`` set for a heartbeat older than
-three periods (a worker killed, hung or cut off). ``dumpwatch workers`` shows them.
+started, the heartbeat time and its period, the documents it fetched and the findings it sent, and
+when it last fetched a document. :func:`read` gives them back with ``silent`` set for a heartbeat
+older than three periods (a worker killed, hung or cut off). ``dumpwatch workers`` shows them; the
+same name keys the crawl's in-flight requests (:mod:`crawler.cluster.inflight`), re-queued once it
+is silent.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
+import redis
 from scrapy import Request
 
 from crawler.cluster import findings, inflight, workers
+from crawler.cluster.queue import NoDupeFilter
 from crawler.cluster.worker import queue_key
 from dumpwatch import clock, store
 from dumpwatch.devkit.localsites import SiteServer
@@ -73,7 +75,7 @@ def test_two_rescuers_racing_requeue_each_request_of_a_dead_worker_once(redis_se
         assert rds.zcard(QUEUE) == 0
         gate, results = threading.Barrier(2), []
 
-        def rescue() -> None:
+        def rescue(gate=gate, results=results) -> None:
             client = redis_server.client()
             gate.wait()
             results.append(inflight.requeue_dead(client))
@@ -111,6 +113,43 @@ def test_an_in_flight_entry_that_is_not_a_request_is_dropped_not_queued(rds, cap
     assert inflight.requeue_dead(rds) == {"x:4:pastes": 0}
     assert not rds.exists("other:key") and not rds.exists(inflight.inflight_key("x:4:pastes"))
     assert "dropped 2 in-flight entries" in caplog.text
+
+
+def test_the_scheduler_defers_pushes_and_acks_in_order_while_redis_is_away(tmp_path):
+    """The scheduler alone (no crawl): a request popped, Redis stopped, its child pushed and its ack
+    made meanwhile: nothing is written, nothing new popped; Redis back: the child is pushed before the
+    parent leaves flight. A request whose finding could not be sent is released, not acknowledged."""
+    from tests.helpers.redissrv import RedisServer
+
+    server = RedisServer(tmp_path / "redis-aof", appendonly=True).start()
+    try:
+        r = server.client()
+        sched = inflight.ReliableScheduler(server=r, persist=True)
+        sched.queue = inflight.ReliableQueue(r, SimpleNamespace(name="pastes", crawler=None), QUEUE)
+        sched.df, sched.name = NoDupeFilter(), "h:9:pastes"
+        held = inflight.inflight_key("h:9:pastes")
+        sched.enqueue_request(Request("http://127.0.0.1:1/archive"))
+        parent = sched.next_request()
+        assert parent.url.endswith("/archive") and r.hlen(held) == 1 and r.zcard(QUEUE) == 0
+        server.stop()
+        sched.enqueue_request(Request("http://127.0.0.1:1/raw/CHILD"))
+        sched.finished(parent)
+        assert len(sched.writes) == 2 and sched.next_request() is None and sched.has_pending_requests()
+        server = RedisServer(tmp_path / "redis-aof", port=server.port, appendonly=True).start()
+        r = server.client()
+        assert r.hlen(held) == 1 and r.zcard(QUEUE) == 0  # the parent still in flight, no child yet
+        sched.retry_at = 0.0  # the backoff's wait, over
+        child = sched.next_request()  # the deferred writes first, in order, then a pop
+        assert child.url.endswith("/raw/CHILD") and not sched.writes
+        [entry] = r.hvals(held)
+        assert "CHILD" in entry  # the parent acknowledged, the child in flight
+        item = object()
+        sched.finding_unsent(item)
+        sched.item_scraped(item, SimpleNamespace(request=child, url=child.url))
+        sched.finished(child)  # its finding was not sent: back in the queue
+        assert not r.exists(held) and [m for m in r.zrange(QUEUE, 0, -1) if "CHILD" in m]
+    finally:
+        server.stop()
 
 
 # -- real workers ------------------------------------------------------------------------------------
@@ -184,7 +223,7 @@ def _held(r, proc, part: str) -> list[str]:
     """The URLs the worker holds in flight that contain ``part``."""
     try:
         return [e["url"] for e in inflight.describe(r).get(_name(proc), []) if part in (e["url"] or "")]
-    except Exception:  # Redis stopped by the test meanwhile
+    except redis.ConnectionError:  # Redis stopped by the test meanwhile
         return []
 
 
@@ -247,8 +286,8 @@ def test_redis_stopped_while_requests_are_in_flight_loses_nothing(homes, paste_s
     """Redis (AOF on) stopped while the worker holds the listing (its follow-up pushes fail), then
     again while it holds a repost (its finding's XADD fails): after each restart the writes are done,
     every finding arrives, nothing is left in flight."""
-    from tests.helpers.redissrv import RedisServer
     from dumpwatch.daemon.scheduler import Daemon
+    from tests.helpers.redissrv import RedisServer
 
     paste_site.routes["/archive"].delay = 0.8
     server = RedisServer(tmp_path / "redis-aof", appendonly=True).start()
@@ -263,7 +302,7 @@ def test_redis_stopped_while_requests_are_in_flight_loses_nothing(homes, paste_s
         d.crawls.crawl("pastes")
         for part in ("/archive", "/raw/REPOST"):
             r = server.client()
-            _wait_for(lambda: _held(r, proc, part), proc, worker, f"{part} in flight")
+            _wait_for(lambda r=r, part=part: _held(r, proc, part), proc, worker, f"{part} in flight")
             server.stop()
             time.sleep(4)  # the response comes back meanwhile: its pushes or its finding cannot be written
             assert proc.poll() is None, "the worker died with Redis"
