@@ -7,7 +7,8 @@ requests in hand loses them. Here the scheduler is still scrapy-redis's (through
 - **pop** moves the first request of the source's queue, in one Lua script (atomic), into this
   worker crawl's *in-flight* hash ``dumpwatch:inflight:HOST:PID:SOURCE`` (the name of its heartbeat,
   :func:`crawler.cluster.workers.worker_name`): one field per pop (a random id), its value the
-  queue entry as it was (JSON: the request, its score, its queue, when it was popped);
+  queue entry as it was (JSON: the request, its score, its queue, when it was popped); the name
+  joins the set ``dumpwatch:inflight-workers`` that rescuers read (no ``SCAN`` of the keyspace);
 - **ack** (``HDEL``) once the request is finished: its response went through the spider, every
   request it gave is pushed and every document it gave went through the pipelines (a finding
   ``XADD``-ed to the stream, :mod:`crawler.cluster.findings`), or its failure went through its
@@ -55,18 +56,22 @@ from dumpwatch import clock
 log = logging.getLogger(__name__)
 
 PREFIX = "dumpwatch:inflight:"  # + the worker crawl's name, HOST:PID:SOURCE
+NAMES = "dumpwatch:inflight-workers"  # the set of names that popped, for the rescuers (no SCAN)
 QUEUE_PREFIX = "dumpwatch:requests:"
-DOWN = (redis.ConnectionError, redis.TimeoutError)  # Redis away (BusyLoadingError is a ConnectionError)
+# Redis away or refusing writes for now (BusyLoadingError is a ConnectionError): writes wait, retried.
+DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError)
 BACKOFF = ExponentialBackoff(cap=10.0, base=0.5)  # seconds between two tries of the deferred writes
 
 # A custom Scrapy signal: a document's finding could not be sent (item=); its request is released.
 finding_unsent = object()
 
-# KEYS[1] the source's queue, KEYS[2] the in-flight hash; ARGV[1] the entry's id, ARGV[2] now.
+# KEYS[1] the source's queue, KEYS[2] the in-flight hash, KEYS[3] the names;
+# ARGV[1] the entry's id, ARGV[2] now, ARGV[3] the worker's name.
 POP = """
 local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #top == 0 then return false end
 redis.call('ZREM', KEYS[1], top[1])
+redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1],
            cjson.encode({request = top[1], score = top[2], queue = KEYS[1], since = ARGV[2]}))
 return top[1]
@@ -84,9 +89,9 @@ redis.call('ZADD', e.queue, e.score, e.request)
 return 1
 """
 
-# KEYS[1] the in-flight hash, KEYS[2] the heartbeats; ARGV[1] the worker's name, ARGV[2] the
-# heartbeat cutoff ('' = do not check: the worker itself), ARGV[3] the queues' prefix.
-# {-1, 0}: alive, nothing done; else {re-queued, dropped (not an entry)}; the hash is deleted.
+# KEYS[1] the in-flight hash, KEYS[2] the heartbeats, KEYS[3] the names; ARGV[1] the worker's
+# name, ARGV[2] the heartbeat cutoff ('' = do not check: the worker itself), ARGV[3] the queues'
+# prefix. {-1, 0}: alive, nothing done; else {re-queued, dropped (not an entry)}; the hash is deleted.
 REQUEUE = """
 if ARGV[2] ~= '' then
   local hb = redis.call('HGET', KEYS[2], ARGV[1])
@@ -110,6 +115,7 @@ for i = 1, #all, 2 do
   end
 end
 redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[1])
 return {n, bad}
 """
 
@@ -133,7 +139,7 @@ def _script(r: Any, text: str) -> Any:
 
 def pop(r: Any, queue: str, name: str, entry_id: str) -> Any:
     """Move the first request of ``queue`` into ``name``'s in-flight hash as ``entry_id``; its data, or None."""
-    return _script(r, POP)(keys=[queue, inflight_key(name)], args=[entry_id, clock.utcnow()])
+    return _script(r, POP)(keys=[queue, inflight_key(name), NAMES], args=[entry_id, clock.utcnow(), name])
 
 
 def ack(r: Any, name: str, entry_id: str) -> bool:
@@ -152,7 +158,8 @@ def requeue(r: Any, name: str, *, cutoff: str | None = None) -> tuple[int, int]:
     ``cutoff`` (stored time): only if ``name``'s heartbeat is absent or older (a dead worker);
     None: whatever the heartbeat (the worker itself). (re-queued, dropped), or (-1, 0) if alive.
     """
-    n, bad = _script(r, REQUEUE)(keys=[inflight_key(name), workers.KEY], args=[name, cutoff or "", QUEUE_PREFIX])
+    n, bad = _script(r, REQUEUE)(keys=[inflight_key(name), workers.KEY, NAMES],
+                                 args=[name, cutoff or "", QUEUE_PREFIX])
     return int(n), int(bad)
 
 
@@ -166,8 +173,7 @@ def requeue_dead(r: Any, *, now: datetime | None = None, exclude: tuple[str, ...
     now = now or datetime.now(timezone.utc)
     beats = {_text(w["name"]): w for w in workers.read(r, now=now)}
     done: dict[str, int] = {}
-    for key in r.scan_iter(match=PREFIX + "*", count=200):
-        name = _text(key)[len(PREFIX):]
+    for name in sorted(_text(n) for n in r.smembers(NAMES)):
         beat = beats.get(name)
         if name in exclude or (beat is not None and not beat["silent"]):
             continue
@@ -234,7 +240,7 @@ class ReliableScheduler(RedisScheduler):
         slot = getattr(getattr(self.crawler, "engine", None), "_slot", None)
         if getattr(slot, "scheduler", None) is not self or not callable(getattr(slot, "remove_request", None)):
             raise RuntimeError("this Scrapy's engine has no _Slot.remove_request for its scheduler: the reliable "
-                               "queue cannot know when a request is finished (docs/scale.md, Compatibility)")
+                               "queue cannot know when a request is finished (docs/scale.md, The reliable request queue)")
         remove = slot.remove_request
 
         def remove_request(request: Any) -> None:  # called once the request's scrape is complete
@@ -385,14 +391,15 @@ class ReliableScheduler(RedisScheduler):
 def describe(r: Any) -> dict[str, Any]:
     """Every in-flight hash: {worker name: [{"url", "since"}]} (what the workers hold, for a look or a test)."""
     out: dict[str, Any] = {}
-    for key in r.scan_iter(match=PREFIX + "*", count=200):
+    for name in sorted(_text(n) for n in r.smembers(NAMES)):
         entries = []
-        for raw in r.hvals(key):
+        for raw in r.hvals(inflight_key(name)):
             try:
                 e = json.loads(raw)
                 url = json.loads(e["request"]).get("url")
             except (TypeError, ValueError, KeyError, AttributeError):
                 url, e = None, {}
             entries.append({"url": url, "since": e.get("since")})
-        out[_text(key)[len(PREFIX):]] = entries
+        if entries:
+            out[name] = entries
     return out

@@ -31,23 +31,21 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 
-from crawler.cluster import findings
+from crawler.cluster import findings, inflight
 from crawler.cluster.connect import ClusterSettings, client, scrapy_params
-from crawler.cluster.inflight import finding_unsent
 from crawler.pipelines import ScanPipeline
 
 log = logging.getLogger(__name__)
 
 
 # A finding's XADD while Redis is away: 20 tries after the first, 0.5 s to 10 s apart (about 3 min).
-SEND_RETRY = Retry(ExponentialBackoff(cap=10.0, base=0.5), retries=20)
+SEND_RETRY = Retry(ExponentialBackoff(cap=10.0, base=0.5), retries=20, supported_errors=inflight.DOWN)
 
 
 def queue_key(source: str) -> str:
@@ -125,12 +123,12 @@ class StreamPipeline(ScanPipeline):
         try:
             entry_id = await asyncio.get_running_loop().run_in_executor(
                 None, SEND_RETRY.call_with_retry, send, fail)
-        except (redis.ConnectionError, redis.TimeoutError):
+        except inflight.DOWN:
             self._inc("dumpwatch/cluster/send_retries", len(failed))
             self._inc("dumpwatch/cluster/findings_unsent")
             log.error("finding of %s not sent after %d tries: its request goes back to the queue", item.url,
                       len(failed))
-            self.crawler.signals.send_catch_log(signal=finding_unsent, item=item)
+            self.crawler.signals.send_catch_log(signal=inflight.finding_unsent, item=item)
             raise
         if failed:
             self._inc("dumpwatch/cluster/send_retries", len(failed))

@@ -108,10 +108,12 @@ def test_a_heartbeat_written_after_the_rescuer_looked_keeps_the_requests(rds):
 
 
 def test_an_in_flight_entry_that_is_not_a_request_is_dropped_not_queued(rds, caplog):
+    rds.sadd(inflight.NAMES, "x:4:pastes")
     rds.hset(inflight.inflight_key("x:4:pastes"), mapping={
         "bad": "not json", "elsewhere": json.dumps({"request": "{}", "score": "0", "queue": "other:key"})})
     assert inflight.requeue_dead(rds) == {"x:4:pastes": 0}
     assert not rds.exists("other:key") and not rds.exists(inflight.inflight_key("x:4:pastes"))
+    assert not rds.sismember(inflight.NAMES, "x:4:pastes")
     assert "dropped 2 in-flight entries" in caplog.text
 
 
