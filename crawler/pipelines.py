@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import inspect
 import logging
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -216,6 +217,8 @@ class ScanPipeline:
         try:
             if finding.verdict != "none":
                 finding_id = self.record(finding, item, sha)
+                if inspect.isawaitable(finding_id):  # a worker sends it over the network (crawler/cluster/worker.py)
+                    finding_id = await finding_id
             # after the finding: a content is known only once what it held is committed
             seen.mark_content(sha, size=len(body), url=item.url, verdict=finding.verdict, finding_id=finding_id)
         except Exception as exc:

@@ -7,6 +7,8 @@ default; this package is used only when ``[cluster] redis_url`` or ``--redis URL
   user from the environment or a file, ``rediss://`` for TLS);
 - :mod:`crawler.cluster.redis_json`: the JSON serializer of every request put in Redis (never pickle);
 - :mod:`crawler.cluster.queue`: scrapy-redis's priority queue held to that serializer;
+- :mod:`crawler.cluster.inflight`: the reliable queue: a popped request stays in its worker's
+  in-flight hash until its result is stored, and a dead worker's requests are re-queued, once;
 - :mod:`crawler.cluster.findings`: the findings stream, written by workers (``XADD``) and read by
   the control node (``XREADGROUP``, ``XACK``, ``XAUTOCLAIM``), which records each finding in SQLite;
 - :mod:`crawler.cluster.worker`: a long-lived Scrapy crawl fed by Redis that sends findings only;

@@ -11,6 +11,9 @@ Whatever ``SCHEDULER_SERIALIZER`` says, requests are written and read with
 :mod:`crawler.cluster.redis_json`. An entry that does not read back as a request (written by
 something else, or damaged) is dropped with an error line and counted in the crawl stats
 (``dumpwatch/cluster/bad_requests``), never run and never a crash of the worker.
+
+Workers run the subclasses of :mod:`crawler.cluster.inflight` (a pop moves the request in flight
+instead of deleting it); the control node pushes with :class:`JsonPriorityQueue`.
 """
 
 from __future__ import annotations

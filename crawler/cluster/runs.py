@@ -237,7 +237,7 @@ def check_runs(r: Any, db: Any, watches: dict[str, Watch], heartbeats: list[dict
         died = sorted(h["name"] for h in mine if h["silent"] and _stamp(h.get("heartbeat")) >= info["opened"] - 1)
         waiting = int(queue_length(source))
         busy = sum(int(h.get("in_progress") or 0) for h in live)
-        failures = [f"worker {name} went silent during the run (its requests in progress may be lost)"
+        failures = [f"worker {name} went silent during the run (its requests in flight were re-queued for the others)"
                     for name in died]
         age = now - float(info["opened"])
         if not live:

@@ -14,8 +14,11 @@ What scrapy-redis 0.9.1 needed with Scrapy 2.13+ (docs/scale.md, "Compatibility"
 spider alive from its ``spider_idle`` handler. Here the spider's ``start()`` yields nothing (the
 control node pushes the start requests into the scheduler's queue) and :class:`KeepAlive` keeps an
 idle spider open. Its scheduler and queue are used through :mod:`crawler.cluster.queue` (declared a
-``BaseScheduler``; no Redis dupefilter); ``SCHEDULER_PERSIST`` is on (a worker that stops never
-empties the shared queue).
+``BaseScheduler``; no Redis dupefilter) and :mod:`crawler.cluster.inflight` (a popped request stays
+in this crawl's in-flight hash until its result is stored); ``SCHEDULER_PERSIST`` is on (a worker
+that stops never empties the shared queue). A finding's ``XADD`` runs off the reactor and is
+retried while Redis is away (:data:`SEND_RETRY`); if it still fails, its request goes back to the
+queue instead of being acknowledged.
 
 Crawl state shared through Redis (docs/scale.md, "Crawl state in Redis"): the seen-set of the
 source (:mod:`crawler.cluster.seen`, put in place of the local one by :func:`worker_spider`), each
@@ -31,15 +34,21 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 
-from crawler.cluster import findings, reload
+from crawler.cluster import findings, inflight, reload
 from crawler.cluster.connect import ClusterSettings, client, scrapy_params
 from crawler.pipelines import ScanPipeline
 
 log = logging.getLogger(__name__)
+
+
+# A finding's XADD while Redis is away: 20 tries after the first, 0.5 s to 10 s apart (about 3 min).
+SEND_RETRY = Retry(ExponentialBackoff(cap=10.0, base=0.5), retries=20, supported_errors=inflight.DOWN)
 
 
 def queue_key(source: str) -> str:
@@ -53,8 +62,8 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
 
     return {
         **scrapy_params(cluster),
-        "SCHEDULER": "crawler.cluster.queue.RedisScheduler",
-        "SCHEDULER_QUEUE_CLASS": "crawler.cluster.queue.JsonPriorityQueue",
+        "SCHEDULER": "crawler.cluster.inflight.ReliableScheduler",
+        "SCHEDULER_QUEUE_CLASS": "crawler.cluster.inflight.ReliableQueue",
         "SCHEDULER_SERIALIZER": "crawler.cluster.redis_json",
         "SCHEDULER_PERSIST": True,
         "DUPEFILTER_CLASS": "crawler.cluster.queue.NoDupeFilter",
@@ -114,12 +123,39 @@ class StreamPipeline(ScanPipeline):
             return False
         return await super()._process(item, sha)
 
-    def record(self, finding: Any, item: Any, sha: str) -> int | None:
+    async def record(self, finding: Any, item: Any, sha: str) -> int | None:
+        """``XADD`` the finding, off the reactor, retried while Redis is away (:data:`SEND_RETRY`);
+        if it still fails, its request goes back to the queue (:mod:`crawler.cluster.inflight`)."""
+        import asyncio
+
         from crawler.pipelines import finding_detail
 
-        entry_id = findings.publish(self.redis, finding, source=self.state.source.name, url=item.url,
+        failed: list[str] = []
+
+        def fail(error: Exception) -> None:  # in the sending thread
+            if not failed:
+                log.warning("Redis does not answer (%s): the finding of %s waits, retried with backoff",
+                            type(error).__name__, item.url)
+            failed.append(type(error).__name__)
+
+        def send() -> str:
+            return findings.publish(self.redis, finding, source=self.state.source.name, url=item.url,
                                     first_seen=item.fetched_at,
                                     detail=finding_detail(item, sha, self.state.source.kind))
+
+        try:
+            entry_id = await asyncio.get_running_loop().run_in_executor(
+                None, SEND_RETRY.call_with_retry, send, fail)
+        except inflight.DOWN:
+            self._inc("dumpwatch/cluster/send_retries", len(failed))
+            self._inc("dumpwatch/cluster/findings_unsent")
+            log.error("finding of %s not sent after %d tries: its request goes back to the queue", item.url,
+                      len(failed))
+            self.crawler.signals.send_catch_log(signal=inflight.finding_unsent, item=item)
+            raise
+        if failed:
+            self._inc("dumpwatch/cluster/send_retries", len(failed))
+            log.warning("finding of %s sent after %d failed tries (Redis was away)", item.url, len(failed))
         self._inc("dumpwatch/cluster/findings_sent")
         log.warning("finding sent (%s): %s of %s (%d records) at %s", entry_id, finding.verdict, finding.leak,
                     finding.matched_records, item.url)

@@ -2,12 +2,13 @@
 
 Each crawl of a worker writes, every :data:`HEARTBEAT_SECONDS`, one field of the hash
 ``dumpwatch:workers`` (``HOST:PID:SOURCE``): the host, pid, dumpwatch version, source, when it
-started, the heartbeat time, the documents it fetched and the findings it sent, when it last
-fetched a document, how many requests it has in progress (downloading, or being parsed and
+started, the heartbeat time and its period, the documents it fetched and the findings it sent, when
+it last fetched a document, how many requests it has in progress (downloading, or being parsed and
 scanned), and ``stale_index``: why it does not scan (its index does not match the control node's:
 :mod:`crawler.cluster.reload`), or null. :func:`read` gives them back with ``silent`` set for a
 heartbeat older than three periods (a worker killed, hung or cut off). ``dumpwatch workers`` and
-``dumpwatch status`` show them.
+``dumpwatch status`` show them; the same name keys the crawl's in-flight requests
+(:mod:`crawler.cluster.inflight`), re-queued once it is silent.
 
 The same Lua call adds the crawl's counters to its source's open run (:func:`crawler.cluster.runs.beat`),
 so a heartbeat that says "nothing in progress" comes with every count of the work before it. A
@@ -39,8 +40,14 @@ HEARTBEAT_SECONDS = 10.0
 IDLE_CHECK_SECONDS = 0.5  # how often a busy crawl looks whether it became idle (in memory)
 
 
+def worker_name(source: str) -> str:
+    """The name of this process's crawl of ``source``: HOST:PID:SOURCE (its heartbeat, its in-flight hash)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{source}"
+
+
 def read(r: Any, *, now: datetime | None = None, period: float = HEARTBEAT_SECONDS) -> list[dict[str, Any]]:
-    """Every worker crawl's last heartbeat, ``silent`` when older than three periods, sorted by name."""
+    """Every worker crawl's last heartbeat, ``silent`` when older than three of its periods (its
+    ``period``, else ``period``), sorted by name."""
     now = now or datetime.now(timezone.utc)
     out = []
     for name, raw in sorted(r.hgetall(KEY).items()):
@@ -49,7 +56,8 @@ def read(r: Any, *, now: datetime | None = None, period: float = HEARTBEAT_SECON
             age = (now - datetime.fromisoformat(info["heartbeat"])).total_seconds()
         except (TypeError, ValueError, KeyError):
             info, age = {}, float("inf")
-        out.append({**info, "name": name, "age": age, "silent": age > 3 * period})
+        own = info.get("period") if isinstance(info.get("period"), (int, float)) else period
+        out.append({**info, "name": name, "age": age, "silent": age > 3 * own})
     return out
 
 
@@ -84,11 +92,11 @@ class Heartbeat:
 
         state = state_of(self.crawler)
         self.redis = client(cluster_settings(state.config, self.crawler.settings.get("REDIS_URL")))
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{state.source.name}"
+        self.name = worker_name(state.source.name)
         self.source = state.source.name
         self.info = {"host": socket.gethostname(), "pid": os.getpid(), "version": version("dumpwatch"),
                      "source": state.source.name, "started": clock.utcnow(), "last_document": None,
-                     "in_progress": 0}
+                     "in_progress": 0, "period": self.period}
         self.task = task.LoopingCall(self.beat)
         self.task.start(self.period, now=True)
         self.idle_task = task.LoopingCall(self.idle)

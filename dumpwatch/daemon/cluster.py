@@ -111,7 +111,7 @@ class Control:
 
     def watch(self) -> dict[str, Any]:
         """The ``runs`` job: close the runs the workers are done with; say each silent worker once."""
-        from crawler.cluster import runs, workers
+        from crawler.cluster import inflight, runs, workers
         from crawler.cluster.worker import queue_key
         from dumpwatch.store import open_db
 
@@ -121,7 +121,7 @@ class Control:
         db = open_db(self.home.db_path)
         try:
             with self._runs_lock:
-                done = runs.check_runs(r, db, self._watches, beats, queue_length=lambda s: r.zcard(queue_key(s)),
+                done = runs.check_runs(r, db, self._watches, beats, queue_length=lambda s: r.zcard(queue_key(s)) + inflight.held_by_dead(r, s, beats),
                                        config=self.config, failing_runs=self.crawl_config.defaults.failing_runs)
         finally:
             db.close()
@@ -148,11 +148,13 @@ class Control:
 
     def consume(self) -> dict[str, int]:
         """The ``findings`` job: one pass over the findings stream (its own connection to the store:
-        the job runs in any thread of the scheduler's pool)."""
+        the job runs in any thread of the scheduler's pool), then the in-flight requests of dead
+        workers back into their queues (:func:`crawler.cluster.inflight.requeue_dead`)."""
         from alerts import record_finding
         from alerts.outbox import alerting_of
         from crawler.cluster import indexes
         from crawler.cluster.findings import Consumer
+        from crawler.cluster.inflight import requeue_dead
         from dumpwatch.store import open_db
 
         if self._consumer is None:
@@ -168,6 +170,7 @@ class Control:
                 done = self._consumer.run_once()
             finally:
                 db.close()
+            requeued = sum(requeue_dead(self.redis()).values())  # the requests of dead workers (said in the log)
         except Exception:
             self._count("findings pass")
             raise
@@ -178,4 +181,4 @@ class Control:
             log.log(level, "findings stream: %d read, %d recorded, %d already known, %d claimed, %d bad, "
                     "%d errors, %d lost", done.read, done.recorded, done.duplicates, done.claimed, done.bad,
                     done.errors, done.lost)
-        return {k: v for k, v in vars(done).items() if k != "ids"}
+        return {**{k: v for k, v in vars(done).items() if k != "ids"}, "requeued": requeued}

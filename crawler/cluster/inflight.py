@@ -1,0 +1,419 @@
+"""The reliable request queue: a request a worker popped stays in Redis until its result is stored.
+
+scrapy-redis pops a request destructively (``ZRANGE`` + ``ZREMRANGEBYRANK``): a worker killed with
+requests in hand loses them. Here the scheduler is still scrapy-redis's (through
+:class:`crawler.cluster.queue.RedisScheduler`) and the queue still its sorted set per source, but:
+
+- **pop** moves the first request of the source's queue, in one Lua script (atomic), into this
+  worker crawl's *in-flight* hash ``dumpwatch:inflight:HOST:PID:SOURCE`` (the name of its heartbeat,
+  :func:`crawler.cluster.workers.worker_name`): one field per pop (a random id), its value the
+  queue entry as it was (JSON: the request, its score, its queue, when it was popped); the name
+  joins the set ``dumpwatch:inflight-workers`` that rescuers read (no ``SCAN`` of the keyspace);
+- **ack** (``HDEL``) once the request is finished: its response went through the spider, every
+  request it gave is pushed and every document it gave went through the pipelines (a finding
+  ``XADD``-ed to the stream, :mod:`crawler.cluster.findings`), or its failure went through its
+  errback. That moment is the engine's ``_Slot.remove_request``, which Scrapy calls only after the
+  scrape of the response is complete; there is no signal for it, so :meth:`ReliableScheduler.open`
+  wraps that method and refuses to start if the engine has no such slot (docs/scale.md,
+  "Compatibility");
+- **release** instead of ack when a finding of the request could not be sent (Redis away for
+  longer than the bounded retries of :class:`crawler.cluster.worker.StreamPipeline`): the request
+  goes back to its queue, to be run again;
+- **requeue** of a whole in-flight hash, in one Lua script that first checks (atomically) that the
+  worker's heartbeat is absent or silent: two rescuers cannot both put the same requests back (the
+  second finds the hash gone). The control node does it at each pass of its ``findings`` job
+  (:func:`requeue_dead`), a worker at its start (leftovers of a dead process of the same name
+  first), and a worker that stops cleanly (SIGTERM) puts back what it still holds.
+
+A request run again after a death may fetch a document twice; the store's dedup key (verdict,
+leak, content SHA-256) makes that one finding.
+
+While Redis does not answer, the worker pops nothing; the pushes of the requests it follows and
+its acks wait in memory, in order (a parent's ack after its children's pushes), and are written
+as soon as Redis answers again, retried with a bounded exponential backoff (redis-py's
+``ExponentialBackoff``). Counted in the crawl stats (``dumpwatch/cluster/deferred_writes``) and
+logged. A worker killed during the outage loses only that memory: its requests are still in
+flight in Redis and are re-queued as those of a dead worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from scrapy import signals
+
+from crawler.cluster import workers
+from crawler.cluster.queue import JsonPriorityQueue, RedisScheduler
+from dumpwatch import clock
+
+log = logging.getLogger(__name__)
+
+PREFIX = "dumpwatch:inflight:"  # + the worker crawl's name, HOST:PID:SOURCE
+NAMES = "dumpwatch:inflight-workers"  # the set of names that popped, for the rescuers (no SCAN)
+QUEUE_PREFIX = "dumpwatch:requests:"
+# Redis away or refusing writes for now (BusyLoadingError is a ConnectionError): writes wait, retried.
+DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError)
+BACKOFF = ExponentialBackoff(cap=10.0, base=0.5)  # seconds between two tries of the deferred writes
+
+# A custom Scrapy signal: a document's finding could not be sent (item=); its request is released.
+finding_unsent = object()
+
+# KEYS[1] the source's queue, KEYS[2] the in-flight hash, KEYS[3] the names;
+# ARGV[1] the entry's id, ARGV[2] now, ARGV[3] the worker's name.
+POP = """
+local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #top == 0 then return false end
+redis.call('ZREM', KEYS[1], top[1])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1],
+           cjson.encode({request = top[1], score = top[2], queue = KEYS[1], since = ARGV[2]}))
+return top[1]
+"""
+
+# KEYS[1] the in-flight hash; ARGV[1] the entry's id. 1: back in its queue, 0: not there.
+RELEASE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local ok, e = pcall(cjson.decode, raw)
+if not ok or type(e) ~= 'table' or type(e.queue) ~= 'string' or e.request == nil or e.score == nil
+   or string.sub(e.queue, 1, string.len(ARGV[2])) ~= ARGV[2] then return -1 end
+redis.call('ZADD', e.queue, e.score, e.request)
+return 1
+"""
+
+# KEYS[1] the in-flight hash, KEYS[2] the heartbeats, KEYS[3] the names; ARGV[1] the worker's
+# name, ARGV[2] the heartbeat cutoff ('' = do not check: the worker itself), ARGV[3] the queues'
+# prefix. {-1, 0}: alive, nothing done; else {re-queued, dropped (not an entry)}; the hash is deleted.
+REQUEUE = """
+if ARGV[2] ~= '' then
+  local hb = redis.call('HGET', KEYS[2], ARGV[1])
+  if hb then
+    local ok, info = pcall(cjson.decode, hb)
+    if ok and type(info) == 'table' and type(info.heartbeat) == 'string' and info.heartbeat >= ARGV[2] then
+      return {-1, 0}
+    end
+  end
+end
+local all = redis.call('HGETALL', KEYS[1])
+local n, bad = 0, 0
+for i = 1, #all, 2 do
+  local ok, e = pcall(cjson.decode, all[i + 1])
+  if ok and type(e) == 'table' and type(e.queue) == 'string' and e.request ~= nil and e.score ~= nil
+     and string.sub(e.queue, 1, string.len(ARGV[3])) == ARGV[3] then
+    redis.call('ZADD', e.queue, e.score, e.request)
+    n = n + 1
+  else
+    bad = bad + 1
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return {n, bad}
+"""
+
+
+def inflight_key(name: str) -> str:
+    """The in-flight hash of the worker crawl ``name`` (HOST:PID:SOURCE)."""
+    return PREFIX + name
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _script(r: Any, text: str) -> Any:
+    """The Lua script on this client (EVALSHA, loaded again after a Redis restart: redis-py's Script)."""
+    cache = r.__dict__.setdefault("_dumpwatch_scripts", {})
+    if text not in cache:
+        cache[text] = r.register_script(text)
+    return cache[text]
+
+
+def pop(r: Any, queue: str, name: str, entry_id: str) -> Any:
+    """Move the first request of ``queue`` into ``name``'s in-flight hash as ``entry_id``; its data, or None."""
+    return _script(r, POP)(keys=[queue, inflight_key(name), NAMES], args=[entry_id, clock.utcnow(), name])
+
+
+def ack(r: Any, name: str, entry_id: str) -> bool:
+    """The request is finished: out of flight. False when it was not there (re-queued meanwhile)."""
+    return bool(r.hdel(inflight_key(name), entry_id))
+
+
+def release(r: Any, name: str, entry_id: str) -> int:
+    """Put one in-flight request back in its queue: 1 done, 0 not in flight, -1 not an entry (dropped)."""
+    return int(_script(r, RELEASE)(keys=[inflight_key(name)], args=[entry_id, QUEUE_PREFIX]))
+
+
+def requeue(r: Any, name: str, *, cutoff: str | None = None) -> tuple[int, int]:
+    """Put every in-flight request of ``name`` back in its queue, atomically, and delete the hash.
+
+    ``cutoff`` (stored time): only if ``name``'s heartbeat is absent or older (a dead worker);
+    None: whatever the heartbeat (the worker itself). (re-queued, dropped), or (-1, 0) if alive.
+    """
+    n, bad = _script(r, REQUEUE)(keys=[inflight_key(name), workers.KEY, NAMES],
+                                 args=[name, cutoff or "", QUEUE_PREFIX])
+    return int(n), int(bad)
+
+
+def requeue_dead(r: Any, *, now: datetime | None = None, exclude: tuple[str, ...] = ()) -> dict[str, int]:
+    """Re-queue the in-flight requests of every worker crawl whose heartbeat is absent or silent.
+
+    Silent: older than three of its periods (:func:`crawler.cluster.workers.read`). Each rescue is
+    atomic (:func:`requeue`), so concurrent rescuers re-queue each request once. Returns
+    {worker name: requests re-queued}, and says each in the log.
+    """
+    now = now or datetime.now(timezone.utc)
+    beats = {_text(w["name"]): w for w in workers.read(r, now=now)}
+    done: dict[str, int] = {}
+    for name in sorted(_text(n) for n in r.smembers(NAMES)):
+        beat = beats.get(name)
+        if name in exclude or (beat is not None and not beat["silent"]):
+            continue
+        period = float((beat or {}).get("period") or workers.HEARTBEAT_SECONDS)
+        n, bad = requeue(r, name, cutoff=clock.iso(now - timedelta(seconds=3 * period)))
+        if n < 0 or (n == 0 and not bad):
+            continue  # it beat again meanwhile (alive), or another rescuer was first
+        if bad:
+            log.error("dropped %d in-flight entr%s of %s that are not requests", bad, "y" if bad == 1 else "ies", name)
+        log.warning("re-queued %d request(s) of dead worker %s", n, name)
+        done[name] = n
+    return done
+
+
+def held_by_dead(r: Any, source: str, heartbeats: list[dict[str, Any]]) -> int:
+    """Requests of ``source`` still in flight with crawls that are silent or gone (not yet re-queued).
+
+    The control node's ``runs`` job counts them as waiting, so a run is not closed while the
+    requests of a dead worker are on their way back to the queue (:func:`requeue_dead`).
+    """
+    alive = {_text(h["name"]) for h in heartbeats if not h["silent"]}
+    held = 0
+    for name in (_text(n) for n in r.smembers(NAMES)):
+        if name.split(":", 2)[-1] == source and name not in alive:
+            held += int(r.hlen(inflight_key(name)))
+    return held
+
+
+class ReliableQueue(JsonPriorityQueue):
+    """scrapy-redis's priority queue whose pop moves the request in flight instead of deleting it."""
+
+    def pop_to(self, name: str, entry_id: str) -> tuple[bool, Any]:
+        """(popped, request): (False, None) when empty; (True, None) for an entry that is not a request."""
+        data = pop(self.server, self.key, name, entry_id)
+        if data is None:
+            return False, None
+        return True, self._decode_request(data)
+
+    def pop(self, timeout: int = 0) -> Any:
+        raise TypeError("ReliableQueue pops into a worker's in-flight hash: use pop_to")
+
+
+class ReliableScheduler(RedisScheduler):
+    """scrapy-redis's scheduler over :class:`ReliableQueue`: acks a request once it is finished."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.crawler: Any = None
+        self.name = ""
+        self.inflight: dict[Any, str] = {}  # request popped -> its in-flight entry id
+        self.spoiled: set[Any] = set()  # requests whose finding could not be sent: released, not acked
+        self.unsent: set[int] = set()  # id() of the documents whose finding could not be sent
+        self.writes: list[tuple[str, ...]] = []  # deferred while Redis is away, in order
+        self.failures = 0
+        self.retry_at = 0.0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> "ReliableScheduler":
+        scheduler = super().from_crawler(crawler)
+        scheduler.crawler = crawler
+        crawler.signals.connect(scheduler.finding_unsent, signal=finding_unsent)
+        crawler.signals.connect(scheduler.item_scraped, signal=signals.item_scraped)
+        return scheduler
+
+    def open(self, spider: Any) -> None:
+        super().open(spider)
+        self.queue = ReliableQueue(self.server, spider, self.queue.key)
+        self.name = workers.worker_name(spider.state.source.name)
+        self._hook_engine()
+        # a dead process of the same name (a restart in a container: same host, same pid) left these
+        n, _ = requeue(self.server, self.name)
+        dead = requeue_dead(self.server, exclude=(self.name,))
+        if n:
+            log.warning("re-queued %d request(s) left in flight by a previous worker named %s", n, self.name)
+        self._inc("dumpwatch/cluster/requeued_at_start", n + sum(dead.values()))
+
+    def _hook_engine(self) -> None:
+        slot = getattr(getattr(self.crawler, "engine", None), "_slot", None)
+        if getattr(slot, "scheduler", None) is not self or not callable(getattr(slot, "remove_request", None)):
+            raise RuntimeError("this Scrapy's engine has no _Slot.remove_request for its scheduler: the reliable "
+                               "queue cannot know when a request is finished (docs/scale.md, The reliable request queue)")
+        remove = slot.remove_request
+
+        def remove_request(request: Any) -> None:  # called once the request's scrape is complete
+            try:
+                self.finished(request)
+            finally:
+                remove(request)
+
+        slot.remove_request = remove_request
+
+    def _inc(self, key: str, n: int = 1) -> None:
+        if self.stats is not None and n:
+            self.stats.inc_value(key, n)
+
+    # -- the engine's side --------------------------------------------------------------------------
+
+    def enqueue_request(self, request: Any) -> bool:
+        if not request.dont_filter and self.df.request_seen(request):
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        self._write(("push", self.queue.key, str(-request.priority), self.queue._encode_request(request)))
+        return True
+
+    def next_request(self) -> Any:
+        if self.failures and time.monotonic() < self.retry_at:
+            return None  # Redis away: wait for the next try
+        if self.writes and not self._flush():
+            return None  # Redis still away: take nothing new
+        entry_id = uuid.uuid4().hex
+        try:
+            popped, request = self.queue.pop_to(self.name, entry_id)
+        except DOWN as exc:
+            self._away(exc)
+            return None
+        if self.failures:
+            log.warning("Redis answers again: popping requests")
+            self.failures = 0
+        if not popped:
+            return None
+        if request is None:  # not a request (counted by the queue): out of flight, never run
+            self._write(("ack", entry_id))
+            return None
+        self.inflight[request] = entry_id
+        self._inc("scheduler/dequeued/redis")
+        return request
+
+    def has_pending_requests(self) -> bool:
+        if self.writes:
+            return True
+        try:
+            return len(self.queue) > 0
+        except DOWN:
+            return True
+
+    def finished(self, request: Any) -> None:
+        entry_id = self.inflight.pop(request, None)
+        if entry_id is None:
+            return  # not popped from Redis (robots.txt, engine.download)
+        if request in self.spoiled:
+            self.spoiled.discard(request)
+            self._inc("dumpwatch/cluster/released")
+            log.warning("%s goes back to its queue: a finding it gave was not sent", request.url)
+            self._write(("release", entry_id))
+        else:
+            self._write(("ack", entry_id))
+
+    def finding_unsent(self, item: Any) -> None:
+        self.unsent.add(id(item))
+
+    def item_scraped(self, item: Any, response: Any) -> None:
+        if id(item) not in self.unsent:
+            return
+        self.unsent.discard(id(item))
+        request = getattr(response, "request", None)
+        if request in self.inflight:
+            self.spoiled.add(request)
+        else:
+            log.error("the request of %s is not in flight: its unsent finding waits for the next run", response.url)
+
+    def close(self, reason: str) -> None:
+        """Write what waits, then put back what this crawl still holds in flight (a clean stop)."""
+        try:
+            if self.writes and not self._flush(force=True):
+                raise redis.ConnectionError("still away")
+            n, _ = requeue(self.server, self.name) if self.name else (0, 0)
+        except DOWN:
+            log.error("Redis does not answer: %d write(s) of %s not done; its in-flight requests stay in Redis "
+                      "and are re-queued once its heartbeat is silent", len(self.writes), self.name)
+        else:
+            if n:
+                log.warning("stopping: put back %d in-flight request(s) of %s", n, self.name)
+            self._inc("dumpwatch/cluster/released", n)
+        super().close(reason)
+
+    # -- writes, deferred while Redis is away --------------------------------------------------------
+
+    def _write(self, op: tuple[str, ...]) -> None:
+        if not self.writes:
+            try:
+                self._do(op)
+                return
+            except DOWN as exc:
+                self._away(exc)
+        self.writes.append(op)
+        self._inc("dumpwatch/cluster/deferred_writes")
+
+    def _do(self, op: tuple[str, ...]) -> None:
+        kind, *args = op
+        if kind == "push":
+            self.server.execute_command("ZADD", *args)
+        elif kind == "ack":
+            if not ack(self.server, self.name, args[0]):
+                self._inc("dumpwatch/cluster/late_acks")
+                log.warning("a finished request was no longer in flight: this worker was taken for dead and its "
+                            "requests re-queued (run again; the store keeps one finding)")
+        elif release(self.server, self.name, args[0]) < 0:
+            log.error("an in-flight entry of %s is not a request: dropped", self.name)
+
+    def _flush(self, force: bool = False) -> bool:
+        """Write what waits, in order; True when nothing waits any more."""
+        if not force and time.monotonic() < self.retry_at:
+            return False
+        done = 0
+        try:
+            while self.writes:
+                self._do(self.writes[0])
+                self.writes.pop(0)
+                done += 1
+        except DOWN as exc:
+            self.failures += 1
+            self.retry_at = time.monotonic() + BACKOFF.compute(self.failures)
+            log.debug("Redis still away (%s): %d write(s) wait", type(exc).__name__, len(self.writes))
+            return False
+        if self.failures or done:
+            log.warning("Redis answers again: %d deferred write(s) done", done)
+        self.failures = 0
+        return True
+
+    def _away(self, exc: Exception) -> None:
+        self._inc("dumpwatch/cluster/redis_errors")
+        if not self.failures:
+            log.error("Redis does not answer (%s): popping nothing, writes wait and are retried", type(exc).__name__)
+        self.failures = max(self.failures, 1)
+        self.retry_at = time.monotonic() + BACKOFF.compute(self.failures)
+
+
+def describe(r: Any) -> dict[str, Any]:
+    """Every in-flight hash: {worker name: [{"url", "since"}]} (what the workers hold, for a look or a test)."""
+    out: dict[str, Any] = {}
+    for name in sorted(_text(n) for n in r.smembers(NAMES)):
+        entries = []
+        for raw in r.hvals(inflight_key(name)):
+            try:
+                e = json.loads(raw)
+                url = json.loads(e["request"]).get("url")
+            except (TypeError, ValueError, KeyError, AttributeError):
+                url, e = None, {}
+            entries.append({"url": url, "since": e.get("since")})
+        if entries:
+            out[name] = entries
+    return out
