@@ -229,6 +229,7 @@ class ReliableScheduler(RedisScheduler):
         self.writes: list[tuple[str, ...]] = []  # deferred while Redis is away, in order
         self.failures = 0
         self.retry_at = 0.0
+        self.suspect = False  # a pop failed: Redis may hold in flight a request this crawl does not know
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ReliableScheduler":
@@ -284,10 +285,13 @@ class ReliableScheduler(RedisScheduler):
             return None  # Redis away: wait for the next try
         if self.writes and not self._flush():
             return None  # Redis still away: take nothing new
+        if self.suspect and not self._reconcile():
+            return None
         entry_id = uuid.uuid4().hex
         try:
             popped, request = self.queue.pop_to(self.name, entry_id)
         except DOWN as exc:
+            self.suspect = True  # Redis may have done this pop and its answer been lost
             self._away(exc)
             return None
         if self.failures:
@@ -301,6 +305,23 @@ class ReliableScheduler(RedisScheduler):
         self.inflight[request] = entry_id
         self._inc("scheduler/dequeued/redis")
         return request
+
+    def _reconcile(self) -> bool:
+        """After a failed pop, once nothing waits to be written: put back what this crawl holds in
+        Redis and does not know of (a pop Redis did whose answer was lost with the connection)."""
+        try:
+            known = set(self.inflight.values())
+            lost = [_text(f) for f in self.server.hkeys(inflight_key(self.name)) if _text(f) not in known]
+            for entry_id in lost:
+                release(self.server, self.name, entry_id)
+        except DOWN as exc:
+            self._away(exc)
+            return False
+        self.suspect = False
+        if lost:
+            self._inc("dumpwatch/cluster/released", len(lost))
+            log.warning("put back %d request(s) popped while the connection to Redis was lost", len(lost))
+        return True
 
     def has_pending_requests(self) -> bool:
         if self.writes:
@@ -361,6 +382,8 @@ class ReliableScheduler(RedisScheduler):
                 self._away(exc)
         self.writes.append(op)
         self._inc("dumpwatch/cluster/deferred_writes")
+        if len(self.writes) == 1:
+            log.warning("writes wait for Redis (the first: %s), in order", op[0])
 
     def _do(self, op: tuple[str, ...]) -> None:
         kind, *args = op

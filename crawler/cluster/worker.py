@@ -47,7 +47,8 @@ from crawler.pipelines import ScanPipeline
 log = logging.getLogger(__name__)
 
 
-# A finding's XADD while Redis is away: 20 tries after the first, 0.5 s to 10 s apart (about 3 min).
+# A finding's XADD while Redis is away: 20 tries after the first, 0.5 s to 10 s apart (3 min of waits,
+# plus each try's own: redis-py's client retries a command too).
 SEND_RETRY = Retry(ExponentialBackoff(cap=10.0, base=0.5), retries=20, supported_errors=inflight.DOWN)
 
 
