@@ -237,6 +237,8 @@ class ReliableScheduler(RedisScheduler):
         scheduler.crawler = crawler
         crawler.signals.connect(scheduler.finding_unsent, signal=finding_unsent)
         crawler.signals.connect(scheduler.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(scheduler.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(scheduler.item_error, signal=signals.item_error)
         return scheduler
 
     def open(self, spider: Any) -> None:
@@ -338,13 +340,32 @@ class ReliableScheduler(RedisScheduler):
         if request in self.spoiled:
             self.spoiled.discard(request)
             self._inc("dumpwatch/cluster/released")
-            log.warning("%s goes back to its queue: a finding it gave was not sent", request.url)
+            log.warning("%s goes back to its queue (a finding it gave was not sent, or Redis was away)", request.url)
             self._write(("release", entry_id))
         else:
             self._write(("ack", entry_id))
 
     def finding_unsent(self, item: Any) -> None:
         self.unsent.add(id(item))
+
+    def spoil(self, request: Any, why: str) -> None:
+        """``request`` failed for a reason of ours (Redis away), not of the site's: when it finishes,
+        it goes back to its queue instead of being acknowledged (its work is done again)."""
+        if request in self.inflight and request not in self.spoiled:
+            self.spoiled.add(request)
+            log.warning("%s will go back to its queue: %s", request.url, why)
+
+    def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
+        """A callback that failed because Redis was away (the seen-set, a politeness slot)."""
+        if failure.check(*DOWN):
+            self.spoil(getattr(response, "request", None), f"Redis was away while its page was read "
+                                                           f"({failure.type.__name__})")
+
+    def item_error(self, item: Any, response: Any, spider: Any, failure: Any) -> None:
+        """A document whose processing failed because Redis was away (the seen-set of contents)."""
+        if failure.check(*DOWN):
+            self.spoil(getattr(response, "request", None), f"Redis was away while its document was "
+                                                           f"processed ({failure.type.__name__})")
 
     def item_scraped(self, item: Any, response: Any) -> None:
         if id(item) not in self.unsent:
@@ -440,3 +461,25 @@ def describe(r: Any) -> dict[str, Any]:
         if entries:
             out[name] = entries
     return out
+
+
+class RedisDownMiddleware:
+    """The downloader middleware of the worker nearest the download (its ``process_exception`` is the
+    first called, before one that may itself fail on Redis): a request that fails before or during its download
+    because Redis is away (the shared politeness slot, the seen-set) is not the site's failure: it
+    goes back to its queue when it finishes (:meth:`ReliableScheduler.spoil`), instead of being
+    acknowledged as done and lost until the next run."""
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> "RedisDownMiddleware":
+        return cls(crawler)
+
+    def process_exception(self, request: Any, exception: Exception) -> None:
+        if isinstance(exception, DOWN):
+            scheduler = getattr(getattr(self.crawler.engine, "_slot", None), "scheduler", None)
+            if isinstance(scheduler, ReliableScheduler):
+                scheduler.spoil(request, f"Redis was away before its download ({type(exception).__name__})")
+        return None

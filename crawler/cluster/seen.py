@@ -78,7 +78,14 @@ class RedisSeenSet(SeenSet):
         row = self._pending[key]
         value = {"status": row["status"], "at": utcnow(), "http_status": row["http_status"],
                  "reason": str(row["reason"] or "")[:120]}
-        self.r.set(page_key(self.source, key), json.dumps(value, sort_keys=True), ex=self.ttl)
+        try:
+            self.r.set(page_key(self.source, key), json.dumps(value, sort_keys=True), ex=self.ttl)
+        except Exception as exc:
+            if value["status"] in FRESH_STATUSES:
+                raise  # its document goes back to the queue (crawler.cluster.inflight): fetched again
+            # a page that is not fresh is fetched again at its next listing whether marked or not
+            log.warning("the %s mark of a page of %s was not written (%s): it is fetched again next run",
+                        value["status"], self.source, type(exc).__name__)
 
     def _settle(self, key: str) -> None:
         super()._settle(key)

@@ -75,7 +75,9 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
                        "crawler.cluster.reload.IndexWatch": 530, "crawler.cluster.metrics.Metrics": 540},
         "DOWNLOADER_MIDDLEWARES": {**project.DOWNLOADER_MIDDLEWARES,
                                    "crawler.cluster.workers.BusyMiddleware": 1,  # first: says "busy" at once
-                                   "crawler.cluster.politeness.SharedSlotMiddleware": 950},  # last: the slot
+                                   "crawler.cluster.politeness.SharedSlotMiddleware": 950,  # the slot
+                                   # its process_exception runs first: Redis away means re-queued
+                                   "crawler.cluster.inflight.RedisDownMiddleware": 960},
         "DUMPWATCH_INDEX_CHECK_SECONDS": cluster.index_check,
         "DUMPWATCH_METRICS": "%s:%d" % cluster.metrics if cluster.metrics else "",
     }
