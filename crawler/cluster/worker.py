@@ -120,6 +120,11 @@ class StreamPipeline(ScanPipeline):
             pipeline.watch.attach(pipeline, indexes.identity(pipeline.state.home))
         return pipeline
 
+    def _store_failed(self, item: Any, exc: Exception) -> bool:
+        if isinstance(exc, inflight.DOWN):  # Redis away (the shared seen-set): not done, back to the queue
+            self.crawler.signals.send_catch_log(signal=inflight.finding_unsent, item=item)
+        return super()._store_failed(item, exc)
+
     async def _process(self, item: Any, sha: str) -> bool:
         if self.watch is not None and not self.watch.ready():  # never a scan with a stale index
             self._lost(item, reload.STALE_REASON)
