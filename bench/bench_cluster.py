@@ -377,12 +377,12 @@ def latency_mode(work: Path, template: Path, people: list[dict[str, str]], redis
             w = WorkerProc(whome, redis_url, work / "latency-worker.out").start()
             procs.append(w)
             w.wait_ready(r, 1)
-        from dumpwatch.store import open_db
+        from dumpwatch.store import findings, open_db
 
         def found(url: str) -> bool:
             db = open_db(home / "dumpwatch.db")
             try:
-                return db.execute("SELECT count(*) FROM findings WHERE url = ?", [url]).fetchone()[0] > 0
+                return bool(findings(db, where="url = ?", params=[url]))
             finally:
                 db.close()
 
