@@ -14,11 +14,13 @@ taken again one record at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 
 from matchers import schema as sch
 from matchers.columns import batched
-from matchers.profiles import health_in_rows
+from matchers.extract.delimited import DelimitedRows
+from matchers.profiles import PROFILE_ROWS, health_in_rows
 from matchers.records import Fields, from_mapped, from_text, may_hold_strong, split_keyed
 from matchers.tally import Tally
 
@@ -46,9 +48,16 @@ def guarded(batches: Iterable[list], run: Callable[[list], None], one: Callable[
 
 
 def match_generic(rows: Iterable, mapping: sch.Mapping, t: Tally,
-                  resolve: Callable[[list[Fields], Tally], None]) -> None:
+                  resolve: Callable[[list[Fields], Tally], None], *, raw: DelimitedRows | None = None,
+                  taken: int = 0) -> None:
     """Every record of ``rows`` into ``t``, a batch of :data:`BATCH` at a time, through ``resolve``
-    (the matcher's per-record verification)."""
+    (the matcher's per-record verification).
+
+    ``raw``: the rows of a delimited file, of which ``rows`` is the ``taken`` rows already read
+    (the profile's sample) followed by the reader. When no column is mapped at all, the batches
+    after the sample's are then taken as raw lines, and a block of lines without a ``"`` (each
+    line one record) in which the pre-filter finds nothing is counted without being parsed
+    (:func:`_unread_blocks`)."""
     unmapped_text = not mapping.kinds & {"nir", "email", "phone"}
 
     # Nothing mapped at all: every record's mapped fields are empty.
@@ -83,4 +92,33 @@ def match_generic(rows: Iterable, mapping: sch.Mapping, t: Tally,
         if not t.health:  # medical words in any value, whatever the column's header
             t.health = health_in_rows(batch)
 
-    guarded(batched(rows, BATCH), run, lambda row: run([row]), t)
+    batches = batched(rows, BATCH)
+    if raw is not None and unmapped_text and nothing_mapped:
+        # The sample's rows came from the reader: its batches first, then raw blocks of lines.
+        batches = itertools.chain(itertools.islice(batches, -(-taken // BATCH)),
+                                  _unread_blocks(raw, t))
+    guarded(batches, run, lambda row: run([row]), t)
+
+
+def _unread_blocks(raw: DelimitedRows, t: Tally) -> Iterator[list]:
+    """Batches of ``raw``'s rows for a table with nothing mapped, a block of :data:`BATCH` lines at a
+    time; a block the pre-filter finds nothing in is counted into ``t`` (records, medical words
+    in its first rows, as ``run`` would have) and not parsed.
+
+    Exact: a block without a ``"`` (or any block when quotes are not special) is one record per
+    line, so its batch boundaries are the reader's; :func:`may_hold_strong` on the raw lines finds
+    whatever it finds on the cells joined by ``" ; "`` (a cell's text is the same, the delimiters
+    ``,;|`` are not identifier characters and a tab is a separator it deletes:
+    tests/matchers/test_unread_blocks.py). At the first block with a ``"`` in a quoted table the
+    rest is parsed by one reader, as before."""
+    for block in batched(raw.lines, BATCH):
+        text = "".join(block)
+        if raw.quoted and '"' in text:
+            yield from batched(raw.rest(block), BATCH)
+            return
+        if may_hold_strong(text):
+            yield raw.parse(block)
+            continue
+        t.records_seen += len(block)
+        if not t.health:
+            t.health = health_in_rows(raw.parse(block[:PROFILE_ROWS]))

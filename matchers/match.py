@@ -38,6 +38,7 @@ from matchers import proximity as prox
 from matchers import schema as sch
 from matchers.columns import SHORT, batched, column, email_column, nir_column, phone_column
 from matchers.extract import Table
+from matchers.extract.delimited import DelimitedRows
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex
 from matchers.profiles import PROFILE_ROWS, health_in_rows, hidden_identifiers, score_schema
@@ -77,7 +78,8 @@ class Matcher:
         elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
             self.match_rows(all_rows, mapping, t)
         else:
-            match_generic(all_rows, mapping, t, self._resolve)
+            match_generic(all_rows, mapping, t, self._resolve, taken=len(sample),
+                          raw=table.rows if isinstance(table.rows, DelimitedRows) else None)
 
     # -- fast path: sequence rows with mapped strong columns -----------------------------------------
     def match_rows(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
