@@ -36,7 +36,7 @@ from matchers import evidence as ev
 from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
-from matchers.columns import SHORT, batched, column, email_column, nir_column, phone_column
+from matchers.columns import SHORT, batched, column, email_digests, nir_column, phone_column
 from matchers.extract import Table
 from matchers.extract.delimited import DelimitedRows
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
@@ -47,7 +47,6 @@ from matchers.records import Fields, from_identifier, from_mapped, from_window
 from matchers.tally import SAMPLE_SIZE, LeakHits, Tally
 
 NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
-_ZERO = b"\0" * 8
 
 
 class Matcher:
@@ -124,9 +123,7 @@ class Matcher:
                     rows_todo = batch if len(todo) == n else [batch[i] for i in todo.tolist()]
                     for c in email_cols:
                         fps = np.zeros(n, dtype=np.uint64)
-                        emails = email_column(column(rows_todo, c))
-                        digests = [h(e) if e else _ZERO for e in emails]
-                        fps[todo] = np.frombuffer(b"".join(digests), dtype="<u8")
+                        fps[todo] = np.frombuffer(email_digests(column(rows_todo, c), h), dtype="<u8")
                         columns.append(("email", fps))
                     per_leak = [self._confirm(h_.index, columns, n) for h_ in t.leaks]
             slow = np.zeros(n, dtype=bool)
