@@ -9,11 +9,10 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
   numpy (:mod:`matchers.columns`), and rows whose fields agree on one enrolled record are
   confirmed without further work; only rows with a single or conflicting hit go on to the
   per-record verification;
-* the **generic path**: dict rows (JSON, key-value blocks, combos) and tables without strong
-  columns, one :class:`matchers.records.Fields` per record; the values of a table without strong
-  columns are read for identifiers only when the batch's pre-filter
-  (:func:`matchers.records.may_hold_strong`, bytes-level C passes) says one may be there, so a
-  table of noise costs little more than parsing it (its records are counted all the same);
+* the **generic path** (:mod:`matchers.generic`): dict rows (JSON, key-value blocks, combos) and
+  tables without strong columns, one :class:`matchers.records.Fields` per record, the values of a
+  table without strong columns read for identifiers only where a bytes-level pre-filter says one
+  may be there (its records are counted all the same);
 * the **proximity path**: free text, and tables whose parse misses identifiers, read as windows
   of text around each strong identifier (:mod:`matchers.proximity`).
 
@@ -28,7 +27,7 @@ raises is counted in the tally (never quoted) and the matching goes on.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -37,17 +36,17 @@ from matchers import evidence as ev
 from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
-from matchers.columns import SHORT, batched, column, email_column, nir_column, phone_column
+from matchers.columns import SHORT, batched, column, email_digests, nir_column, phone_column
 from matchers.extract import Table
+from matchers.extract.delimited import DelimitedRows
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex
 from matchers.profiles import PROFILE_ROWS, health_in_rows, hidden_identifiers, score_schema
-from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, may_hold_strong, split_keyed
+from matchers.generic import BATCH, guarded, match_generic
+from matchers.records import Fields, from_identifier, from_mapped, from_window
 from matchers.tally import SAMPLE_SIZE, LeakHits, Tally
 
-BATCH = 8192
 NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
-_ZERO = b"\0" * 8
 
 
 class Matcher:
@@ -78,7 +77,8 @@ class Matcher:
         elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
             self.match_rows(all_rows, mapping, t)
         else:
-            self._match_generic(all_rows, mapping, t)
+            match_generic(all_rows, mapping, t, self._resolve, taken=len(sample),
+                          raw=table.rows if isinstance(table.rows, DelimitedRows) else None)
 
     # -- fast path: sequence rows with mapped strong columns -----------------------------------------
     def match_rows(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
@@ -88,7 +88,7 @@ class Matcher:
             t.records_seen += 1
             self._resolve([from_mapped(row, mapping)], t)
 
-        self._guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
+        guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
 
     def _seq_batch(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
         """Vectorised matching of a batch of rows: numeric identifiers first, emails only if needed."""
@@ -123,9 +123,7 @@ class Matcher:
                     rows_todo = batch if len(todo) == n else [batch[i] for i in todo.tolist()]
                     for c in email_cols:
                         fps = np.zeros(n, dtype=np.uint64)
-                        emails = email_column(column(rows_todo, c))
-                        digests = [h(e) if e else _ZERO for e in emails]
-                        fps[todo] = np.frombuffer(b"".join(digests), dtype="<u8")
+                        fps[todo] = np.frombuffer(email_digests(column(rows_todo, c), h), dtype="<u8")
                         columns.append(("email", fps))
                     per_leak = [self._confirm(h_.index, columns, n) for h_ in t.leaks]
             slow = np.zeros(n, dtype=bool)
@@ -169,65 +167,8 @@ class Matcher:
                 best[agree] = ra[agree]
         return best, any_hit
 
-    # -- generic path: dict rows, key-value blocks, combos, tables without strong columns ---------------
-    def _match_generic(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
-        unmapped_text = not mapping.kinds & {"nir", "email", "phone"}
-
-        # Nothing mapped at all: every record's mapped fields are empty.
-        nothing_mapped = not mapping.columns and not mapping.name_parts
-
-        def run(batch: list) -> None:
-            fields = []
-            sequences = set(map(type, batch)) <= _SEQUENCES
-            if not sequences:  # only key-value records are split
-                batch = [part for row in batch for part in split_keyed(row, mapping)]
-            texts = None
-            if unmapped_text:
-                texts = (list(map(" ; ".join, batch)) if sequences else
-                         [" ; ".join(row.values() if isinstance(row, dict) else row) for row in batch])
-                if not may_hold_strong("\n".join(texts)):
-                    # No value of the batch can hold a NIR, an email or a phone: from_text would
-                    # find none, and what it finds is kept only with one (records still counted).
-                    texts = None
-            if texts is not None or not nothing_mapped:
-                for i, row in enumerate(batch):
-                    f = from_mapped(row, mapping)
-                    if texts is not None and not f.has_strong():
-                        # Nothing mapped as an identifier: look for identifiers in the values themselves.
-                        g = from_text(texts[i], health=False)  # only its identifiers are kept (merge)
-                        if g.has_strong():
-                            f = f.merge(g)
-                            f.nir_keyed += g.nir_keyed
-                            f.nir_shaped += g.nir_shaped
-                    fields.append(f)
-            t.records_seen += len(batch)
-            self._resolve(fields, t)
-            if not t.health:  # medical words in any value, whatever the column's header
-                t.health = health_in_rows(batch)
-
-        self._guarded(batched(rows, BATCH), run, lambda row: run([row]), t)
-
     def _match_text(self, lines: Iterable[str], t: Tally) -> None:
         self._match_proximity(lines, t)
-
-    @staticmethod
-    def _guarded(batches: Iterable[list], run: Callable[[list], None], one: Callable[[object], None],
-                 t: Tally) -> None:
-        """Each batch through ``run``. A batch that raises is undone (the tally's counts) and its
-        records are taken one at a time through ``one``; a record that still raises is counted as
-        failed, so the finding says it is incomplete, and the scan goes on with the next."""
-        for batch in batches:
-            snap = t.snapshot()
-            try:
-                run(batch)
-            except Exception as exc:
-                t.restore(snap)
-                t.fail(exc, 0, "a batch")
-                for record in batch:
-                    try:
-                        one(record)
-                    except Exception as exc_one:
-                        t.fail(exc_one, 1, "a record")
 
     def _match_proximity(self, pieces: Iterable[str], t: Tally) -> None:
         """Records as the text around each strong identifier (matchers/proximity.py): the anchor's
@@ -449,7 +390,6 @@ class Matcher:
 
 
 _SINGLES_TRIED = 60
-_SEQUENCES = frozenset((list, tuple))
 _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
                "name_part": "last_name",
                "dob": "birth_date", "postcode": "postcode"}

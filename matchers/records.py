@@ -167,7 +167,11 @@ def may_hold_strong(text: str) -> bool:
     C: a document of noise costs little more than reading it."""
     if "@" in text and ids.EMAIL_IN_TEXT.search(text):
         return True
-    squeezed = text.encode("utf-8", "ignore").translate(_DIGITS_AS_0, _SEPARATORS)
+    try:  # every non-ASCII byte is deleted below: Latin-1 (a copy) gives what UTF-8 gives
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "ignore")
+    squeezed = data.translate(_DIGITS_AS_0, _SEPARATORS)
     return b"000000000" in squeezed or b"0A000000" in squeezed
 
 

@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from dumpwatch.errors import USER_ERRORS
+from dumpwatch.errors import USER_ERRORS, StorageError
 from dumpwatch.escape import escape_logs, terminal
 from dumpwatch.home import Home
 
@@ -82,8 +82,6 @@ for _module in (engine, leaks, synth, crawl, alerts, findings, daemon, demo, clu
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: run the command; a project error is one ``Error:`` line and an exit status."""
-    from dumpwatch.store import StorageError, storage_failure
-
     try:
         cli.main(args=argv, prog_name="dumpwatch", standalone_mode=True)
     except StorageError as exc:
@@ -93,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {terminal(exc, limit=None)}", err=True)
         sys.exit(2)
     except (sqlite3.Error, OSError) as exc:
+        from dumpwatch.store import storage_failure  # sqlite_utils: not imported by a scan
+
         home = _home.root if _home is not None else None
         failure = storage_failure(exc, _home.db_path if _home is not None and isinstance(exc, sqlite3.Error)
                                   else None, home=home)

@@ -45,7 +45,8 @@ Error entries never quote content (names, sizes and causes only).
 
 More precisely:
 
-* ``delimited`` rows of a delimited file are the ``csv.reader`` itself (lists of str), header
+* ``delimited`` rows of a delimited file iterate as the ``csv.reader`` itself (lists of str;
+  a :class:`~matchers.extract.delimited.DelimitedRows`, which also hands out the raw lines), header
   row already consumed when ``header`` is set. Rows may be ragged; a blank line gives ``[]``. No
   Python code runs per row on this path, so a scan can stay close to the speed of a bare
   ``csv.reader``. (A delimited *block* inside a mixed text yields lists from a generator.)

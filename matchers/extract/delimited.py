@@ -1,9 +1,10 @@
 """Delimited text → one ``delimited`` table: sniffing the delimiter, the header, the fast csv path.
 
 A document whose sample is a delimited table (after at most :data:`MAX_LEADING` junk lines, see
-:func:`sniff_delimited`) becomes one ``delimited`` table whose ``rows`` is the ``csv.reader``
-itself, fed by a C-level line iterator (:func:`delimited_tables`): no Python code runs per row, so
-the scan's speed floor is a bare csv parse. A stray quote cannot make a cell swallow the rest of
+:func:`sniff_delimited`) becomes one ``delimited`` table whose ``rows`` iterate as the
+``csv.reader`` itself, fed by a C-level line iterator (:func:`delimited_tables`): no Python code
+runs per row, so the scan's speed floor is a bare csv parse; :class:`DelimitedRows` also hands out
+the raw lines, so a block in which the matcher's pre-filter finds nothing is counted, not parsed. A stray quote cannot make a cell swallow the rest of
 the file: :class:`QuoteGuard` closes a runaway quoted cell under the decoder.
 
 Also the cell and header helpers the other table readers share: :func:`split_cells`,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -281,6 +283,7 @@ def delimited_tables(src: TextSource, guess: DelimitedGuess, source: str, ctx: C
     if guess.leading:
         leading = [line.rstrip("\r\n") for _, line in zip(range(guess.leading), lines)]
         yield Table(source, "text", None, iter(leading), src.encoding)
+    feed: Iterator[str] = lines
     if guess.quoted:
         # A stray '"' could open a cell that swallows the rest of the file (and make the reader
         # raise at its field limit): the guard closes such a cell.
@@ -293,5 +296,42 @@ def delimited_tables(src: TextSource, guess: DelimitedGuess, source: str, ctx: C
     if guess.rows and looks_like_header(guess.rows[0], guess.rows[1:]):
         first = next(reader, None)
         header = tuple(first) if first is not None else None
-    yield Table(source, "delimited", header, reader, src.encoding)
+    yield Table(source, "delimited", header, DelimitedRows(reader, feed, guess.quoted), src.encoding)
+
+
+class DelimitedRows:
+    """The rows of a delimited table: iterating gives the ``csv.reader`` itself (C speed, no Python
+    code per row), and what a reader needs to count a block of lines without parsing it.
+
+    ``lines`` is the iterator of physical lines the reader reads, positioned after the last row
+    the reader gave (``csv.reader`` never reads ahead); :meth:`parse` reads a list of such lines with
+    the same dialect; :meth:`rest` goes on parsing from a block of lines already taken. A line
+    without a ``"`` is exactly one record (blank lines give ``[]``), and any line is when quotes
+    are not special (``quoted`` False): :func:`matchers.generic.match_generic` counts the lines of
+    a block the pre-filter finds nothing in, without parsing them.
+    """
+
+    __slots__ = ("reader", "lines", "quoted")
+
+    def __init__(self, reader: Any, lines: Iterator[str], quoted: bool):
+        self.reader, self.lines, self.quoted = reader, lines, quoted
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return self.reader
+
+    def __next__(self) -> list[str]:
+        return next(self.reader)
+
+    @property
+    def dialect(self) -> Any:
+        return self.reader.dialect
+
+    def parse(self, lines: list[str]) -> list[list[str]]:
+        """The rows of ``lines``, which begin and end on record boundaries (no ``"`` in them)."""
+        return list(csv.reader(lines, self.reader.dialect))
+
+    def rest(self, taken: list[str]) -> Iterator[list[str]]:
+        """The rows of ``taken`` (lines just taken from :attr:`lines`, beginning on a record
+        boundary) and of every line after them, parsed as the reader would have."""
+        return csv.reader(itertools.chain(taken, self.lines), self.reader.dialect)
 

@@ -16,7 +16,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import matchers.match as match_mod
+import matchers.generic as match_mod
 from dumpwatch.devkit import synth
 from matchers.enroll import enroll_stream
 from matchers.records import from_text, may_hold_strong
