@@ -9,7 +9,8 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
   numpy (:mod:`matchers.columns`), and rows whose fields agree on one enrolled record are
   confirmed without further work; only rows with a single or conflicting hit go on to the
   per-record verification;
-* the **generic path**: dict rows (JSON, key-value blocks, combos) and tables without strong
+* flat JSON records with the same keys: as columns, on the batch path (:mod:`matchers.flatrecords`);
+* the **generic path**: other dict rows (JSON, key-value blocks, combos) and tables without strong
   columns, one :class:`matchers.records.Fields` per record; the values of a table without strong
   columns are read for identifiers only when the batch's pre-filter
   (:func:`matchers.records.may_hold_strong`, bytes-level C passes) says one may be there, so a
@@ -28,13 +29,13 @@ raises is counted in the tally (never quoted) and the matching goes on.
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz
 
 from matchers import evidence as ev
+from matchers import flatrecords as flat
 from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
@@ -43,7 +44,7 @@ from matchers.extract import Table
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
 from matchers.index import LeakIndex
 from matchers.profiles import PROFILE_ROWS, health_in_rows, hidden_identifiers, score_schema
-from matchers.records import _data_key, Fields, from_identifier, from_mapped, from_text, from_window, may_hold_strong, split_keyed
+from matchers.records import Fields, from_identifier, from_mapped, from_text, from_window, may_hold_strong, split_keyed
 from matchers.tally import SAMPLE_SIZE, LeakHits, Tally
 
 BATCH = 8192
@@ -78,8 +79,8 @@ class Matcher:
             self._match_proximity(map(prox.row_text, all_rows), t)
         elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
             self.match_rows(all_rows, mapping, t)
-        elif (columnar := _columnar(sample, mapping)) is not None:
-            self._match_records(all_rows, mapping, columnar, t)
+        elif (columnar := flat.columnar(sample, mapping)) is not None:
+            flat.match_records(self, all_rows, mapping, columnar, t, BATCH)
         else:
             self._match_generic(all_rows, mapping, t)
 
@@ -209,41 +210,6 @@ class Matcher:
                 t.health = health_in_rows(batch)
 
         self._guarded(batched(rows, BATCH), run, lambda row: run([row]), t)
-
-    def _match_records(self, rows: Iterable, mapping: sch.Mapping, columnar: sch.Mapping, t: Tally) -> None:
-        """Flat dict records (JSON) with mapped strong keys, as columns: a batch whose records all
-        have the sample's keys becomes tuples of values (``columnar``: the same mapping
-        by position) and takes the batch path; any other batch takes the generic path. What the
-        generic path notes beyond the batch path's counts (blood groups, medical words in a mapped
-        column) is noted per column here, so both paths give the same result."""
-        keys = columnar.header
-        pick = operator.itemgetter(*keys) if len(keys) > 1 else (lambda r: (r[keys[0]],))
-        blood, named_health = columnar.cols("blood_group"), columnar.cols("treatment") + columnar.cols("pathology")
-        comments, emails = columnar.cols("comment"), columnar.cols("email")
-
-        def run(batch: list) -> None:
-            try:  # as many keys as the first record, all of them: the same keys (C-level passes)
-                values = list(map(pick, batch)) if set(map(len, batch)) == {len(keys)} else None
-            except KeyError:
-                values = None
-            if values is None:
-                self._match_generic(batch, mapping, t)
-                return
-            self._seq_batch(values, columnar, t)
-            for c in blood:
-                cells = column(values, c)
-                t.count("blood_group", len(cells) - cells.count(""))
-            for c in emails:  # the batch path counts filled cells, the generic path valid emails
-                cells = column(values, c)
-                valid = email_column(cells)
-                t.count("email", (len(valid) - valid.count(None)) - (len(cells) - cells.count("")))
-            if t.identifiers.get("email", 1) == 0:
-                del t.identifiers["email"]
-            if not t.health:
-                t.health = any(any(column(values, c)) for c in named_health) or any(
-                    any(map(ids.health_terms, column(values, c))) for c in comments)
-
-        self._guarded(batched(rows, BATCH), run, lambda row: self._match_generic([row], mapping, t), t)
 
     def _match_text(self, lines: Iterable[str], t: Tally) -> None:
         self._match_proximity(lines, t)
@@ -484,21 +450,6 @@ class Matcher:
             if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:
                 return "name~", min(len(names), 12), f.name_tokens
         return None
-
-
-def _columnar(sample: list, mapping: sch.Mapping) -> sch.Mapping | None:
-    """The mapping of flat dict records by position (header: the keys of the first record), when
-    they may take the batch path: strong keys mapped, and none of them data (``DUPONT: <NIR>``
-    lines, split into records by the generic path); else None."""
-    if not isinstance(sample[0], dict) or not mapping.kinds & {"nir", "email", "phone"}:
-        return None
-    keys = tuple(sample[0])
-    where = {k: i for i, k in enumerate(keys)}
-    if not keys or any(c not in where for c in (*mapping.columns, *mapping.name_parts)) or any(
-            kind in ev.STRONG and _data_key(c) for c, kind in mapping.columns.items()):
-        return None
-    return sch.Mapping(columns={where[c]: kind for c, kind in mapping.columns.items()}, header=keys,
-                       name_parts=tuple(where[c] for c in mapping.name_parts))
 
 
 _SINGLES_TRIED = 60

@@ -2,7 +2,7 @@
 
 JSON lines and arrays of flat objects used to be matched record by record (the generic path); a
 batch of records that all have the first record's keys is now matched as columns, like the rows of
-a delimited file (:meth:`matchers.match.Matcher._match_records`). The result must be the one the
+a delimited file (:mod:`matchers.flatrecords`). The result must be the one the
 generic path gives (but for the order of the three-record redacted sample, which is the batch
 path's): a Hypothesis property compares the two on documents of leaked and unknown records with
 blanked, mangled, reordered, missing and extra fields, in JSON lines and arrays.
@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import matchers.match as match_mod
+from matchers import flatrecords
 from dumpwatch.devkit import synth
 from matchers.enroll import enroll_stream
 from matchers.match import Matcher
@@ -39,7 +40,7 @@ def scanner():
 def _generic(scanner, data: bytes, name: str, monkeypatch):
     """The finding of the generic (record by record) path: no JSON table is taken as columns."""
     with monkeypatch.context() as m:
-        m.setattr(match_mod, "_columnar", lambda sample, mapping: None)
+        m.setattr(flatrecords, "columnar", lambda sample, mapping: None)
         return scanner.scan_bytes(data, name)
 
 
@@ -118,7 +119,7 @@ def test_records_whose_keys_are_data_stay_on_the_generic_path(scanner):
     data = json.dumps([{p["nom"]: p["nir"], q["nom"]: q["nir"]}] * 3).encode()
     rows = json.loads(data)
     mapping = match_mod.sch.map_columns(None, rows)
-    assert mapping.kinds == {"nir"} and match_mod._columnar(rows, mapping) is None
+    assert mapping.kinds == {"nir"} and flatrecords.columnar(rows, mapping) is None
     f = scanner.scan_bytes(data, "combo.json")
     assert f.records_seen == 6 and f.identifiers == {"nir": 6}
 
