@@ -188,6 +188,7 @@ def main() -> None:
                          f"{s:.2f} s (CPU {c:.2f} s) | {kind} {bw:.2f} s (CPU {bc:.2f} s) | **{s / bw:.2f}×** | "
                          f"{c / bc:.2f}× | {rss / 1024:.0f} MB | {r['verdict']}, {r['records_seen']:,} records, "
                          f"{r['matched_records']:,} confirmed, complete {str(r.get('complete')).lower()} |")
+            print(lines[-1], file=sys.stderr, flush=True)  # a long run cut short keeps what it measured
         first = results[codes[0]]
         same = all(results[c] == first for c in codes)
         same_lines.append(f"- ({case}): scan JSON identical across {', '.join(revs[c] for c in codes)}: "
