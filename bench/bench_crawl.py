@@ -11,9 +11,13 @@ synthetic reposts, all distinct. Two crawls of the same pages, alternated ``--ro
 
 Both with the same concurrency (16), no delay, no AutoThrottle, no robots.txt. Reported: pages/s of
 each (Scrapy's own elapsed time of the crawl, start-up excluded) and the ratio full/bare; the best
-round of each is kept. Run from the repo root::
+round of each is kept. The noise pages are small pastes (about 1 KB) by default; with ``--sizes
+realistic`` they are what paste sites and forums serve: 5 KB posts, one page in seven a 200 KB paste
+(code, logs, a few CSV lines, chatter) and one in a thousand (at least two) a 20 MB file (a CSV of
+product rows, or another breach's customer export). Run from the repo root::
 
     .venv/bin/python bench/bench_crawl.py --pages 5000 --rounds 2
+    .venv/bin/python bench/bench_crawl.py --pages 1000 --sizes realistic --rounds 3
 """
 
 from __future__ import annotations
@@ -58,7 +62,37 @@ class BareSpider(scrapy.Spider):
         return None
 
 
-def make_pages(n: int, people: list[dict[str, str]]) -> dict[str, bytes]:
+POST_BYTES, PASTE_BYTES, FILE_BYTES = 5_000, 200_000, 20_000_000
+
+
+def _filled(first: str, lines: list[str], size: int, offset: int) -> str:
+    """``first``, then ``lines`` in turn (from ``offset``) until ``size`` characters."""
+    parts, n, j = [first], len(first), offset
+    while n < size:
+        parts.append(lines[j % len(lines)])
+        n += len(parts[-1])
+        j += 1
+    return "".join(parts)
+
+
+def big_files() -> list[str]:
+    """The bodies of the 20 MB files of ``--sizes realistic``, without their first row (made distinct
+    per page): a CSV of product rows (no identifier) and another breach's customer export (names,
+    French mobiles and shop emails of people not in the leak)."""
+    from dumpwatch.devkit import synth
+
+    rows = [f"P{k:07d},lampe de bureau {k % 97},Luminaire,{k % 500}.{k % 100:02d},{k % 300},{k % 40}.{k % 10},"
+            f"acier noir pour salon et jardin lot de {k % 12}\n" for k in range(200_000)]
+    products = _filled("", rows, FILE_BYTES, 0)
+    strangers = synth.customers(10**9, seed=3)
+    customers = _filled("", [",".join(next(strangers)) + "\n" for _ in range(300_000)], FILE_BYTES, 0)
+    return [products, customers]
+
+
+def make_pages(n: int, people: list[dict[str, str]], sizes: str = "small") -> dict[str, bytes]:
+    """``n`` pages, 5 % reposts of 20 people; the rest noise: small pastes (``sizes="small"``), or
+    (``"realistic"``) 5 KB posts, one page in seven a 200 KB paste, and one in a thousand (at least
+    two) a 20 MB file."""
     from dumpwatch.devkit import synth
 
     noise_lines = [
@@ -69,14 +103,30 @@ def make_pages(n: int, people: list[dict[str, str]]) -> dict[str, bytes]:
         "quelqu'un a le lien de la suite ? merci d'avance, le premier est mort\n",
     ]
     pages: dict[str, bytes] = {}
+    files: list[str] | None = None
+    big = 0
     fmts = ("csv", "json", "kv", "chatter")
     for i in range(n):
         if i % 20 == 7:  # 5 % reposts, 20 people each, in turn in four shapes
             k = (i // 20) % (len(people) // 20)  # distinct people per repost while there are enough
             header, rows = synth.transform(people[k * 20:(k + 1) * 20], seed=i)
             body = synth.render(header, rows, fmts[(i // 20) % 4], seed=i)
-        else:
+        elif sizes == "small":
             body = f"paste {i}\n" + "".join(noise_lines[(i + j) % 5] for j in range(12))
+        elif i % 1000 == 500 or (i == n - 1 and n < 2000):
+            if files is None:
+                files = big_files()
+            kind = big % 2
+            big += 1
+            header = ("sku,designation,categorie,prix_ht,stock,poids_kg,description\n" if kind == 0
+                      else ",".join(synth.CUSTOMER_COLUMNS) + "\n")
+            first = (f"X{i:07d},lot {i},Maison,1.00,1,1.0,premier\n" if kind == 0
+                     else f"X{i:08d},Martin,Paul,,,Paris,1.00\n")
+            body = header + first + files[kind]
+        elif i % 7 == 3:
+            body = _filled(f"paste {i}\n", noise_lines, PASTE_BYTES, i)
+        else:
+            body = _filled(f"post {i}\n", noise_lines, POST_BYTES, i)
         pages[f"/raw/p{i:05d}"] = body.encode("utf-8")
     return pages
 
@@ -144,6 +194,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--scan-processes", type=int, default=1, help="DUMPWATCH_SCAN_PROCESSES of the full crawl")
     ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost page)")
+    ap.add_argument("--sizes", choices=("small", "realistic"), default="small",
+                    help="noise pages: small pastes (~1 KB), or 5 KB posts, 200 KB pastes and a few 20 MB files")
     args = ap.parse_args()
 
     from dumpwatch.devkit import synth
@@ -159,7 +211,7 @@ def main() -> None:
                         "--leak", "bench", "--lab-column", "laboratoire"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
         leak.unlink()
-        pages = make_pages(args.pages, people)
+        pages = make_pages(args.pages, people, args.sizes)
         reposts = sum(1 for i in range(args.pages) if i % 20 == 7)
         httpd, base = serve(pages)
         (template_home / "dumpwatch.toml").write_text(
@@ -187,6 +239,8 @@ def main() -> None:
         best = {k: min(v, key=lambda x: x["elapsed"]) for k, v in results.items()}
         out = {
             "pages": args.pages,
+            "sizes": args.sizes,
+            "megabytes": round(sum(map(len, pages.values())) / 1e6, 1),
             "scan_processes": args.scan_processes,
             "reposts": reposts,
             "repost_findings": findings,

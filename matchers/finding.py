@@ -10,7 +10,7 @@ verdict ``error`` (its reason in ``errors``), and one read only in part keeps it
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 REPOST = "repost"
@@ -86,8 +86,10 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         """The object `dumpwatch scan --json` prints for this input (see README, "Scan JSON")."""
-        data = asdict(self)
-        del data["records"]  # positions in the index: for the store, not for the scan's output
+        # Not the records (positions in the index: for the store, not for the scan's output), which
+        # asdict would copy one by one.
+        data = asdict(replace(self, records={}))
+        del data["records"]
         data["categories"] = list(self.categories)
         data["errors"] = list(self.errors)
         data["sample"] = list(self.sample)

@@ -9,9 +9,10 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
   numpy (:mod:`matchers.columns`), and rows whose fields agree on one enrolled record are
   confirmed without further work; only rows with a single or conflicting hit go on to the
   per-record verification;
-* the **generic path** (:mod:`matchers.generic`): dict rows (JSON, key-value blocks, combos) and
-  tables without strong columns, one :class:`matchers.records.Fields` per record, the values of a
-  table without strong columns read for identifiers only where a bytes-level pre-filter says one
+* flat JSON records with the same keys: as columns, on the batch path (:mod:`matchers.flatrecords`);
+* the **generic path** (:mod:`matchers.generic`): other dict rows (JSON, key-value blocks, combos)
+  and tables without strong columns, one :class:`matchers.records.Fields` per record, the values of
+  a table without strong columns read for identifiers only where a bytes-level pre-filter says one
   may be there (its records are counted all the same);
 * the **proximity path**: free text, and tables whose parse misses identifiers, read as windows
   of text around each strong identifier (:mod:`matchers.proximity`).
@@ -33,6 +34,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from matchers import evidence as ev
+from matchers import flatrecords as flat
 from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
@@ -76,6 +78,8 @@ class Matcher:
             self._match_proximity(map(prox.row_text, all_rows), t)
         elif not isinstance(sample[0], dict) and mapping.kinds & {"nir", "email", "phone"}:
             self.match_rows(all_rows, mapping, t)
+        elif (columnar := flat.columnar(sample, mapping)) is not None:
+            flat.match_records(self, all_rows, mapping, columnar, t, BATCH)
         else:
             match_generic(all_rows, mapping, t, self._resolve, taken=len(sample),
                           raw=table.rows if isinstance(table.rows, DelimitedRows) else None)

@@ -221,7 +221,7 @@ class Scanner:
             labs = {best.index.labs[i]: int(c) for i, c in enumerate(counts) if c}
             positions = np.flatnonzero(confirmed[best.index.name])
             of_lab = np.asarray(best.index.lab)[positions]
-            records = {best.index.labs[i]: tuple(int(p) for p in positions[of_lab == i]) for i in np.unique(of_lab)}
+            records = {best.index.labs[i]: tuple(positions[of_lab == i].tolist()) for i in np.unique(of_lab)}
         # A repost: enough records, and far more than chance would confirm in an input this size.
         beyond_chance = best is not None and ev.poisson_tail(matched, chance[best.index.name]) < ev.FALSE_ALARM
         if matched >= self.repost_threshold and not beyond_chance:

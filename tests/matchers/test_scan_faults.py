@@ -42,8 +42,9 @@ def _poison_records(monkeypatch, scanner, bad: set[int]):
 
 
 # Shapes whose records go through the per-record verification (rows with two agreeing strong
-# identifiers are confirmed by the vectorised path without it).
-@pytest.mark.parametrize("fmt,columns", [("csv", ["nom", "prenom", "telephone"]), ("jsonl", None), ("kv", None),
+# identifiers are confirmed by the vectorised path without it, JSON records too).
+@pytest.mark.parametrize("fmt,columns", [("csv", ["nom", "prenom", "telephone"]),
+                                         ("jsonl", ["nom", "prenom", "telephone"]), ("kv", None),
                                          ("chatter", ["nom", "prenom", "telephone", "ville"])])
 def test_a_record_that_raises_is_counted_and_the_scan_goes_on(scanner, people, monkeypatch, caplog, fmt, columns):
     sample = people[:60]
