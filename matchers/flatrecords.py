@@ -1,7 +1,7 @@
 """Flat dict records (JSON lines, JSON arrays) matched as columns, on the batch path of delimited tables.
 
 The extraction gives JSON records as ``dict[str, str]`` (:mod:`matchers.extract.jsondoc`). Matched
-one by one (:meth:`matchers.match.Matcher._match_generic`), every record is parsed field by field and
+one by one (:func:`matchers.generic.match_generic`), every record is parsed field by field and
 verified against its candidates even when two strong identifiers agree, so a JSON copy of a leak
 cost five to fifteen times its CSV form. Most JSON dumps are rows of one table written as objects:
 every record has the same keys. A batch of :data:`matchers.match.BATCH` such records becomes tuples
@@ -27,6 +27,7 @@ from typing import Any
 from matchers import identifiers as ids
 from matchers import schema as sch
 from matchers.columns import batched, column, email_column
+from matchers.generic import guarded, match_generic
 from matchers.records import _data_key
 from matchers.tally import Tally
 
@@ -66,7 +67,7 @@ def match_records(matcher: Any, rows: Iterable, mapping: sch.Mapping, by_positio
         except KeyError:
             values = None
         if values is None:
-            matcher._match_generic(batch, mapping, t)
+            match_generic(batch, mapping, t, matcher._resolve)
             return
         matcher._seq_batch(values, by_position, t)
         for c in blood:
@@ -82,4 +83,4 @@ def match_records(matcher: Any, rows: Iterable, mapping: sch.Mapping, by_positio
             t.health = any(any(column(values, c)) for c in named_health) or any(
                 any(map(ids.health_terms, column(values, c))) for c in comments)
 
-    matcher._guarded(batched(rows, batch_size), run, lambda row: matcher._match_generic([row], mapping, t), t)
+    guarded(batched(rows, batch_size), run, lambda row: match_generic([row], mapping, t, matcher._resolve), t)
