@@ -11,6 +11,7 @@ the time it takes to fingerprint them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -79,12 +80,6 @@ def _memo(fn: Callable[[str], Any], size: int = 1 << 16) -> Callable[[str], Any]
     return get
 
 
-def _name_fields(parts: tuple[str, str, str]) -> tuple[str | None, str | None, str | None]:
-    last, first, full = parts
-    return ids.name_key(last, first, full), (ids.name_key(last) if last else None), \
-        (ids.name_key(first) if first else None)
-
-
 _NO_NAME = (None, None, None)
 
 
@@ -102,8 +97,16 @@ class _Columns:
         nir = lambda v: (p[0] if (p := ids.nir_parts(v)) else None)  # noqa: E731
         self.norm = {"nir": nir, "email": ids.email_norm, "phone": ids.phone_nsn,
                      "birth_date": _memo(ids.date_norm), "postcode": _memo(ids.postcode_norm)}
-        self.names = _memo(_name_fields)
+        self.tokens = _memo(ids.name_tokens)  # surnames and first names repeat; full names less
         self.pairs = _memo(_pair_name)
+
+    def _name_fields(self, parts: tuple[str, str, str]) -> tuple[str | None, str | None, str | None]:
+        """``ids.name_key(last, first, full)``, ``name_key(last)``, ``name_key(first)`` from each
+        part's sorted words (cached): the words of all three, sorted, are the whole name's."""
+        last, first, full = parts
+        words = [self.tokens(p) if p else [] for p in parts]
+        return (" ".join(sorted(words[0] + words[1] + words[2])) or None,
+                (" ".join(words[0]) or None) if last else None, (" ".join(words[1]) or None) if first else None)
 
     def _kind(self, batch: list, kind: str) -> list[list]:
         """One list per column of ``kind``: each cell normalised (None: empty or invalid)."""
@@ -141,9 +144,9 @@ class _Columns:
         labs = column(batch, m.cols("lab")[0]) if m.cols("lab") else [None] * n
         parts = zip(self._joined(batch, "last_name", n), self._joined(batch, "first_name", n),
                     self._joined(batch, "full_name", n))
-        pairs = zip(*(column(batch, c) for c in m.name_parts)) if m.name_parts else None
-        names = [self.names(p) if any(p) else ((self.pairs(next(pairs)), None, None) if pairs else _NO_NAME)
-                 for p in parts]
+        pairs = zip(*(column(batch, c) for c in m.name_parts)) if m.name_parts else itertools.repeat(None)
+        names = [self._name_fields(p) if any(p) else ((self.pairs(q), None, None) if q else _NO_NAME)
+                 for p, q in zip(parts, pairs)]
         return [(nir, em, ph, nm[0], dob, pc, lab, nm[1], nm[2])
                 if nir or em or ph else None
                 for nir, em, ph, dob, pc, lab, nm in zip(nirs, emails, phones, dobs, postcodes, labs, names)]

@@ -65,6 +65,8 @@ class Fingerprinter:
         salted_key = hashlib.blake2b(b"salted fingerprints", key=key, digest_size=32, person=b"dw2-aes-s").digest()
         self._aes_s = Cipher(algorithms.AES(salted_key), modes.ECB()).encryptor()
         self._values: dict[str, dict] = {}  # enrollment's caches of value hashes, by kind (bounded)
+        self._gram_table = np.zeros(1 << 16, dtype="<u8")  # value hash of each ASCII bigram, once seen
+        self._gram_known = np.zeros(1 << 16, dtype=bool)
 
     def numeric(self, kind: str, values: np.ndarray) -> np.ndarray:
         """Fingerprints (uint64) of integer identifiers; a value of 0 (absent) gives 0."""
@@ -119,18 +121,25 @@ class Fingerprinter:
         return b"".join(out)
 
     def _grams(self, names: list[str | None]) -> tuple[np.ndarray, bytes]:
-        """How many bigrams each name has, and their value hashes end to end (cached by name)."""
-        cache = self._values.setdefault("grams", {})
-        if len(cache) >= _CACHE:
-            cache.clear()
-        counts, out = [], []
-        for name in names:
-            h = cache.get(name)
-            if h is None:
-                h = cache[name] = self._hashes("gram", bigrams(name)) if name else b""
-            counts.append(len(h) // 8)
-            out.append(h)
-        return np.array(counts, dtype=np.int64), b"".join(out)
+        """How many bigrams each name has, and their value hashes end to end. Name keys are ASCII
+        (:func:`matchers.identifiers.fold`): a bigram is two bytes, its hash looked up in a table
+        of 65,536 filled as bigrams are first seen, for a whole batch in a few numpy passes."""
+        keys = [n or "" for n in names]
+        lens = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+        counts = np.where(lens > 0, lens + 1, 0)
+        joined = "".join([f"_{k}_" for k in keys if k]).replace(" ", "_")
+        if not joined.isascii():
+            return counts, b"".join(self._hashes("gram", bigrams(k)) if k else b"" for k in keys)
+        if not joined:
+            return counts, b""
+        b = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).astype(np.intp)
+        keep = np.ones(len(b) - 1, dtype=bool)
+        keep[np.cumsum(lens[lens > 0] + 2)[:-1] - 1] = False  # a pair across two names is no bigram
+        codes = (b[:-1] * 256 + b[1:])[keep]
+        for c in np.unique(codes[~self._gram_known[codes]]).tolist():
+            self._gram_table[c] = int.from_bytes(self._value("gram", chr(c >> 8) + chr(c & 255)), "little")
+            self._gram_known[c] = True
+        return counts, self._gram_table[codes].tobytes()
 
     def salted(self, salt: int, kind: str, value: str) -> int:
         """Fingerprint of a secondary field of one record (``salt`` is the record's own)."""
