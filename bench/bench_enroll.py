@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import os
 import resource
 import shutil
@@ -253,6 +254,89 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def _index_as_part(index_dir: Path, part: Path, bits: int):
+    """A saved index's records written back as an :class:`~matchers.index.IndexPart`'s files."""
+    from matchers.index import _STRONG, PartSummary, LeakIndex
+
+    idx = LeakIndex.load(index_dir)
+    part.mkdir(parents=True)
+    for name in ("salt", "name", "dob", "postcode", "surname", "first_name", "lab", "row", "gram"):
+        np.asarray(idx.arrays[name]).tofile(part / f"{name}.bin")
+    np.diff(np.asarray(idx.arrays["gram_off"])).astype("<u4").tofile(part / "gram_n.bin")
+    e = np.empty(len(idx.arrays["strong_fp"]), dtype=_STRONG)
+    for n in ("fp", "rec", "kind"):
+        e[n] = idx.arrays[f"strong_{n}"]
+    b = (e["fp"] >> np.uint64(64 - bits)).astype(np.intp)
+    for k in range(1 << bits):
+        e[b == k].tofile(part / f"strong-{k:03d}.bin")
+    return idx.meta, PartSummary(part, len(idx), len(e), len(idx.arrays["gram"]), tuple(idx.labs),
+                                 dict(idx.meta["lab_counts"]), tuple(idx.meta["kind_counts"]), bits)
+
+
+def _filler_part(part: Path, n: int, labs: tuple[str, ...], kinds: list[float], grams_per: float, bits: int,
+                 seed: int):
+    """``n`` records of random fingerprints (uniform, as keyed fingerprints are) in the real
+    records' proportions of kinds, bigrams and labs: only for the size of an index, never matched."""
+    from matchers.index import _STRONG, PartSummary
+
+    rng = np.random.default_rng(seed)
+    part.mkdir(parents=True)
+    for name in ("salt", "name", "dob", "postcode", "surname", "first_name"):
+        rng.integers(0, 2**64, n, dtype=np.uint64).tofile(part / f"{name}.bin")
+    lab = rng.integers(0, len(labs), n).astype("<u2")
+    lab.tofile(part / "lab.bin")
+    np.arange(1, n + 1, dtype="<u4").tofile(part / "row.bin")
+    gram_n = rng.poisson(grams_per, n).astype("<u4")
+    gram_n.tofile(part / "gram_n.bin")
+    rng.integers(0, 2**32, int(gram_n.sum()), dtype=np.uint32).tofile(part / "gram.bin")
+    recs, kk = [], []
+    for kind, share in enumerate(kinds):  # share: fingerprints of this kind per real record
+        if share:
+            has = np.flatnonzero(rng.random(n) < min(1.0, share))
+            recs.append(has)
+            kk.append(np.full(len(has), kind, dtype=np.uint8))
+    rec = np.concatenate(recs).astype(np.uint32)
+    e = np.empty(len(rec), dtype=_STRONG)
+    e["fp"] = rng.integers(1, 2**64, len(rec), dtype=np.uint64)
+    e["rec"], e["kind"] = rec, np.concatenate(kk)
+    b = (e["fp"] >> np.uint64(64 - bits)).astype(np.intp)
+    order = np.argsort(b, kind="stable")
+    ends = np.cumsum(np.bincount(b, minlength=1 << bits))
+    for k in range(1 << bits):
+        e[order[(ends[k - 1] if k else 0):ends[k]]].tofile(part / f"strong-{k:03d}.bin")
+    counts = Counter(lab.tolist())
+    return PartSummary(part, n, len(e), int(gram_n.sum()), labs, {labs[i]: c for i, c in counts.items()},
+                       tuple(int(x) for x in np.bincount(e["kind"], minlength=len(kinds))), bits)
+
+
+def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
+    """(In a child process, for its peak RSS.) The real index of ``home`` plus filler records up to
+    ``total``, joined by :func:`matchers.index.assemble` into the index the scan then reads."""
+    from matchers.index import BUCKET_BITS, assemble, stage_dir
+
+    index_dir = home / "index" / "big"
+    stage = stage_dir(home / "index")
+    t = time.perf_counter()
+    meta, real = _index_as_part(index_dir, stage / "part-0", BUCKET_BITS)
+    parts, rows = [real], [0]
+    grams_per = real.grams / max(1, real.records)
+    done, i = real.records, 1
+    while done < total:
+        n = min(chunk, total - done)
+        parts.append(_filler_part(stage / f"part-{i}", n, real.labs, [k / real.records for k in real.kind_counts],
+                                  grams_per, BUCKET_BITS, i))
+        rows.append(done)
+        done, i = done + n, i + 1
+    fill = time.perf_counter() - t
+    t, c = time.perf_counter(), time.process_time()
+    counts = assemble(parts, stage, rows)
+    took = {"assemble_wall_s": time.perf_counter() - t, "assemble_cpu_s": time.process_time() - c, "filler_s": fill}
+    (stage / "meta.json").write_text(json.dumps({**meta, **counts}))
+    shutil.rmtree(index_dir)
+    os.replace(stage, index_dir)
+    print(json.dumps(took))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -264,7 +348,13 @@ def main() -> None:
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--reuse", action="store_true",
                     help="use the files a --keep run left in --dir for the same --rows and --repost-rows")
+    ap.add_argument("--scale-to", type=int, default=0,
+                    help="then join the enrolled index with random filler records up to this many "
+                         "(the real assemble step at that size) and scan the repost against it")
+    ap.add_argument("--assemble-home", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.assemble_home:
+        return assemble_scaled(a.assemble_home, a.scale_to)
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-enroll-"))
     work.mkdir(parents=True, exist_ok=True)
     leak, repost, home = work / "leak.csv", work / "repost.csv", work / "home"
@@ -306,6 +396,26 @@ def main() -> None:
               f"{scan['wall']:.2f} s / {b['wall']:.2f} s = {result['ratio_wall']:.2f}× "
               f"(CPU {result['ratio_cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
               f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
+        if a.scale_to > a.rows:
+            step = run([sys.executable, __file__, "--assemble-home", str(home), "--scale-to", str(a.scale_to)], env)
+            took = json.loads(step["out"].splitlines()[-1])
+            size = du(home / "index" / "big")
+            scans = [run(dw + ["scan", str(repost), "--json"], env) for _ in range(a.repeat)]
+            base = [run([sys.executable, "-c", CSV_BASELINE, str(repost)]) for _ in range(a.repeat)]
+            scan, b = best(scans), best(base)
+            finding = json.loads(scan["out"].splitlines()[0])
+            scaled = {**took, "scale_to": a.scale_to, "assemble_rss_mb": step["rss_mb"],
+                      "assemble_anon_mb": step["anon_mb"], "index_mb": size / 1e6, "scan_wall_s": scan["wall"],
+                      "scan_cpu_s": scan["cpu"], "csv_wall_s": b["wall"], "csv_cpu_s": b["cpu"],
+                      "ratio_wall": scan["wall"] / b["wall"], "ratio_cpu": scan["cpu"] / b["cpu"],
+                      "scan_rss_mb": scan["rss_mb"], "scan_anon_mb": scan["anon_mb"], "verdict": finding["verdict"],
+                      "matched": finding["matched_records"], "records_seen": finding["records_seen"]}
+            print(json.dumps(scaled))
+            print(f"| {a.scale_to:,} ({a.rows:,} enrolled + filler) | assemble {took['assemble_wall_s']:.0f} s "
+                  f"({took['assemble_cpu_s']:.0f} s CPU) | {step['rss_mb']:.0f} MB ({step['anon_mb']:.0f} MB anon.) | "
+                  f"{size / 1e6:.0f} MB | {scan['wall']:.2f} s / {b['wall']:.2f} s = {scaled['ratio_wall']:.2f}× "
+                  f"(CPU {scaled['ratio_cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
+                  f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
