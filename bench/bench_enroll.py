@@ -15,8 +15,15 @@
    ``dumpwatch scan --json`` on it against ``csv.reader`` merely parsing it, best of
    ``--repeat`` each side, in the same run, with the scan's peak RSS (tree, anonymous part).
 
+4. With ``--scale-to N``: joins the enrolled index with random filler records up to N (uniform
+   fingerprints in the real records' proportions) through the real ``matchers.index.assemble``,
+   reports the join's time and peak RSS, and scans the repost against that N-record index (the
+   enrolled rows still match): the memory and lookup cost of a 33 M-record index without
+   fingerprinting 33 M rows.
+
 Usage:  .venv/bin/python bench/bench_enroll.py [--rows 1000000] [--repost-rows 1000000]
-            [--workers N] [--repeat 3] [--dir DIR] [--keep]
+            [--workers N] [--repeat 3] [--dir DIR] [--keep] [--reuse] [--generate-only]
+            [--scale-to 33000000]
 Prints a Markdown table row for docs/benchmarks.md ("Enrollment at scale (issue 9)") and a JSON line.
 Large files go to ``--dir`` (default a temporary directory, removed unless ``--keep``);
 ``--generate-only`` writes the files and stops (with ``--keep``: a later ``--reuse`` run uses them).
