@@ -6,16 +6,30 @@ date) and salted secondary fingerprints (name, surname, first name, birth date, 
 bigrams), and its row number in the file (so that `dumpwatch findings patients` can tell a lab which
 of its rows were found; a number, meaningless without the file). Nothing else of a row is kept; lab
 names (the controllers) are kept in clear to attribute matches.
+
+A large plain delimited file (:func:`enroll_file`) is enrolled on every core, as
+:mod:`matchers.parallel` scans one: the head is read once through the normal extraction (encoding,
+dialect, header, column mapping), the rest is cut into byte ranges on line ends, and each range is
+read by ``csv.reader`` and fingerprinted in a forked process that writes an
+:class:`~matchers.index.IndexPart`; the parent joins the parts in file order (record and row numbers
+as a single process would give them). Anything unusual (compressed, not delimited, a header that is
+not the first line, cells holding line breaks) is enrolled in one process.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import itertools
 import logging
+import multiprocessing
+import pickle
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from matchers.errors import EnrollError, MapError
 from matchers.fingerprint import key_id
@@ -23,11 +37,14 @@ from matchers import identifiers as ids
 from matchers import schema as sch
 from matchers.extract import Limits, extract
 from matchers.fingerprint import Fingerprinter
-from matchers.index import FORMAT, IndexBuilder, LeakIndex, check_leak_name
+from matchers.index import FORMAT, IndexBuilder, IndexPart, LeakIndex, check_leak_name, finish_index, stage_dir
 from matchers.profiles import PROFILE_ROWS
-from matchers.records import from_mapped
+from matchers.enrollrows import enroll_rows
 
 log = logging.getLogger(__name__)
+
+MIN_PARALLEL_BYTES = 16 * 1024 * 1024  # smaller files are enrolled in one process
+_MAGIC = (b"\x1f\x8b", b"PK\x03\x04", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!")
 
 
 def check_map(overrides: dict[str, str], columns: list[str] | None = None, width: int = 0) -> None:
@@ -71,8 +88,24 @@ class EnrollReport:
 
 def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_column: str | None = None,
                   overrides: dict[str, str] | None = None, limits: Limits | None = None,
-                  progress: Callable[[int], None] | None = None) -> tuple[LeakIndex, EnrollReport]:
-    """Fingerprint every record of a leaked file; returns the index (not yet saved) and a report."""
+                  progress: Callable[[int], None] | None = None,
+                  stage: Path | None = None) -> tuple[LeakIndex, EnrollReport]:
+    """Fingerprint every record of a leaked file; returns the index (not yet saved) and a report.
+
+    ``stage``: the directory the index will be saved in (``HOME/index``); it is built there in a
+    hidden directory, memory-mapped, and saving it is a rename. Without it, it is built in memory."""
+    builder = IndexBuilder(Fingerprinter(key), stage)
+    try:
+        return _enroll_stream(stream, name, builder, leak=leak, key=key, lab_column=lab_column,
+                              overrides=overrides, limits=limits, progress=progress)
+    except BaseException:
+        builder.discard()
+        raise
+
+
+def _enroll_stream(stream: BinaryIO, name: str, builder: IndexBuilder, *, leak: str, key: bytes,
+                   lab_column: str | None, overrides: dict[str, str] | None, limits: Limits | None,
+                   progress: Callable[[int], None] | None) -> tuple[LeakIndex, EnrollReport]:
     check_leak_name(leak)
     user_map = dict(overrides or {})
     check_map(user_map)
@@ -82,7 +115,6 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
     if lab_column:
         overrides[lab_column] = "lab"
     errors: list[str] = []
-    builder = IndexBuilder(Fingerprinter(key))
     columns: dict[str, str] = {}
     header: list[str] = []
     skipped = 0
@@ -109,36 +141,203 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
             label = names[col] if isinstance(col, int) and col < len(names) else str(col)
             columns[label] = kind
         header = header or list(table.header or [])
-        lab_cols = mapping.cols("lab")
-        for row in itertools.chain(sample, rows):
-            row_number += 1
-            f = from_mapped(row, mapping)
-            if not f.has_strong():
-                skipped += 1
-                continue
-            lab = None
-            if lab_cols:
-                c = lab_cols[0]
-                lab = row.get(c) if isinstance(row, dict) else (row[c] if c < len(row) else None)
-            name_key = f.names[0] if f.names else None
-            builder.add(nir=f.nirs[0] if f.nirs else None, emails=f.emails, phones=f.phones,
-                        name=name_key, dob=f.dobs[0] if f.dobs else None,
-                        postcode=f.postcodes[0] if f.postcodes else None, lab=lab,
-                        grams=ids.bigrams(name_key) if name_key else [],
-                        surname=f.last_key, first_name=f.first_key, row=row_number)
+        n, skip = enroll_rows(itertools.chain(sample, rows), mapping, builder, row_number)
+        row_number += n
+        skipped += skip
     check_map(user_map, seen_columns, seen_width)
-    if not builder.salt:
+    if not len(builder):
         raise EnrollError(f"{name}: no record with a NIR, email or phone was found"
                           + (f" ({'; '.join(errors[:3])})" if errors else ""))
+    index = builder.build(_meta(leak, key, columns, header, name))
+    report = EnrollReport(leak=leak, records=len(index), skipped=skipped, columns=columns,
+                          labs=dict(index.meta["lab_counts"]), errors=tuple(errors))
+    return index, report
+
+
+def enroll_file(path: Path, *, leak: str, key: bytes, lab_column: str | None = None,
+                overrides: dict[str, str] | None = None, limits: Limits | None = None,
+                progress: Callable[[int], None] | None = None, stage: Path | None = None,
+                workers: int = 1, min_bytes: int = MIN_PARALLEL_BYTES) -> tuple[LeakIndex, EnrollReport]:
+    """:func:`enroll_stream` of a file, on ``workers`` processes when it is a large plain delimited
+    file (see the module's docstring); the index's meta holds the file's SHA-256 (``source_sha256``),
+    computed by the parent while the workers fingerprint."""
+    path = Path(path)
+    check_leak_name(leak)
+    user_map = dict(overrides or {})
+    check_map(user_map)
+    overrides = {**user_map, **({lab_column: "lab"} if lab_column else {})}
+    head = _plan(path, limits or Limits(), overrides, workers, min_bytes)
+    if head is None:
+        with path.open("rb") as fh:
+            index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
+                                          overrides=user_map, limits=limits, progress=progress, stage=stage)
+            index.meta["source_sha256"] = _sha256(path)
+            return index, report
+    table, mapping, sample, ranges, errors = head
+    if lab_column and "lab" not in mapping.kinds:
+        raise EnrollError(f"{path}: no column named {lab_column!r} "
+                          f"(columns: {', '.join(map(str, table.header or [])) or 'no header'})")
+    check_map(user_map, _column_names(table.header, sample), max(len(r) for r in sample))
+    stage_ = stage_dir(stage)
+    try:
+        parts, sha = _run_parts(path, key, table, mapping, ranges, stage_, progress)
+        rows = [p[1] for p in parts]
+        names = list(table.header) if table.header else [str(c) for c in range(max(len(r) for r in sample))]
+        columns = {(names[c] if c < len(names) else str(c)): k for c, k in mapping.columns.items()}
+        meta = {**_meta(leak, key, columns, list(table.header or []), str(path)), "source_sha256": sha}
+        index = finish_index(meta, [p[0] for p in parts], stage_,
+                             [sum(rows[:i]) for i in range(len(rows))], in_memory=stage is None)
+    except BaseException:
+        shutil.rmtree(stage_, ignore_errors=True)
+        raise
+    if not len(index):
+        raise EnrollError(f"{path}: no record with a NIR, email or phone was found")
+    report = EnrollReport(leak=leak, records=len(index), skipped=sum(p[2] for p in parts), columns=columns,
+                          labs=dict(index.meta["lab_counts"]), errors=tuple(errors))
+    return index, report
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _plan(path: Path, limits: Limits, overrides: dict[str, str], workers: int, min_bytes: int):
+    """The head of a file that can be enrolled on ``workers`` processes, and its byte ranges (cut
+    on line ends after the header); None when it must be read in one go."""
+    size = path.stat().st_size
+    if workers < 2 or size < max(min_bytes, 1):
+        return None
+    errors: list[str] = []
+    with path.open("rb") as fh:
+        if fh.read(8).startswith(_MAGIC):
+            return None
+        fh.seek(0)
+        table = next(extract(fh, str(path), limits, errors), None)
+        if table is None or table.kind != "delimited" or table.source != str(path) or not table.encoding:
+            return None
+        dialect = getattr(table.rows, "dialect", None)
+        sample = list(itertools.islice(table.rows, PROFILE_ROWS))
+    enc = table.encoding.lower().replace("_", "-")
+    if dialect is None or not sample or "\n".encode(enc, "ignore") != b"\n" or enc.startswith(("utf-16", "utf-32")):
+        return None
+    if any("\n" in c or "\r" in c for r in sample for c in r):
+        return None
+    mapping = sch.map_columns(table.header, sample, overrides)
+    if not mapping.kinds & {"nir", "email", "phone"}:
+        return None  # the sequential path says why
+    with path.open("rb") as fh:
+        start = 0
+        if table.header:
+            first = fh.readline().decode("utf-8-sig" if enc == "utf-8" else enc, "replace")
+            if next(csv.reader([first.rstrip("\r\n")], dialect), None) != list(table.header):
+                return None  # the header is not simply the first line: do not guess
+            start = fh.tell()
+        cuts = [start]
+        for k in range(1, workers):
+            fh.seek(start + (size - start) * k // workers)
+            fh.readline()
+            cuts.append(max(fh.tell(), cuts[-1]))
+        cuts.append(size)
+    return table, mapping, sample, list(zip(cuts, cuts[1:])), errors
+
+
+class _Range(io.RawIOBase):
+    """A read-only window ``[start, end)`` of a binary file; counts what it read in ``done``."""
+
+    def __init__(self, path: Path, start: int, end: int, done=None):
+        self.fh = path.open("rb")
+        self.fh.seek(start)
+        self.left, self.done = end - start, done
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.fh.read(min(len(b), self.left)) if self.left > 0 else b""
+        b[:len(data)] = data
+        self.left -= len(data)
+        if self.done is not None:
+            with self.done.get_lock():
+                self.done.value += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
+def _part(key: bytes, path: Path, enc: str, dialect, mapping: sch.Mapping, rng: tuple[int, int],
+          directory: Path, done):
+    """Fingerprint one byte range of the file into an :class:`IndexPart`: (summary, rows, skipped)."""
+    if rng[0] == 0 and enc.lower().replace("_", "-") == "utf-8":
+        enc = "utf-8-sig"
+    part = IndexPart(Fingerprinter(key), directory)
+    with io.TextIOWrapper(io.BufferedReader(_Range(path, *rng, done), 1 << 20), encoding=enc,
+                          errors="replace", newline="") as text:
+        rows, skipped = enroll_rows(csv.reader(text, dialect), mapping, part)
+    return part.finish(), rows, skipped
+
+
+def _child(conn, *args) -> None:
+    try:
+        conn.send_bytes(pickle.dumps(_part(*args)))
+    except BaseException as exc:  # its type only: the message may quote a cell
+        conn.send_bytes(pickle.dumps(EnrollError(f"enrollment worker failed with {type(exc).__name__}")))
+    finally:
+        conn.close()
+
+
+def _run_parts(path: Path, key: bytes, table, mapping, ranges, stage: Path, progress):
+    """One forked process per range; the parent hashes the file meanwhile. Returns each range's
+    ``(summary, rows, skipped)`` in file order, and the file's SHA-256."""
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Value("q", 0)
+    procs = []
+    try:
+        for i, rng in enumerate(ranges):
+            recv, send = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_child, daemon=True, args=(send, key, path, table.encoding, table.rows.dialect,
+                                                              mapping, rng, stage / f"part-{i}", done))
+            p.start()
+            send.close()
+            procs.append((p, recv))
+        sha = _sha256(path)
+        out, reported = [], 0
+        for p, recv in procs:
+            while not recv.poll(0.5):  # returns at once when the worker exits: then recv raises EOFError
+                if progress and done.value > reported:
+                    progress(done.value - reported)
+                    reported = done.value
+            try:
+                got = pickle.loads(recv.recv_bytes())
+            except EOFError:
+                p.join(timeout=5)
+                raise EnrollError(f"enrollment worker {p.pid} died (exit code {p.exitcode})") from None
+            if isinstance(got, BaseException):
+                raise got
+            out.append(got)
+        if progress and done.value > reported:
+            progress(done.value - reported)
+        return out, sha
+    finally:
+        for p, recv in procs:
+            recv.close()
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+
+
+def _meta(leak: str, key: bytes, columns: dict[str, str], header: list[str], name: str) -> dict[str, Any]:
     kinds = set(columns.values())
     categories = [c for c, ks in (("identity", {"last_name", "first_name", "full_name", "birth_date"}),
                                   ("contact", {"email", "phone", "address"}), ("nir", {"nir"}),
                                   ("health", set(sch.HEALTH_KINDS))) if kinds & ks]
-    index = builder.build({"name": leak, "key_id": key_id(key), "columns": columns, "header": header,
-                           "categories": categories, "source_file": Path(name).name, "version": FORMAT})
-    report = EnrollReport(leak=leak, records=len(index), skipped=skipped, columns=columns,
-                          labs=dict(index.meta["lab_counts"]), errors=tuple(errors))
-    return index, report
+    return {"name": leak, "key_id": key_id(key), "columns": columns, "header": header,
+            "categories": categories, "source_file": Path(name).name, "version": FORMAT}
 
 
 def _column_names(header, sample) -> list[str]:

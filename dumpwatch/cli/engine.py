@@ -52,8 +52,11 @@ def _progress_bar(total: int | None, desc: str):
 @click.option("--lab-column", help="Column holding the lab of each record (for per-lab counts).")
 @click.option("--map", "maps", multiple=True, metavar="COLUMN=KIND", cls=_MapOption)
 @click.option("--replace", is_flag=True, help="Replace the index of a leak already enrolled under this name.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for a large plain CSV file (default: the number of CPUs).")
 @click.pass_obj
-def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, ...], replace: bool) -> None:
+def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, ...], replace: bool,
+           workers: int | None) -> None:
     """Fingerprint a leaked FILE: keep keyed fingerprints only, never the cleartext.
 
     The file may be CSV (any delimiter, any encoding), JSON, HTML, key-value text, gzip or zip.
@@ -71,7 +74,7 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
       dumpwatch enroll dump.json --leak other --map "num_ss=nir" --map "commentaire="
     """
     from dumpwatch import clock, store
-    from matchers.enroll import MapError, check_map, enroll_stream
+    from matchers.enroll import MapError, check_map, enroll_file
     from matchers.index import check_leak_name
     from dumpwatch.engine_settings import limits_from
 
@@ -92,23 +95,25 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     key = home.load_key(create=True)
     path = Path(file)
     bar, cb = _progress_bar(path.stat().st_size, f"enroll {path.name}")
-    try:
-        with path.open("rb") as fh:
-            index, report = enroll_stream(fh, str(path), leak=leak, key=key, lab_column=lab_column,
-                                          overrides=overrides, limits=limits_from(obj.config),
-                                          progress=cb)
+    try:  # built beside where it is saved (memory-mapped, never all in memory), then renamed
+        index, report = enroll_file(path, leak=leak, key=key, lab_column=lab_column, overrides=overrides,
+                                    limits=limits_from(obj.config), progress=cb, stage=home.index_dir,
+                                    workers=workers or os.cpu_count() or 1)
     except MapError as exc:
         raise click.BadParameter(str(exc), param_hint="--map") from None
     finally:
         if bar:
             bar.close()
-    index.meta["source_sha256"] = _sha256_of(path)  # which file `findings patients` row numbers refer to
-    db = obj.db()
-    if replace:  # positions of earlier findings point into the old index: forgotten with it
-        from alerts.patients import forget_leak
+    # meta["source_sha256"]: which file `findings patients` row numbers refer to
+    try:
+        db = obj.db()
+        if replace:  # positions of earlier findings point into the old index: forgotten with it
+            from alerts.patients import forget_leak
 
-        forget_leak(db, leak)
-    index.save(home.index_dir / leak)
+            forget_leak(db, leak)
+        index.save(home.index_dir / leak)
+    finally:
+        index.discard()  # the hidden build directory, if it was not saved
     store.save_leak(db, {"name": leak, "enrolled_at": clock.utcnow(), "source_file": path.name,
                          "records": report.records, "columns": report.columns, "labs": report.labs,
                          "categories": index.meta["categories"], "key_id": index.meta["key_id"]})
@@ -122,13 +127,6 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     for err in report.errors:
         click.echo(f"warning: {terminal(err)}", err=True)
     click.echo(f"Index: {home.index_dir / leak}  (key: kept apart, never in the database)")
-
-
-def _sha256_of(path: Path) -> str:
-    import hashlib
-
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _refuse_enrolled(obj, leak: str) -> None:

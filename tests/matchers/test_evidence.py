@@ -5,7 +5,7 @@ gives are still enough."""
 from __future__ import annotations
 
 import io
-import logging
+import json
 import math
 import random
 import shutil
@@ -16,6 +16,7 @@ import pytest
 from dumpwatch.devkit import synth
 from matchers import evidence as ev
 from matchers.enroll import enroll_stream
+from matchers.errors import IndexFileError
 from matchers.index import LeakIndex
 from matchers.scan import Scanner
 
@@ -210,18 +211,15 @@ def test_confirmed_records_within_chance_are_not_a_repost(scanner, people, monke
 
 # -- an index enrolled before surname fingerprints ----------------------------------------------------------
 
-def test_an_old_index_falls_back_without_the_part_fingerprints(leak, people, tmp_path, caplog):
+def test_an_old_index_is_refused_with_enroll_again(leak, tmp_path):
+    """Format 2 had no part fingerprints, format 3 other salted ones: both must be enrolled again."""
     leak.save(tmp_path / "labos")
     for n in ("surname", "first_name"):
         (tmp_path / "labos" / f"{n}.npy").unlink()
-    with caplog.at_level(logging.WARNING):
-        old = LeakIndex.load(tmp_path / "labos")
-    assert "enroll the leak again" in caplog.text
-    s = Scanner([old], KEY)
-    header, rows = synth.transform(people[:40], columns=["nom", "nir"])
-    assert s.scan_bytes(synth.csv_text(header, rows, ",").encode(), "x.csv").matched_records == 0
-    header, rows = synth.transform(people[:40], columns=["nom", "prenom", "nir"])
-    assert s.scan_bytes(synth.csv_text(header, rows, ",").encode(), "y.csv").matched_records == 40
+    meta = json.loads((tmp_path / "labos" / "meta.json").read_text())
+    (tmp_path / "labos" / "meta.json").write_text(json.dumps({**meta, "version": 2}))
+    with pytest.raises(IndexFileError, match="enroll the leak again"):
+        LeakIndex.load(tmp_path / "labos")
     shutil.rmtree(tmp_path / "labos")
 
 

@@ -37,12 +37,14 @@ PINNED = {
     ("email", EMAIL): 17362138171240010279,
     ("namedob", NAMEDOB): 11116688387906265470,
 }
+# Index format 4 (format 3's, one keyed and salted BLAKE2b per value, were 18363643111060355921,
+# 16292527683001814609, 13009639552289412170 and tokens [213442110, 1126600041, 2901404831]).
 PINNED_SALTED = {
-    ("name", "jeanne martin"): 18363643111060355921,
-    ("dob", "19850512"): 16292527683001814609,
-    ("postcode", "29200"): 13009639552289412170,
+    ("name", "jeanne martin"): 16141728557663275128,
+    ("dob", "19850512"): 12217521214973657662,
+    ("postcode", "29200"): 5947287467680761861,
 }
-PINNED_TOKENS = [213442110, 1126600041, 2901404831]  # bigrams "_j", "je", "ea" under SALT
+PINNED_TOKENS = [364877598, 365493302, 4237322536]  # bigrams "_j", "je", "ea" under SALT
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +111,17 @@ def test_nir_pin_is_one_aes_block_recomputed_from_cryptography():
     assert _aes_block(nir_int(NIR_2A), 1) == PINNED[("nir", NIR_2A)]
 
 
-def test_salted_pin_recomputed_from_hashlib():
-    h = hashlib.blake2b(b"jeanne martin", key=KEY, digest_size=8, salt=SALT.to_bytes(8, "little"),
-                        person=b"dw1-s-name")
-    assert int.from_bytes(h.digest(), "little") == PINNED_SALTED[("name", "jeanne martin")]
-    tok = hashlib.blake2b(b"je", key=KEY, digest_size=4, salt=SALT.to_bytes(8, "little"), person=b"dw1-s-bigram")
-    assert int.from_bytes(tok.digest(), "little") in PINNED_TOKENS
+def _salted_block(kind: str, value: str) -> bytes:
+    """AES-256 (key = keyed BLAKE2b of a constant) of the block (keyed BLAKE2b of the value, salt)."""
+    aes_key = hashlib.blake2b(b"salted fingerprints", key=KEY, digest_size=32, person=b"dw2-aes-s").digest()
+    enc = Cipher(algorithms.AES(aes_key), modes.ECB()).encryptor()
+    h = hashlib.blake2b(value.encode(), key=KEY, digest_size=8, person=f"dw2-s-{kind}".encode()).digest()
+    return enc.update(h + SALT.to_bytes(8, "little")) + enc.finalize()
+
+
+def test_salted_pin_recomputed_from_hashlib_and_cryptography():
+    assert int.from_bytes(_salted_block("name", "jeanne martin")[:8], "little") == PINNED_SALTED[("name", "jeanne martin")]
+    assert int.from_bytes(_salted_block("gram", "je")[:4], "little") in PINNED_TOKENS
 
 
 def test_kind_numbers_are_the_index_format():
@@ -255,8 +262,9 @@ def test_textual_is_keyed_blake2b_for_any_value(value, kind):
 @settings(max_examples=60, deadline=None)
 @given(st.text(min_size=1, max_size=40), st.integers(min_value=0, max_value=(1 << 64) - 1),
        st.sampled_from(("name", "dob", "postcode")))
-def test_salted_is_keyed_salted_blake2b_for_any_value(value, salt, kind):
+def test_salted_is_aes_of_keyed_blake2b_and_salt_for_any_value(value, salt, kind):
     fpr = Fingerprinter(KEY)
-    expected = hashlib.blake2b(value.encode(), key=KEY, digest_size=8, salt=salt.to_bytes(8, "little"),
-                               person=f"dw1-s-{kind}".encode()).digest()
-    assert fpr.salted(salt, kind, value) == (int.from_bytes(expected, "little") or 1)
+    aes_key = hashlib.blake2b(b"salted fingerprints", key=KEY, digest_size=32, person=b"dw2-aes-s").digest()
+    h = hashlib.blake2b(value.encode(), key=KEY, digest_size=8, person=f"dw2-s-{kind}".encode()).digest()
+    block = Cipher(algorithms.AES(aes_key), modes.ECB()).encryptor().update(h + salt.to_bytes(8, "little"))
+    assert fpr.salted(salt, kind, value) == (int.from_bytes(block[:8], "little") or 1)

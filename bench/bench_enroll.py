@@ -1,0 +1,438 @@
+"""Enrollment at the scale of today's leaks (issue 9): enroll N synthetic rows, then scan a repost.
+
+1. Writes a synthetic leak of ``--rows`` rows in the leak's schema (:data:`dumpwatch.devkit.synth.COLUMNS`)
+   with a vectorised generator (:func:`write_leak`; Faker-based ``synth.generate`` makes about
+   20,000 rows a second, hours for 33 million): valid NIRs (key = 97 - body mod 97, Corsica
+   included), French mobiles (unique), emails (unique), names combined from syllables (tens of
+   thousands of surnames, as a real population has), birth dates agreeing with the NIR, labs.
+   Synthetic only. About one row in ten lacks a phone, one in ten an email (partial contacts).
+2. Times ``dumpwatch enroll`` (the real command, ``--workers`` processes) with the peak RSS of its
+   process tree (sampled from /proc every 0.1 s: the sum over the tree, and its anonymous part,
+   since the index files are memory-mapped) and the index's size on disk.
+3. Writes a 1,000,000-row repost while writing the leak (``--repost-rows``): 90 % of it sampled
+   from the leak's rows and reformatted (English header, another column order, spaced NIRs,
+   international phones, ISO dates, upper-case names), 10 % made-up people (noise); then times
+   ``dumpwatch scan --json`` on it against ``csv.reader`` merely parsing it, best of
+   ``--repeat`` each side, in the same run, with the scan's peak RSS (tree, anonymous part).
+
+4. With ``--scale-to N``: joins the enrolled index with random filler records up to N (uniform
+   fingerprints in the real records' proportions) through the real ``matchers.index.assemble``,
+   reports the join's time and peak RSS, and scans the repost against that N-record index (the
+   enrolled rows still match): the memory and lookup cost of a 33 M-record index without
+   fingerprinting 33 M rows.
+
+Usage:  .venv/bin/python bench/bench_enroll.py [--rows 1000000] [--repost-rows 1000000]
+            [--workers N] [--repeat 3] [--dir DIR] [--keep] [--reuse] [--generate-only]
+            [--scale-to 33000000]
+Prints a Markdown table row for docs/benchmarks.md ("Enrollment at scale (issue 9)") and a JSON line.
+Large files go to ``--dir`` (default a temporary directory, removed unless ``--keep``);
+``--generate-only`` writes the files and stops (with ``--keep``: a later ``--reuse`` run uses them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dumpwatch.devkit import synth  # noqa: E402
+
+CSV_BASELINE = ("import csv, sys\nwith open(sys.argv[1], newline='', encoding='utf-8') as f:\n"
+                "    for r in csv.reader(f): pass")
+SYLLABLES = ("ber", "tin", "mar", "lo", "du", "pon", "gau", "thi", "le", "ro", "quer", "nan", "bri",
+             "guen", "ker", "ven", "cha", "mon", "dal", "fer", "ri", "sa", "vi", "go", "las", "mo",
+             "ra", "nel", "cor", "bou", "gar", "pel", "san", "tou", "mer", "lin", "ha", "jo", "pi", "ca")
+FIRST_M = ("Jean", "Pierre", "Michel", "André", "Philippe", "Alain", "Jacques", "Bernard", "Louis",
+           "Nicolas", "Christophe", "Daniel", "Patrick", "Thomas", "Julien", "Yann", "Erwan", "Loïc",
+           "Gaël", "Mathis", "Hugo", "Lucas", "Léo", "Gabriel", "Arthur", "Paul", "Maël", "Noé",
+           "François", "Hervé", "Ronan", "Tanguy", "Kévin", "Sébastien", "Olivier", "Romain")
+FIRST_F = ("Marie", "Nathalie", "Isabelle", "Sylvie", "Catherine", "Françoise", "Anne", "Monique",
+           "Sophie", "Julie", "Camille", "Léa", "Manon", "Emma", "Chloé", "Inès", "Louise", "Jade",
+           "Anaïs", "Gwenaëlle", "Maïwenn", "Nolwenn", "Morgane", "Élodie", "Aurélie", "Céline",
+           "Sandrine", "Véronique", "Brigitte", "Hélène", "Solène", "Annaïg", "Clémence", "Zoé")
+STREETS = ("rue de la Gare", "rue du Port", "avenue Jean Jaurès", "place de l'Église", "rue de Brest",
+           "boulevard de la Liberté", "impasse des Mouettes", "chemin de Kerlann", "rue Victor Hugo",
+           "allée des Chênes", "route de Vannes", "quai des Indes")
+CITIES = ("Lorient", "Vannes", "Pontivy", "Quimper", "Brest", "Lannion", "Saint-Brieuc", "Ploërmel",
+          "Auray", "Hennebont", "Dinan", "Rennes", "Nantes", "Paris")
+LABS = synth.LABS + tuple(f"LBM Bretagne Sud site {i}" for i in range(1, 19))
+DEPTS = np.array(list(synth.DEPARTMENTS))
+DEPT_P = np.array(list(synth.DEPARTMENTS.values()), dtype=float) / sum(synth.DEPARTMENTS.values())
+DEPT_NUM = np.array([int(d.replace("2A", "19").replace("2B", "18")) for d in DEPTS], dtype=np.int64)
+DOCTORS = tuple(f"Dr {a.capitalize()}{b}" for a in SYLLABLES[:20] for b in SYLLABLES[20:30])
+PHONE_MUL = 48_271  # coprime with 2e8: phones are a permutation of the row numbers (unique)
+REPOST_COLUMNS = ("last_name", "first_name", "birth_date", "phone", "mail", "ssn", "lab", "zip")
+
+
+FIRSTS = FIRST_M + FIRST_F
+FIRSTS_ASCII = [synth._ascii(f) for f in FIRSTS]
+
+
+def _surnames() -> tuple[list[str], list[str]]:
+    """Surnames of two or three syllables (17,600), and their ASCII forms for emails."""
+    two = [a + b for a in SYLLABLES for b in SYLLABLES]
+    three = [a + b + c for a in SYLLABLES for b in SYLLABLES[:20] for c in SYLLABLES[:20]]
+    names = [s.capitalize() for s in two + three]
+    return names, [synth._ascii(s) for s in names]
+
+
+def _chunk(rng: np.random.Generator, start: int, n: int, surnames: tuple[list[str], list[str]]) -> dict[str, list]:
+    """``n`` people, row numbers ``start``…: every field as a list of strings (leak formats)."""
+    idx = np.arange(start, start + n, dtype=np.int64)
+    sex = rng.integers(1, 3, n)
+    year, month, day = rng.integers(1930, 2016, n), rng.integers(1, 13, n), rng.integers(1, 29, n)
+    dept = rng.choice(len(DEPTS), n, p=DEPT_P)
+    commune, order = rng.integers(1, 991, n), rng.integers(1, 1000, n)
+    body = (((sex * 100 + year % 100) * 100 + month) * 100 + DEPT_NUM[dept]) * 10**6 + commune * 1000 + order
+    key = 97 - body % 97
+    digits = [f"{b:013d}" for b in body.tolist()]
+    dcode = DEPTS[dept].tolist()
+    nir = [f"{d[:5]}{c}{d[7:]}{k:02d}" for d, c, k in zip(digits, dcode, key.tolist())]
+    nsn = 600_000_000 + (idx * PHONE_MUL + 12_345) % 200_000_000
+    phone = [f"0{p}" for p in nsn.tolist()]
+    spaced = rng.random(n) < 0.5
+    phone = [" ".join(p[i:i + 2] for i in range(0, 10, 2)) if s else p for p, s in zip(phone, spaced.tolist())]
+    no_phone, no_mail = rng.random(n) < 0.1, rng.random(n) < 0.1
+    phone = ["" if x else p for p, x in zip(phone, no_phone.tolist())]
+    fi = (rng.integers(0, 10**6, n) % np.where(sex == 1, len(FIRST_M), len(FIRST_F))
+          + np.where(sex == 1, 0, len(FIRST_M))).tolist()
+    first = [FIRSTS[i] for i in fi]
+    li = rng.integers(0, len(surnames[0]), n).tolist()
+    upper = rng.random(n) < 0.5
+    last_col = [surnames[0][i].upper() if u else surnames[0][i] for i, u in zip(li, upper.tolist())]
+    domains = rng.integers(0, len(synth.MAIL_DOMAINS), n).tolist()
+    mail = ["" if x else f"{FIRSTS_ASCII[f]}.{surnames[1][s]}{i}@{synth.MAIL_DOMAINS[d]}" for f, s, i, d, x in
+            zip(fi, li, idx.tolist(), domains, no_mail.tolist())]
+    dob = [f"{d:02d}/{m:02d}/{y}" for d, m, y in zip(day.tolist(), month.tolist(), year.tolist())]
+    pc_dept = [c if c.isdigit() and c not in ("99", "75") else "56" for c in dcode]
+    postcode = [f"{c}{r:03d}" for c, r in zip(pc_dept, rng.integers(0, 1000, n).tolist())]
+
+    def pick(pool, p_empty=0.0):
+        vals = [pool[i] for i in rng.integers(0, len(pool), n).tolist()]
+        if p_empty:
+            vals = ["" if e else v for v, e in zip(vals, (rng.random(n) < p_empty).tolist())]
+        return vals
+
+    return {
+        "laboratoire": pick(LABS), "nom": last_col, "prenom": first, "sexe": ["M" if s == 1 else "F" for s in sex.tolist()],
+        "date_naissance": dob,
+        "adresse": [f"{a} {s}" for a, s in zip(rng.integers(1, 121, n).tolist(), pick(STREETS))],
+        "code_postal": postcode, "ville": pick(CITIES), "telephone": phone, "email": mail, "nir": nir,
+        "groupe_sanguin": pick(synth.BLOOD, 0.6), "medecin_traitant": pick(DOCTORS, 0.4),
+        "mutuelle": pick(synth.INSURERS, 0.5), "commentaire": pick(synth.COMMENTS),
+        "traitement": pick(synth.TREATMENTS), "pathologie": pick(synth.PATHOLOGIES),
+        "date_prelevement": [f"{d:02d}/{m:02d}/{y}" for d, m, y in zip(
+            rng.integers(1, 29, n).tolist(), rng.integers(1, 13, n).tolist(), rng.integers(2015, 2021, n).tolist())],
+    }
+
+
+def _repost_rows(c: dict[str, list], rows: np.ndarray) -> list[str]:
+    """Rows of a chunk as a reposter reformats them (comma-separated, :data:`REPOST_COLUMNS`)."""
+    out = []
+    for i in rows.tolist():
+        d = c["date_naissance"][i]
+        nir, phone = c["nir"][i], c["telephone"][i].replace(" ", "")
+        if i % 2:
+            nir = synth.spaced_nir(nir)
+        if phone and i % 3 == 0:
+            phone = f"+33 {phone[1]} {phone[2:4]} {phone[4:6]} {phone[6:8]} {phone[8:]}"
+        out.append(f"{c['nom'][i].upper()},{c['prenom'][i]},{d[6:]}-{d[3:5]}-{d[:2]},{phone},"
+                   f"{c['email'][i]},{nir},{c['laboratoire'][i]},{c['code_postal'][i]}\n")
+    return out
+
+
+def write_leak(path: Path, rows: int, repost: Path | None = None, repost_rows: int = 0, seed: int = 1,
+               chunk: int = 200_000) -> None:
+    """The synthetic leak (``;``-separated, header :data:`synth.COLUMNS`) and, beside it, a repost:
+    ``repost_rows`` rows, 90 % sampled from the leak and reformatted, 10 % made-up people."""
+    rng = np.random.default_rng(seed)
+    noise_rng = np.random.default_rng(seed + 1)
+    surnames = _surnames()
+    take = min(1.0, 0.9 * repost_rows / rows) if repost else 0.0
+    written = 0
+    with path.open("w", encoding="utf-8", newline="") as out, \
+            (repost.open("w", encoding="utf-8", newline="") if repost else open(os.devnull, "w")) as rep:
+        out.write(";".join(synth.COLUMNS) + "\n")
+        rep.write(",".join(REPOST_COLUMNS) + "\n")
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            c = _chunk(rng, start, n, surnames)
+            cols = [c[k] for k in synth.COLUMNS]
+            out.writelines(";".join(r) + "\n" for r in zip(*cols))
+            if repost:
+                picked = np.flatnonzero(rng.random(n) < take)
+                rep.writelines(_repost_rows(c, picked))
+                written += len(picked)
+                # made-up people: row numbers far above the leak's, so their phones and emails differ
+                k = max(0, min(repost_rows - written, round(len(picked) / 9)))
+                if start + n >= rows:
+                    k = max(0, repost_rows - written)
+                if k:
+                    other = _chunk(noise_rng, 150_000_000 + start, k, surnames)
+                    rep.writelines(_repost_rows(other, np.arange(k)))
+                    written += k
+
+
+class TreeSampler:
+    """Peak RSS of a process and its descendants (sum over the tree), and of its anonymous part."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self.peak_anon = pid, 0, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _children() -> dict[int, list[int]]:
+        kids: dict[int, list[int]] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                kids.setdefault(ppid, []).append(int(d))
+        return kids
+
+    def _sample(self) -> None:
+        kids, todo, rss, anon = self._children(), [self.pid], 0, 0
+        while todo:
+            p = todo.pop()
+            todo.extend(kids.get(p, []))
+            try:
+                for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("RssAnon:"):
+                        anon += int(line.split()[1])
+            except OSError:
+                continue
+        self.peak, self.peak_anon = max(self.peak, rss), max(self.peak_anon, anon)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            self._sample()
+
+    def close(self) -> tuple[int, int]:
+        self.stop.set()
+        self.thread.join()
+        return self.peak, self.peak_anon  # KiB
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(cmd: list[str], env: dict | None = None) -> dict:
+    """Wall and CPU time (the command's workers included), peak RSS of its tree, stdout."""
+    c, t = _cpu(), time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = TreeSampler(proc.pid)
+    out, err = proc.communicate()
+    wall, cpu = time.perf_counter() - t, _cpu() - c
+    rss, anon = sampler.close()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
+    return {"wall": wall, "cpu": cpu, "rss_mb": rss / 1024, "anon_mb": anon / 1024, "out": out}
+
+
+def best(runs: list[dict]) -> dict:
+    b = min(runs, key=lambda r: r["wall"])
+    return {**b, "cpu": min(r["cpu"] for r in runs), "rss_mb": max(r["rss_mb"] for r in runs),
+            "anon_mb": max(r["anon_mb"] for r in runs)}
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _index_as_part(index_dir: Path, part: Path, bits: int):
+    """A saved index's records written back as an :class:`~matchers.index.IndexPart`'s files."""
+    from matchers.index import _STRONG, PartSummary, LeakIndex
+
+    idx = LeakIndex.load(index_dir)
+    part.mkdir(parents=True)
+    for name in ("salt", "name", "dob", "postcode", "surname", "first_name", "lab", "row", "gram"):
+        np.asarray(idx.arrays[name]).tofile(part / f"{name}.bin")
+    np.diff(np.asarray(idx.arrays["gram_off"])).astype("<u4").tofile(part / "gram_n.bin")
+    e = np.empty(len(idx.arrays["strong_fp"]), dtype=_STRONG)
+    for n in ("fp", "rec", "kind"):
+        e[n] = idx.arrays[f"strong_{n}"]
+    b = (e["fp"] >> np.uint64(64 - bits)).astype(np.intp)
+    for k in range(1 << bits):
+        e[b == k].tofile(part / f"strong-{k:03d}.bin")
+    return idx.meta, PartSummary(part, len(idx), len(e), len(idx.arrays["gram"]), tuple(idx.labs),
+                                 dict(idx.meta["lab_counts"]), tuple(idx.meta["kind_counts"]), bits)
+
+
+def _filler_part(part: Path, n: int, labs: tuple[str, ...], kinds: list[float], grams_per: float, bits: int,
+                 seed: int):
+    """``n`` records of random fingerprints (uniform, as keyed fingerprints are) in the real
+    records' proportions of kinds, bigrams and labs: only for the size of an index, never matched."""
+    from matchers.index import _STRONG, PartSummary
+
+    rng = np.random.default_rng(seed)
+    part.mkdir(parents=True)
+    for name in ("salt", "name", "dob", "postcode", "surname", "first_name"):
+        rng.integers(0, 2**64, n, dtype=np.uint64).tofile(part / f"{name}.bin")
+    lab = rng.integers(0, len(labs), n).astype("<u2")
+    lab.tofile(part / "lab.bin")
+    np.arange(1, n + 1, dtype="<u4").tofile(part / "row.bin")
+    gram_n = rng.poisson(grams_per, n).astype("<u4")
+    gram_n.tofile(part / "gram_n.bin")
+    rng.integers(0, 2**32, int(gram_n.sum()), dtype=np.uint32).tofile(part / "gram.bin")
+    recs, kk = [], []
+    for kind, share in enumerate(kinds):  # share: fingerprints of this kind per real record
+        if share:
+            has = np.flatnonzero(rng.random(n) < min(1.0, share))
+            recs.append(has)
+            kk.append(np.full(len(has), kind, dtype=np.uint8))
+    rec = np.concatenate(recs).astype(np.uint32)
+    e = np.empty(len(rec), dtype=_STRONG)
+    e["fp"] = rng.integers(1, 2**64, len(rec), dtype=np.uint64)
+    e["rec"], e["kind"] = rec, np.concatenate(kk)
+    b = (e["fp"] >> np.uint64(64 - bits)).astype(np.intp)
+    order = np.argsort(b, kind="stable")
+    ends = np.cumsum(np.bincount(b, minlength=1 << bits))
+    for k in range(1 << bits):
+        e[order[(ends[k - 1] if k else 0):ends[k]]].tofile(part / f"strong-{k:03d}.bin")
+    counts = Counter(lab.tolist())
+    return PartSummary(part, n, len(e), int(gram_n.sum()), labs, {labs[i]: c for i, c in counts.items()},
+                       tuple(int(x) for x in np.bincount(e["kind"], minlength=len(kinds))), bits)
+
+
+def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
+    """(In a child process, for its peak RSS.) The real index of ``home`` plus filler records up to
+    ``total``, joined by :func:`matchers.index.assemble` into the index the scan then reads."""
+    from matchers.index import BUCKET_BITS, assemble, stage_dir
+
+    index_dir = home / "index" / "big"
+    stage = stage_dir(home / "index")
+    t = time.perf_counter()
+    meta, real = _index_as_part(index_dir, stage / "part-0", BUCKET_BITS)
+    parts, rows = [real], [0]
+    grams_per = real.grams / max(1, real.records)
+    done, i = real.records, 1
+    while done < total:
+        n = min(chunk, total - done)
+        parts.append(_filler_part(stage / f"part-{i}", n, real.labs, [k / real.records for k in real.kind_counts],
+                                  grams_per, BUCKET_BITS, i))
+        rows.append(done)
+        done, i = done + n, i + 1
+    fill = time.perf_counter() - t
+    try:  # the filler's own arrays are gone: the peak RSS from here on is the join's (Linux >= 4.0)
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    t, c = time.perf_counter(), time.process_time()
+    counts = assemble(parts, stage, rows)
+    took = {"assemble_wall_s": time.perf_counter() - t, "assemble_cpu_s": time.process_time() - c, "filler_s": fill,
+            "assemble_peak_rss_mb": next(int(line.split()[1]) for line in Path("/proc/self/status").read_text()
+                                         .splitlines() if line.startswith("VmHWM:")) / 1024}
+    (stage / "meta.json").write_text(json.dumps({**meta, **counts}))
+    shutil.rmtree(index_dir)
+    os.replace(stage, index_dir)
+    print(json.dumps(took))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repost-rows", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", type=Path)
+    ap.add_argument("--keep", action="store_true", help="keep the generated files and the index")
+    ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="use the files a --keep run left in --dir for the same --rows and --repost-rows")
+    ap.add_argument("--scale-to", type=int, default=0,
+                    help="then join the enrolled index with random filler records up to this many "
+                         "(the real assemble step at that size) and scan the repost against it")
+    ap.add_argument("--assemble-home", type=Path, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.assemble_home:
+        return assemble_scaled(a.assemble_home, a.scale_to)
+    work = a.dir or Path(tempfile.mkdtemp(prefix="bench-enroll-"))
+    work.mkdir(parents=True, exist_ok=True)
+    leak, repost, home = work / "leak.csv", work / "repost.csv", work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    env = {**os.environ, "DUMPWATCH_KEY": "5e" * 32, "PYTHONPATH": str(ROOT)}
+    done = work / f"generated-{a.rows}-{a.repost_rows}"
+    try:
+        t, c = time.perf_counter(), time.process_time()
+        if not (a.reuse and done.exists()):
+            write_leak(leak, a.rows, repost, a.repost_rows)
+            done.touch()
+        gen = {"wall": time.perf_counter() - t, "cpu": time.process_time() - c}
+        if a.generate_only:
+            return
+        print(f"generated {a.rows} rows ({leak.stat().st_size / 1e9:.2f} GB) and a {a.repost_rows}-row repost "
+              f"in {gen['wall']:.0f} s", file=sys.stderr)
+        dw = [sys.executable, "-m", "dumpwatch.cli", "--home", str(home)]
+        enroll = run(dw + ["enroll", str(leak), "--leak", "big", "--lab-column", "laboratoire",
+                           "--workers", str(a.workers)], env)
+        print(enroll["out"].strip(), file=sys.stderr)
+        size = du(home / "index" / "big")
+        scans = [run(dw + ["scan", str(repost), "--json"], env) for _ in range(a.repeat)]
+        base = [run([sys.executable, "-c", CSV_BASELINE, str(repost)]) for _ in range(a.repeat)]
+        scan, b = best(scans), best(base)
+        finding = json.loads(scan["out"].splitlines()[0])
+        result = {
+            "rows": a.rows, "leak_gb": leak.stat().st_size / 1e9, "generate_s": gen["wall"],
+            "enroll_wall_s": enroll["wall"], "enroll_cpu_s": enroll["cpu"], "enroll_rss_mb": enroll["rss_mb"],
+            "enroll_anon_mb": enroll["anon_mb"], "index_mb": size / 1e6,
+            "repost_rows": a.repost_rows, "scan_wall_s": scan["wall"], "scan_cpu_s": scan["cpu"],
+            "csv_wall_s": b["wall"], "csv_cpu_s": b["cpu"], "ratio_wall": scan["wall"] / b["wall"],
+            "ratio_cpu": scan["cpu"] / b["cpu"], "scan_rss_mb": scan["rss_mb"], "scan_anon_mb": scan["anon_mb"],
+            "verdict": finding["verdict"], "matched": finding["matched_records"],
+            "records_seen": finding["records_seen"], "workers": a.workers,
+        }
+        print(json.dumps(result))
+        print(f"| {a.rows:,} | {result['leak_gb']:.2f} GB | {enroll['wall']:.0f} s ({enroll['cpu']:.0f} s CPU) | "
+              f"{enroll['rss_mb']:.0f} MB ({enroll['anon_mb']:.0f} MB anon.) | {size / 1e6:.0f} MB | "
+              f"{scan['wall']:.2f} s / {b['wall']:.2f} s = {result['ratio_wall']:.2f}× "
+              f"(CPU {result['ratio_cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
+              f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
+        if a.scale_to > a.rows:
+            step = run([sys.executable, __file__, "--assemble-home", str(home), "--scale-to", str(a.scale_to)], env)
+            took = json.loads(step["out"].splitlines()[-1])
+            size = du(home / "index" / "big")
+            scans = [run(dw + ["scan", str(repost), "--json"], env) for _ in range(a.repeat)]
+            base = [run([sys.executable, "-c", CSV_BASELINE, str(repost)]) for _ in range(a.repeat)]
+            scan, b = best(scans), best(base)
+            finding = json.loads(scan["out"].splitlines()[0])
+            scaled = {**took, "scale_to": a.scale_to, "assemble_rss_mb": step["rss_mb"],
+                      "assemble_anon_mb": step["anon_mb"], "index_mb": size / 1e6, "scan_wall_s": scan["wall"],
+                      "scan_cpu_s": scan["cpu"], "csv_wall_s": b["wall"], "csv_cpu_s": b["cpu"],
+                      "ratio_wall": scan["wall"] / b["wall"], "ratio_cpu": scan["cpu"] / b["cpu"],
+                      "scan_rss_mb": scan["rss_mb"], "scan_anon_mb": scan["anon_mb"], "verdict": finding["verdict"],
+                      "matched": finding["matched_records"], "records_seen": finding["records_seen"]}
+            print(json.dumps(scaled))
+            print(f"| {a.scale_to:,} ({a.rows:,} enrolled + filler) | assemble {took['assemble_wall_s']:.0f} s "
+                  f"({took['assemble_cpu_s']:.0f} s CPU) | {took['assemble_peak_rss_mb']:.0f} MB (the join alone) | "
+                  f"{size / 1e6:.0f} MB | {scan['wall']:.2f} s / {b['wall']:.2f} s = {scaled['ratio_wall']:.2f}× "
+                  f"(CPU {scaled['ratio_cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
+                  f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
