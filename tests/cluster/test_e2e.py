@@ -27,7 +27,8 @@ from tests.helpers.crawlkit import NOISE, TEST_CRAWLER, TEST_NETWORK, code_block
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 WAIT = 240.0  # the longest wait for the cluster to get somewhere (a bound, not an assertion on time)
-INTERVAL = 5  # seconds between two runs of each source
+INTERVAL = 10  # seconds between two runs of each source (a run closes once quiet for two 2 s checks: shorter
+# intervals close runs as partial when the machine is slow, and two of those raise a health finding)
 
 
 def customers(strangers: list[dict[str, str]]) -> str:
@@ -191,7 +192,7 @@ def test_a_control_node_and_two_workers_turn_each_repost_into_one_finding_and_on
     assert sorted(url for url, verdict, _ in rows if verdict == "repost") == sorted(reposts)
     assert all(n == 1 for _, _, n in rows), rows
     assert not {url for url, _, _ in rows} & world["noise"]
-    assert {url for url, _, _ in rows} == reposts
+    assert {url for url, _, _ in rows} == reposts, rows
     # the workers fetched the forum's attachment and every page of the noise too (scanned, not found)
     assert set(world["forum"].attachments) <= {site.base + p for p in site.paths()}
     assert {u for u in world["noise"] if u.startswith(site.base + "/bin/")} <= {site.base + p for p in site.paths()}
@@ -205,7 +206,7 @@ def test_a_control_node_and_two_workers_turn_each_repost_into_one_finding_and_on
     assert set(sent) == reposts
     # no identifier anywhere the cluster writes: Redis (every key and value), the alerts, the workers
     dump = redis_dump(rds)
-    assert world["forum"].board in dump and sorted(reposts)[0] in dump  # the dump does hold what Redis has
+    assert sorted(reposts)[0] in dump  # the dump does hold what Redis has (the findings stream's URLs)
     everyone = people[0:150] + strangers[0:40]
     assert_no_identifier(dump.encode(), everyone, "Redis")
     assert_no_identifier(b"\n".join(h.body for h in hook.hooks), everyone, "the webhook bodies")
