@@ -154,8 +154,8 @@ def counters_of(r: Any, run_key: str) -> dict[str, int]:
     for key, value in r.hgetall(COUNTERS + run_key).items():
         try:
             out[key] = int(value)
-        except ValueError:
-            continue
+        except ValueError:  # HINCRBY writes integers only: something else wrote here
+            log.error("run %s: counter %s is not a number (%r): not counted", run_key, key, str(value)[:40])
     return out
 
 
@@ -280,9 +280,11 @@ def supersede(r: Any, db: Any, source: str, *, config: Any = None, failing_runs:
 
 
 def _stamp(iso: Any) -> float:
+    """A heartbeat's time; one that does not read counts as recent (a silent worker with an
+    unreadable heartbeat is said to have died during the run, not forgotten)."""
     from datetime import datetime
 
     try:
         return datetime.fromisoformat(str(iso)).timestamp()
     except ValueError:
-        return 0.0
+        return float("inf")

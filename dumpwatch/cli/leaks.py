@@ -89,8 +89,9 @@ def leaks_remove(obj: Any, name: str, author: str, force: bool) -> None:
     if meta_path.exists():
         try:
             index_key = json.loads(meta_path.read_text()).get("key_id") or index_key
-        except (OSError, ValueError):
-            pass  # an unreadable index: its row's key id is the one to check
+        except (OSError, ValueError) as exc:  # its row's key id is the one to check
+            click.echo(f"warning: {terminal(str(meta_path))} cannot be read ({type(exc).__name__}): "
+                       "checking the key id of its database row", err=True)
     try:
         current = key_id(obj.home.load_key())
     except SecretKeyError:

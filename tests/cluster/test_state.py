@@ -366,3 +366,15 @@ def test_status_says_when_it_cannot_read_the_workers(homes, paste_site):
     assert "pastes" in shown.output  # the rest of the status is still shown
     found = json.loads(CliRunner().invoke(cli, ["--home", str(control.root), "status", "--json"]).output)
     assert found["workers"] == [] and found["workers_error"].startswith("cannot read the workers")
+
+
+def test_run_state_that_does_not_read_is_said_not_dropped(rds, caplog):
+    """A counter that is not a number is said (not silently left out of the run's counts), and a
+    silent worker whose heartbeat time does not read counts as having died during the run."""
+    from crawler.cluster import runs
+
+    rds.hset(runs.COUNTERS + "r1", mapping={"pages": 3, "errors": "x"})
+    with caplog.at_level(logging.ERROR, logger="crawler.cluster.runs"):
+        assert runs.counters_of(rds, "r1") == {"pages": 3}
+    assert "counter errors is not a number" in caplog.text
+    assert runs._stamp("not a time") > time.time()  # newer than any run's opening
