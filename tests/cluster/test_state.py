@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -17,7 +13,10 @@ import pytest
 from crawler import health
 from dumpwatch import store
 from dumpwatch.devkit.localsites import SiteServer
-from tests.helpers.crawlkit import NOISE, ROOT, TEST_CRAWLER, TEST_NETWORK, repost
+from tests.helpers.crawlkit import NOISE, repost
+from tests.helpers.clusterkit import paste_archive_config as _config
+from tests.helpers.clusterkit import start_worker as _start_worker
+from tests.helpers.clusterkit import stop_worker as _stop
 
 WAIT = 120.0  # the longest wait for the workers (a wait, not an assertion on time)
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}
@@ -43,35 +42,6 @@ def _publish(server, bodies: dict[str, str]) -> None:
     for key, body in bodies.items():
         server.add(f"/raw/{key}", body, headers=TEXT)
     server.bodies = bodies
-
-
-def _config(home, site, extra: str = "") -> None:
-    (home.root / "dumpwatch.toml").write_text(TEST_NETWORK + TEST_CRAWLER + f"""
-[[sources]]
-name = "pastes"
-kind = "paste-archive"
-start_urls = ["{site.base}/archive"]
-listing_regex = 'href="/(?P<key>[A-Z]+)"'
-raw_url = "{{base}}/raw/{{key}}"
-""" + extra)
-
-
-def _start_worker(home, redis_url: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUMPWATCH_")}
-    with open(home.root / "worker.out", "wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "dumpwatch.cli", "--home", str(home.root), "worker",
-                                 "--redis", redis_url], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def _wait_for(predicate, procs: dict) -> None:

@@ -97,6 +97,39 @@ class Process:
         return self.proc.returncode
 
 
+def paste_archive_config(home: Any, site: Any, extra: str = "") -> None:
+    """A home's dumpwatch.toml with one source, ``pastes``: the paste archive of ``site`` (sitesrv)."""
+    from tests.helpers.crawlkit import TEST_CRAWLER, TEST_NETWORK
+
+    (home.root / "dumpwatch.toml").write_text(TEST_NETWORK + TEST_CRAWLER + f"""
+[[sources]]
+name = "pastes"
+kind = "paste-archive"
+start_urls = ["{site.base}/archive"]
+listing_regex = 'href="/(?P<key>[A-Z]+)"'
+raw_url = "{{base}}/raw/{{key}}"
+""" + extra)
+
+
+def start_worker(home: Any, redis_url: str) -> subprocess.Popen:
+    """`dumpwatch worker` on ``home``, its output added to HOME/worker.out."""
+    with open(home.root / "worker.out", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "dumpwatch.cli", "--home", str(home.root), "worker",
+                                 "--redis", redis_url], cwd=ROOT, env=clean_env(), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30) -> None:
+    """Stop a worker (``sig``, then SIGKILL after ``timeout``)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 # -- Redis ------------------------------------------------------------------------------------------
 
 def redis_dump(r: Any) -> str:
