@@ -34,7 +34,7 @@ DEBS := redis-server
 test: $(STAMP) locales
 	@if [ -n "$(DEBS)" ] && ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
 		apt-get update -qq && apt-get install -y -qq $(DEBS); fi
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py

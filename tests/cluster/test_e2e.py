@@ -24,7 +24,8 @@ from tests.helpers.alertkit import SECRET, assert_no_identifier
 from tests.helpers.clusterkit import Post, Process, phpbb_forum, redis_dump
 from tests.helpers.crawlkit import NOISE, TEST_CRAWLER, TEST_NETWORK, code_block, compressed, repost
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+# one deployment at a time under pytest-xdist (`make test`): see [tool.pytest.ini_options]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420), pytest.mark.xdist_group("deployment")]
 
 WAIT = 240.0  # the longest wait for the cluster to get somewhere (a bound, not an assertion on time)
 INTERVAL = 10  # seconds between two runs of each source (a run closes once quiet for two 2 s checks: shorter

@@ -54,6 +54,7 @@ def _heartbeat(rds) -> dict:
     return beats[0] if beats else {}
 
 
+@pytest.mark.xdist_group("deployment")  # a worker with its scan process and metrics: one deployment at a time
 def test_a_worker_pauses_on_a_leak_enrolled_again_and_reloads_the_new_copy(homes, paste_site, redis_url, rds,
                                                                             people, strangers, tmp_path):
     from click.testing import CliRunner

@@ -128,6 +128,7 @@ def test_an_item_page_fetched_by_one_worker_is_not_fetched_again_by_another(home
 
 # -- politeness across workers --------------------------------------------------------------------
 
+@pytest.mark.xdist_group("deployment")  # the gaps between requests: no other deployment on the machine meanwhile
 def test_two_workers_keep_the_sources_delay_between_requests_together(homes, redis_url, rds):
     """Two workers, one site, delay = 0.5 s: the site's request log shows 0.5 s between any two
     requests, whoever sent them (each worker alone would keep it only between its own)."""

@@ -41,7 +41,8 @@ NOISE = [
 ]
 LOCKED = "database is locked"
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+# one deployment at a time under pytest-xdist (`make test`): see [tool.pytest.ini_options]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.xdist_group("deployment")]
 
 
 def _env() -> dict[str, str]:
