@@ -22,6 +22,28 @@ def strangers() -> list[dict[str, str]]:
     return synth.generate(300, seed=99)
 
 
+@pytest.fixture(scope="session")
+def enrolled_root(tmp_path_factory, people):
+    """A home with ``people`` enrolled as leak ``labos-2021`` (labs from the ``laboratoire`` column),
+    through the CLI in a child process as an operator does it; built once per session (once per
+    pytest-xdist worker). Read-only: a test copies it (``shutil.copytree``) before using it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("enrolled") / "home"
+    leak = synth.write_csv(people, root.parent / "leak.csv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUMPWATCH_")}
+    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(root), "enroll", str(leak),
+                           "--leak", "labos-2021", "--lab-column", "laboratoire"],
+                          cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    leak.unlink()  # the cleartext file is not kept
+    return root
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """An empty dumpwatch home; the key comes from its own file in it."""

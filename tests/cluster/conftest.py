@@ -35,25 +35,10 @@ def rds(redis_server, redis_url):
 
 
 @pytest.fixture(scope="session")
-def enrolled(tmp_path_factory, people):
-    """A home with the synthetic leak enrolled (as tests/crawler/conftest.py makes it): the worker's and
-    the control node's homes are copies of it (the same key and index)."""
-    import os
-    import subprocess
-    import sys
-
-    from dumpwatch.devkit import synth
-    from tests.helpers.crawlkit import LEAK, ROOT
-
-    root = tmp_path_factory.mktemp("cluster-enrolled") / "home"
-    leak = synth.write_csv(people, root.parent / "leak.csv")
-    env = {k: v for k, v in os.environ.items() if k not in ("DUMPWATCH_KEY", "DUMPWATCH_KEY_FILE", "DUMPWATCH_HOME")}
-    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(root), "enroll", str(leak),
-                           "--leak", LEAK, "--lab-column", "laboratoire"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    leak.unlink()
-    return root
+def enrolled(enrolled_root):
+    """A home with the synthetic leak enrolled (tests/conftest.py): the worker's and the control
+    node's homes are copies of it (the same key and index)."""
+    return enrolled_root
 
 
 @pytest.fixture

@@ -156,20 +156,27 @@ def _wait_for(predicate, what: str, *procs: Process) -> None:
 def test_a_control_node_and_two_workers_turn_each_repost_into_one_finding_and_one_alert(
         homes, world, redis_url, rds, tmp_path, people, strangers):
     from crawler.cluster import findings, workers
+    from dumpwatch.daemon.scheduler import Daemon
 
     control = homes["control"]
     for home in homes.values():
         _config(home, world, tmp_path)
     site, hook, reposts = world["site"], world["hook"], world["reposts"]
-    daemon = Process("control node", ["--home", str(control.root), "daemon", "--redis", redis_url],
-                     tmp_path / "daemon.out")
+    # The workers are up before the control node's first push: the control node's indexes are
+    # published first (as `dumpwatch daemon --redis` does when it starts), the workers start their
+    # crawls, then the daemon. Started all at once on a loaded machine, the workers' start-up
+    # outlasted the first interval, and two runs closed unfinished raised source-health findings.
+    Daemon(control, control.load_config(), redis_url=redis_url).control.redis()
     crawlers = [Process(f"worker {i}", ["--home", str(homes[n].root), "worker", "--redis", redis_url],
                         tmp_path / f"{n}.out") for i, n in enumerate(("worker", "worker2"), start=1)]
-    procs = [daemon, *crawlers]
+    procs = [*crawlers]
     try:
         # both workers run a long-lived crawl of each of the four sources
         _wait_for(lambda: len(rds.hkeys(workers.KEY)) == 8, "8 worker crawls' heartbeats", *procs)
         assert {k.split(":")[1] for k in rds.hkeys(workers.KEY)} == {str(c.proc.pid) for c in crawlers}
+        daemon = Process("control node", ["--home", str(control.root), "daemon", "--redis", redis_url],
+                         tmp_path / "daemon.out")
+        procs.insert(0, daemon)
         _wait_for(lambda: set(_alerted(hook)) >= reposts, "an alert for every repost", *procs)
         # further runs of every source (the archive and the board are listed twice more), the stream drained
         listings = len(site.hits("/bin/archive")), len(site.hits("/forum/viewforum.php?f=2"))

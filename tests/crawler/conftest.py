@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -31,17 +28,9 @@ def html_escape(text: str) -> str:
 # -- the enrolled leak ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def enrolled_home(tmp_path_factory, people) -> Path:
-    """A home with the synthetic leak (600 people) enrolled through the CLI."""
-    root = tmp_path_factory.mktemp("enrolled") / "home"
-    leak = synth.write_csv(people, root.parent / "leak.csv")
-    env = {k: v for k, v in os.environ.items() if k not in ("DUMPWATCH_KEY", "DUMPWATCH_KEY_FILE", "DUMPWATCH_HOME")}
-    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(root), "enroll", str(leak),
-                           "--leak", LEAK, "--lab-column", "laboratoire"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    leak.unlink()  # the cleartext file is not kept
-    return root
+def enrolled_home(enrolled_root) -> Path:
+    """A home with the synthetic leak (600 people) enrolled through the CLI (tests/conftest.py)."""
+    return enrolled_root
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from dumpwatch.devkit import synth
 from dumpwatch.cli.main import main
@@ -21,21 +20,6 @@ LEAK = "labos-2021"
 def _clean_env(monkeypatch):
     for name in ("DUMPWATCH_KEY", "DUMPWATCH_KEY_FILE", "DUMPWATCH_HOME", "DUMPWATCH_CONFIG"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def enrolled_root(tmp_path_factory, people) -> Path:
-    """A home with the synthetic leak enrolled, its 12 labs from the `laboratoire` column."""
-    from dumpwatch.cli.main import cli
-
-    root = tmp_path_factory.mktemp("check-enrolled") / "home"
-    leak = synth.write_csv(people, root.parent / "leak.csv")
-    result = CliRunner().invoke(cli, ["--home", str(root), "enroll", str(leak), "--leak", LEAK,
-                                      "--lab-column", "laboratoire"], catch_exceptions=False,
-                                env={"DUMPWATCH_KEY": None, "DUMPWATCH_KEY_FILE": None})
-    assert result.exit_code == 0, result.output
-    leak.unlink()
-    return root
 
 
 @pytest.fixture

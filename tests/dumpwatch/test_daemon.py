@@ -39,18 +39,6 @@ def repost(people: list[dict[str, str]], fmt: str, seed: int) -> str:
     return synth.render(header, rows, fmt, seed=seed)
 
 
-@pytest.fixture(scope="module")
-def enrolled_root(tmp_path_factory, people) -> Path:
-    root = tmp_path_factory.mktemp("daemon-enrolled") / "home"
-    leak = synth.write_csv(people, root.parent / "leak.csv")
-    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(root), "enroll", str(leak),
-                           "--leak", LEAK, "--lab-column", "laboratoire"],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    leak.unlink()
-    return root
-
-
 @pytest.fixture
 def dhome(enrolled_root, tmp_path) -> Path:
     root = tmp_path / "home"

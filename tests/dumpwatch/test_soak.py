@@ -56,18 +56,6 @@ def _repost(people: list[dict[str, str]], n: int) -> str:
     return synth.render(header, rows, ("csv", "kv", "json")[n % 3], seed=1000 + n)
 
 
-@pytest.fixture(scope="module")
-def enrolled_root(tmp_path_factory, people) -> Path:
-    root = tmp_path_factory.mktemp("soak-enrolled") / "home"
-    leak = synth.write_csv(people, root.parent / "leak.csv")
-    proc = subprocess.run([sys.executable, "-m", "dumpwatch.cli", "--home", str(root), "enroll", str(leak),
-                           "--leak", LEAK, "--lab-column", "laboratoire"],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    leak.unlink()
-    return root
-
-
 def _config(home: Path, tmp_path: Path, bases: list[str], hook_url: str) -> None:
     secret = tmp_path / "hook.secret"
     secret.write_text(SECRET + "\n")
