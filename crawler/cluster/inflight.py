@@ -320,6 +320,9 @@ class ReliableScheduler(RedisScheduler):
                 self._inc("dumpwatch/cluster/deferred_writes")
             self._away(exc)
             return None
+        except Exception:  # not Redis away (a bug, a refused script): the acks wait for the next write
+            self.acks[:0] = acks
+            raise
         if acked < len(acks):
             self._late_acks(len(acks) - acked)
         if self.failures:
