@@ -1,20 +1,30 @@
 """Cluster benchmark (issue 12): pages/s and CPU with one and with two `dumpwatch worker` processes,
 and the latency a paste takes to become a finding, control node vs the single-machine daemon.
 
-A local site (127.0.0.1, :class:`dumpwatch.devkit.localsites.SiteServer`) serves a paste-API
-listing of ``--pages`` pastes of realistic sizes (noise of 1 to 8 KiB; 5 % synthetic reposts of 20
-people of the enrolled leak, in four shapes), all distinct. A real ``redis-server`` (persistence off).
+``--domains N`` local sites (:class:`dumpwatch.devkit.localsites.SiteServer`) on N loopback
+addresses, 127.0.0.1 … 127.0.0.N (distinct domains: the politeness slot shared by the workers is
+per source and host), each one source with a paste-API listing; ``--pages`` pastes of realistic
+sizes (noise of 1 to 8 KiB; 5 % synthetic reposts of 20 people of the enrolled leak, in four
+shapes), all distinct, page i on site i mod N. The default, 4 domains, is the realistic case (a
+deployment watches hundreds of sources on many domains); ``--domains 1`` puts every page on one
+domain, whose shared slot (``concurrency`` 16 for all workers together) caps them.
+A real ``redis-server`` (persistence off).
 
 **Throughput.** Per round: a fresh Redis, fresh worker homes (copies of one enrolled home, so each
-worker's seen-set is empty), K ``dumpwatch worker`` processes started and ready (their heartbeat is
-in Redis), then the control node's push of the source's start request (:class:`dumpwatch.daemon.
+worker's seen-set is empty), K ``dumpwatch worker`` processes started and ready (their heartbeats
+are in Redis and their process trees, scan processes included, use less than 0.1 s of CPU in 1 s),
+then the control node's push of each source's start request (:class:`dumpwatch.daemon.
 cluster.Control`, as the crawl job does it). Timed from the worker's fetch of the listing (an idle
 worker notices a push at its engine's next idle check, up to 5 s later: reported apart as
 ``from_push_s``) to the moment the site has served every paste and the findings stream holds every
 repost; CPU is user+sys of the worker processes and their children (the scan processes), from
-/proc, from the push to that moment. K = 1 and K = 2 alternate,
+/proc, from the push to that moment, also apart for the Scrapy process alone (``…_crawl``: the
+rest is the scan processes). K = 1 and K = 2 alternate (1, 2, then 2, 1, …),
 ``--rounds`` times each; the best round of each is kept; reported: pages/s of each, the ratio
-two/one, the CPU seconds and CPU per page. Then the control node records the findings
+two/one, the CPU seconds and CPU per page, the cores used (CPU / wall), the load average at the
+start and end of each round, and the commands Redis ran per page (``INFO commandstats``, reset at
+the push: each Lua call counts once as ``evalsha`` and once per command it runs inside).
+``--profile DIR`` records each worker with py-spy (collapsed stacks, one file per worker per round). Then the control node records the findings
 (:meth:`Control.consume`): every repost once, checked.
 
 **Latency.** The same source with a short listing and the same schedule interval (``--interval``)
@@ -27,7 +37,8 @@ wait for the next scheduled run). Three trials per mode; best and worst reported
 The machine (2 cores) may be shared: wall figures move with its load, CPU figures much less.
 Run from the repo root::
 
-    .venv/bin/python bench/bench_cluster.py                 # 2000 pages, 3 rounds, latency 3 trials
+    .venv/bin/python bench/bench_cluster.py                 # 2000 pages on 4 domains, 3 rounds, latency 3 trials
+    .venv/bin/python bench/bench_cluster.py --domains 4 --domains 1 --skip latency   # both cases
     .venv/bin/python bench/bench_cluster.py --quick         # 300 pages, 1 round, 1 trial
 """
 
@@ -389,7 +400,8 @@ def throughput_round(work: Path, template: Path, sites: list[Site], reposts: set
             "from_push_s": round(t1 - t0, 2), "push_to_listing_s": round(first - t0, 2),
             "pages_per_s": round(pages / elapsed, 1), "cpu_s": round(cpu, 1),
             "cpu_ms_per_page": round(1000 * cpu / pages, 2),
-            "cpu_ms_per_page_crawl": round(1000 * cpu_main / pages, 2),  # the Scrapy process; the rest: scans "cores_used": round(cpu / (t1 - t0), 2),
+            "cpu_ms_per_page_crawl": round(1000 * cpu_main / pages, 2),  # the Scrapy process; the rest: scans
+            "cores_used": round(cpu / (t1 - t0), 2),
             "load_start": round(load0, 2), "load_end": round(load1, 2),
             "redis_calls_per_page": round(sum(calls.values()) / pages, 1),
             "redis_calls": dict(sorted(calls.items(), key=lambda kv: -kv[1])), "recorded": done["recorded"],
