@@ -1,20 +1,30 @@
 """Cluster benchmark (issue 12): pages/s and CPU with one and with two `dumpwatch worker` processes,
 and the latency a paste takes to become a finding, control node vs the single-machine daemon.
 
-A local site (127.0.0.1, :class:`dumpwatch.devkit.localsites.SiteServer`) serves a paste-API
-listing of ``--pages`` pastes of realistic sizes (noise of 1 to 8 KiB; 5 % synthetic reposts of 20
-people of the enrolled leak, in four shapes), all distinct. A real ``redis-server`` (persistence off).
+``--domains N`` local sites (:class:`dumpwatch.devkit.localsites.SiteServer`) on N loopback
+addresses, 127.0.0.1 … 127.0.0.N (distinct domains: the politeness slot shared by the workers is
+per source and host), each one source with a paste-API listing; ``--pages`` pastes of realistic
+sizes (noise of 1 to 8 KiB; 5 % synthetic reposts of 20 people of the enrolled leak, in four
+shapes), all distinct, page i on site i mod N. The default, 4 domains, is the realistic case (a
+deployment watches hundreds of sources on many domains); ``--domains 1`` puts every page on one
+domain, whose shared slot (``concurrency`` 16 for all workers together) caps them.
+A real ``redis-server`` (persistence off).
 
 **Throughput.** Per round: a fresh Redis, fresh worker homes (copies of one enrolled home, so each
-worker's seen-set is empty), K ``dumpwatch worker`` processes started and ready (their heartbeat is
-in Redis), then the control node's push of the source's start request (:class:`dumpwatch.daemon.
+worker's seen-set is empty), K ``dumpwatch worker`` processes started and ready (their heartbeats
+are in Redis and their process trees, scan processes included, use less than 0.1 s of CPU in 1 s),
+then the control node's push of each source's start request (:class:`dumpwatch.daemon.
 cluster.Control`, as the crawl job does it). Timed from the worker's fetch of the listing (an idle
 worker notices a push at its engine's next idle check, up to 5 s later: reported apart as
 ``from_push_s``) to the moment the site has served every paste and the findings stream holds every
 repost; CPU is user+sys of the worker processes and their children (the scan processes), from
-/proc, from the push to that moment. K = 1 and K = 2 alternate,
+/proc, from the push to that moment, also apart for the Scrapy process alone (``…_crawl``: the
+rest is the scan processes). K = 1 and K = 2 alternate (1, 2, then 2, 1, …),
 ``--rounds`` times each; the best round of each is kept; reported: pages/s of each, the ratio
-two/one, the CPU seconds and CPU per page. Then the control node records the findings
+two/one, the CPU seconds and CPU per page, the cores used (CPU / wall), the load average at the
+start and end of each round, and the commands Redis ran per page (``INFO commandstats``, reset at
+the push: each Lua call counts once as ``evalsha`` and once per command it runs inside).
+``--profile DIR`` records each worker with py-spy (collapsed stacks, one file per worker per round). Then the control node records the findings
 (:meth:`Control.consume`): every repost once, checked.
 
 **Latency.** The same source with a short listing and the same schedule interval (``--interval``)
@@ -27,7 +37,8 @@ wait for the next scheduled run). Three trials per mode; best and worst reported
 The machine (2 cores) may be shared: wall figures move with its load, CPU figures much less.
 Run from the repo root::
 
-    .venv/bin/python bench/bench_cluster.py                 # 2000 pages, 3 rounds, latency 3 trials
+    .venv/bin/python bench/bench_cluster.py                 # 2000 pages on 4 domains, 3 rounds, latency 3 trials
+    .venv/bin/python bench/bench_cluster.py --domains 4 --domains 1 --skip latency   # both cases
     .venv/bin/python bench/bench_cluster.py --quick         # 300 pages, 1 round, 1 trial
 """
 
@@ -117,10 +128,10 @@ def make_pages(n: int, people: list[dict[str, str]], prefix: str = "p") -> tuple
 class Site:
     """A SiteServer with a paste-API listing (``/api/recent.json``) of the pastes it holds."""
 
-    def __init__(self, pages: dict[str, bytes]):
+    def __init__(self, pages: dict[str, bytes], host: str = "127.0.0.1"):
         from dumpwatch.devkit.localsites import SiteServer
 
-        self.server = SiteServer()
+        self.server = SiteServer(host)
         self.base = self.server.base
         self.pages: dict[str, bytes] = {}
         for path, body in pages.items():
@@ -250,6 +261,19 @@ class Proc:
 class WorkerProc(Proc):
     name = "worker"
 
+    def wait_quiet(self, timeout: float = 180) -> None:
+        """Until the worker's process tree uses less than 0.1 s of CPU in 1 s (started, index loaded)."""
+        last = [self.cpu()]
+
+        def quiet() -> bool:
+            time.sleep(0.9)
+            now = self.cpu()
+            done = now - last[0] < 0.1
+            last[0] = now
+            return done
+
+        wait(quiet, timeout, "the worker to settle", self)
+
     def __init__(self, home: Path, redis_url: str, log: Path):
         super().__init__([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "worker", "--redis",
                           redis_url], log)
@@ -283,66 +307,135 @@ def push(home: Path, redis_url: str, sources: list[str]) -> None:
 
 # -- throughput ---------------------------------------------------------------------------------------
 
-def throughput_round(work: Path, template: Path, site: Site, reposts: set[str], redis_url: str, k: int,
-                     tag: str) -> dict[str, float]:
+def site_hosts(domains: int) -> list[str]:
+    """One loopback address per domain (127.0.0.1, 127.0.0.2, …): the politeness slot keys by host."""
+    if not 1 <= domains <= 250:
+        raise SystemExit("--domains: 1 to 250")
+    return [f"127.0.0.{k + 1}" for k in range(domains)]
+
+
+def source_names(domains: int) -> list[str]:
+    return [SOURCE] if domains == 1 else [f"{SOURCE}-{k}" for k in range(domains)]
+
+
+def sources_config(sites: list[Site]) -> str:
+    return "".join(paste_source(name, site.base) for name, site in zip(source_names(len(sites)), sites))
+
+
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling ``pid`` and its scan processes until stopped (SIGINT), a flame graph in ``out``."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "100", "--nonblocking",
+                             "--format", "raw", "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def redis_calls(r: Any) -> dict[str, int]:
+    """Commands Redis ran since the last ``CONFIG RESETSTAT``, by command (scripts count as one call
+    each, ``evalsha``; the commands they run inside count too, as redis.call)."""
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in r.info("commandstats").items()
+            if k not in ("cmdstat_info", "cmdstat_config|resetstat")}
+
+
+def throughput_round(work: Path, template: Path, sites: list[Site], reposts: set[str], redis_url: str, k: int,
+                     tag: str, profile_dir: Path | None = None) -> dict[str, Any]:
     r = redis_client(redis_url)
     r.flushall()
-    site.server.clear_log()
+    for site in sites:
+        site.server.clear_log()
+    sources = source_names(len(sites))
     ctl_home = work / f"control-{tag}"
     shutil.copytree(template, ctl_home)
-    write_home_config(ctl_home, paste_source(SOURCE, site.base))
+    write_home_config(ctl_home, sources_config(sites))
     ctl = control(ctl_home, redis_url)
     workers = []
     for i in range(k):
         home = work / f"worker-{tag}-{i}"
         shutil.copytree(template, home)
-        write_home_config(home, paste_source(SOURCE, site.base))
+        write_home_config(home, sources_config(sites))
         workers.append(WorkerProc(home, redis_url, work / f"worker-{tag}-{i}.out").start())
+    spies: list[Any] = []
     try:
         for w in workers:
-            w.wait_ready(r, 1)
+            w.wait_ready(r, len(sources))
+        if profile_dir is not None:
+            spies = [profile(w.proc.pid, profile_dir / f"worker-{tag}-{i}.txt") for i, w in enumerate(workers)]
+        for w in workers:  # its scan processes started and the index loaded: not counted as work per page
+            w.wait_quiet()
+        r.config_resetstat()
+        load0 = os.getloadavg()[0]
         cpu0 = sum(w.cpu() for w in workers)
+        main0 = sum(cpu_seconds([w.proc.pid]) for w in workers)
         t0 = time.monotonic()
-        ctl.push(SOURCE)
-        want = set(site.pages)
-        wait(lambda: site.served() >= want and r.xlen("dumpwatch:findings") >= len(reposts), 1800,
+        for name in sources:
+            ctl.push(name)
+        want = {(s.base, p) for s in sites for p in s.pages}
+
+        def served() -> set[tuple[str, str]]:
+            return {(s.base, p) for s in sites for p in s.served()}
+
+        wait(lambda: served() >= want and r.xlen("dumpwatch:findings") >= len(reposts), 1800,
              f"{len(want)} pages and {len(reposts)} findings", *workers)
         t1 = time.monotonic()
         cpu = sum(w.cpu() for w in workers) - cpu0
-        # from the listing's fetch: an idle worker notices a push at its engine's next idle check (<= 5 s)
-        elapsed = t1 - site.server.hits("/api/recent.json")[0]
+        cpu_main = sum(cpu_seconds([w.proc.pid]) for w in workers) - main0
+        load1 = os.getloadavg()[0]
+        calls = redis_calls(r)
+        # from the first listing's fetch: an idle worker notices a push at its engine's next idle check
+        first = min(s.server.hits("/api/recent.json")[0] for s in sites)
+        elapsed = t1 - first
         rss = [w.memory()["tree_rss_mib"] for w in workers]
     finally:
+        for spy in spies:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
         for w in workers:
             w.stop()
     done = ctl.consume()
-    fetched = len([p for p in site.server.paths() if p.startswith("/raw/")])
-    return {"workers": k, "pages": len(site.pages), "fetches": fetched, "elapsed_s": round(elapsed, 2),
-            "from_push_s": round(t1 - t0, 2),
-            "pages_per_s": round(len(site.pages) / elapsed, 1), "cpu_s": round(cpu, 1),
-            "cpu_ms_per_page": round(1000 * cpu / len(site.pages), 1), "recorded": done["recorded"],
+    pages = len(want)
+    fetched = sum(len([p for p in s.server.paths() if p.startswith("/raw/")]) for s in sites)
+    return {"workers": k, "domains": len(sites), "pages": pages, "fetches": fetched, "elapsed_s": round(elapsed, 2),
+            "from_push_s": round(t1 - t0, 2), "push_to_listing_s": round(first - t0, 2),
+            "pages_per_s": round(pages / elapsed, 1), "cpu_s": round(cpu, 1),
+            "cpu_ms_per_page": round(1000 * cpu / pages, 2),
+            "cpu_ms_per_page_crawl": round(1000 * cpu_main / pages, 2),  # the Scrapy process; the rest: scans
+            "cores_used": round(cpu / (t1 - t0), 2),
+            "load_start": round(load0, 2), "load_end": round(load1, 2),
+            "redis_calls_per_page": round(sum(calls.values()) / pages, 1),
+            "redis_calls": dict(sorted(calls.items(), key=lambda kv: -kv[1])), "recorded": done["recorded"],
             "stream_entries": done["read"], "worker_tree_rss_mib": rss}
 
 
 def throughput(work: Path, template: Path, people: list[dict[str, str]], redis_url: str, pages_n: int,
-               rounds: int) -> dict[str, Any]:
+               rounds: int, domains: int, profile_dir: Path | None = None) -> dict[str, Any]:
     pages, reposts = make_pages(pages_n, people)
-    site = Site(pages).start()
-    runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    hosts = site_hosts(domains)
+    shares: list[dict[str, bytes]] = [{} for _ in hosts]
+    for i, (path, body) in enumerate(pages.items()):  # page i on domain i mod N
+        shares[i % len(hosts)][path] = body
+    sites = [Site(share, host).start() for share, host in zip(shares, hosts)]
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     try:
         for rnd in range(rounds):
-            for k in (1, 2):
-                res = throughput_round(work, template, site, reposts, redis_url, k, f"{rnd}-{k}")
+            for k in ((1, 2) if rnd % 2 == 0 else (2, 1)):  # interleaved, and neither always first
+                res = throughput_round(work, template, sites, reposts, redis_url, k, f"{domains}-{rnd}-{k}",
+                                       profile_dir)
                 if res["recorded"] != len(reposts):
                     raise SystemExit(f"{res['recorded']} findings recorded for {len(reposts)} reposts: {res}")
                 runs[k].append(res)
-                print(f"round {rnd + 1}, {k} worker(s): {json.dumps(res)}", file=sys.stderr, flush=True)
+                print(f"round {rnd + 1}, {domains} domain(s), {k} worker(s): {json.dumps(res)}", file=sys.stderr,
+                      flush=True)
     finally:
-        site.stop()
+        for site in sites:
+            site.stop()
     best = {k: min(v, key=lambda x: x["elapsed_s"]) for k, v in runs.items()}
-    return {"pages": pages_n, "reposts": len(reposts), "rounds": rounds, "one": best[1], "two": best[2],
-            "ratio_two_over_one": round(best[2]["pages_per_s"] / best[1]["pages_per_s"], 2),
-            "all_rounds": {str(k): [x["pages_per_s"] for x in v] for k, v in runs.items()}}
+    return {"domains": domains, "pages": pages_n, "reposts": len(reposts), "rounds": rounds, "one": best[1],
+            "two": best[2], "ratio_two_over_one": round(best[2]["pages_per_s"] / best[1]["pages_per_s"], 2),
+            "all_rounds": {str(k): [{key: x[key] for key in ("pages_per_s", "cpu_ms_per_page", "cpu_ms_per_page_crawl", "cores_used",
+                                                               "load_start", "load_end")} for x in v]
+                           for k, v in runs.items()}}
 
 
 # -- latency ------------------------------------------------------------------------------------------
@@ -424,7 +517,14 @@ def latency(work: Path, template: Path, people: list[dict[str, str]], redis_url:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, default=2000)
+    ap.add_argument("--pages", type=int, default=2000, help="pastes in all (throughput), spread over the domains")
+    ap.add_argument("--domains", type=int, action="append", default=None, metavar="N",
+                    help="throughput: the pastes on N sites of distinct domains (127.0.0.1 … 127.0.0.N, one "
+                         "source each; politeness holds per domain for all workers). Default 4, the realistic "
+                         "case; --domains 1 is every page on one domain (capped by its politeness slot); "
+                         "repeat it to measure several cases (--domains 4 --domains 1)")
+    ap.add_argument("--profile", metavar="DIR", type=Path,
+                    help="py-spy record (raw, collapsed stacks) each worker and its scan processes per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost)")
     ap.add_argument("--interval", type=float, default=10.0, help="the source's schedule interval (latency)")
@@ -434,6 +534,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.pages, args.rounds, args.trials = 300, 1, 1
+    args.domains = args.domains or [4]
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
 
     from dumpwatch.devkit import synth
     from tests.helpers.redissrv import RedisServer
@@ -445,7 +548,8 @@ def main() -> None:
         people = synth.generate(args.people, seed=7)
         out: dict[str, Any] = {"machine_cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
         if "throughput" not in args.skip:
-            out["throughput"] = throughput(work, template, people, server.url, args.pages, args.rounds)
+            out["throughput"] = [throughput(work, template, people, server.url, args.pages, args.rounds, n,
+                                            args.profile) for n in args.domains]
         if "latency" not in args.skip:
             out["latency"] = latency(work, template, people, server.url, args.interval, args.trials)
         out["load_after"] = os.getloadavg()[0]

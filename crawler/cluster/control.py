@@ -40,5 +40,9 @@ def push_start_requests(r: Any, source: Any, crawl_config: Any) -> int:
         for request in spider.start_requests_for(url):
             queue.push(request)
             n += 1
+    if n:
+        from crawler.cluster.wakeup import announce
+
+        announce(r, source.name)  # the idle workers of the source take them now (crawler/cluster/wakeup.py)
     log.info("pushed %d start request(s) of %s to %s", n, source.name, queue.key)
     return n

@@ -20,6 +20,10 @@ The control node reads the stream with a consumer group (:class:`Consumer`): ``X
   next pass; counted in ``errors``;
 - an entry that is not a finding (written by something else): moved to ``dumpwatch:findings:dead``
   with the reason, acknowledged, counted in ``bad`` and said in the log.
+
+After a pass that acknowledged entries, the stream is trimmed below the oldest entry any consumer
+group still needs and below :data:`KEEP_SECONDS` ago (:meth:`Consumer.trim`: ``XTRIM MINID``):
+acknowledged entries leave Redis after a day (about 1.1 KB each), pending and unread ones never do.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ STREAM = "dumpwatch:findings"
 DEAD = "dumpwatch:findings:dead"
 GROUP = "control"
 VERSION = "1"
+KEEP_SECONDS = 86_400.0  # acknowledged entries stay this long in the stream (to be looked at), then trimmed
 FIELDS = ("v", "finding", "source", "url", "first_seen", "detail")
 
 
@@ -57,7 +62,8 @@ def entry(finding: Finding, *, source: str, url: str, first_seen: str | None = N
 
 
 def publish(r: redis.Redis, finding: Finding, **kwargs: Any) -> str:
-    """``XADD`` one finding to the stream; its entry id. Never trimmed: the control node acknowledges."""
+    """``XADD`` one finding to the stream; its entry id. Trimmed by the control node once acknowledged
+    (:meth:`Consumer.trim`), never by the workers."""
     return r.xadd(STREAM, entry(finding, **kwargs))
 
 
@@ -88,6 +94,7 @@ class Pass:
     bad: int = 0
     errors: int = 0
     lost: int = 0  # pending entries deleted from the stream before they were recorded
+    trimmed: int = 0  # entries deleted from the stream once every group had acknowledged them
     ids: list[str] = field(default_factory=list)  # the entries acknowledged
 
 
@@ -98,12 +105,14 @@ class Consumer:
     (:func:`alerts.record_finding` with the database and configuration bound). ``name`` is this
     consumer's name in the group: keep it stable across restarts (its own pending entries are read
     again first). ``claim_idle`` (seconds): entries another consumer read and did not acknowledge
-    for that long are claimed (``XAUTOCLAIM``).
+    for that long are claimed (``XAUTOCLAIM``). ``keep`` (seconds): how long acknowledged entries
+    stay in the stream (for a look with ``XRANGE``) before :meth:`trim` deletes them.
     """
 
     def __init__(self, r: redis.Redis, record: Any, *, name: str | None = None, claim_idle: float = 300.0,
-                 stream: str = STREAM, group: str = GROUP):
+                 stream: str = STREAM, group: str = GROUP, keep: float = KEEP_SECONDS):
         self.r = r
+        self.keep_ms = int(keep * 1000)
         self.record = record
         self.name = name or f"control-{socket.gethostname()}"
         self.claim_idle_ms = int(claim_idle * 1000)
@@ -159,6 +168,8 @@ class Consumer:
             if len(entries) < count:
                 break
             block_ms = None
+        if done.ids:  # 4. what every group has acknowledged leaves the stream (bounded memory)
+            done.trimmed = self.trim()
         return done
 
     def _read(self, start: str, count: int, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
@@ -196,3 +207,30 @@ class Consumer:
                 done.recorded += 1
             self.r.xack(self.stream, self.group, entry_id)  # only after the commit
             done.ids.append(entry_id)
+
+    def trim(self) -> int:
+        """Delete the entries older than ``keep`` that every consumer group of the stream has read and
+        acknowledged (``XTRIM … MINID``); how many. The floor is, for each group, its oldest pending
+        entry, or the entry after the last it read when nothing is pending; the lowest floor of all
+        groups is kept, and no higher than ``keep`` ago (an entry's id is its time on Redis's clock).
+        Entries only grow above it meanwhile (new ones, new reads), so nothing pending or unread is
+        ever trimmed. A stream without a group is not trimmed."""
+        now_s, now_us = self.r.time()
+        floor = (max(0, int(now_s) * 1000 + int(now_us) // 1000 - self.keep_ms), 0)
+        groups = self.r.xinfo_groups(self.stream)
+        for group in groups:
+            if int(group["pending"]):
+                bound = _id(self.r.xpending(self.stream, group["name"])["min"])
+            else:
+                ms, seq = _id(group["last-delivered-id"])
+                bound = (ms, seq + 1)
+            floor = min(floor, bound)
+        if not groups or floor <= (0, 1):
+            return 0
+        return int(self.r.xtrim(self.stream, minid=f"{floor[0]}-{floor[1]}", approximate=False))
+
+
+def _id(entry_id: Any) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

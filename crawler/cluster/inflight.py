@@ -9,7 +9,8 @@ requests in hand loses them. Here the scheduler is still scrapy-redis's (through
   :func:`crawler.cluster.workers.worker_name`): one field per pop (a random id), its value the
   queue entry as it was (JSON: the request, its score, its queue, when it was popped); the name
   joins the set ``dumpwatch:inflight-workers`` that rescuers read (no ``SCAN`` of the keyspace);
-- **ack** (``HDEL``) once the request is finished: its response went through the spider, every
+- **ack** (``HDEL``, sent with the crawl's next pop in one round trip, or alone after
+  :data:`ACK_DELAY` when no pop comes) once the request is finished: its response went through the spider, every
   request it gave is pushed and every document it gave went through the pipelines (a finding
   ``XADD``-ed to the stream, :mod:`crawler.cluster.findings`), or its failure went through its
   errback. That moment is the engine's ``_Slot.remove_request``, which Scrapy calls only after the
@@ -49,7 +50,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from scrapy import signals
 
-from crawler.cluster import workers
+from crawler.cluster import wakeup, workers
 from crawler.cluster.queue import JsonPriorityQueue, RedisScheduler
 from dumpwatch import clock
 
@@ -61,6 +62,7 @@ QUEUE_PREFIX = "dumpwatch:requests:"
 # Redis away or refusing writes for now (BusyLoadingError is a ConnectionError): writes wait, retried.
 DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError)
 BACKOFF = ExponentialBackoff(cap=10.0, base=0.5)  # seconds between two tries of the deferred writes
+ACK_DELAY = 0.05  # seconds an ack waits for the next pop to carry it (one round trip for both)
 
 # A custom Scrapy signal: a document's finding could not be sent (item=); its request is released.
 finding_unsent = object()
@@ -212,6 +214,20 @@ class ReliableQueue(JsonPriorityQueue):
             return False, None
         return True, self._decode_request(data)
 
+    def pop_acking(self, name: str, entry_id: str, acks: list[str]) -> tuple[bool, Any, int]:
+        """:meth:`pop_to`, with the acks of ``acks`` (``HDEL``) sent before it in the same round trip
+        (a pipeline, not a transaction); also how many of them were still in flight."""
+        if not acks:
+            return (*self.pop_to(name, entry_id), 0)
+        pipe = self.server.pipeline(transaction=False)
+        pipe.hdel(inflight_key(name), *acks)
+        _script(self.server, POP)(keys=[self.key, inflight_key(name), NAMES], args=[entry_id, clock.utcnow(), name],
+                                  client=pipe)
+        acked, data = pipe.execute()
+        if data is None:
+            return False, None, int(acked)
+        return True, self._decode_request(data), int(acked)
+
     def pop(self, timeout: int = 0) -> Any:
         raise TypeError("ReliableQueue pops into a worker's in-flight hash: use pop_to")
 
@@ -230,6 +246,8 @@ class ReliableScheduler(RedisScheduler):
         self.failures = 0
         self.retry_at = 0.0
         self.suspect = False  # a pop failed: Redis may hold in flight a request this crawl does not know
+        self.acks: list[str] = []  # acks waiting (at most ACK_DELAY) for the next pop to carry them
+        self._ack_call: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ReliableScheduler":
@@ -279,7 +297,9 @@ class ReliableScheduler(RedisScheduler):
             return False
         if self.stats:
             self.stats.inc_value("scheduler/enqueued/redis")
-        self._write(("push", self.queue.key, str(-request.priority), self.queue._encode_request(request)))
+        key = self.queue.key  # dumpwatch:requests:SOURCE: its source's idle crawls are woken if it was empty
+        self._write(("push", key, str(-request.priority), self.queue._encode_request(request),
+                     key.removeprefix(QUEUE_PREFIX)))
         return True
 
     def next_request(self) -> Any:
@@ -290,12 +310,21 @@ class ReliableScheduler(RedisScheduler):
         if self.suspect and not self._reconcile():
             return None
         entry_id = uuid.uuid4().hex
+        acks, self.acks = self.acks, []
         try:
-            popped, request = self.queue.pop_to(self.name, entry_id)
+            popped, request, acked = self.queue.pop_acking(self.name, entry_id, acks)
         except DOWN as exc:
             self.suspect = True  # Redis may have done this pop and its answer been lost
+            if acks:  # and these acks, or not: written again (quietly: done twice is no news)
+                self.writes.append(("acks", "again", *acks))
+                self._inc("dumpwatch/cluster/deferred_writes")
             self._away(exc)
             return None
+        except Exception:  # not Redis away (a bug, a refused script): the acks wait for the next write
+            self.acks[:0] = acks
+            raise
+        if acked < len(acks):
+            self._late_acks(len(acks) - acked)
         if self.failures:
             log.warning("Redis answers again: popping requests")
             self.failures = 0
@@ -343,7 +372,32 @@ class ReliableScheduler(RedisScheduler):
             log.warning("%s goes back to its queue (a finding it gave was not sent, or Redis was away)", request.url)
             self._write(("release", entry_id))
         else:
+            self._ack_later(entry_id)
+
+    def _ack_later(self, entry_id: str) -> None:
+        """Acknowledge with the next pop (one round trip for both), or alone after :data:`ACK_DELAY`."""
+        if self.writes:  # Redis away: in order with the writes that wait
             self._write(("ack", entry_id))
+            return
+        self.acks.append(entry_id)
+        if self._ack_call is None or not self._ack_call.active():
+            from twisted.internet import reactor
+
+            self._ack_call = reactor.callLater(ACK_DELAY, self._send_acks)
+
+    def _send_acks(self) -> None:
+        """Write the acks that wait, alone (no pop came for them)."""
+        if self._ack_call is not None and self._ack_call.active():
+            self._ack_call.cancel()
+        self._ack_call = None
+        acks, self.acks = self.acks, []
+        if acks:
+            self._write(("acks", "", *acks))
+
+    def _late_acks(self, n: int) -> None:
+        self._inc("dumpwatch/cluster/late_acks", n)
+        log.warning("%d finished request(s) no longer in flight: this worker was taken for dead and its "
+                    "requests re-queued (run again; the store keeps one finding)", n)
 
     def finding_unsent(self, item: Any) -> None:
         self.unsent.add(id(item))
@@ -380,6 +434,7 @@ class ReliableScheduler(RedisScheduler):
     def close(self, reason: str) -> None:
         """Write what waits, then put back what this crawl still holds in flight (a clean stop)."""
         try:
+            self._send_acks()  # before what is still in flight is put back
             if self.writes and not self._flush(force=True):
                 raise redis.ConnectionError("still away")
             n, _ = requeue(self.server, self.name) if self.name else (0, 0)
@@ -395,6 +450,8 @@ class ReliableScheduler(RedisScheduler):
     # -- writes, deferred while Redis is away --------------------------------------------------------
 
     def _write(self, op: tuple[str, ...]) -> None:
+        if self.acks and op[0] != "acks":  # the acks made before this write go first
+            self._send_acks()
         if not self.writes:
             try:
                 self._do(op)
@@ -408,13 +465,15 @@ class ReliableScheduler(RedisScheduler):
 
     def _do(self, op: tuple[str, ...]) -> None:
         kind, *args = op
-        if kind == "push":
-            self.server.execute_command("ZADD", *args)
+        if kind == "push":  # ZADD, and a wake-up of the source's idle crawls if its queue was empty
+            wakeup.push(self.server, *args)
         elif kind == "ack":
             if not ack(self.server, self.name, args[0]):
-                self._inc("dumpwatch/cluster/late_acks")
-                log.warning("a finished request was no longer in flight: this worker was taken for dead and its "
-                            "requests re-queued (run again; the store keeps one finding)")
+                self._late_acks(1)
+        elif kind == "acks":  # ("acks", "again" when they may have been done already, id, …)
+            done = int(self.server.hdel(inflight_key(self.name), *args[1:]))
+            if done < len(args) - 1 and args[0] != "again":
+                self._late_acks(len(args) - 1 - done)
         elif release(self.server, self.name, args[0]) < 0:
             log.error("an in-flight entry of %s is not a request: dropped", self.name)
 

@@ -3,7 +3,8 @@
 The control node publishes its key id and the identity of each enrolled index
 (:mod:`crawler.cluster.indexes`) when it connects, before each push and at each findings pass. Each
 crawl of a worker checks its own against it every ``[cluster] index_check`` (30 s) with
-:class:`IndexWatch`, a Scrapy extension, and before each document it scans (one ``GET``):
+:class:`IndexWatch`, a Scrapy extension, and before each document it scans (one ``GET``, sent with
+the seen-set's question on the document's content, :meth:`crawler.cluster.seen.RedisSeenSet.prefetch_content`):
 
 - the copy in the worker's home changed on disk (the operator synced the control node's new
   ``index/``) and now matches the published one: the scanner is built again from it
@@ -111,18 +112,22 @@ class IndexWatch:
 
     def _published(self) -> str | None:
         """The control node's identity as published (raw JSON); raises what Redis raises."""
-        raw = self.redis.get(indexes.KEY)
+        return self._read_again(self.redis.get(indexes.KEY))
+
+    def _read_again(self, raw: Any) -> Any:
+        """``raw`` was read from Redis: say once that it answers again after a failed check."""
         if self._redis_failed:
             self._redis_failed = False
             log.info("%s: the control node's index identity can be read again", self.source)
         return raw
 
-    def ready(self) -> bool:
-        """Before a scan: True when the scanner matches the control node's index as published now."""
+    def ready(self, published: Any = ...) -> bool:
+        """Before a scan: True when the scanner matches the control node's index as published now
+        (``published``: that value, read by the caller together with its own question)."""
         if self.pipeline is None or self.loaded is None:
             return True  # not attached (a pipeline without the watch): nothing to hold to
         try:
-            raw = self._published()
+            raw = self._published() if published is ... else self._read_again(published)
         except Exception as exc:  # Redis away: keep the last verdict
             self._redis_down(exc)
             return self.stale is None

@@ -56,6 +56,7 @@ class RedisSeenSet(SeenSet):
         super().__init__(db, source, recrawl_age)
         self.r = r
         self.ttl = max(1, int(recrawl_age))
+        self._known: dict[str, bool] = {}  # contents asked by prefetch_content, for the calls that follow
 
     # -- pages ---------------------------------------------------------------------------------
     def is_fresh(self, key: str) -> bool:
@@ -99,10 +100,31 @@ class RedisSeenSet(SeenSet):
         return n
 
     # -- contents ------------------------------------------------------------------------------
+    def prefetch_content(self, sha256: str, key: str) -> Any:
+        """One round trip for the first two questions of a document: the value of ``key`` (the control
+        node's index identity, crawler/cluster/reload.py) and whether the content is known, renewing
+        its expiry if so (``EXPIRE`` answers both: what :meth:`content_seen` then
+        :meth:`touch_content` would do in two). The answer is kept for those two calls."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.expire(content_key(sha256), self.ttl)
+        raw, known = pipe.execute()
+        if len(self._known) >= PENDING_MAX:
+            self._known.clear()
+        self._known[sha256] = bool(known)
+        return raw
+
     def content_seen(self, sha256: str) -> bool:
-        return bool(self.r.exists(content_key(sha256)))
+        known = self._known.get(sha256)
+        if known is None:
+            return bool(self.r.exists(content_key(sha256)))
+        if not known:
+            del self._known[sha256]  # no touch follows
+        return known
 
     def touch_content(self, sha256: str) -> None:
+        if self._known.pop(sha256, None):
+            return  # renewed by the prefetch
         self.r.expire(content_key(sha256), self.ttl)
 
     def mark_content(self, sha256: str, *, size: int, url: str, verdict: str,

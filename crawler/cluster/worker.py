@@ -72,7 +72,8 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
         "ITEM_PIPELINES": {"crawler.cluster.worker.StreamPipeline": 300},
         "EXTENSIONS": {"crawler.extensions.EscapedLog": 0, "crawler.extensions.RunRecorder": 500,
                        "crawler.cluster.worker.KeepAlive": 510, "crawler.cluster.workers.Heartbeat": 520,
-                       "crawler.cluster.reload.IndexWatch": 530, "crawler.cluster.metrics.Metrics": 540},
+                       "crawler.cluster.reload.IndexWatch": 530, "crawler.cluster.metrics.Metrics": 540,
+                       "crawler.cluster.wakeup.Wakeup": 550},
         "DOWNLOADER_MIDDLEWARES": {**project.DOWNLOADER_MIDDLEWARES,
                                    "crawler.cluster.workers.BusyMiddleware": 1,  # first: says "busy" at once
                                    "crawler.cluster.politeness.SharedSlotMiddleware": 950,  # the slot
@@ -94,6 +95,16 @@ class KeepAlive:
 
     def spider_idle(self, spider: Any) -> None:
         raise DontCloseSpider
+
+
+def warm_up(scan_worker: Any) -> None:
+    """Start the scan processes now (their interpreter, the engine's imports, the index mapped):
+    a long-lived crawl pays that at start instead of at its first document, which is then scanned
+    at once. ``concurrent.futures`` starts a pool's processes at the first task: one that does nothing."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    if isinstance(scan_worker.executor, ProcessPoolExecutor):
+        scan_worker.executor.submit(int)
 
 
 class StreamPipeline(ScanPipeline):
@@ -118,6 +129,7 @@ class StreamPipeline(ScanPipeline):
         pipeline.watch = reload.watch_of(crawler)
         if pipeline.watch is not None:  # what the scanner was built from, kept in step (crawler/cluster/reload.py)
             pipeline.watch.attach(pipeline, indexes.identity(pipeline.state.home))
+        warm_up(pipeline.worker)
         return pipeline
 
     def _store_failed(self, item: Any, exc: Exception) -> bool:
@@ -126,9 +138,19 @@ class StreamPipeline(ScanPipeline):
         return super()._store_failed(item, exc)
 
     async def _process(self, item: Any, sha: str) -> bool:
-        if self.watch is not None and not self.watch.ready():  # never a scan with a stale index
-            self._lost(item, reload.STALE_REASON)
-            return False
+        if self.watch is not None:  # never a scan with a stale index
+            published: Any = ...
+            prefetch = getattr(self.state.seen, "prefetch_content", None)
+            if prefetch is not None:
+                from crawler.cluster import indexes
+
+                try:  # the index identity and the content's seen mark in one round trip
+                    published = prefetch(sha, indexes.KEY)
+                except Exception:  # Redis away: each question asked again alone says it as before
+                    published = ...
+            if not self.watch.ready(published):
+                self._lost(item, reload.STALE_REASON)
+                return False
         return await super()._process(item, sha)
 
     async def record(self, finding: Any, item: Any, sha: str) -> int | None:

@@ -10,7 +10,8 @@
 - :class:`WebhookReceiver`: an HTTP server that checks each webhook signature, as a user's would.
 
 pinnwand and aiosmtpd come with the ``demo`` (and ``test``) extra. Every server listens on a free
-port of 127.0.0.1 and is stopped by its ``stop()``.
+port of 127.0.0.1 (a :class:`SiteServer` may take another loopback address, 127.0.0.2 …, to stand
+for another domain) and is stopped by its ``stop()``.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ class SiteServer:
     """Routes map a path with its query (``/viewforum.php?f=2``, or ``/path?*`` for any query) to a
     :class:`Route`. Every request is logged with its time, so tests can check what was fetched."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[tuple[float, str, str]] = []  # (time, path, user agent)
         self.headers: list[dict[str, str]] = []
@@ -226,9 +227,11 @@ class SiteServer:
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a client that gave up on a slow page
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        if not host.startswith("127."):
+            raise ValueError(f"a local site listens on the loopback (127/8) only, not {host}")
+        self.httpd = Server((host, 0), Handler)
         self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> "SiteServer":
