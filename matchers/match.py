@@ -7,7 +7,8 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
 * the **batch path** (:meth:`Matcher.match_rows`): sequence rows with mapped strong columns, a
   batch of :data:`BATCH` rows at a time: the strong columns are fingerprinted and looked up with
   numpy (:mod:`matchers.columns`), and rows whose fields agree on one enrolled record are
-  confirmed without further work; only rows with a single or conflicting hit go on to the
+  confirmed without further work; rows whose one strong field found a record are verified
+  together (:mod:`matchers.verify`), and only rows with conflicting or shared hits go on to the
   per-record verification;
 * flat JSON records with the same keys: as columns, on the batch path (:mod:`matchers.flatrecords`);
 * the **generic path** (:mod:`matchers.generic`): other dict rows (JSON, key-value blocks, combos)
