@@ -20,10 +20,14 @@
    reports the join's time and peak RSS, and scans the repost against that N-record index (the
    enrolled rows still match): the memory and lookup cost of a 33 M-record index without
    fingerprinting 33 M rows.
+5. With ``--code DIR`` (repeatable): the scans are made by each of these checkouts in turn
+   (``git archive REV | tar -x -C DIR``), alternated, on the same index; each one's CPU, peak RSS
+   and whether its scan JSON is the first's go to stderr (the scan's memory before and after a
+   change, at each index size). ``--scan-workers N`` sets ``dumpwatch scan --workers``.
 
 Usage:  .venv/bin/python bench/bench_enroll.py [--rows 1000000] [--repost-rows 1000000]
             [--workers N] [--repeat 3] [--dir DIR] [--keep] [--reuse] [--generate-only]
-            [--scale-to 33000000]
+            [--scale-to 33000000] [--code DIR]... [--scan-workers N]
 Prints a Markdown table row for docs/benchmarks.md ("Enrollment at scale (issue 9)") and a JSON line.
 Large files go to ``--dir`` (default a temporary directory, removed unless ``--keep``);
 ``--generate-only`` writes the files and stops (with ``--keep``: a later ``--reuse`` run uses them).
@@ -238,10 +242,10 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run(cmd: list[str], env: dict | None = None) -> dict:
+def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> dict:
     """Wall and CPU time (the command's workers included), peak RSS of its tree, stdout."""
     c, t = _cpu(), time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = TreeSampler(proc.pid)
     out, err = proc.communicate()
     wall, cpu = time.perf_counter() - t, _cpu() - c
@@ -255,6 +259,13 @@ def best(runs: list[dict]) -> dict:
     b = min(runs, key=lambda r: r["wall"])
     return {**b, "cpu": min(r["cpu"] for r in runs), "rss_mb": max(r["rss_mb"] for r in runs),
             "anon_mb": max(r["anon_mb"] for r in runs)}
+
+
+def _comparable(out: str) -> dict:
+    """The scan JSON without its input's path."""
+    finding = json.loads(out.splitlines()[0])
+    finding.pop("input", None)
+    return finding
 
 
 def du(path: Path) -> int:
@@ -364,6 +375,10 @@ def main() -> None:
     ap.add_argument("--scale-to", type=int, default=0,
                     help="then join the enrolled index with random filler records up to this many "
                          "(the real assemble step at that size) and scan the repost against it")
+    ap.add_argument("--code", type=Path, action="append",
+                    help="scan with the engine of this checkout (repeatable; `git archive REV | tar -x -C DIR`): "
+                         "each revision's scans alternate on the same index, one table row each")
+    ap.add_argument("--scan-workers", type=int, help="`dumpwatch scan --workers` (default: the scan's own)")
     ap.add_argument("--assemble-home", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.assemble_home:
@@ -385,13 +400,34 @@ def main() -> None:
         print(f"generated {a.rows} rows ({leak.stat().st_size / 1e9:.2f} GB) and a {a.repost_rows}-row repost "
               f"in {gen['wall']:.0f} s", file=sys.stderr)
         dw = [sys.executable, "-m", "dumpwatch.cli", "--home", str(home)]
+        codes = [c.resolve() for c in (a.code or [ROOT])]
+        revs = {c: subprocess.run(["git", "-C", str(c), "log", "-1", "--format=%h"], capture_output=True,
+                                  text=True).stdout.strip() or c.name for c in codes}
+        scan_cmd = dw + ["scan", str(repost), "--json"] + (["--workers", str(a.scan_workers)] if a.scan_workers else [])
+
+        def scan_all() -> tuple[dict[Path, dict], dict]:
+            """Best of ``--repeat`` scans per revision (alternated) and of ``csv.reader``; one line per
+            revision on stderr: CPU, peak RSS of the scan's process tree, and whether its JSON is the first's."""
+            runs: dict[Path, list[dict]] = {c: [] for c in codes}
+            base = []
+            for i in range(a.repeat):
+                base.append(run([sys.executable, "-c", CSV_BASELINE, str(repost)]))
+                for c in (codes if i % 2 == 0 else codes[::-1]):
+                    runs[c].append(run(scan_cmd, {**env, "PYTHONPATH": str(c)}, cwd=c))
+            bests = {c: best(r) for c, r in runs.items()}
+            first = _comparable(bests[codes[0]]["out"])
+            for c, r in bests.items():
+                print(f"scan by {revs[c]}: {r['wall']:.2f} s wall, CPU {r['cpu']:.2f} s (csv.reader CPU "
+                      f"{best(base)['cpu']:.2f} s), peak RSS {r['rss_mb']:.0f} MB ({r['anon_mb']:.0f} MB anon.), "
+                      f"scan JSON same as {revs[codes[0]]}: {_comparable(r['out']) == first}", file=sys.stderr)
+            return bests, best(base)
+
         enroll = run(dw + ["enroll", str(leak), "--leak", "big", "--lab-column", "laboratoire",
                            "--workers", str(a.workers)], env)
         print(enroll["out"].strip(), file=sys.stderr)
         size = du(home / "index" / "big")
-        scans = [run(dw + ["scan", str(repost), "--json"], env) for _ in range(a.repeat)]
-        base = [run([sys.executable, "-c", CSV_BASELINE, str(repost)]) for _ in range(a.repeat)]
-        scan, b = best(scans), best(base)
+        per_code, b = scan_all()
+        scan = per_code[codes[0]]
         finding = json.loads(scan["out"].splitlines()[0])
         result = {
             "rows": a.rows, "leak_gb": leak.stat().st_size / 1e9, "generate_s": gen["wall"],
@@ -413,9 +449,8 @@ def main() -> None:
             step = run([sys.executable, __file__, "--assemble-home", str(home), "--scale-to", str(a.scale_to)], env)
             took = json.loads(step["out"].splitlines()[-1])
             size = du(home / "index" / "big")
-            scans = [run(dw + ["scan", str(repost), "--json"], env) for _ in range(a.repeat)]
-            base = [run([sys.executable, "-c", CSV_BASELINE, str(repost)]) for _ in range(a.repeat)]
-            scan, b = best(scans), best(base)
+            per_code, b = scan_all()
+            scan = per_code[codes[0]]
             finding = json.loads(scan["out"].splitlines()[0])
             scaled = {**took, "scale_to": a.scale_to, "assemble_rss_mb": step["rss_mb"],
                       "assemble_anon_mb": step["anon_mb"], "index_mb": size / 1e6, "scan_wall_s": scan["wall"],

@@ -112,14 +112,24 @@ def poisson_tail(k: int, lam: float) -> float:
 class Evidence:
     """What one input gathered against one enrolled leak, decided once the whole input is read.
 
-    ``q[anchor][rec]``: the lowest chance probability of any input record confirming ``rec`` via
-    that anchor (inf: none). ``candidates``: verified candidates per anchor (observed).
+    Per anchor, (record, ``q``) pairs: ``q`` the chance probability of an input record confirming
+    that enrolled record via that anchor; a record's lowest ``q`` counts. Only the records the
+    input touched are held (memory proportional to the input, not to the index): pairs are
+    gathered in blocks and folded to one (record, lowest ``q``) pair per record, sorted by record,
+    whenever the blocks outgrow what was folded (:meth:`pairs`). ``candidates``: verified
+    candidates per anchor (observed).
     """
 
     size: int
     candidates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ANCHORS, 0))
     namedob_keys: int = 0  # name + birth date keys looked up (the model of chance namedob hits)
-    q: dict[str, np.ndarray] = field(default_factory=dict)
+    # anchor -> (records int64, sorted, unique; their lowest q float32): the blocks folded so far
+    folded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # anchor -> blocks of (records, q) not folded yet
+    blocks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    # anchor -> records and q of single confirmations, not yet made a block
+    pending: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    order: dict[str, None] = field(default_factory=dict)  # anchors in the order first confirmed
 
     def candidate(self, anchors: Iterable[str]) -> None:
         for a in anchors:
@@ -127,21 +137,59 @@ class Evidence:
 
     def confirm(self, rec: int, anchors: Iterable[str], proofs: Mapping[str, int]) -> None:
         for a in anchors:
-            arr = self.q.get(a)
-            if arr is None:
-                arr = self.q[a] = np.full(self.size, np.inf, dtype=np.float32)
-            q = chance(proofs, a)
-            if q < arr[rec]:
-                arr[rec] = q
+            self.order.setdefault(a)
+            recs, qs = self.pending.setdefault(a, ([], []))
+            recs.append(rec)
+            qs.append(chance(proofs, a))
+            if len(recs) >= _PENDING:
+                self._flush(a)
+
+    def confirm_many(self, anchor: str, recs: np.ndarray, qs: np.ndarray) -> None:
+        """:meth:`confirm` of many records via one anchor, ``qs`` their chance probabilities."""
+        if len(recs):
+            self._add(anchor, np.asarray(recs, dtype=np.int64), np.asarray(qs, dtype=np.float32))
+
+    def _flush(self, a: str) -> None:
+        recs, qs = self.pending.pop(a, ([], []))
+        if recs:
+            self._add(a, np.array(recs, dtype=np.int64), np.array(qs, dtype=np.float32))
+
+    def _add(self, a: str, recs: np.ndarray, qs: np.ndarray) -> None:
+        self.order.setdefault(a)
+        blocks = self.blocks.setdefault(a, [])
+        blocks.append((recs, qs))
+        # Folded once the blocks outgrow what was folded: memory stays within twice the records touched.
+        if sum(len(r) for r, _ in blocks) > max(len(self.folded.get(a, ((),))[0]), _PENDING):
+            self._fold(a)
+
+    def _fold(self, a: str) -> None:
+        parts = ([self.folded[a]] if a in self.folded else []) + self.blocks.pop(a, [])
+        recs = np.concatenate([r for r, _ in parts])
+        qs = np.concatenate([q for _, q in parts])
+        order = np.lexsort((qs, recs))  # by record, then q: the first of each record is its lowest
+        recs, qs = recs[order], qs[order]
+        first = np.ones(len(recs), dtype=bool)
+        first[1:] = recs[1:] != recs[:-1]
+        self.folded[a] = (recs[first], qs[first])
+
+    def pairs(self, anchor: str) -> tuple[np.ndarray, np.ndarray]:
+        """The records confirmed via ``anchor`` (sorted, int64) and each one's lowest ``q`` (float32)."""
+        self._flush(anchor)
+        if self.blocks.get(anchor):
+            self._fold(anchor)
+        return self.folded.get(anchor, (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)))
+
+    def anchors(self) -> list[str]:
+        """The anchors some record was confirmed by, in the order they first were."""
+        return list(self.order)
 
     def merge(self, other: "Evidence") -> None:
         """Add what another part of the same input (a range scanned by another process) gathered."""
         for a, n in other.candidates.items():
             self.candidates[a] = self.candidates.get(a, 0) + n
         self.namedob_keys += other.namedob_keys
-        for a, arr in other.q.items():
-            mine = self.q.get(a)
-            self.q[a] = arr.copy() if mine is None else np.minimum(mine, arr)
+        for a in other.anchors():
+            self._add(a, *other.pairs(a))
 
     def chance_candidates(self, enrolled: Mapping[str, int], identifiers: Mapping[str, int]) -> dict[str, float]:
         """``C`` per anchor: how many candidates of that kind strangers would give in this input."""
@@ -154,17 +202,21 @@ class Evidence:
         }
 
     def decide(self, enrolled: Mapping[str, int], identifiers: Mapping[str, int]) -> tuple[np.ndarray, float]:
-        """Records confirmed (bool per enrolled record) and ``λ``, the expected false ones among them."""
+        """Records confirmed (sorted record numbers, int64) and ``λ``, the expected false ones among them."""
         c = self.chance_candidates(enrolled, identifiers)
-        accepted = np.zeros(self.size, dtype=bool)
+        accepted = [np.empty(0, dtype=np.int64)]
         lam = 0.0
-        for a, arr in self.q.items():
-            ok = c[a] * arr <= EXPECTED_FALSE_MAX
+        for a in self.anchors():
+            recs, q = self.pairs(a)
+            ok = c[a] * q <= EXPECTED_FALSE_MAX
             if ok.any():
-                accepted |= ok
+                accepted.append(recs[ok])
                 # Each kind of evidence accepted (one q value) may confirm C × q strangers.
-                lam += c[a] * float(np.unique(arr[ok]).sum())
-        return accepted, lam
+                lam += c[a] * float(np.unique(q[ok]).sum())
+        return np.unique(np.concatenate(accepted)), lam
+
+
+_PENDING = 1 << 16  # single confirmations gathered before they become a block
 
 
 def strong_pair_lambda(enrolled: Mapping[str, int], identifiers: Mapping[str, int], candidates: float) -> float:

@@ -7,7 +7,8 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
 * the **batch path** (:meth:`Matcher.match_rows`): sequence rows with mapped strong columns, a
   batch of :data:`BATCH` rows at a time: the strong columns are fingerprinted and looked up with
   numpy (:mod:`matchers.columns`), and rows whose fields agree on one enrolled record are
-  confirmed without further work; only rows with a single or conflicting hit go on to the
+  confirmed without further work; rows whose one strong field found a record are verified
+  together (:mod:`matchers.verify`), and only rows with conflicting or shared hits go on to the
   per-record verification;
 * flat JSON records with the same keys: as columns, on the batch path (:mod:`matchers.flatrecords`);
 * the **generic path** (:mod:`matchers.generic`): other dict rows (JSON, key-value blocks, combos)
@@ -27,6 +28,7 @@ raises is counted in the tally (never quoted) and the matching goes on.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Sequence
 
@@ -38,6 +40,8 @@ from matchers import flatrecords as flat
 from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
+from matchers import verify
+from matchers.verify import NAME_DICE
 from matchers.columns import SHORT, batched, column, email_digests, nir_column, phone_column
 from matchers.extract import Table
 from matchers.extract.delimited import DelimitedRows
@@ -48,7 +52,6 @@ from matchers.generic import BATCH, guarded, match_generic
 from matchers.records import Fields, from_identifier, from_mapped, from_window
 from matchers.tally import SAMPLE_SIZE, LeakHits, Tally
 
-NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
 
 
 class Matcher:
@@ -58,6 +61,8 @@ class Matcher:
         self.indexes = list(indexes)
         self.fpr = fpr
         self._hash = {k: fpr.hasher(k) for k in STRONG_KINDS}
+        self._norm = verify.Normal()
+        self._dups: dict[str, np.ndarray] = {}  # per leak: its shared strong fingerprints, sorted
 
     # -- tables ------------------------------------------------------------------------------------
     def match_table(self, table: Table, t: Tally) -> None:
@@ -100,6 +105,7 @@ class Matcher:
         email_cols = mapping.cols("email")
         namedob = "birth_date" in mapping.kinds and bool(mapping.kinds & set(sch.NAME_KINDS) or mapping.name_parts)
         health_kinds = t.kinds & {"treatment", "pathology", "comment", "blood_group"}
+        vector = len(t.leaks) == 1 and verify.eligible(mapping)
         for batch in batched(rows, BATCH):
             n = len(batch)
             t.records_seen += n
@@ -115,7 +121,7 @@ class Matcher:
                 columns.append((k, self.fpr.numeric(k, ints)))
             need = np.ones(n, dtype=bool)  # rows not yet confirmed by numeric identifiers in any leak
             per_leak = [self._confirm(h.index, columns, n) for h in t.leaks]
-            for best, _ in per_leak:
+            for best, _, _ in per_leak:
                 need &= best < 0
             if email_cols:
                 for c in email_cols:
@@ -131,33 +137,76 @@ class Matcher:
                         columns.append(("email", fps))
                     per_leak = [self._confirm(h_.index, columns, n) for h_ in t.leaks]
             slow = np.zeros(n, dtype=bool)
-            for hits, (best, any_hit) in zip(t.leaks, per_leak):
-                # Rows with a lone or conflicting hit are verified one by one; so are rows that found
-                # nothing strong when a name and a birth date may still find them.
+            single = np.zeros(n, dtype=bool)  # one strong field hits, alone: verified as a batch
+            for hits, (best, any_hit, found) in zip(t.leaks, per_leak):
+                # Rows with a lone or conflicting hit are verified (those with one strong field
+                # that hits, as a batch: matchers/verify.py); so are rows that found nothing
+                # strong when a name and a birth date may still find them.
                 slow |= any_hit & (best < 0)
                 if namedob:
                     slow |= ~any_hit
+                if vector:
+                    single = (best < 0) & (sum(r >= 0 for _, r in found) == 1)
                 if hits.index.dup_fps:
-                    dup = np.fromiter(hits.index.dup_fps, dtype=np.uint64)
+                    dup = self._dups.get(hits.index.name)
+                    if dup is None:
+                        dup = self._dups[hits.index.name] = np.array(sorted(hits.index.dup_fps), dtype=np.uint64)
                     for _, fps in columns:
-                        slow |= np.isin(fps, dup)
+                        shared = dup[np.minimum(np.searchsorted(dup, fps), len(dup) - 1)] == fps
+                        slow |= shared
+                        single &= ~shared
                 new = (best >= 0) & ~slow
                 if new.any():
-                    hits.matched[best[new]] = True
+                    hits.add(best[new])
                     for i in np.flatnonzero(new)[:SAMPLE_SIZE - len(t.sample)].tolist():
                         t.add_sample(from_mapped(batch[i], mapping))
             if health_kinds and not t.health:
                 t.health = any((g := from_mapped(r, mapping)).health or g.blood for r in batch[:PROFILE_ROWS])
             if not t.health:  # medical words in any value, whatever the column's header
                 t.health = health_in_rows(batch)
-            slow_rows = [batch[i] for i in np.flatnonzero(slow).tolist()]
-            if slow_rows:
-                self._resolve([from_mapped(r, mapping) for r in slow_rows], t, count=False)
+            confirmed: list[int] = []
+            if single.any():
+                confirmed = self._verify_single(batch, np.flatnonzero(single), per_leak[0][2], mapping, t)
+                slow &= ~single
+            self._resolve_rows(batch, np.flatnonzero(slow).tolist(), confirmed, mapping, t)
+
+    def _verify_single(self, batch: list, rows: np.ndarray, found: list[tuple[str, np.ndarray]],
+                       mapping: sch.Mapping, t: Tally) -> list[int]:
+        """Rows (of ``batch``) whose one strong field found a record, verified together against the
+        one leak (matchers/verify.py); returns the rows confirmed."""
+        hits = t.leaks[0]
+        recs = np.full(len(rows), -1, dtype=np.int64)
+        kinds = [""] * len(rows)
+        for k, r in found:
+            r = r[rows]
+            recs = np.maximum(recs, r)
+            for i in np.flatnonzero(r >= 0).tolist():
+                kinds[i] = k
+        ok = verify.verify_single(self.fpr, self._norm, [batch[i] for i in rows.tolist()], mapping, recs,
+                                  kinds, hits.index, t.evidence_of(hits.index))
+        return rows[ok].tolist()
+
+    def _resolve_rows(self, batch: list, slow: list[int], confirmed: list[int], mapping: sch.Mapping,
+                      t: Tally) -> None:
+        """The ``slow`` rows of ``batch`` verified one by one; the redacted sample takes the rows
+        ``confirmed`` by the batch verification in row order among them, as the per-record
+        verification of all of them would."""
+        done = 0
+        for i in confirmed:
+            if len(t.sample) >= SAMPLE_SIZE:
+                break
+            upto = bisect.bisect_left(slow, i, done)
+            if upto > done:
+                self._resolve([from_mapped(batch[j], mapping) for j in slow[done:upto]], t, count=False)
+                done = upto
+            t.add_sample(from_mapped(batch[i], mapping))
+        if done < len(slow):
+            self._resolve([from_mapped(batch[j], mapping) for j in slow[done:]], t, count=False)
 
     @staticmethod
-    def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray, list]:
         """Per row: the enrolled record two strong fields of different kinds agree on (-1: none),
-        and whether any strong field hit at all."""
+        whether any strong field hit at all, and per column (kind, the record each row's field found)."""
         # One sorted lookup for all columns: the index is walked once per batch.
         found = idx.lookup(np.concatenate([fps for _, fps in columns])) if columns else np.empty(0, np.int64)
         recs = [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(columns)]
@@ -169,7 +218,7 @@ class Matcher:
             if ka != kb:
                 agree = (ra >= 0) & (ra == rb) & (best < 0)
                 best[agree] = ra[agree]
-        return best, any_hit
+        return best, any_hit, recs
 
     def _match_text(self, lines: Iterable[str], t: Tally) -> None:
         self._match_proximity(lines, t)
@@ -217,7 +266,7 @@ class Matcher:
         """The window around anchor ``i`` against the enrolled records its identifier finds; what it
         proves goes to the evidence model (decided once the whole input is read)."""
         idx, budget, anchors = hits.index, t.proximity, block.anchors
-        cands = [r for r in found[i] if not hits.matched[r]
+        cands = [r for r in found[i] if r not in hits
                  and budget.tries.get((idx.name, r), 0) < prox.MAX_TRIES]
         if not cands or not budget.allow():
             return

@@ -22,7 +22,6 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from matchers import schema as sch
 from matchers.extract import Limits, extract
@@ -138,7 +137,7 @@ def _match_range(matcher: Matcher, path: Path, plan_: Plan, rng: tuple[int, int]
 def _child(conn, matcher: Matcher, path: Path, plan_: Plan, rng: tuple[int, int]) -> None:
     try:
         t = _match_range(matcher, path, plan_, rng)
-        matched = [np.flatnonzero(h.matched).astype(np.uint32) for h in t.leaks]
+        matched = [h.matched for h in t.leaks]
         t.leaks = []
         conn.send_bytes(pickle.dumps((t, matched)))
     except BaseException as exc:  # report, never hang the parent
@@ -179,9 +178,7 @@ def scan_ranges(matcher: Matcher, path: Path, plan_: Plan, tally: Tally, progres
     for part, matched in parts:
         tally.merge(part)
         if matched is None:
-            for mine_hits, hits in zip(part.leaks, tally.leaks):
-                hits.matched |= mine_hits.matched
-        else:
-            for idx_matched, hits in zip(matched, tally.leaks):
-                hits.matched[idx_matched] = True
+            matched = [h.matched for h in part.leaks]
+        for recs, hits in zip(matched, tally.leaks):
+            hits.add(recs)
     return sha

@@ -211,7 +211,7 @@ class Scanner:
         chance: dict[str, float] = {}
         for h in t.leaks:
             confirmed[h.index.name], chance[h.index.name] = self._decide(h, t)
-        per_leak = {k: int(v.sum()) for k, v in confirmed.items()}
+        per_leak = {k: len(v) for k, v in confirmed.items()}
         best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
         matched = per_leak[best.index.name] if best else 0
         labs: dict[str, int] = {}
@@ -219,7 +219,7 @@ class Scanner:
         if best and matched:
             counts = np.bincount(best.index.lab[confirmed[best.index.name]], minlength=len(best.index.labs))
             labs = {best.index.labs[i]: int(c) for i, c in enumerate(counts) if c}
-            positions = np.flatnonzero(confirmed[best.index.name])
+            positions = confirmed[best.index.name]
             of_lab = np.asarray(best.index.lab)[positions]
             records = {best.index.labs[i]: tuple(positions[of_lab == i].tolist()) for i in np.unique(of_lab)}
         # A repost: enough records, and far more than chance would confirm in an input this size.
@@ -255,18 +255,31 @@ class Scanner:
 
     @staticmethod
     def _decide(hits: LeakHits, t: Tally) -> tuple[np.ndarray, float]:
-        """Records of one leak confirmed in this input, and ``λ``, how many of them chance would give."""
+        """Records of one leak confirmed in this input (sorted record numbers), and ``λ``, how many
+        of them chance would give."""
         idx = hits.index
-        matched = np.asarray(hits.matched, dtype=bool).copy()  # two strong identifiers agree (fast path)
+        matched = hits.matched  # two strong identifiers agree (fast path)
         e = t.evidence.get(idx.name)
         lam = 0.0
-        if e is None and not matched.any():
+        if e is None and not len(matched):
             return matched, lam
         enrolled = {k: idx.enrolled(k) for k in ev.STRONG}
         enrolled["records"] = len(idx)
         if e is not None:
             accepted, lam = e.decide(enrolled, t.identifiers)
-            matched |= accepted
-        if hits.matched.any():
+            matched = _union(matched, accepted)
+        if len(hits.matched):
             lam += ev.strong_pair_lambda(enrolled, t.identifiers, e.candidates["phone"] if e else 0)
         return matched, lam
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The union of two sorted arrays of unique record numbers, sorted (a merge: the stable sort
+    of two sorted runs is linear)."""
+    if not len(a) or not len(b):
+        return b if not len(a) else a
+    c = np.concatenate([a, b])
+    c.sort(kind="stable")
+    keep = np.ones(len(c), dtype=bool)
+    keep[1:] = c[1:] != c[:-1]
+    return c[keep]

@@ -27,13 +27,41 @@ SAMPLE_SIZE = 3
 
 @dataclass
 class LeakHits:
+    """The records of one leak two strong identifiers of an input row confirmed at once (the batch
+    path); the records checked field by field are in ``Tally.evidence``, decided when the input is
+    read. Held as record numbers, gathered in blocks and folded to one sorted array when the blocks
+    outgrow it: memory proportional to the input's matches, not to the index."""
+
     index: LeakIndex
-    matched: np.ndarray  # bool per enrolled record: two strong identifiers agree (fast path); the
-    # records checked field by field are in Tally.evidence, decided when the input is read
+    _folded: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    _blocks: list[np.ndarray] = field(default_factory=list)
 
     @classmethod
     def of(cls, index: LeakIndex) -> "LeakHits":
-        return cls(index, np.zeros(len(index), dtype=bool))
+        return cls(index)
+
+    def add(self, recs: np.ndarray) -> None:
+        """Records (numbers in the index) confirmed."""
+        if len(recs):
+            self._blocks.append(np.asarray(recs, dtype=np.int64))
+            if sum(map(len, self._blocks)) > max(len(self._folded), 1 << 16):
+                self._fold()
+
+    def _fold(self) -> None:
+        self._folded = np.unique(np.concatenate([self._folded, *self._blocks]))
+        self._blocks = []
+
+    @property
+    def matched(self) -> np.ndarray:
+        """The records confirmed: sorted, unique record numbers (int64)."""
+        if self._blocks:
+            self._fold()
+        return self._folded
+
+    def __contains__(self, rec: int) -> bool:
+        m = self.matched
+        i = int(np.searchsorted(m, rec))
+        return i < len(m) and int(m[i]) == rec
 
 
 @dataclass

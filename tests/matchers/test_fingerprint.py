@@ -9,13 +9,17 @@ format change (re-enrollment), never a refactoring.
 from __future__ import annotations
 
 import hashlib
+import io
 
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings, strategies as st
 
+from dumpwatch.devkit import synth
+from matchers.enroll import enroll_stream
 from matchers.fingerprint import NUMERIC_KINDS, STRONG_KINDS, Fingerprinter, nir_int
+from matchers.scan import Scanner
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -145,21 +149,24 @@ def test_another_key_changes_every_kind(fpr):
         assert not np.array_equal(other.numeric(kind, values), fpr.numeric(kind, values)), kind
 
 
-def test_without_the_key_nothing_matches(fpr):
-    """An unkeyed hash of a guess (NIRs are enumerable) never equals a stored fingerprint."""
-    for kind, value in PINNED:
-        if kind in NUMERIC_KINDS:
-            continue
-        plain = hashlib.blake2b(value.encode(), digest_size=8, person=f"dw1-{kind}".encode()).digest()
-        assert int.from_bytes(plain, "little") != fpr.fp(kind, value)
-        assert fpr.digest(kind, value) != plain
-    plain = hashlib.blake2b(b"jeanne martin", digest_size=8, salt=SALT.to_bytes(8, "little"),
-                            person=b"dw1-s-name").digest()
-    assert int.from_bytes(plain, "little") != fpr.salted(SALT, "name", "jeanne martin")
-    unkeyed_aes = hashlib.blake2b(b"numeric identifiers", digest_size=32, person=b"dw1-aes").digest()
-    enc = Cipher(algorithms.AES(unkeyed_aes), modes.ECB()).encryptor()
-    block = (1850578006084).to_bytes(8, "little") + (1).to_bytes(8, "little")
-    assert int.from_bytes(enc.update(block)[:8], "little") != fpr.fp("nir", NIR)
+def test_without_the_key_nothing_matches():
+    """A leak enrolled with one key is useless with another: its own rows, scanned by a scanner
+    holding another key, match no record, and none of their strong identifiers nor secondary
+    fields gives a stored fingerprint; with the right key every row matches (the control)."""
+    people = synth.generate(40, seed=5)
+    data = synth.csv_text(*synth.transform(people)).encode()
+    index, _ = enroll_stream(io.BytesIO(data), "leak.csv", leak="labos", key=KEY, lab_column="laboratoire")
+    assert Scanner([index], KEY).scan_bytes(data, "leak.csv").matched_records == 40
+    wrong = Scanner([index], OTHER_KEY).scan_bytes(data, "leak.csv")
+    assert (wrong.matched_records, wrong.verdict == "repost", wrong.records_seen) == (0, False, 40)
+    for key, found in ((KEY, True), (OTHER_KEY, False)):
+        f = Fingerprinter(key)
+        fps = [f.fp(kind, v) for p in people for kind, v in
+               (("nir", p["nir"][:13]), ("email", p["email"]), ("phone", p["telephone"].replace(" ", "")[1:]))]
+        assert bool((index.lookup(np.array(fps, dtype=np.uint64)) >= 0).all()) is found
+        # record 0's birth date under its own salt
+        dob = "".join(reversed(people[0]["date_naissance"].split("/")))
+        assert (f.salted(int(index.salt[0]), "dob", dob) == int(index.dob[0])) is found
 
 
 def test_the_same_key_gives_the_same_fingerprints():

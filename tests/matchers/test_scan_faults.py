@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import logging
 
+import numpy as np
 import pytest
 
 from dumpwatch.devkit import synth
 from matchers import match as match_mod
+from matchers import verify as verify_mod
 from matchers.enroll import enroll_stream
 from matchers.match import Matcher
 from matchers.scan import Scanner
@@ -39,6 +41,16 @@ def _poison_records(monkeypatch, scanner, bad: set[int]):
         return real(self, f, cands, idx)
 
     monkeypatch.setattr(Matcher, "_verify", verify)
+    # Rows with one strong identifier are verified as a batch (matchers/verify.py): a batch holding
+    # one of ``bad`` raises there, and is then retried record by record.
+    real_batch = verify_mod.verify_single
+
+    def verify_batch(fpr, norm, rows, mapping, recs, kinds, idx, weigh):
+        if set(np.asarray(recs).tolist()) & bad:
+            raise KeyError(f"bad value {rows[0]}")
+        return real_batch(fpr, norm, rows, mapping, recs, kinds, idx, weigh)
+
+    monkeypatch.setattr(verify_mod, "verify_single", verify_batch)
 
 
 # Shapes whose records go through the per-record verification (rows with two agreeing strong

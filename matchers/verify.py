@@ -1,0 +1,191 @@
+"""The per-record verification of rows with one strong identifier, a batch at a time.
+
+On the batch path (:meth:`matchers.match.Matcher.match_rows`) a row whose fields agree on one
+enrolled record through two strong identifiers is confirmed at once; a row whose *single* strong
+identifier finds a record needs a second, secondary proof of that record: its birth date, postcode
+or name against the candidate's salted fingerprints. :func:`verify_single` makes that check for all
+such rows of a batch together, deciding each row exactly as :meth:`matchers.match.Matcher._verify`
+does for the fields :func:`matchers.records.from_mapped` gives it
+(tests/matchers/test_verify_batch.py states it with Hypothesis):
+
+* the secondary fields are normalised a column at a time, each distinct cell once (birth dates,
+  postcodes and name words repeat), and the salted fingerprints of a column are one AES call
+  (:meth:`matchers.fingerprint.Fingerprinter.salted_many`) compared with the candidates' in numpy;
+* the name proof: the full name exact, or the one part the row gives (surname or first name alone),
+  or typo-tolerant (rapidfuzz on salted bigrams, row by row, only for the names that are not
+  exact); an email that spells the name is one proof, not two;
+* what each row proves goes to the evidence model per batch (:meth:`matchers.evidence.Evidence.confirm_many`).
+
+Only tables whose mapping names its name columns take it (:func:`eligible`): headerless name
+columns (any two words may be the name) stay on the per-record path.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from matchers import evidence as ev
+from matchers import identifiers as ids
+from matchers import schema as sch
+from matchers.columns import column
+from matchers.fingerprint import Fingerprinter
+from matchers.index import LeakIndex
+
+NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
+_TRIED = 6  # birth dates and postcodes of one record tried (Matcher._verify)
+_CACHE = 1 << 17  # distinct cells whose normal form a cache keeps (then starts afresh)
+# Name proofs, by code (0: none).
+_NAME_KINDS = (None, "name", "name~", "surname", "first_name")
+
+
+def eligible(mapping: sch.Mapping) -> bool:
+    """Whether rows of ``mapping`` may be verified by :func:`verify_single`."""
+    return (not mapping.name_parts and len(mapping.cols("birth_date")) <= _TRIED
+            and len(mapping.cols("postcode")) <= _TRIED)
+
+
+class Normal:
+    """Bounded caches of the normal form of cells (one per kind of field)."""
+
+    def __init__(self) -> None:
+        self._caches: dict[str, dict[str, object]] = {}
+
+    def column(self, kind: str, cells: list[str], fn: Callable[[str], object], empty: object = None) -> list:
+        """``fn(cell)`` of each non-empty cell (``empty`` for an empty one), each distinct cell once."""
+        cache = self._caches.setdefault(kind, {"": empty})
+        if len(cache) > _CACHE:
+            cache.clear()
+            cache[""] = empty
+        for c in set(cells).difference(cache):
+            cache[c] = fn(c)
+        return list(map(cache.__getitem__, cells))
+
+
+def _words(cell: str) -> tuple[str, ...]:
+    """The name words of a cell as :func:`matchers.identifiers.name_tokens` takes them."""
+    return tuple(w for w in ids.fold(cell).split() if len(w) > 1)
+
+
+def _joined(per_col: list[list[tuple[str, ...]]], n: int) -> list[tuple[str, ...]]:
+    """Per row, the words of every column of one kind, in column order."""
+    if not per_col:
+        return [()] * n
+    if len(per_col) == 1:
+        return per_col[0]
+    return [sum(ws, ()) for ws in zip(*per_col)]
+
+
+def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]], mapping: sch.Mapping,
+                  recs: np.ndarray, kinds: list[str], idx: LeakIndex, weigh: ev.Evidence) -> np.ndarray:
+    """Verify each row of ``rows`` against its one candidate ``recs[i]``, found by its strong field of
+    kind ``kinds[i]``; what each proves goes to ``weigh``. Returns whether each row was confirmed."""
+    n = len(rows)
+    recs = np.asarray(recs, dtype=np.int64)
+    salts = np.asarray(idx.salt[recs], dtype=np.uint64)
+    tries: dict[str, np.ndarray] = {}
+    for kind, norm_fn, stored_arr in (("dob", ids.date_norm, idx.dob), ("postcode", ids.postcode_norm, idx.postcode)):
+        cols = mapping.cols("birth_date" if kind == "dob" else kind)
+        stored = np.asarray(stored_arr[recs], dtype=np.uint64)
+        hit = np.zeros(n, dtype=bool)
+        count = np.zeros(n, dtype=np.int64)
+        for c in cols:
+            vals = norm.column(kind, column(rows, c), norm_fn)
+            present = np.fromiter(map(bool, vals), dtype=bool, count=n)
+            count += present
+            if present.any():
+                hit |= present & (fpr.salted_many(kind, salts, vals) == stored)
+        tries[kind] = np.where(hit & (stored != 0), count, 0)
+
+    # Names: the words of each kind of name column, as from_mapped joins them.
+    words = {k: _joined([norm.column("words", column(rows, c), _words, ()) for c in mapping.cols(k)], n)
+             for k in ("last_name", "first_name", "full_name")}
+    w_last, w_first, w_full = words["last_name"], words["first_name"], words["full_name"]
+    toks = [sorted(a + b + c) for a, b, c in zip(w_last, w_first, w_full)]
+    keys = [" ".join(t) or None for t in toks]
+    has_last = np.fromiter(map(bool, w_last), dtype=bool, count=n)
+    has_first = np.fromiter(map(bool, w_first), dtype=bool, count=n)
+    name_code = np.zeros(n, dtype=np.int64)
+    one_part = has_last != has_first
+    part_words: dict[int, list[str]] = {}
+    for code, kind, sel, ws, stored_arr in ((3, "surname", one_part & has_last, w_last, idx.surname_fp),
+                                            (4, "first_name", one_part & has_first, w_first, idx.first_name_fp)):
+        where = np.flatnonzero(sel)
+        if len(where):
+            values = [" ".join(sorted(ws[i])) for i in where.tolist()]
+            stored = np.asarray(stored_arr[recs[where]], dtype=np.uint64)
+            ok = (stored != 0) & (fpr.salted_many(kind, salts[where], values) == stored)
+            name_code[where[ok]] = code
+            for i, v in zip(where[ok].tolist(), np.array(values, dtype=object)[ok].tolist()):
+                part_words[i] = v.split()
+    full = ~one_part & np.fromiter((k is not None for k in keys), dtype=bool, count=n)
+    stored_name = np.asarray(idx.name_fp[recs], dtype=np.uint64)
+    where = np.flatnonzero(full & (stored_name != 0))
+    if len(where):
+        exact = fpr.salted_many("name", salts[where], [keys[i] for i in where.tolist()]) == stored_name[where]
+        name_code[where[exact]] = 1
+        where = where[~exact]
+    if len(where):  # typo tolerance: Dice of the salted bigram multisets (rapidfuzz on int lists)
+        counts, tokens = fpr.tokens_many(salts[where], [keys[i] for i in where.tolist()])
+        ends = np.cumsum(counts).tolist()
+        for i, end, count in zip(where.tolist(), ends, counts.tolist()):
+            grams = idx.grams(int(recs[i]))
+            if grams and fuzz.ratio(tokens[end - count:end].tolist(), grams) / 100 >= NAME_DICE:
+                name_code[i] = 2
+    # An email that spells the name is one proof, not two (jean.dupont@…).
+    where = np.flatnonzero((name_code > 0) & (np.array(kinds) == "email"))
+    if len(where):
+        picked = [rows[i] for i in where.tolist()]
+        spells = np.zeros(len(where), dtype=bool)
+        for c in mapping.cols("email"):
+            emails = [ids.email_norm(v) if v else None for v in column(picked, c)]
+            for j, (i, e, local) in enumerate(zip(where.tolist(), emails, _letters(emails))):
+                words = part_words.get(i) or toks[i]
+                if e and words and all(w in local for w in words):
+                    spells[j] = True
+        name_code[where[spells]] = 0
+
+    confirmed = (tries["dob"] > 0) | (tries["postcode"] > 0) | (name_code > 0)
+    kind_code = np.array([ev.STRONG.index(k) for k in kinds], dtype=np.int64)
+    signature = ((kind_code * (_TRIED + 1) + tries["dob"]) * (_TRIED + 1) + tries["postcode"]) * 8 + name_code
+    uniq, inverse = np.unique(signature, return_inverse=True)
+    table = np.array([_chance(int(s)) for s in uniq.tolist()], dtype=np.float64)
+    q = table[inverse]
+    for code, kind in enumerate(ev.STRONG):
+        of_kind = kind_code == code
+        weigh.confirm_many(kind, recs[of_kind & confirmed], q[of_kind & confirmed])
+        lost = int(np.count_nonzero(of_kind & ~confirmed))
+        if lost:
+            weigh.candidates[kind] += lost
+    return confirmed
+
+
+def _letters(emails: list[str | None]) -> list[str]:
+    """The letters of each email's local part, folded (``fold(local).replace(" ", "")`` of
+    :func:`matchers.identifiers.email_spells_name`), for a column in a few C passes."""
+    text = "\n".join(e.partition("@")[0] if e else "" for e in emails)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+    return text.encode("ascii", "ignore").lower().translate(None, _NOT_LETTERS).decode("ascii").split("\n")
+
+
+_NOT_LETTERS = bytes(c for c in range(256) if not (0x61 <= c <= 0x7A or c == 0x0A))
+
+
+def _chance(signature: int) -> float:
+    """``q`` of a row's proofs, built in the order :meth:`matchers.match.Matcher._verify` builds them."""
+    rest, name_code = divmod(signature, 8)
+    rest, pc = divmod(rest, _TRIED + 1)
+    kind_code, dob = divmod(rest, _TRIED + 1)
+    anchor = ev.STRONG[kind_code]
+    proofs = {anchor: 1}
+    if dob:
+        proofs["dob"] = dob
+    if pc:
+        proofs["postcode"] = pc
+    if name_code:
+        proofs[_NAME_KINDS[name_code]] = 1
+    return ev.chance(proofs, anchor)
