@@ -7,20 +7,18 @@ tables (text, keyvalue, combo, delimited blocks of >= 3 lines, and encoded blobs
 the extraction, :mod:`matchers.extract.blobs`). Every line lands in exactly one table, so the
 matcher never counts a record twice.
 
-A log line is text, not a delimited row. Logs are lines of space-separated fields, some quoted
-(``"GET /a?b=1;c HTTP/1.1"``, ``"Mozilla/5.0 (X11; Linux x86_64)"``); the ``;`` and ``,`` inside
-those are no columns and their number follows the user agent, so the old rule cut a log into
-thousands of two-column "blocks" between lines of text (4,343 tables for 5 MB, each profiled). A
-delimiter found only inside quoted fields bounded by spaces (:data:`_SPACED_QUOTES`) now cuts no
-cell; one outside them, or a quoted cell that starts at a delimiter (``X;"a;b";…``), counts as
-before. A log is one text table, read by proximity: its records are the text around each strong
-identifier, as in any text, not its lines (a line without NIR, email or phone holds nothing a
-record is matched by, on either path), so its ``records_seen`` counts identifier windows
-(docs/benchmarks.md, "Noise (issue 9)").
+A log line is text, not a delimited row: the ``;`` and ``,`` inside its quoted fields
+(``"GET /a?b=1;c HTTP/1.1"``, ``"Mozilla/5.0 (X11; Linux x86_64)"``) are no columns, and their
+number follows the user agent, so the old rule cut a log into thousands of two-column "blocks"
+(4,343 tables for 5 MB, each profiled). A delimiter only inside quoted fields bounded by spaces
+(:data:`_SPACED_QUOTES`) cuts no cell; one outside them, or in a quoted cell that starts at a
+delimiter (``X;"a;b";…``), counts as before. A log is one text table, read by proximity: its
+records are the text around each strong identifier, as in any text, not its lines (a line without
+NIR, email or phone holds nothing a record is matched by, on either path): ``records_seen`` of a
+log counts identifier windows (docs/benchmarks.md, "Noise (issue 9)").
 
-Most lines of a long text can start nothing but text (:attr:`_Line.plain`: no ``@``, no blob
-alphabet, no ``key: value``, no delimiter a block could take): they are passed on without the
-look-ahead of :meth:`Segmenter.detect`.
+Most lines of a long text can start no other segment (:attr:`_Line.plain`: no ``@``, blob, ``key:
+value`` or block delimiter): no look-ahead for them; a line's kind is decided once.
 
 Also here: the line prefixes a paste viewer or a mail client adds to every line (line numbers,
 ``> `` quotes), found on the sample and stripped from every line before the shape is decided.
@@ -136,7 +134,7 @@ class PrefixStripped(io.TextIOBase):
 
 
 class _Line:
-    __slots__ = ("text", "blank", "_kv", "_combo", "_cells", "_unq", "_plain")
+    __slots__ = ("text", "blank", "_kv", "_combo", "_cells", "_unq", "_plain", "detected")
 
     def __init__(self, text: str):
         self.text = text
@@ -146,6 +144,7 @@ class _Line:
         self._cells: dict[str, int] = {}
         self._unq: str | None = None
         self._plain: bool | None = None
+        self.detected: tuple[str, tuple[str, int] | None] | None = None   # Segmenter.detect's answer
 
     @property
     def kv(self) -> tuple[str, str] | None:
@@ -172,34 +171,30 @@ class _Line:
 
     @property
     def plain(self) -> bool:
-        """A line of text that can start no other kind of segment (:meth:`Segmenter.detect` would say
-        ``text`` without looking further): no ``@`` (combo), no blob alphabet, no `key: value`,
-        no delimiter a block could take. Decided once per line, without the look-ahead."""
+        """A line that can start no other segment than text (module docstring)."""
         if self._plain is None:
             text = self.text
-            self._plain = not self.blank and "@" not in text and blob_line(text) is None \
-                and not self.starts_record \
-                and not any(self.cells(d) >= _MIN_COLUMNS[d] for d in DELIMITERS)
+            plain = not self.blank and "@" not in text and blob_line(text) is None and not self.starts_record
+            if plain:
+                for d in DELIMITERS:
+                    if d in text and self.cells(d) >= _MIN_COLUMNS[d]:
+                        plain = False
+                        break
+            self._plain = plain
         return self._plain
 
     def cells(self, delimiter: str) -> int:
         n = self._cells.get(delimiter)
         if n is None:
             text = self.text
-            if self.blank or delimiter not in text:
-                n = 0 if self.blank else 1
-            elif '"' in text and delimiter not in self._unquoted():
-                n = 1   # a log line: the delimiter is only inside its quoted fields (module docstring)
-            else:
-                n = cell_count(text, delimiter)
+            if self.blank or delimiter not in text or '"' not in text:
+                n = 0 if self.blank else cell_count(text, delimiter)
+            else:   # a log line's delimiters only inside its quoted fields cut no cell (module docstring)
+                if self._unq is None:
+                    self._unq = _SPACED_QUOTES.sub("", text)
+                n = cell_count(text, delimiter) if delimiter in self._unq else 1
             self._cells[delimiter] = n
         return n
-
-    def _unquoted(self) -> str:
-        """The line without its space-bounded quoted fields (see :data:`_SPACED_QUOTES`)."""
-        if self._unq is None:
-            self._unq = _SPACED_QUOTES.sub("", self.text)
-        return self._unq
 
 
 _UNSET = object()
@@ -266,10 +261,16 @@ class Segmenter:
 
     # classification ----------------------------------------------------------------------
     def detect(self, i: int = 0) -> tuple[str, tuple[str, int] | None]:
-        """Kind of the segment starting at line ``i``: text, combo, keyvalue or delimited."""
+        """Kind of the segment starting at line ``i``: text, combo, keyvalue or delimited (decided
+        once per line: it depends only on the line and those after it)."""
         line = self.peek(i)
         if line is None:
             return "text", None
+        if line.detected is None:
+            line.detected = self._detect(i, line)
+        return line.detected
+
+    def _detect(self, i: int, line: _Line) -> tuple[str, tuple[str, int] | None]:
         if line.blank:
             j = self._next_filled(i + 1)
             if j is None:
