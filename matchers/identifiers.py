@@ -253,5 +253,8 @@ _HEALTH_RE = re.compile(r"(?=[" + "".join(sorted({t[0] for t in HEALTH_TERMS})) 
 
 
 def health_terms(text: str) -> set[str]:
-    """French medical terms found in a text (folded), e.g. ``{"grossesse", "vih"}``."""
-    return set(_HEALTH_RE.findall(fold(text))) if text else set()
+    """French medical terms found in a text (folded), e.g. ``{"grossesse", "vih"}``. A long text
+    (a block of 64 KiB of a log) is folded without :func:`fold`'s cache, which it would fill."""
+    if not text:
+        return set()
+    return set(_HEALTH_RE.findall(fold(text) if len(text) <= 256 else fold.__wrapped__(text)))

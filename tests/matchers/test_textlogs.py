@@ -223,3 +223,13 @@ def test_remembered_kindless_values_change_no_kind_and_keep_no_identifier(values
     for kept in sch._KINDLESS:
         assert "@" not in kept and sum(c.isdigit() for c in kept) < 9
         assert sch._value_kind(kept) is None
+
+
+def test_long_texts_do_not_fill_the_fold_cache():
+    """Memory flat as a log grows: the 64 KiB blocks of a long text are folded for the medical words
+    without :func:`ids.fold`'s cache (65,536 entries of 64 KiB each would be gigabytes)."""
+    rng = random.Random(2)
+    block = "\n".join(log_line(rng) for _ in range(300)) + "\nsous traitement pour le VIH\n"
+    before = ids.fold.cache_info().currsize
+    assert ids.health_terms(block) == {"traitement", "vih"}
+    assert ids.fold.cache_info().currsize == before
