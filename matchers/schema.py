@@ -93,6 +93,29 @@ def header_kind(name: str) -> str | None:
 def value_kind(value: str) -> str | None:
     """The kind a single value proves by its form, or ``None``.
 
+    The values that prove no kind (product codes, prices, words: most of a document of noise) are
+    remembered, a bounded set per process, so that the many short tables of a paste do not
+    profile the same cells again. Never kept: a value that proves a kind, one longer than 80
+    characters, or one with an ``@`` or 9 digits (an identifier that failed its check is still no
+    one's to keep).
+    """
+    if value in _KINDLESS:
+        return None
+    kind = _value_kind(value)
+    if kind is None and len(value) <= 80 and "@" not in value and sum(map(str.isdigit, value)) < 9:
+        if len(_KINDLESS) >= _KINDLESS_MAX:
+            _KINDLESS.clear()
+        _KINDLESS.add(value)
+    return kind
+
+
+_KINDLESS: set[str] = set()
+_KINDLESS_MAX = 65536
+
+
+def _value_kind(value: str) -> str | None:
+    """:func:`value_kind`, computed.
+
     Column profiles use the reference libraries: a NIR with its key must pass python-stdnum's
     check, a phone must be one phonenumbers accepts (the scan's vectorised paths agree with them).
     """

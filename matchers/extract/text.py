@@ -7,6 +7,19 @@ tables (text, keyvalue, combo, delimited blocks of >= 3 lines, and encoded blobs
 the extraction, :mod:`matchers.extract.blobs`). Every line lands in exactly one table, so the
 matcher never counts a record twice.
 
+A log line is text, not a delimited row: the ``;`` and ``,`` inside its quoted fields
+(``"GET /a?b=1;c HTTP/1.1"``, ``"Mozilla/5.0 (X11; Linux x86_64)"``) are no columns, and their
+number follows the user agent, so the old rule cut a log into thousands of two-column "blocks"
+(4,343 tables for 5 MB, each profiled). A delimiter only inside quoted fields bounded by spaces
+(:data:`_SPACED_QUOTES`) cuts no cell; one outside them, or in a quoted cell that starts at a
+delimiter (``X;"a;b";…``), counts as before. A log is one text table, read by proximity: its
+records are the text around each strong identifier, as in any text, not its lines (a line without
+NIR, email or phone holds nothing a record is matched by, on either path): ``records_seen`` of a
+log counts identifier windows (docs/benchmarks.md, "Noise (issue 9)").
+
+Most lines of a long text can start no other segment (:attr:`_Line.plain`: no ``@``, blob, ``key:
+value`` or block delimiter): no look-ahead for them; a line's kind is decided once.
+
 Also here: the line prefixes a paste viewer or a mail client adds to every line (line numbers,
 ``> `` quotes), found on the sample and stripped from every line before the shape is decided.
 """
@@ -121,7 +134,7 @@ class PrefixStripped(io.TextIOBase):
 
 
 class _Line:
-    __slots__ = ("text", "blank", "_kv", "_combo", "_cells")
+    __slots__ = ("text", "blank", "_kv", "_combo", "_cells", "_unq", "_plain", "detected")
 
     def __init__(self, text: str):
         self.text = text
@@ -129,6 +142,9 @@ class _Line:
         self._kv: object = _UNSET
         self._combo: object = _UNSET
         self._cells: dict[str, int] = {}
+        self._unq: str | None = None
+        self._plain: bool | None = None
+        self.detected: tuple[str, tuple[str, int] | None] | None = None   # Segmenter.detect's answer
 
     @property
     def kv(self) -> tuple[str, str] | None:
@@ -153,14 +169,38 @@ class _Line:
         """A separator line (`-----`, `=====`): no letter or digit."""
         return not self.blank and _ALNUM.search(self.text) is None
 
+    @property
+    def plain(self) -> bool:
+        """A line that can start no other segment than text (module docstring)."""
+        if self._plain is None:
+            text = self.text
+            plain = not self.blank and "@" not in text and blob_line(text) is None and not self.starts_record
+            if plain:
+                for d in DELIMITERS:
+                    if d in text and self.cells(d) >= _MIN_COLUMNS[d]:
+                        plain = False
+                        break
+            self._plain = plain
+        return self._plain
+
     def cells(self, delimiter: str) -> int:
         n = self._cells.get(delimiter)
         if n is None:
-            n = self._cells[delimiter] = 0 if self.blank else cell_count(self.text, delimiter)
+            text = self.text
+            if self.blank or delimiter not in text or '"' not in text:
+                n = 0 if self.blank else cell_count(text, delimiter)
+            else:   # a log line's delimiters only inside its quoted fields cut no cell (module docstring)
+                if self._unq is None:
+                    self._unq = _SPACED_QUOTES.sub("", text)
+                n = cell_count(text, delimiter) if delimiter in self._unq else 1
+            self._cells[delimiter] = n
         return n
 
 
 _UNSET = object()
+_MIN_COLUMNS = {d: min_columns(d) for d in DELIMITERS}
+# A quoted field of a space-separated line: `"GET /a;b HTTP/1.1"`, `"Mozilla/5.0 (X11; Linux …)"`.
+_SPACED_QUOTES = re.compile(r'(?<!\S)"[^"]*"(?!\S)')
 
 
 class Segmenter:
@@ -221,10 +261,16 @@ class Segmenter:
 
     # classification ----------------------------------------------------------------------
     def detect(self, i: int = 0) -> tuple[str, tuple[str, int] | None]:
-        """Kind of the segment starting at line ``i``: text, combo, keyvalue or delimited."""
+        """Kind of the segment starting at line ``i``: text, combo, keyvalue or delimited (decided
+        once per line: it depends only on the line and those after it)."""
         line = self.peek(i)
         if line is None:
             return "text", None
+        if line.detected is None:
+            line.detected = self._detect(i, line)
+        return line.detected
+
+    def _detect(self, i: int, line: _Line) -> tuple[str, tuple[str, int] | None]:
         if line.blank:
             j = self._next_filled(i + 1)
             if j is None:
@@ -267,15 +313,19 @@ class Segmenter:
         return kind if readable_blob(head) else None
 
     def _delimited_block(self, i: int) -> tuple[str, int] | None:
-        window = [self.peek(j) for j in range(i, i + MIN_BLOCK)]
+        first = self.peek(i)
+        if first is None or first.blank:
+            return None
+        # The first line's candidates first: a line of text has none, and its neighbours are not read.
+        candidates = [(d, n) for d in DELIMITERS if (n := first.cells(d)) >= _MIN_COLUMNS[d]]
+        if not candidates:
+            return None
+        window = [self.peek(j) for j in range(i + 1, i + MIN_BLOCK)]
         if any(line is None or line.blank for line in window):
             return None
         best: tuple[str, int] | None = None
-        for delimiter in DELIMITERS:
-            n = window[0].cells(delimiter)  # type: ignore[union-attr]
-            if n < min_columns(delimiter):
-                continue
-            if all(line.cells(delimiter) == n for line in window[1:]):  # type: ignore[union-attr]
+        for delimiter, n in candidates:
+            if all(line.cells(delimiter) == n for line in window):  # type: ignore[union-attr]
                 if best is None or n > best[1]:
                     best = (delimiter, n)
         return best
@@ -284,7 +334,8 @@ class Segmenter:
     def _text_rows(self) -> Iterator[str]:
         while self.peek(0) is not None:
             yield self.pop().text
-            if self.peek(0) is None or self.detect(0)[0] != "text":
+            line = self.peek(0)
+            if line is None or not (line.plain or self.detect(0)[0] == "text"):
                 return
 
     def _combo_rows(self) -> Iterator[dict[str, str]]:
