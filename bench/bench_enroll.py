@@ -16,7 +16,7 @@
    ``--repeat`` each side, in the same run, with the scan's peak RSS (tree, anonymous part).
 
 4. With ``--scale-to N``: joins the enrolled index with random filler records up to N (uniform
-   fingerprints in the real records' proportions) through the real ``matchers.index.assemble``,
+   fingerprints in the real records' proportions) through the real ``matchers.indexbuild.assemble``,
    reports the join's time and peak RSS, and scans the repost against that N-record index (the
    enrolled rows still match): the memory and lookup cost of a 33 M-record index without
    fingerprinting 33 M rows.
@@ -262,8 +262,9 @@ def du(path: Path) -> int:
 
 
 def _index_as_part(index_dir: Path, part: Path, bits: int):
-    """A saved index's records written back as an :class:`~matchers.index.IndexPart`'s files."""
-    from matchers.index import _STRONG, PartSummary, LeakIndex
+    """A saved index's records written back as an :class:`~matchers.indexbuild.IndexPart`'s files."""
+    from matchers.index import LeakIndex
+    from matchers.indexbuild import _STRONG, PartSummary
 
     idx = LeakIndex.load(index_dir)
     part.mkdir(parents=True)
@@ -284,7 +285,7 @@ def _filler_part(part: Path, n: int, labs: tuple[str, ...], kinds: list[float], 
                  seed: int):
     """``n`` records of random fingerprints (uniform, as keyed fingerprints are) in the real
     records' proportions of kinds, bigrams and labs: only for the size of an index, never matched."""
-    from matchers.index import _STRONG, PartSummary
+    from matchers.indexbuild import _STRONG, PartSummary
 
     rng = np.random.default_rng(seed)
     part.mkdir(parents=True)
@@ -318,8 +319,8 @@ def _filler_part(part: Path, n: int, labs: tuple[str, ...], kinds: list[float], 
 
 def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
     """(In a child process, for its peak RSS.) The real index of ``home`` plus filler records up to
-    ``total``, joined by :func:`matchers.index.assemble` into the index the scan then reads."""
-    from matchers.index import BUCKET_BITS, assemble, stage_dir
+    ``total``, joined by :func:`matchers.indexbuild.assemble` into the index the scan then reads."""
+    from matchers.indexbuild import BUCKET_BITS, assemble, stage_dir
 
     index_dir = home / "index" / "big"
     stage = stage_dir(home / "index")
