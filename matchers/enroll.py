@@ -101,12 +101,14 @@ def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_col
 
     ``stage``: the directory the index will be saved in (``HOME/index``); it is built there in a
     hidden directory, memory-mapped, and saving it is a rename. Without it, it is built in memory."""
-    builder = IndexBuilder(Fingerprinter(key), stage)
-    try:
+    builder = None
+    try:  # (an interrupt may come at any point: the builder is made inside, then discarded)
+        builder = IndexBuilder(Fingerprinter(key), stage)
         return _enroll_stream(stream, name, builder, leak=leak, key=key, lab_column=lab_column,
                               overrides=overrides, limits=limits, progress=progress)
     except BaseException:
-        builder.discard()
+        if builder is not None:
+            builder.discard()
         raise
 
 
@@ -186,8 +188,9 @@ def enroll_file(path: Path, *, leak: str, key: bytes, lab_column: str | None = N
         raise EnrollError(f"{path}: no column named {lab_column!r} "
                           f"(columns: {', '.join(map(str, table.header or [])) or 'no header'})")
     check_map(user_map, _column_names(table.header, sample), max(len(r) for r in sample))
-    stage_ = stage_dir(stage)
+    stage_ = None
     try:
+        stage_ = stage_dir(stage)
         parts, sha = _run_parts(path, key, table, mapping, ranges, stage_, progress)
         rows = [p[1] for p in parts]
         names = list(table.header) if table.header else [str(c) for c in range(max(len(r) for r in sample))]
@@ -196,7 +199,8 @@ def enroll_file(path: Path, *, leak: str, key: bytes, lab_column: str | None = N
         index = finish_index(meta, [p[0] for p in parts], stage_,
                              [sum(rows[:i]) for i in range(len(rows))], in_memory=stage is None)
     except BaseException:
-        remove_stage(stage_)
+        if stage_ is not None:
+            remove_stage(stage_)
         raise
     if not len(index):
         index.discard()
@@ -388,12 +392,21 @@ def _column_names(header, sample) -> list[str]:
 
 
 class _Progress:
-    def __init__(self, raw: BinaryIO, cb: Callable[[int], None]):
-        self.raw, self.cb = raw, cb
+    """A stream that tells ``cb(nbytes, 0)`` how far into it reading got (a part read again after
+    a seek back, as sniffing the head does, is not counted twice)."""
+
+    def __init__(self, raw: BinaryIO, cb: Callable[[int, int], None]):
+        self.raw, self.cb, self.seen = raw, cb, 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.cb(len(data), 0)
+        try:
+            pos = self.raw.tell()
+        except (OSError, ValueError, AttributeError):  # a pipe
+            pos = self.seen + len(data)
+        if pos > self.seen:
+            self.cb(pos - self.seen, 0)
+            self.seen = pos
         return data
 
     def __getattr__(self, item):

@@ -377,7 +377,11 @@ class IndexBuilder:
     def __init__(self, fingerprinter: Fingerprinter, directory: Path | None = None, *, batch: int = BATCH):
         self.stage = stage_dir(directory)
         self.in_memory = directory is None
-        self.part = IndexPart(fingerprinter, self.stage / "part-0", batch=batch)
+        try:
+            self.part = IndexPart(fingerprinter, self.stage / "part-0", batch=batch)
+        except BaseException:
+            remove_stage(self.stage)
+            raise
         self.add, self.add_batch = self.part.add, self.part.add_batch
 
     def __len__(self) -> int:
