@@ -21,9 +21,13 @@
    enrolled rows still match): the memory and lookup cost of a 33 M-record index without
    fingerprinting 33 M rows.
 
+5. With ``--against REV``: only the enrollment, by git revision ``REV`` (exported to a temporary
+   directory) and by this tree, alternately, ``--repeat`` rounds: the best wall and CPU time of
+   each side, CPU per row and the head/base ratios (the figure to trust on a shared machine).
+
 Usage:  .venv/bin/python bench/bench_enroll.py [--rows 1000000] [--repost-rows 1000000]
             [--workers N] [--repeat 3] [--dir DIR] [--keep] [--reuse] [--generate-only]
-            [--scale-to 33000000]
+            [--scale-to 33000000] [--against REV]
 Prints a Markdown table row for docs/benchmarks.md ("Enrollment at scale (issue 9)") and a JSON line.
 Large files go to ``--dir`` (default a temporary directory, removed unless ``--keep``);
 ``--generate-only`` writes the files and stops (with ``--keep``: a later ``--reuse`` run uses them).
@@ -238,10 +242,10 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run(cmd: list[str], env: dict | None = None) -> dict:
+def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> dict:
     """Wall and CPU time (the command's workers included), peak RSS of its tree, stdout."""
     c, t = _cpu(), time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = TreeSampler(proc.pid)
     out, err = proc.communicate()
     wall, cpu = time.perf_counter() - t, _cpu() - c
@@ -351,6 +355,41 @@ def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
     print(json.dumps(took))
 
 
+def compare(rev: str, leak: Path, work: Path, rows: int, workers: int, rounds: int, env: dict) -> None:
+    """``dumpwatch enroll`` of the same file by the git revision ``rev`` (exported to a temporary
+    directory, run with the same interpreter) and by this tree, alternately, ``rounds`` times each:
+    best wall and best CPU time (workers included) of each, CPU per row, and their ratio."""
+    base = Path(tempfile.mkdtemp(prefix="bench-enroll-base-"))
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        sides: dict[str, list[dict]] = {rev: [], "head": []}
+        for r in range(rounds):
+            for side, tree in ((rev, base), ("head", ROOT)):
+                home = work / f"home-{'base' if tree == base else 'head'}"
+                shutil.rmtree(home, ignore_errors=True)
+                got = run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "enroll", str(leak), "--leak",
+                           "big", "--lab-column", "laboratoire", "--workers", str(workers)],
+                          {**env, "PYTHONPATH": str(tree)}, cwd=tree)
+                sides[side].append(got)
+                print(f"round {r + 1} {side}: {got['wall']:.1f} s wall, {got['cpu']:.1f} s CPU, "
+                      f"{1e6 * got['cpu'] / rows:.1f} µs/row, peak RSS {got['rss_mb']:.0f} MB", file=sys.stderr)
+                shutil.rmtree(home, ignore_errors=True)
+        b, h = best(sides[rev]), best(sides["head"])
+        result = {"rows": rows, "workers": workers, "rounds": rounds, "base": rev,
+                  "base_wall_s": b["wall"], "base_cpu_s": b["cpu"], "head_wall_s": h["wall"], "head_cpu_s": h["cpu"],
+                  "base_us_per_row": 1e6 * b["cpu"] / rows, "head_us_per_row": 1e6 * h["cpu"] / rows,
+                  "cpu_ratio": h["cpu"] / b["cpu"], "wall_ratio": h["wall"] / b["wall"],
+                  "base_rss_mb": b["rss_mb"], "head_rss_mb": h["rss_mb"]}
+        print(json.dumps(result))
+        print(f"| {rows:,} | {rev}: {b['wall']:.1f} s wall, {b['cpu']:.1f} s CPU ({result['base_us_per_row']:.1f} µs/row) "
+              f"| head: {h['wall']:.1f} s wall, {h['cpu']:.1f} s CPU ({result['head_us_per_row']:.1f} µs/row) "
+              f"| CPU {result['cpu_ratio']:.2f}×, wall {result['wall_ratio']:.2f}× "
+              f"| {b['rss_mb']:.0f} MB / {h['rss_mb']:.0f} MB |")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -365,6 +404,9 @@ def main() -> None:
     ap.add_argument("--scale-to", type=int, default=0,
                     help="then join the enrolled index with random filler records up to this many "
                          "(the real assemble step at that size) and scan the repost against it")
+    ap.add_argument("--against", metavar="REV",
+                    help="only time the enrollment, by git revision REV and by this tree alternately "
+                         "(--repeat rounds, best of each side)")
     ap.add_argument("--assemble-home", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.assemble_home:
@@ -385,6 +427,8 @@ def main() -> None:
             return
         print(f"generated {a.rows} rows ({leak.stat().st_size / 1e9:.2f} GB) and a {a.repost_rows}-row repost "
               f"in {gen['wall']:.0f} s", file=sys.stderr)
+        if a.against:
+            return compare(a.against, leak, work, a.rows, a.workers, a.repeat, env)
         dw = [sys.executable, "-m", "dumpwatch.cli", "--home", str(home)]
         enroll = run(dw + ["enroll", str(leak), "--leak", "big", "--lab-column", "laboratoire",
                            "--workers", str(a.workers)], env)
