@@ -356,36 +356,31 @@ def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
 
 
 def compare(rev: str, leak: Path, work: Path, rows: int, workers: int, rounds: int, env: dict) -> None:
-    """``dumpwatch enroll`` of the same file by the git revision ``rev`` (exported to a temporary
-    directory, run with the same interpreter) and by this tree, alternately, ``rounds`` times each:
-    best wall and best CPU time (workers included) of each, CPU per row, and their ratio."""
+    """``dumpwatch enroll`` of one file by git revision ``rev`` (exported to a temporary directory, run
+    with this interpreter) and by this tree, alternately, ``rounds`` times: best wall and CPU of each."""
     base = Path(tempfile.mkdtemp(prefix="bench-enroll-base-"))
     try:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-        sides: dict[str, list[dict]] = {rev: [], "head": []}
+        runs: dict[Path, list[dict]] = {base: [], ROOT: []}
         for r in range(rounds):
-            for side, tree in ((rev, base), ("head", ROOT)):
+            for tree in runs:
                 home = work / f"home-{'base' if tree == base else 'head'}"
                 shutil.rmtree(home, ignore_errors=True)
-                got = run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "enroll", str(leak), "--leak",
-                           "big", "--lab-column", "laboratoire", "--workers", str(workers)],
-                          {**env, "PYTHONPATH": str(tree)}, cwd=tree)
-                sides[side].append(got)
-                print(f"round {r + 1} {side}: {got['wall']:.1f} s wall, {got['cpu']:.1f} s CPU, "
-                      f"{1e6 * got['cpu'] / rows:.1f} µs/row, peak RSS {got['rss_mb']:.0f} MB", file=sys.stderr)
+                runs[tree].append(run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "enroll", str(leak),
+                                       "--leak", "big", "--lab-column", "laboratoire", "--workers", str(workers)],
+                                      {**env, "PYTHONPATH": str(tree)}, cwd=tree))
                 shutil.rmtree(home, ignore_errors=True)
-        b, h = best(sides[rev]), best(sides["head"])
-        result = {"rows": rows, "workers": workers, "rounds": rounds, "base": rev,
-                  "base_wall_s": b["wall"], "base_cpu_s": b["cpu"], "head_wall_s": h["wall"], "head_cpu_s": h["cpu"],
-                  "base_us_per_row": 1e6 * b["cpu"] / rows, "head_us_per_row": 1e6 * h["cpu"] / rows,
-                  "cpu_ratio": h["cpu"] / b["cpu"], "wall_ratio": h["wall"] / b["wall"],
-                  "base_rss_mb": b["rss_mb"], "head_rss_mb": h["rss_mb"]}
-        print(json.dumps(result))
-        print(f"| {rows:,} | {rev}: {b['wall']:.1f} s wall, {b['cpu']:.1f} s CPU ({result['base_us_per_row']:.1f} µs/row) "
-              f"| head: {h['wall']:.1f} s wall, {h['cpu']:.1f} s CPU ({result['head_us_per_row']:.1f} µs/row) "
-              f"| CPU {result['cpu_ratio']:.2f}×, wall {result['wall_ratio']:.2f}× "
-              f"| {b['rss_mb']:.0f} MB / {h['rss_mb']:.0f} MB |")
+                print(f"round {r + 1} {'base' if tree == base else 'head'}: {json.dumps(runs[tree][-1])}", file=sys.stderr)
+        b, h = best(runs[base]), best(runs[ROOT])
+        us = {k: 1e6 * x["cpu"] / rows for k, x in (("base", b), ("head", h))}
+        print(json.dumps({"rows": rows, "workers": workers, "rounds": rounds, "base": rev, "base_wall_s": b["wall"],
+                          "base_cpu_s": b["cpu"], "head_wall_s": h["wall"], "head_cpu_s": h["cpu"],
+                          "base_us_per_row": us["base"], "head_us_per_row": us["head"],
+                          "base_rss_mb": b["rss_mb"], "head_rss_mb": h["rss_mb"]}))
+        print(f"| {rows:,} | {rev}: {b['wall']:.1f} s wall, {b['cpu']:.1f} s CPU ({us['base']:.1f} µs/row) | head: "
+              f"{h['wall']:.1f} s wall, {h['cpu']:.1f} s CPU ({us['head']:.1f} µs/row) | CPU {h['cpu'] / b['cpu']:.2f}×, "
+              f"wall {h['wall'] / b['wall']:.2f}× | {b['rss_mb']:.0f} MB / {h['rss_mb']:.0f} MB |")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

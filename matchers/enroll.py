@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,13 +192,18 @@ def enroll_file(path: Path, *, leak: str, key: bytes, lab_column: str | None = N
     stage_ = None
     try:
         stage_ = stage_dir(stage)
+        started = time.monotonic()
         parts, sha = _run_parts(path, key, table, mapping, ranges, stage_, progress)
         rows = [p[1] for p in parts]
+        log.info("%s: %d rows fingerprinted by %d processes in %.0f s; joining the parts",
+                 path.name, sum(rows), len(ranges), time.monotonic() - started)
+        started = time.monotonic()
         names = list(table.header) if table.header else [str(c) for c in range(max(len(r) for r in sample))]
         columns = {(names[c] if c < len(names) else str(c)): k for c, k in mapping.columns.items()}
         meta = {**_meta(leak, key, columns, list(table.header or []), str(path)), "source_sha256": sha}
         index = finish_index(meta, [p[0] for p in parts], stage_,
                              [sum(rows[:i]) for i in range(len(rows))], in_memory=stage is None)
+        log.info("%s: parts joined in %.0f s", path.name, time.monotonic() - started)
     except BaseException:
         if stage_ is not None:
             remove_stage(stage_)
