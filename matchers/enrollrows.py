@@ -3,10 +3,12 @@
 Enrollment (:mod:`matchers.enroll`) keeps of a row its first NIR body, its emails and phones, its
 name key (and the surname and first name apart when the columns tell them), its first birth date
 and postcode, and its lab: what :func:`matchers.records.from_mapped` finds in the row. For
-delimited rows the same fields are computed a column at a time (:class:`_Columns`), with the
-normalisation of values that repeat across millions of rows (birth dates, postcodes, names)
-cached; a property test checks both give the same fields. The values live for
-the time it takes to fingerprint them.
+delimited rows the same fields are computed a column at a time (:class:`_Columns`) and handed to
+the index as one :class:`~matchers.indexbuild.Batch`: NIRs and phones written plainly are read
+from digit matrices (:func:`nir_ints`, :func:`phone_ints`; any other cell takes the scalar
+normaliser, so the result is exactly theirs), values that repeat across millions of rows (birth
+dates, postcodes, name parts) are normalised once through a bounded cache. A property test checks
+both paths give the same fields. The values live for the time it takes to fingerprint them.
 """
 
 from __future__ import annotations
