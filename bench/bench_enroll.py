@@ -16,7 +16,7 @@
    ``--repeat`` each side, in the same run, with the scan's peak RSS (tree, anonymous part).
 
 4. With ``--scale-to N``: joins the enrolled index with random filler records up to N (uniform
-   fingerprints in the real records' proportions) through the real ``matchers.index.assemble``,
+   fingerprints in the real records' proportions) through the real ``matchers.indexbuild.assemble``,
    reports the join's time and peak RSS, and scans the repost against that N-record index (the
    enrolled rows still match): the memory and lookup cost of a 33 M-record index without
    fingerprinting 33 M rows.
@@ -24,10 +24,13 @@
    (``git archive REV | tar -x -C DIR``), alternated, on the same index; each one's CPU, peak RSS
    and whether its scan JSON is the first's go to stderr (the scan's memory before and after a
    change, at each index size). ``--scan-workers N`` sets ``dumpwatch scan --workers``.
+6. With ``--against REV``: only the enrollment, by git revision ``REV`` (exported to a temporary
+   directory) and by this tree, alternately, ``--repeat`` rounds: the best wall and CPU time of
+   each side, CPU per row and the head/base ratios (the figure to trust on a shared machine).
 
 Usage:  .venv/bin/python bench/bench_enroll.py [--rows 1000000] [--repost-rows 1000000]
             [--workers N] [--repeat 3] [--dir DIR] [--keep] [--reuse] [--generate-only]
-            [--scale-to 33000000] [--code DIR]... [--scan-workers N]
+            [--scale-to 33000000] [--code DIR]... [--scan-workers N] [--against REV]
 Prints a Markdown table row for docs/benchmarks.md ("Enrollment at scale (issue 9)") and a JSON line.
 Large files go to ``--dir`` (default a temporary directory, removed unless ``--keep``);
 ``--generate-only`` writes the files and stops (with ``--keep``: a later ``--reuse`` run uses them).
@@ -273,8 +276,9 @@ def du(path: Path) -> int:
 
 
 def _index_as_part(index_dir: Path, part: Path, bits: int):
-    """A saved index's records written back as an :class:`~matchers.index.IndexPart`'s files."""
-    from matchers.index import _STRONG, PartSummary, LeakIndex
+    """A saved index's records written back as an :class:`~matchers.indexbuild.IndexPart`'s files."""
+    from matchers.index import LeakIndex
+    from matchers.indexbuild import _STRONG, PartSummary
 
     idx = LeakIndex.load(index_dir)
     part.mkdir(parents=True)
@@ -295,7 +299,7 @@ def _filler_part(part: Path, n: int, labs: tuple[str, ...], kinds: list[float], 
                  seed: int):
     """``n`` records of random fingerprints (uniform, as keyed fingerprints are) in the real
     records' proportions of kinds, bigrams and labs: only for the size of an index, never matched."""
-    from matchers.index import _STRONG, PartSummary
+    from matchers.indexbuild import _STRONG, PartSummary
 
     rng = np.random.default_rng(seed)
     part.mkdir(parents=True)
@@ -329,8 +333,8 @@ def _filler_part(part: Path, n: int, labs: tuple[str, ...], kinds: list[float], 
 
 def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
     """(In a child process, for its peak RSS.) The real index of ``home`` plus filler records up to
-    ``total``, joined by :func:`matchers.index.assemble` into the index the scan then reads."""
-    from matchers.index import BUCKET_BITS, assemble, stage_dir
+    ``total``, joined by :func:`matchers.indexbuild.assemble` into the index the scan then reads."""
+    from matchers.indexbuild import BUCKET_BITS, assemble, stage_dir
 
     index_dir = home / "index" / "big"
     stage = stage_dir(home / "index")
@@ -361,6 +365,36 @@ def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
     print(json.dumps(took))
 
 
+def compare(rev: str, leak: Path, work: Path, rows: int, workers: int, rounds: int, env: dict) -> None:
+    """``dumpwatch enroll`` of one file by git revision ``rev`` (exported to a temporary directory, run
+    with this interpreter) and by this tree, alternately, ``rounds`` times: best wall and CPU of each."""
+    base = Path(tempfile.mkdtemp(prefix="bench-enroll-base-"))
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        runs: dict[Path, list[dict]] = {base: [], ROOT: []}
+        for r in range(rounds):
+            for tree in runs:
+                home = work / f"home-{'base' if tree == base else 'head'}"
+                shutil.rmtree(home, ignore_errors=True)
+                runs[tree].append(run([sys.executable, "-m", "dumpwatch.cli", "--home", str(home), "enroll", str(leak),
+                                       "--leak", "big", "--lab-column", "laboratoire", "--workers", str(workers)],
+                                      {**env, "PYTHONPATH": str(tree)}, cwd=tree))
+                shutil.rmtree(home, ignore_errors=True)
+                print(f"round {r + 1} {'base' if tree == base else 'head'}: {json.dumps(runs[tree][-1])}", file=sys.stderr)
+        b, h = best(runs[base]), best(runs[ROOT])
+        us = {k: 1e6 * x["cpu"] / rows for k, x in (("base", b), ("head", h))}
+        print(json.dumps({"rows": rows, "workers": workers, "rounds": rounds, "base": rev, "base_wall_s": b["wall"],
+                          "base_cpu_s": b["cpu"], "head_wall_s": h["wall"], "head_cpu_s": h["cpu"],
+                          "base_us_per_row": us["base"], "head_us_per_row": us["head"],
+                          "base_rss_mb": b["rss_mb"], "head_rss_mb": h["rss_mb"]}))
+        print(f"| {rows:,} | {rev}: {b['wall']:.1f} s wall, {b['cpu']:.1f} s CPU ({us['base']:.1f} µs/row) | head: "
+              f"{h['wall']:.1f} s wall, {h['cpu']:.1f} s CPU ({us['head']:.1f} µs/row) | CPU {h['cpu'] / b['cpu']:.2f}×, "
+              f"wall {h['wall'] / b['wall']:.2f}× | {b['rss_mb']:.0f} MB / {h['rss_mb']:.0f} MB |")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -379,6 +413,9 @@ def main() -> None:
                     help="scan with the engine of this checkout (repeatable; `git archive REV | tar -x -C DIR`): "
                          "each revision's scans alternate on the same index, one table row each")
     ap.add_argument("--scan-workers", type=int, help="`dumpwatch scan --workers` (default: the scan's own)")
+    ap.add_argument("--against", metavar="REV",
+                    help="only time the enrollment, by git revision REV and by this tree alternately "
+                         "(--repeat rounds, best of each side)")
     ap.add_argument("--assemble-home", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.assemble_home:
@@ -399,6 +436,8 @@ def main() -> None:
             return
         print(f"generated {a.rows} rows ({leak.stat().st_size / 1e9:.2f} GB) and a {a.repost_rows}-row repost "
               f"in {gen['wall']:.0f} s", file=sys.stderr)
+        if a.against:
+            return compare(a.against, leak, work, a.rows, a.workers, a.repeat, env)
         dw = [sys.executable, "-m", "dumpwatch.cli", "--home", str(home)]
         codes = [c.resolve() for c in (a.code or [ROOT])]
         revs = {c: subprocess.run(["git", "-C", str(c), "log", "-1", "--format=%h"], capture_output=True,

@@ -11,9 +11,15 @@ A large plain delimited file (:func:`enroll_file`) is enrolled on every core, as
 :mod:`matchers.parallel` scans one: the head is read once through the normal extraction (encoding,
 dialect, header, column mapping), the rest is cut into byte ranges on line ends, and each range is
 read by ``csv.reader`` and fingerprinted in a forked process that writes an
-:class:`~matchers.index.IndexPart`; the parent joins the parts in file order (record and row numbers
-as a single process would give them). Anything unusual (compressed, not delimited, a header that is
-not the first line, cells holding line breaks) is enrolled in one process.
+:class:`~matchers.indexbuild.IndexPart`; the parent joins the parts in file order (record and row
+numbers as a single process would give them). Anything unusual (compressed, not delimited, a header
+that is not the first line, cells holding line breaks) is enrolled in one process.
+
+The index is built in a hidden ``.enroll-*`` directory beside where it is saved, removed on every
+exit path Python sees (an error, Ctrl-C, SIGTERM turned into an exception by the command); one left
+by a killed enrollment is removed by the next (:func:`matchers.indexbuild.remove_stale`), and a
+worker whose parent died stops at its next read. ``progress(nbytes, rows)`` is told the bytes read
+and rows enrolled as they are done.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import io
 import itertools
 import logging
 import multiprocessing
+import os
 import pickle
-import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +44,8 @@ from matchers import identifiers as ids
 from matchers import schema as sch
 from matchers.extract import Limits, extract
 from matchers.fingerprint import Fingerprinter
-from matchers.index import FORMAT, IndexBuilder, IndexPart, LeakIndex, check_leak_name, finish_index, stage_dir
+from matchers.index import FORMAT, LeakIndex, check_leak_name
+from matchers.indexbuild import IndexBuilder, IndexPart, finish_index, remove_stage, stage_dir
 from matchers.profiles import PROFILE_ROWS
 from matchers.enrollrows import enroll_rows
 
@@ -88,24 +96,26 @@ class EnrollReport:
 
 def enroll_stream(stream: BinaryIO, name: str, *, leak: str, key: bytes, lab_column: str | None = None,
                   overrides: dict[str, str] | None = None, limits: Limits | None = None,
-                  progress: Callable[[int], None] | None = None,
+                  progress: Callable[[int, int], None] | None = None,
                   stage: Path | None = None) -> tuple[LeakIndex, EnrollReport]:
     """Fingerprint every record of a leaked file; returns the index (not yet saved) and a report.
 
     ``stage``: the directory the index will be saved in (``HOME/index``); it is built there in a
     hidden directory, memory-mapped, and saving it is a rename. Without it, it is built in memory."""
-    builder = IndexBuilder(Fingerprinter(key), stage)
-    try:
+    builder = None
+    try:  # (an interrupt may come at any point: the builder is made inside, then discarded)
+        builder = IndexBuilder(Fingerprinter(key), stage)
         return _enroll_stream(stream, name, builder, leak=leak, key=key, lab_column=lab_column,
                               overrides=overrides, limits=limits, progress=progress)
     except BaseException:
-        builder.discard()
+        if builder is not None:
+            builder.discard()
         raise
 
 
 def _enroll_stream(stream: BinaryIO, name: str, builder: IndexBuilder, *, leak: str, key: bytes,
                    lab_column: str | None, overrides: dict[str, str] | None, limits: Limits | None,
-                   progress: Callable[[int], None] | None) -> tuple[LeakIndex, EnrollReport]:
+                   progress: Callable[[int, int], None] | None) -> tuple[LeakIndex, EnrollReport]:
     check_leak_name(leak)
     user_map = dict(overrides or {})
     check_map(user_map)
@@ -141,7 +151,8 @@ def _enroll_stream(stream: BinaryIO, name: str, builder: IndexBuilder, *, leak: 
             label = names[col] if isinstance(col, int) and col < len(names) else str(col)
             columns[label] = kind
         header = header or list(table.header or [])
-        n, skip = enroll_rows(itertools.chain(sample, rows), mapping, builder, row_number)
+        n, skip = enroll_rows(itertools.chain(sample, rows), mapping, builder, row_number,
+                              counted=(lambda k: progress(0, k)) if progress else None)
         row_number += n
         skipped += skip
     check_map(user_map, seen_columns, seen_width)
@@ -156,7 +167,7 @@ def _enroll_stream(stream: BinaryIO, name: str, builder: IndexBuilder, *, leak: 
 
 def enroll_file(path: Path, *, leak: str, key: bytes, lab_column: str | None = None,
                 overrides: dict[str, str] | None = None, limits: Limits | None = None,
-                progress: Callable[[int], None] | None = None, stage: Path | None = None,
+                progress: Callable[[int, int], None] | None = None, stage: Path | None = None,
                 workers: int = 1, min_bytes: int = MIN_PARALLEL_BYTES) -> tuple[LeakIndex, EnrollReport]:
     """:func:`enroll_stream` of a file, on ``workers`` processes when it is a large plain delimited
     file (see the module's docstring); the index's meta holds the file's SHA-256 (``source_sha256``),
@@ -178,30 +189,43 @@ def enroll_file(path: Path, *, leak: str, key: bytes, lab_column: str | None = N
         raise EnrollError(f"{path}: no column named {lab_column!r} "
                           f"(columns: {', '.join(map(str, table.header or [])) or 'no header'})")
     check_map(user_map, _column_names(table.header, sample), max(len(r) for r in sample))
-    stage_ = stage_dir(stage)
+    stage_ = None
     try:
+        stage_ = stage_dir(stage)
+        started = time.monotonic()
         parts, sha = _run_parts(path, key, table, mapping, ranges, stage_, progress)
         rows = [p[1] for p in parts]
+        log.info("%s: %d rows fingerprinted by %d processes in %.0f s; joining the parts",
+                 path.name, sum(rows), len(ranges), time.monotonic() - started)
+        started = time.monotonic()
         names = list(table.header) if table.header else [str(c) for c in range(max(len(r) for r in sample))]
         columns = {(names[c] if c < len(names) else str(c)): k for c, k in mapping.columns.items()}
         meta = {**_meta(leak, key, columns, list(table.header or []), str(path)), "source_sha256": sha}
         index = finish_index(meta, [p[0] for p in parts], stage_,
                              [sum(rows[:i]) for i in range(len(rows))], in_memory=stage is None)
+        log.info("%s: parts joined in %.0f s", path.name, time.monotonic() - started)
     except BaseException:
-        shutil.rmtree(stage_, ignore_errors=True)
+        if stage_ is not None:
+            remove_stage(stage_)
         raise
     if not len(index):
+        index.discard()
         raise EnrollError(f"{path}: no record with a NIR, email or phone was found")
     report = EnrollReport(leak=leak, records=len(index), skipped=sum(p[2] for p in parts), columns=columns,
                           labs=dict(index.meta["lab_counts"]), errors=tuple(errors))
     return index, report
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, tick: Callable[[], None] | None = None) -> str:
+    """The file's SHA-256 (``tick()`` called every 64 MB read: the workers' progress meanwhile)."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
+        for i in itertools.count():
+            if not (chunk := fh.read(1 << 20)):
+                break
             h.update(chunk)
+            if tick and i % 64 == 63:
+                tick()
     return h.hexdigest()
 
 
@@ -246,17 +270,20 @@ def _plan(path: Path, limits: Limits, overrides: dict[str, str], workers: int, m
 
 
 class _Range(io.RawIOBase):
-    """A read-only window ``[start, end)`` of a binary file; counts what it read in ``done``."""
+    """A read-only window ``[start, end)`` of a binary file; counts what it read in ``done``. Read
+    by a worker: it raises once the process that started it (``parent``) is gone."""
 
-    def __init__(self, path: Path, start: int, end: int, done=None):
+    def __init__(self, path: Path, start: int, end: int, done=None, parent: int | None = None):
         self.fh = path.open("rb")
         self.fh.seek(start)
-        self.left, self.done = end - start, done
+        self.left, self.done, self.parent = end - start, done, parent
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
+        if self.parent is not None and os.getppid() != self.parent:
+            raise EnrollError("the enrollment this worker was part of is gone")
         data = self.fh.read(min(len(b), self.left)) if self.left > 0 else b""
         b[:len(data)] = data
         self.left -= len(data)
@@ -271,14 +298,20 @@ class _Range(io.RawIOBase):
 
 
 def _part(key: bytes, path: Path, enc: str, dialect, mapping: sch.Mapping, rng: tuple[int, int],
-          directory: Path, done):
+          directory: Path, done, rows_done=None, parent: int | None = None):
     """Fingerprint one byte range of the file into an :class:`IndexPart`: (summary, rows, skipped)."""
     if rng[0] == 0 and enc.lower().replace("_", "-") == "utf-8":
         enc = "utf-8-sig"
     part = IndexPart(Fingerprinter(key), directory)
-    with io.TextIOWrapper(io.BufferedReader(_Range(path, *rng, done), 1 << 20), encoding=enc,
+
+    def counted(k: int) -> None:
+        with rows_done.get_lock():
+            rows_done.value += k
+
+    with io.TextIOWrapper(io.BufferedReader(_Range(path, *rng, done, parent), 1 << 20), encoding=enc,
                           errors="replace", newline="") as text:
-        rows, skipped = enroll_rows(csv.reader(text, dialect), mapping, part)
+        rows, skipped = enroll_rows(csv.reader(text, dialect), mapping, part,
+                                    counted=counted if rows_done is not None else None)
     return part.finish(), rows, skipped
 
 
@@ -295,23 +328,31 @@ def _run_parts(path: Path, key: bytes, table, mapping, ranges, stage: Path, prog
     """One forked process per range; the parent hashes the file meanwhile. Returns each range's
     ``(summary, rows, skipped)`` in file order, and the file's SHA-256."""
     ctx = multiprocessing.get_context("fork")
-    done = ctx.Value("q", 0)
+    done, rows_done = ctx.Value("q", 0), ctx.Value("q", 0)
     procs = []
+    reported = [0, 0]
+
+    def report() -> None:
+        if progress and (done.value, rows_done.value) != tuple(reported):
+            now = done.value, rows_done.value
+            progress(now[0] - reported[0], now[1] - reported[1])
+            reported[:] = now
+
+    finished = False
     try:
         for i, rng in enumerate(ranges):
             recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_child, daemon=True, args=(send, key, path, table.encoding, table.rows.dialect,
-                                                              mapping, rng, stage / f"part-{i}", done))
+            p = ctx.Process(target=_child, daemon=True,
+                            args=(send, key, path, table.encoding, table.rows.dialect, mapping, rng,
+                                  stage / f"part-{i}", done, rows_done, os.getpid()))
             p.start()
             send.close()
             procs.append((p, recv))
-        sha = _sha256(path)
-        out, reported = [], 0
+        sha = _sha256(path, report)
+        out = []
         for p, recv in procs:
             while not recv.poll(0.5):  # returns at once when the worker exits: then recv raises EOFError
-                if progress and done.value > reported:
-                    progress(done.value - reported)
-                    reported = done.value
+                report()
             try:
                 got = pickle.loads(recv.recv_bytes())
             except EOFError:
@@ -320,15 +361,18 @@ def _run_parts(path: Path, key: bytes, table, mapping, ranges, stage: Path, prog
             if isinstance(got, BaseException):
                 raise got
             out.append(got)
-        if progress and done.value > reported:
-            progress(done.value - reported)
+        report()
+        finished = True
         return out, sha
     finally:
         for p, recv in procs:
             recv.close()
+            if not finished:  # an error or an interrupt: the others' work is lost anyway
+                p.kill()
             p.join(timeout=5)
             if p.is_alive():
                 p.kill()
+                p.join(timeout=5)
 
 
 def _meta(leak: str, key: bytes, columns: dict[str, str], header: list[str], name: str) -> dict[str, Any]:
@@ -354,12 +398,21 @@ def _column_names(header, sample) -> list[str]:
 
 
 class _Progress:
-    def __init__(self, raw: BinaryIO, cb: Callable[[int], None]):
-        self.raw, self.cb = raw, cb
+    """A stream that tells ``cb(nbytes, 0)`` how far into it reading got (a part read again after
+    a seek back, as sniffing the head does, is not counted twice)."""
+
+    def __init__(self, raw: BinaryIO, cb: Callable[[int, int], None]):
+        self.raw, self.cb, self.seen = raw, cb, 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.cb(len(data))
+        try:
+            pos = self.raw.tell()
+        except (OSError, ValueError, AttributeError):  # a pipe
+            pos = self.seen + len(data)
+        if pos > self.seen:
+            self.cb(pos - self.seen, 0)
+            self.seen = pos
         return data
 
     def __getattr__(self, item):

@@ -65,6 +65,7 @@ class Fingerprinter:
         salted_key = hashlib.blake2b(b"salted fingerprints", key=key, digest_size=32, person=b"dw2-aes-s").digest()
         self._aes_s = Cipher(algorithms.AES(salted_key), modes.ECB()).encryptor()
         self._values: dict[str, dict] = {}  # enrollment's caches of value hashes, by kind (bounded)
+        self._salted_base: dict[str, object] = {}
         self._gram_table = np.zeros(1 << 16, dtype="<u8")  # value hash of each ASCII bigram, once seen
         self._gram_known = np.zeros(1 << 16, dtype=bool)
 
@@ -105,19 +106,36 @@ class Fingerprinter:
 
     def _value(self, kind: str, value: str) -> bytes:
         """The keyed, unsalted 8-byte hash of a secondary value: never stored, only encrypted with a salt."""
-        return hashlib.blake2b(value.encode(), key=self._key, digest_size=8, person=f"dw2-s-{kind}".encode()).digest()
+        return self._value_hasher(kind)(value)
+
+    def _value_hasher(self, kind: str):
+        """:meth:`_value` for one kind, from a keyed hash object copied (cheaper than keying one per value)."""
+        base = self._salted_base.get(kind)
+        if base is None:
+            base = self._salted_base[kind] = hashlib.blake2b(key=self._key, digest_size=8,
+                                                             person=f"dw2-s-{kind}".encode())
+
+        def value_hash(value: str) -> bytes:
+            h = base.copy()
+            h.update(value.encode())
+            return h.digest()
+
+        return value_hash
 
     def _hashes(self, kind: str, values: Iterable[str | None]) -> bytes:
         """:meth:`_value` of each value end to end (8 zero bytes for an absent one), from a bounded cache."""
-        cache = self._values.setdefault(kind, {})
-        if len(cache) >= _CACHE:
-            cache.clear()
-        out = []
-        for v in values:
-            h = cache.get(v)
-            if h is None:
-                h = cache[v] = self._value(kind, v) if v else _ZERO
-            out.append(h)
+        cache = self._values.get(kind)
+        if cache is None or len(cache) >= _CACHE:
+            cache = self._values[kind] = {None: _ZERO, "": _ZERO}
+        values = list(values)
+        out = list(map(cache.get, values))  # a C-level pass: most values were seen before
+        if None in out:
+            at = [i for i, h in enumerate(out) if h is None]
+            new = {values[i]: None for i in at}  # each distinct new value hashed once
+            new.update(zip(new, map(self._value_hasher(kind), new)))
+            cache.update(new)
+            for i in at:
+                out[i] = new[values[i]]
         return b"".join(out)
 
     def _grams(self, names: list[str | None]) -> tuple[np.ndarray, bytes]:
@@ -159,7 +177,7 @@ class Fingerprinter:
         blocks[:, 1] = salts
         out = np.frombuffer(self._aes_s.update(blocks.tobytes()), dtype="<u8")[0::2].copy()
         out[out == 0] = 1
-        out[[not v for v in values]] = 0
+        out[~np.fromiter(map(bool, values), dtype=bool, count=len(values))] = 0
         return out
 
     def tokens_many(self, salts: np.ndarray, names: list[str | None]) -> tuple[np.ndarray, np.ndarray]:

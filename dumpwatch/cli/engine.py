@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import stat
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +37,45 @@ class _MapOption(click.Option):
                      "ignores the column. COLUMN is a header name, a JSON key or a position (0, 1, …). "
                      "An unknown KIND or COLUMN is refused (exit 2).")
         return super().get_help_record(ctx)
+
+
+class _EnrollProgress:
+    """An enrollment's progress (``enroll_file``'s ``progress(nbytes, rows)``): a tqdm bar on stderr
+    when it is a terminal (bytes read, rows enrolled, rows a second), otherwise one line on stderr
+    every :attr:`EVERY` seconds (a 33-million-row file takes minutes; a log must show it moving)."""
+
+    EVERY = 30.0
+
+    def __init__(self, total: int, desc: str):
+        self.total, self.desc, self.bytes, self.rows = total, desc, 0, 0
+        self.start = self.said = time.monotonic()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=desc, file=sys.stderr, leave=False)
+
+    def __call__(self, nbytes: int, rows: int = 0) -> None:
+        self.bytes += nbytes
+        self.rows += rows
+        now = time.monotonic()
+        rate = self.rows / max(now - self.start, 1e-9)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.rows:,} rows, {rate:,.0f} rows/s", refresh=False)
+            self.bar.update(nbytes)
+        elif now - self.said >= self.EVERY:
+            self.said = now
+            done = f"{self.bytes / self.total:.0%} of {self.total / 1e9:.2f} GB, " if self.total else ""
+            click.echo(f"{self.desc}: {done}{self.rows:,} rows enrolled, {rate:,.0f} rows/s "
+                       f"({now - self.start:.0f} s)", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds: the hidden build directory and the workers go with it
 
 
 def _progress_bar(total: int | None, desc: str):
@@ -94,26 +136,31 @@ def enroll(obj, file: str, leak: str, lab_column: str | None, maps: tuple[str, .
     home = obj.home.ensure()
     key = home.load_key(create=True)
     path = Path(file)
-    bar, cb = _progress_bar(path.stat().st_size, f"enroll {path.name}")
-    try:  # built beside where it is saved (memory-mapped, never all in memory), then renamed
-        index, report = enroll_file(path, leak=leak, key=key, lab_column=lab_column, overrides=overrides,
-                                    limits=limits_from(obj.config), progress=cb, stage=home.index_dir,
-                                    workers=workers or os.cpu_count() or 1)
-    except MapError as exc:
-        raise click.BadParameter(str(exc), param_hint="--map") from None
-    finally:
-        if bar:
-            bar.close()
-    # meta["source_sha256"]: which file `findings patients` row numbers refer to
+    progress = _EnrollProgress(path.stat().st_size, f"enroll {path.name}")
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
-        db = obj.db()
-        if replace:  # positions of earlier findings point into the old index: forgotten with it
-            from alerts.patients import forget_leak
+        try:  # built beside where it is saved (memory-mapped, never all in memory), then renamed
+            index, report = enroll_file(path, leak=leak, key=key, lab_column=lab_column, overrides=overrides,
+                                        limits=limits_from(obj.config), progress=progress, stage=home.index_dir,
+                                        workers=workers or os.cpu_count() or 1)
+        except MapError as exc:
+            raise click.BadParameter(str(exc), param_hint="--map") from None
+        finally:
+            progress.close()
+        # meta["source_sha256"]: which file `findings patients` row numbers refer to
+        try:
+            db = obj.db()
+            if replace:  # positions of earlier findings point into the old index: forgotten with it
+                from alerts.patients import forget_leak
 
-            forget_leak(db, leak)
-        index.save(home.index_dir / leak)
+                forget_leak(db, leak)
+            index.save(home.index_dir / leak)
+        finally:
+            index.discard()  # the hidden build directory, if it was not saved
     finally:
-        index.discard()  # the hidden build directory, if it was not saved
+        if main:
+            signal.signal(signal.SIGTERM, previous)
     store.save_leak(db, {"name": leak, "enrolled_at": clock.utcnow(), "source_file": path.name,
                          "records": report.records, "columns": report.columns, "labs": report.labs,
                          "categories": index.meta["categories"], "key_id": index.meta["key_id"]})

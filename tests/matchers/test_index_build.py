@@ -1,4 +1,4 @@
-"""The index built a batch at a time on disk (matchers.index.IndexPart, assemble) holds what the
+"""The index built a batch at a time on disk (matchers.indexbuild.IndexPart, assemble) holds what the
 one-pass, in-memory builder of format 3 held: the same strong fingerprints in the same order (so
 the same lookups), each record's salted fingerprints, bigram tokens, lab and row number, whatever
 the batch size, the number of parts and where the file was cut between them.
@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from matchers import identifiers as ids
 from matchers.errors import IndexFileError
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
-from matchers.index import FORMAT, IndexBuilder, IndexPart, LeakIndex, finish_index, stage_dir
+from matchers.index import FORMAT, LeakIndex
+from matchers.indexbuild import IndexBuilder, IndexPart, finish_index, stage_dir
 
 KEY = bytes(range(32))
 FPR = Fingerprinter(KEY)
