@@ -82,3 +82,21 @@ def test_a_worker_stops_once_its_enrollment_is_gone(tmp_path):
     with pytest.raises(EnrollError, match="gone"):
         orphan.read(10)
     orphan.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_counts_every_row_and_byte_once(tmp_path, people, workers):
+    path = synth.write_csv(people, tmp_path / "leak.csv")
+    seen = {"bytes": 0, "rows": 0}
+
+    def progress(nbytes: int, rows: int) -> None:
+        seen["bytes"] += nbytes
+        seen["rows"] += rows
+
+    index, report = enroll_file(path, leak="l", key=KEY, workers=workers, min_bytes=1, progress=progress,
+                                stage=tmp_path / "index")
+    index.discard()
+    header = len(path.read_bytes().split(b"\n", 1)[0]) + 1  # the parent reads it; the workers the rest
+    size = path.stat().st_size
+    assert seen["rows"] == len(people) == report.records + report.skipped
+    assert seen["bytes"] == (size - header if workers > 1 else size)
