@@ -278,8 +278,4 @@ def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     of two sorted runs is linear)."""
     if not len(a) or not len(b):
         return b if not len(a) else a
-    c = np.concatenate([a, b])
-    c.sort(kind="stable")
-    keep = np.ones(len(c), dtype=bool)
-    keep[1:] = c[1:] != c[:-1]
-    return c[keep]
+    return ev.sorted_unique(np.concatenate([a, b]), stable=True)

@@ -48,7 +48,7 @@ class LeakHits:
                 self._fold()
 
     def _fold(self) -> None:
-        self._folded = np.unique(np.concatenate([self._folded, *self._blocks]))
+        self._folded = ev.sorted_unique(np.concatenate([self._folded, *self._blocks]))
         self._blocks = []
 
     @property
