@@ -21,9 +21,11 @@ repost; CPU is user+sys of the worker processes and their children (the scan pro
 /proc, from the push to that moment, also apart for the Scrapy process alone (``…_crawl``: the
 rest is the scan processes). K = 1 and K = 2 alternate (1, 2, then 2, 1, …),
 ``--rounds`` times each; the best round of each is kept; reported: pages/s of each, the ratio
-two/one, the CPU seconds and CPU per page, the cores used (CPU / wall), the load average at the
-start and end of each round, and the commands Redis ran per page (``INFO commandstats``, reset at
-the push: each Lua call counts once as ``evalsha`` and once per command it runs inside).
+two/one and its ceiling (the machine's cores ÷ the cores one worker used: one worker's crawl and
+scan processes already run in parallel), the CPU seconds and CPU per page, the cores used
+(CPU ÷ wall), the load average at the start and end of each round, and the commands Redis ran
+per page (``INFO commandstats``, reset at the push: each Lua call counts once as ``evalsha`` and
+once per command it runs inside).
 ``--profile DIR`` records each worker with py-spy (collapsed stacks, one file per worker per round). Then the control node records the findings
 (:meth:`Control.consume`): every repost once, checked.
 
@@ -431,11 +433,13 @@ def throughput(work: Path, template: Path, people: list[dict[str, str]], redis_u
         for site in sites:
             site.stop()
     best = {k: min(v, key=lambda x: x["elapsed_s"]) for k, v in runs.items()}
+    keys = ("pages_per_s", "cpu_ms_per_page", "cpu_ms_per_page_crawl", "cores_used", "load_start", "load_end")
     return {"domains": domains, "pages": pages_n, "reposts": len(reposts), "rounds": rounds, "one": best[1],
             "two": best[2], "ratio_two_over_one": round(best[2]["pages_per_s"] / best[1]["pages_per_s"], 2),
-            "all_rounds": {str(k): [{key: x[key] for key in ("pages_per_s", "cpu_ms_per_page", "cpu_ms_per_page_crawl", "cores_used",
-                                                               "load_start", "load_end")} for x in v]
-                           for k, v in runs.items()}}
+            # one worker's crawl and scan processes already run on several cores: at the same CPU per
+            # page, two workers can do at most this many times its pages/s on this machine
+            "ratio_ceiling": round((os.cpu_count() or 1) / max(best[1]["cores_used"], 0.01), 2),
+            "all_rounds": {str(k): [{key: x[key] for key in keys} for x in v] for k, v in runs.items()}}
 
 
 # -- latency ------------------------------------------------------------------------------------------

@@ -26,10 +26,9 @@ soon as the one before has its lease (or a lease of this crawl is given back). S
 one ``ACQUIRE`` per request when nothing waits, about two with a delay, instead of every waiting
 request asking at every turn. Only when the other workers hold every lease does the asker look
 again every :data:`POLL_MS` (their releases are not heard here), woken at once by a release of its
-own crawl. The worker's own slots are
-then set to no delay and AutoThrottle off, and a worker crawl takes at most twice the source's
-concurrency from the queue at a time (:func:`local_settings`): the shared slot is the only
-wait, so the spacing between two requests of any workers is at least ``delay`` (a local wait after
+own crawl. The worker's own slots are then set to no delay and AutoThrottle off, and a worker
+crawl takes at most twice the source's concurrency from the queue at a time
+(:func:`local_settings`): the shared slot is the only wait, so the spacing between two requests of any workers is at least ``delay`` (a local wait after
 the shared one could otherwise bunch them). Requests that Redis cannot serve fail (counted in the
 run's errors by the seen-set middleware, fetched again next run); never sent unthrottled (a
 robots.txt request is ignored then, with one warning line: Scrapy's robots.txt middleware would
