@@ -1,4 +1,4 @@
-"""The reliable request queue: a request a worker popped stays in Redis until its result is stored.
+"""The reliable request queue, its Redis side: a request a worker popped stays in Redis until its result is stored.
 
 scrapy-redis pops a request destructively (``ZRANGE`` + ``ZREMRANGEBYRANK``): a worker killed with
 requests in hand loses them. Here the scheduler is still scrapy-redis's (through
@@ -10,11 +10,11 @@ requests in hand loses them. Here the scheduler is still scrapy-redis's (through
   queue entry as it was (JSON: the request, its score, its queue, when it was popped); the name
   joins the set ``dumpwatch:inflight-workers`` that rescuers read (no ``SCAN`` of the keyspace);
 - **ack** (``HDEL``, sent with the crawl's next pop in one round trip, or alone after
-  :data:`ACK_DELAY` when no pop comes) once the request is finished: its response went through the spider, every
+  :data:`crawler.cluster.reliable.ACK_DELAY` when no pop comes) once the request is finished: its response went through the spider, every
   request it gave is pushed and every document it gave went through the pipelines (a finding
   ``XADD``-ed to the stream, :mod:`crawler.cluster.findings`), or its failure went through its
   errback. That moment is the engine's ``_Slot.remove_request``, which Scrapy calls only after the
-  scrape of the response is complete; there is no signal for it, so :meth:`ReliableScheduler.open`
+  scrape of the response is complete; there is no signal for it, so :meth:`crawler.cluster.reliable.ReliableScheduler.open`
   wraps that method and refuses to start if the engine has no such slot (docs/scale.md,
   "Compatibility");
 - **release** instead of ack when a finding of the request could not be sent (Redis away for
@@ -41,17 +41,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
-from scrapy import signals
 
-from crawler.cluster import wakeup, workers
-from crawler.cluster.queue import JsonPriorityQueue, RedisScheduler
+from crawler.cluster import workers
 from dumpwatch import clock
 
 log = logging.getLogger(__name__)
@@ -61,11 +56,7 @@ NAMES = "dumpwatch:inflight-workers"  # the set of names that popped, for the re
 QUEUE_PREFIX = "dumpwatch:requests:"
 # Redis away or refusing writes for now (BusyLoadingError is a ConnectionError): writes wait, retried.
 DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError)
-BACKOFF = ExponentialBackoff(cap=10.0, base=0.5)  # seconds between two tries of the deferred writes
-ACK_DELAY = 0.05  # seconds an ack waits for the next pop to carry it (one round trip for both)
 
-# A custom Scrapy signal: a document's finding could not be sent (item=); its request is released.
-finding_unsent = object()
 
 # KEYS[1] the source's queue, KEYS[2] the in-flight hash, KEYS[3] the names;
 # ARGV[1] the entry's id, ARGV[2] now, ARGV[3] the worker's name.
@@ -127,11 +118,11 @@ def inflight_key(name: str) -> str:
     return PREFIX + name
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _script(r: Any, text: str) -> Any:
+def script(r: Any, text: str) -> Any:
     """The Lua script on this client (EVALSHA, loaded again after a Redis restart: redis-py's Script)."""
     cache = r.__dict__.setdefault("_dumpwatch_scripts", {})
     if text not in cache:
@@ -141,7 +132,7 @@ def _script(r: Any, text: str) -> Any:
 
 def pop(r: Any, queue: str, name: str, entry_id: str) -> Any:
     """Move the first request of ``queue`` into ``name``'s in-flight hash as ``entry_id``; its data, or None."""
-    return _script(r, POP)(keys=[queue, inflight_key(name), NAMES], args=[entry_id, clock.utcnow(), name])
+    return script(r, POP)(keys=[queue, inflight_key(name), NAMES], args=[entry_id, clock.utcnow(), name])
 
 
 def ack(r: Any, name: str, entry_id: str) -> bool:
@@ -151,7 +142,7 @@ def ack(r: Any, name: str, entry_id: str) -> bool:
 
 def release(r: Any, name: str, entry_id: str) -> int:
     """Put one in-flight request back in its queue: 1 done, 0 not in flight, -1 not an entry (dropped)."""
-    return int(_script(r, RELEASE)(keys=[inflight_key(name)], args=[entry_id, QUEUE_PREFIX]))
+    return int(script(r, RELEASE)(keys=[inflight_key(name)], args=[entry_id, QUEUE_PREFIX]))
 
 
 def requeue(r: Any, name: str, *, cutoff: str | None = None) -> tuple[int, int]:
@@ -160,7 +151,7 @@ def requeue(r: Any, name: str, *, cutoff: str | None = None) -> tuple[int, int]:
     ``cutoff`` (stored time): only if ``name``'s heartbeat is absent or older (a dead worker);
     None: whatever the heartbeat (the worker itself). (re-queued, dropped), or (-1, 0) if alive.
     """
-    n, bad = _script(r, REQUEUE)(keys=[inflight_key(name), workers.KEY, NAMES],
+    n, bad = script(r, REQUEUE)(keys=[inflight_key(name), workers.KEY, NAMES],
                                  args=[name, cutoff or "", QUEUE_PREFIX])
     return int(n), int(bad)
 
@@ -173,9 +164,9 @@ def requeue_dead(r: Any, *, now: datetime | None = None, exclude: tuple[str, ...
     {worker name: requests re-queued}, and says each in the log.
     """
     now = now or datetime.now(timezone.utc)
-    beats = {_text(w["name"]): w for w in workers.read(r, now=now)}
+    beats = {as_text(w["name"]): w for w in workers.read(r, now=now)}
     done: dict[str, int] = {}
-    for name in sorted(_text(n) for n in r.smembers(NAMES)):
+    for name in sorted(as_text(n) for n in r.smembers(NAMES)):
         beat = beats.get(name)
         if name in exclude or (beat is not None and not beat["silent"]):
             continue
@@ -196,319 +187,18 @@ def held_by_dead(r: Any, source: str, heartbeats: list[dict[str, Any]]) -> int:
     The control node's ``runs`` job counts them as waiting, so a run is not closed while the
     requests of a dead worker are on their way back to the queue (:func:`requeue_dead`).
     """
-    alive = {_text(h["name"]) for h in heartbeats if not h["silent"]}
+    alive = {as_text(h["name"]) for h in heartbeats if not h["silent"]}
     held = 0
-    for name in (_text(n) for n in r.smembers(NAMES)):
+    for name in (as_text(n) for n in r.smembers(NAMES)):
         if name.split(":", 2)[-1] == source and name not in alive:
             held += int(r.hlen(inflight_key(name)))
     return held
 
 
-class ReliableQueue(JsonPriorityQueue):
-    """scrapy-redis's priority queue whose pop moves the request in flight instead of deleting it."""
-
-    def pop_to(self, name: str, entry_id: str) -> tuple[bool, Any]:
-        """(popped, request): (False, None) when empty; (True, None) for an entry that is not a request."""
-        data = pop(self.server, self.key, name, entry_id)
-        if data is None:
-            return False, None
-        return True, self._decode_request(data)
-
-    def pop_acking(self, name: str, entry_id: str, acks: list[str]) -> tuple[bool, Any, int]:
-        """:meth:`pop_to`, with the acks of ``acks`` (``HDEL``) sent before it in the same round trip
-        (a pipeline, not a transaction); also how many of them were still in flight."""
-        if not acks:
-            return (*self.pop_to(name, entry_id), 0)
-        pipe = self.server.pipeline(transaction=False)
-        pipe.hdel(inflight_key(name), *acks)
-        _script(self.server, POP)(keys=[self.key, inflight_key(name), NAMES], args=[entry_id, clock.utcnow(), name],
-                                  client=pipe)
-        acked, data = pipe.execute()
-        if data is None:
-            return False, None, int(acked)
-        return True, self._decode_request(data), int(acked)
-
-    def pop(self, timeout: int = 0) -> Any:
-        raise TypeError("ReliableQueue pops into a worker's in-flight hash: use pop_to")
-
-
-class ReliableScheduler(RedisScheduler):
-    """scrapy-redis's scheduler over :class:`ReliableQueue`: acks a request once it is finished."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.crawler: Any = None
-        self.name = ""
-        self.inflight: dict[Any, str] = {}  # request popped -> its in-flight entry id
-        self.spoiled: set[Any] = set()  # requests whose finding could not be sent: released, not acked
-        self.unsent: set[int] = set()  # id() of the documents whose finding could not be sent
-        self.writes: list[tuple[str, ...]] = []  # deferred while Redis is away, in order
-        self.failures = 0
-        self.retry_at = 0.0
-        self.suspect = False  # a pop failed: Redis may hold in flight a request this crawl does not know
-        self.acks: list[str] = []  # acks waiting (at most ACK_DELAY) for the next pop to carry them
-        self._ack_call: Any = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> "ReliableScheduler":
-        scheduler = super().from_crawler(crawler)
-        scheduler.crawler = crawler
-        crawler.signals.connect(scheduler.finding_unsent, signal=finding_unsent)
-        crawler.signals.connect(scheduler.item_scraped, signal=signals.item_scraped)
-        crawler.signals.connect(scheduler.spider_error, signal=signals.spider_error)
-        crawler.signals.connect(scheduler.item_error, signal=signals.item_error)
-        return scheduler
-
-    def open(self, spider: Any) -> None:
-        super().open(spider)
-        self.queue = ReliableQueue(self.server, spider, self.queue.key)
-        self.name = workers.worker_name(spider.state.source.name)
-        self._hook_engine()
-        # a dead process of the same name (a restart in a container: same host, same pid) left these
-        n, _ = requeue(self.server, self.name)
-        dead = requeue_dead(self.server, exclude=(self.name,))
-        if n:
-            log.warning("re-queued %d request(s) left in flight by a previous worker named %s", n, self.name)
-        self._inc("dumpwatch/cluster/requeued_at_start", n + sum(dead.values()))
-
-    def _hook_engine(self) -> None:
-        slot = getattr(getattr(self.crawler, "engine", None), "_slot", None)
-        if getattr(slot, "scheduler", None) is not self or not callable(getattr(slot, "remove_request", None)):
-            raise RuntimeError("this Scrapy's engine has no _Slot.remove_request for its scheduler: the reliable "
-                               "queue cannot know when a request is finished (docs/scale.md, The reliable request queue)")
-        remove = slot.remove_request
-
-        def remove_request(request: Any) -> None:  # called once the request's scrape is complete
-            try:
-                self.finished(request)
-            finally:
-                remove(request)
-
-        slot.remove_request = remove_request
-
-    def _inc(self, key: str, n: int = 1) -> None:
-        if self.stats is not None and n:
-            self.stats.inc_value(key, n)
-
-    # -- the engine's side --------------------------------------------------------------------------
-
-    def enqueue_request(self, request: Any) -> bool:
-        if not request.dont_filter and self.df.request_seen(request):
-            return False
-        if self.stats:
-            self.stats.inc_value("scheduler/enqueued/redis")
-        key = self.queue.key  # dumpwatch:requests:SOURCE: its source's idle crawls are woken if it was empty
-        self._write(("push", key, str(-request.priority), self.queue._encode_request(request),
-                     key.removeprefix(QUEUE_PREFIX)))
-        return True
-
-    def next_request(self) -> Any:
-        if self.failures and time.monotonic() < self.retry_at:
-            return None  # Redis away: wait for the next try
-        if self.writes and not self._flush():
-            return None  # Redis still away: take nothing new
-        if self.suspect and not self._reconcile():
-            return None
-        entry_id = uuid.uuid4().hex
-        acks, self.acks = self.acks, []
-        try:
-            popped, request, acked = self.queue.pop_acking(self.name, entry_id, acks)
-        except DOWN as exc:
-            self.suspect = True  # Redis may have done this pop and its answer been lost
-            if acks:  # and these acks, or not: written again (quietly: done twice is no news)
-                self.writes.append(("acks", "again", *acks))
-                self._inc("dumpwatch/cluster/deferred_writes")
-            self._away(exc)
-            return None
-        except Exception:  # not Redis away (a bug, a refused script): the acks wait for the next write
-            self.acks[:0] = acks
-            raise
-        if acked < len(acks):
-            self._late_acks(len(acks) - acked)
-        if self.failures:
-            log.warning("Redis answers again: popping requests")
-            self.failures = 0
-        if not popped:
-            return None
-        if request is None:  # not a request (counted by the queue): out of flight, never run
-            self._write(("ack", entry_id))
-            return None
-        self.inflight[request] = entry_id
-        self._inc("scheduler/dequeued/redis")
-        return request
-
-    def _reconcile(self) -> bool:
-        """After a failed pop, once nothing waits to be written: put back what this crawl holds in
-        Redis and does not know of (a pop Redis did whose answer was lost with the connection)."""
-        try:
-            known = set(self.inflight.values())
-            lost = [_text(f) for f in self.server.hkeys(inflight_key(self.name)) if _text(f) not in known]
-            for entry_id in lost:
-                release(self.server, self.name, entry_id)
-        except DOWN as exc:
-            self._away(exc)
-            return False
-        self.suspect = False
-        if lost:
-            self._inc("dumpwatch/cluster/released", len(lost))
-            log.warning("put back %d request(s) popped while the connection to Redis was lost", len(lost))
-        return True
-
-    def has_pending_requests(self) -> bool:
-        if self.writes:
-            return True
-        try:
-            return len(self.queue) > 0
-        except DOWN:
-            return True
-
-    def finished(self, request: Any) -> None:
-        entry_id = self.inflight.pop(request, None)
-        if entry_id is None:
-            return  # not popped from Redis (robots.txt, engine.download)
-        if request in self.spoiled:
-            self.spoiled.discard(request)
-            self._inc("dumpwatch/cluster/released")
-            log.warning("%s goes back to its queue (a finding it gave was not sent, or Redis was away)", request.url)
-            self._write(("release", entry_id))
-        else:
-            self._ack_later(entry_id)
-
-    def _ack_later(self, entry_id: str) -> None:
-        """Acknowledge with the next pop (one round trip for both), or alone after :data:`ACK_DELAY`."""
-        if self.writes:  # Redis away: in order with the writes that wait
-            self._write(("ack", entry_id))
-            return
-        self.acks.append(entry_id)
-        if self._ack_call is None or not self._ack_call.active():
-            from twisted.internet import reactor
-
-            self._ack_call = reactor.callLater(ACK_DELAY, self._send_acks)
-
-    def _send_acks(self) -> None:
-        """Write the acks that wait, alone (no pop came for them)."""
-        if self._ack_call is not None and self._ack_call.active():
-            self._ack_call.cancel()
-        self._ack_call = None
-        acks, self.acks = self.acks, []
-        if acks:
-            self._write(("acks", "", *acks))
-
-    def _late_acks(self, n: int) -> None:
-        self._inc("dumpwatch/cluster/late_acks", n)
-        log.warning("%d finished request(s) no longer in flight: this worker was taken for dead and its "
-                    "requests re-queued (run again; the store keeps one finding)", n)
-
-    def finding_unsent(self, item: Any) -> None:
-        self.unsent.add(id(item))
-
-    def spoil(self, request: Any, why: str) -> None:
-        """``request`` failed for a reason of ours (Redis away), not of the site's: when it finishes,
-        it goes back to its queue instead of being acknowledged (its work is done again)."""
-        if request in self.inflight and request not in self.spoiled:
-            self.spoiled.add(request)
-            log.warning("%s will go back to its queue: %s", request.url, why)
-
-    def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
-        """A callback that failed because Redis was away (the seen-set, a politeness slot)."""
-        if failure.check(*DOWN):
-            self.spoil(getattr(response, "request", None), f"Redis was away while its page was read "
-                                                           f"({failure.type.__name__})")
-
-    def item_error(self, item: Any, response: Any, spider: Any, failure: Any) -> None:
-        """A document whose processing failed because Redis was away (the seen-set of contents)."""
-        if failure.check(*DOWN):
-            self.spoil(getattr(response, "request", None), f"Redis was away while its document was "
-                                                           f"processed ({failure.type.__name__})")
-
-    def item_scraped(self, item: Any, response: Any) -> None:
-        if id(item) not in self.unsent:
-            return
-        self.unsent.discard(id(item))
-        request = getattr(response, "request", None)
-        if request in self.inflight:
-            self.spoiled.add(request)
-        else:
-            log.error("the request of %s is not in flight: its unsent finding waits for the next run", response.url)
-
-    def close(self, reason: str) -> None:
-        """Write what waits, then put back what this crawl still holds in flight (a clean stop)."""
-        try:
-            self._send_acks()  # before what is still in flight is put back
-            if self.writes and not self._flush(force=True):
-                raise redis.ConnectionError("still away")
-            n, _ = requeue(self.server, self.name) if self.name else (0, 0)
-        except DOWN:
-            log.error("Redis does not answer: %d write(s) of %s not done; its in-flight requests stay in Redis "
-                      "and are re-queued once its heartbeat is silent", len(self.writes), self.name)
-        else:
-            if n:
-                log.warning("stopping: put back %d in-flight request(s) of %s", n, self.name)
-            self._inc("dumpwatch/cluster/released", n)
-        super().close(reason)
-
-    # -- writes, deferred while Redis is away --------------------------------------------------------
-
-    def _write(self, op: tuple[str, ...]) -> None:
-        if self.acks and op[0] != "acks":  # the acks made before this write go first
-            self._send_acks()
-        if not self.writes:
-            try:
-                self._do(op)
-                return
-            except DOWN as exc:
-                self._away(exc)
-        self.writes.append(op)
-        self._inc("dumpwatch/cluster/deferred_writes")
-        if len(self.writes) == 1:
-            log.warning("writes wait for Redis (the first: %s), in order", op[0])
-
-    def _do(self, op: tuple[str, ...]) -> None:
-        kind, *args = op
-        if kind == "push":  # ZADD, and a wake-up of the source's idle crawls if its queue was empty
-            wakeup.push(self.server, *args)
-        elif kind == "ack":
-            if not ack(self.server, self.name, args[0]):
-                self._late_acks(1)
-        elif kind == "acks":  # ("acks", "again" when they may have been done already, id, …)
-            done = int(self.server.hdel(inflight_key(self.name), *args[1:]))
-            if done < len(args) - 1 and args[0] != "again":
-                self._late_acks(len(args) - 1 - done)
-        elif release(self.server, self.name, args[0]) < 0:
-            log.error("an in-flight entry of %s is not a request: dropped", self.name)
-
-    def _flush(self, force: bool = False) -> bool:
-        """Write what waits, in order; True when nothing waits any more."""
-        if not force and time.monotonic() < self.retry_at:
-            return False
-        done = 0
-        try:
-            while self.writes:
-                self._do(self.writes[0])
-                self.writes.pop(0)
-                done += 1
-        except DOWN as exc:
-            self.failures += 1
-            self.retry_at = time.monotonic() + BACKOFF.compute(self.failures)
-            log.debug("Redis still away (%s): %d write(s) wait", type(exc).__name__, len(self.writes))
-            return False
-        if self.failures or done:
-            log.warning("Redis answers again: %d deferred write(s) done", done)
-        self.failures = 0
-        return True
-
-    def _away(self, exc: Exception) -> None:
-        self._inc("dumpwatch/cluster/redis_errors")
-        if not self.failures:
-            log.error("Redis does not answer (%s): popping nothing, writes wait and are retried", type(exc).__name__)
-        self.failures = max(self.failures, 1)
-        self.retry_at = time.monotonic() + BACKOFF.compute(self.failures)
-
-
 def describe(r: Any) -> dict[str, Any]:
     """Every in-flight hash: {worker name: [{"url", "since"}]} (what the workers hold, for a look or a test)."""
     out: dict[str, Any] = {}
-    for name in sorted(_text(n) for n in r.smembers(NAMES)):
+    for name in sorted(as_text(n) for n in r.smembers(NAMES)):
         entries = []
         for raw in r.hvals(inflight_key(name)):
             try:
@@ -520,25 +210,3 @@ def describe(r: Any) -> dict[str, Any]:
         if entries:
             out[name] = entries
     return out
-
-
-class RedisDownMiddleware:
-    """The downloader middleware of the worker nearest the download (its ``process_exception`` is the
-    first called, before one that may itself fail on Redis): a request that fails before or during its download
-    because Redis is away (the shared politeness slot, the seen-set) is not the site's failure: it
-    goes back to its queue when it finishes (:meth:`ReliableScheduler.spoil`), instead of being
-    acknowledged as done and lost until the next run."""
-
-    def __init__(self, crawler: Any):
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> "RedisDownMiddleware":
-        return cls(crawler)
-
-    def process_exception(self, request: Any, exception: Exception) -> None:
-        if isinstance(exception, DOWN):
-            scheduler = getattr(getattr(self.crawler.engine, "_slot", None), "scheduler", None)
-            if isinstance(scheduler, ReliableScheduler):
-                scheduler.spoil(request, f"Redis was away before its download ({type(exception).__name__})")
-        return None

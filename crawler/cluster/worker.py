@@ -40,7 +40,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 
-from crawler.cluster import findings, inflight, reload
+from crawler.cluster import findings, inflight, reliable, reload
 from crawler.cluster.connect import ClusterSettings, client, scrapy_params
 from crawler.pipelines import ScanPipeline
 
@@ -63,8 +63,8 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
 
     return {
         **scrapy_params(cluster),
-        "SCHEDULER": "crawler.cluster.inflight.ReliableScheduler",
-        "SCHEDULER_QUEUE_CLASS": "crawler.cluster.inflight.ReliableQueue",
+        "SCHEDULER": "crawler.cluster.reliable.ReliableScheduler",
+        "SCHEDULER_QUEUE_CLASS": "crawler.cluster.reliable.ReliableQueue",
         "SCHEDULER_SERIALIZER": "crawler.cluster.redis_json",
         "SCHEDULER_PERSIST": True,
         "DUPEFILTER_CLASS": "crawler.cluster.queue.NoDupeFilter",
@@ -78,7 +78,7 @@ def worker_settings(cluster: ClusterSettings) -> dict[str, Any]:
                                    "crawler.cluster.workers.BusyMiddleware": 1,  # first: says "busy" at once
                                    "crawler.cluster.politeness.SharedSlotMiddleware": 950,  # the slot
                                    # its process_exception runs first: Redis away means re-queued
-                                   "crawler.cluster.inflight.RedisDownMiddleware": 960},
+                                   "crawler.cluster.reliable.RedisDownMiddleware": 960},
         "DUMPWATCH_INDEX_CHECK_SECONDS": cluster.index_check,
         "DUMPWATCH_METRICS": "%s:%d" % cluster.metrics if cluster.metrics else "",
     }
@@ -134,7 +134,7 @@ class StreamPipeline(ScanPipeline):
 
     def _store_failed(self, item: Any, exc: Exception) -> bool:
         if isinstance(exc, inflight.DOWN):  # Redis away (the shared seen-set): not done, back to the queue
-            self.crawler.signals.send_catch_log(signal=inflight.finding_unsent, item=item)
+            self.crawler.signals.send_catch_log(signal=reliable.finding_unsent, item=item)
         return super()._store_failed(item, exc)
 
     async def _process(self, item: Any, sha: str) -> bool:
@@ -181,7 +181,7 @@ class StreamPipeline(ScanPipeline):
             self._inc("dumpwatch/cluster/findings_unsent")
             log.error("finding of %s not sent after %d tries: its request goes back to the queue", item.url,
                       len(failed))
-            self.crawler.signals.send_catch_log(signal=inflight.finding_unsent, item=item)
+            self.crawler.signals.send_catch_log(signal=reliable.finding_unsent, item=item)
             raise
         if failed:
             self._inc("dumpwatch/cluster/send_retries", len(failed))

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from scrapy import Request
 
-from crawler.cluster import inflight
+from crawler.cluster import inflight, reliable
 from crawler.cluster.queue import NoDupeFilter
 from crawler.cluster.worker import queue_key
 
@@ -19,9 +19,9 @@ QUEUE = queue_key("pastes")
 NAME = "h:7:pastes"
 
 
-def _scheduler(r) -> inflight.ReliableScheduler:
-    sched = inflight.ReliableScheduler(server=r, persist=True)
-    sched.queue = inflight.ReliableQueue(r, SimpleNamespace(name="pastes", crawler=None), QUEUE)
+def _scheduler(r) -> reliable.ReliableScheduler:
+    sched = reliable.ReliableScheduler(server=r, persist=True)
+    sched.queue = reliable.ReliableQueue(r, SimpleNamespace(name="pastes", crawler=None), QUEUE)
     sched.df, sched.name = NoDupeFilter(), NAME
     return sched
 

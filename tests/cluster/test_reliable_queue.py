@@ -17,7 +17,7 @@ import pytest
 import redis
 from scrapy import Request
 
-from crawler.cluster import findings, inflight, workers
+from crawler.cluster import findings, inflight, reliable, workers
 from crawler.cluster.queue import NoDupeFilter
 from crawler.cluster.worker import queue_key
 from dumpwatch import clock, store
@@ -34,7 +34,7 @@ QUEUE = queue_key("pastes")
 # -- the queue's operations, atomic -----------------------------------------------------------------
 
 def _queue(rds):
-    return inflight.ReliableQueue(rds, SimpleNamespace(name="pastes", crawler=None), QUEUE)
+    return reliable.ReliableQueue(rds, SimpleNamespace(name="pastes", crawler=None), QUEUE)
 
 
 def _beat(rds, name: str, age: float) -> None:
@@ -127,8 +127,8 @@ def test_the_scheduler_defers_pushes_and_acks_in_order_while_redis_is_away(tmp_p
     server = RedisServer(tmp_path / "redis-aof", appendonly=True).start()
     try:
         r = server.client()
-        sched = inflight.ReliableScheduler(server=r, persist=True)
-        sched.queue = inflight.ReliableQueue(r, SimpleNamespace(name="pastes", crawler=None), QUEUE)
+        sched = reliable.ReliableScheduler(server=r, persist=True)
+        sched.queue = reliable.ReliableQueue(r, SimpleNamespace(name="pastes", crawler=None), QUEUE)
         sched.df, sched.name = NoDupeFilter(), "h:9:pastes"
         held = inflight.inflight_key("h:9:pastes")
         sched.enqueue_request(Request("http://127.0.0.1:1/archive"))
