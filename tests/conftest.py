@@ -10,6 +10,24 @@ import pytest
 from dumpwatch.devkit import synth
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` (`make test`): an `xdist_group` test's node id ends in `@GROUP`, so that
+    pytest-xdist sends a group's tests to one worker, one after the other. pytest-xdist 3.8 adds the
+    suffix by setting `item._nodeid`, which pytest 9.2 no longer reads (node ids became `NodeId`
+    objects): without this hook the groups are silently ignored. Same suffix, same rule (xdist's
+    `_split_scope` reads it); tests/test_xdist_group.py checks that a group stays on one worker."""
+    if not getattr(config.option, "loadgroup", False):  # set on the xdist workers under --dist loadgroup
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and item.nodeid.rfind("@") <= item.nodeid.rfind("]"):  # not already suffixed
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
 @pytest.fixture(scope="session")
 def people() -> list[dict[str, str]]:
     """600 synthetic patients: the enrolled leak of most tests."""

@@ -264,6 +264,7 @@ def test_a_worker_killed_mid_crawl_has_its_requests_taken_over_in_the_same_run(h
     assert "Traceback" not in said
 
 
+@pytest.mark.xdist_group("deployment")  # a 0.8 s page against a 1 s timeout: one deployment at a time
 def test_redis_stopped_while_requests_are_in_flight_loses_nothing(homes, paste_site, tmp_path):
     """Redis (AOF on) stopped while the worker holds the listing (its follow-up pushes fail), then
     again while it holds a repost (its finding's XADD fails): after each restart the writes are done,
