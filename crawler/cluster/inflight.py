@@ -181,18 +181,24 @@ def requeue_dead(r: Any, *, now: datetime | None = None, exclude: tuple[str, ...
     return done
 
 
-def held_by_dead(r: Any, source: str, heartbeats: list[dict[str, Any]]) -> int:
-    """Requests of ``source`` still in flight with crawls that are silent or gone (not yet re-queued).
+def held(r: Any, source: str, heartbeats: list[dict[str, Any]]) -> tuple[int, int]:
+    """Requests of ``source`` still in flight: (with live crawls, with crawls that are silent or gone).
 
-    The control node's ``runs`` job counts them as waiting, so a run is not closed while the
-    requests of a dead worker are on their way back to the queue (:func:`requeue_dead`).
+    The control node's ``runs`` job counts the first as in progress whatever the heartbeats say (a
+    request popped, then waiting for its politeness slot, is in flight before its crawl's
+    heartbeat says busy), and the second as waiting, so a run is not closed while the requests of
+    a dead worker are on their way back to the queue (:func:`requeue_dead`).
     """
     alive = {as_text(h["name"]) for h in heartbeats if not h["silent"]}
-    held = 0
+    live = dead = 0
     for name in (as_text(n) for n in r.smembers(NAMES)):
-        if name.split(":", 2)[-1] == source and name not in alive:
-            held += int(r.hlen(inflight_key(name)))
-    return held
+        if name.split(":", 2)[-1] == source:
+            n = int(r.hlen(inflight_key(name)))
+            if name in alive:
+                live += n
+            else:
+                dead += n
+    return live, dead
 
 
 def describe(r: Any) -> dict[str, Any]:

@@ -16,8 +16,9 @@ served by several workers, so here:
    once (:class:`crawler.cluster.workers.BusyMiddleware`). What a worker did while no run was open is
    kept and added to the next run;
 3. the control node's ``runs`` job (:func:`check_runs`, every few seconds) closes a run when the
-   source's queue is empty and every live worker of the source reports nothing in progress, at
-   two checks in a row: ``ok`` when listing pages were read and nothing was lost; ``partial``
+   source's queue is empty, every live worker of the source reports nothing in progress and no
+   request of the source is in flight (:mod:`crawler.cluster.inflight`: popped and not yet
+   acknowledged, whatever the heartbeats say), at two checks in a row: ``ok`` when listing pages were read and nothing was lost; ``partial``
    (a page lost, a listing failed, a worker that went silent during the run, a timeout after
    some work) or ``error`` (no listing read, no live worker for the source) with the failures said
    in ``close_reason`` and ``detail.failures``. Then the source's health is checked, as after a
@@ -216,12 +217,15 @@ def _forget(r: Any, info: Mapping[str, Any]) -> None:
 
 
 def check_runs(r: Any, db: Any, watches: dict[str, Watch], heartbeats: list[dict[str, Any]], *,
-               queue_length: Any, config: Any = None, failing_runs: int = 3,
+               queue_length: Any, in_flight: Any = None, config: Any = None, failing_runs: int = 3,
                now: float | None = None) -> RunsPass:
     """The ``runs`` job: close each open run that is done, timed out or without workers.
 
     ``heartbeats``: :func:`crawler.cluster.workers.read`; ``queue_length(source)``: requests
-    waiting in the source's queue; ``watches``: kept by the caller from one check to the next.
+    waiting in the source's queue; ``in_flight(source)``: (requests popped by live crawls and not
+    finished, requests held by dead ones): the first are in progress even when a heartbeat still
+    says idle, the second waiting (:func:`crawler.cluster.inflight.held`); ``watches``: kept by
+    the caller from one check to the next.
     """
     now = time.time() if now is None else now
     done = RunsPass()
@@ -235,8 +239,9 @@ def check_runs(r: Any, db: Any, watches: dict[str, Watch], heartbeats: list[dict
         mine = [h for h in heartbeats if h.get("source") == source]
         live = [h for h in mine if not h["silent"]]
         died = sorted(h["name"] for h in mine if h["silent"] and _stamp(h.get("heartbeat")) >= info["opened"] - 1)
-        waiting = int(queue_length(source))
-        busy = sum(int(h.get("in_progress") or 0) for h in live)
+        held_live, held_dead = in_flight(source) if in_flight is not None else (0, 0)
+        waiting = int(queue_length(source)) + held_dead
+        busy = max(sum(int(h.get("in_progress") or 0) for h in live), held_live)
         failures = [f"worker {name} went silent during the run (its requests in flight were re-queued for the others)"
                     for name in died]
         age = now - float(info["opened"])

@@ -121,7 +121,8 @@ class Control:
         db = open_db(self.home.db_path)
         try:
             with self._runs_lock:
-                done = runs.check_runs(r, db, self._watches, beats, queue_length=lambda s: r.zcard(queue_key(s)) + inflight.held_by_dead(r, s, beats),
+                done = runs.check_runs(r, db, self._watches, beats, queue_length=lambda s: r.zcard(queue_key(s)),
+                                       in_flight=lambda s: inflight.held(r, s, beats),
                                        config=self.config, failing_runs=self.crawl_config.defaults.failing_runs)
         finally:
             db.close()

@@ -349,3 +349,24 @@ def test_run_state_that_does_not_read_is_said_not_dropped(rds, caplog):
         assert runs.counters_of(rds, "r1") == {"pages": 3}
     assert "counter errors is not a number" in caplog.text
     assert runs._stamp("not a time") > time.time()  # newer than any run's opening
+
+
+def test_a_request_in_flight_keeps_the_run_open_though_the_heartbeat_says_idle(homes, paste_site, redis_url, rds):
+    """A worker pops a request, then waits for its politeness slot: its heartbeat still says idle
+    (it says busy once the request reaches the downloader), but the request is in its in-flight
+    hash. The run must not close as "no listing page was read" before the listing is fetched."""
+    from crawler.cluster import inflight
+    from dumpwatch.daemon.scheduler import Daemon
+
+    control = homes["control"]
+    _config(control, paste_site)
+    d = Daemon(control, control.load_config(), redis_url=redis_url)
+    d.crawls.crawl("pastes")
+    name = "idle:1:pastes"
+    _fake_worker(rds, name, age=0, in_progress=0)
+    assert inflight.pop(rds, "dumpwatch:requests:pastes", name, "e1") is not None  # the queue is empty now
+    for _ in range(3):
+        assert d.control.watch()["closed"] == {}
+    assert inflight.ack(rds, name, "e1")
+    d.control.watch()
+    assert d.control.watch()["closed"] == {"pastes": "error"}  # nothing counted: the fake worker read nothing
