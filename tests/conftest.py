@@ -19,7 +19,10 @@ def pytest_collection_modifyitems(config, items):
     `_split_scope` reads it); tests/test_xdist_group.py checks that a group stays on one worker."""
     if not getattr(config.option, "loadgroup", False):  # set on the xdist workers under --dist loadgroup
         return
-    from _pytest.nodeid import NodeId
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # a pytest before 9.2 reads xdist's own `_nodeid` suffix: nothing to do
+        return
 
     for item in items:
         names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
