@@ -102,8 +102,10 @@ class Listener:
         for cb in chosen:
             try:
                 cb()
-            except Exception:  # a crawl closing: its heartbeat goes on anyway
-                log.debug("wake-up of a crawl failed", exc_info=True)
+            except Exception as exc:  # a crawl closing: its engine's heartbeat still asks every 5 s
+                self.errors += 1
+                log.warning("wake-up of a crawl of %s failed (%s): it looks at its queue within 5 s anyway",
+                            source or "every source", type(exc).__name__)
 
     def _run(self, stopping: threading.Event) -> None:
         failures = 0
