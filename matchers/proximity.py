@@ -106,7 +106,15 @@ def find_anchors(text: str, lo: int = 0, hi: int | None = None) -> tuple[list[An
             e = ids.email_norm(m.group(0))
             if e:
                 out.append(Anchor("email", e, m.start(), m.end()))
-    for m in ids.NIR_IN_TEXT.finditer(text):
+    # Neither expression can match without its run of digits in the squeezed text (identifiers.py;
+    # the translation is one C pass, the expressions try most positions): a log's timestamps
+    # (10 digits) are read for phones only, prose for neither.
+    squeezed = ids.squeezed(text)
+    if ids.PHONE_RUN not in squeezed and ids.NIR_CORSICA_RUN not in squeezed:
+        out.sort(key=lambda a: a.start)
+        return out, shaped
+    nirs = ids.NIR_IN_TEXT.finditer(text) if ids.NIR_RUN in squeezed or ids.NIR_CORSICA_RUN in squeezed else ()
+    for m in nirs:
         raw = m.group(0)
         if m.group(7) and lo <= m.start() < hi:
             shaped += 1
@@ -115,7 +123,7 @@ def find_anchors(text: str, lo: int = 0, hi: int | None = None) -> tuple[list[An
             out.append(Anchor("nir", p[0], m.start(), m.end(), p[1]))
         elif p := ids.nir_without_stolen_key(m):
             out.append(Anchor("nir", p[0], m.start(), m.end(6), p[1]))
-    for m in ids.PHONE_IN_TEXT.finditer(text):
+    for m in ids.PHONE_IN_TEXT.finditer(text) if ids.PHONE_RUN in squeezed else ():
         p = ids.phone_nsn(m.group(0))
         if p:
             out.append(Anchor("phone", p, m.start(), m.end()))

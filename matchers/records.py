@@ -149,13 +149,6 @@ def split_keyed(row: Sequence[str] | dict, mapping: Mapping) -> list:
     return [{k: row[k]} for k in keyed] + ([rest] if rest else [])
 
 
-# The pre-filter's view of a text: ASCII digits as ``0``, the letters of a Corsican department
-# (``2A``/``2B``) as ``A``, and every separator a NIR or a phone may hold between its groups deleted
-# (ASCII white space, ``.``, ``-``, and every non-ASCII byte, which covers the other spaces).
-_DIGITS_AS_0 = bytes.maketrans(b"0123456789abB", b"0000000000AAA")
-_SEPARATORS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f.-" + bytes(range(0x80, 0x100))
-
-
 def may_hold_strong(text: str) -> bool:
     """Whether :func:`from_text` may find a strong identifier (NIR, email, phone) in ``text`` or in
     any line of it: False only when it cannot (a pre-filter run on a whole batch of records joined
@@ -167,12 +160,8 @@ def may_hold_strong(text: str) -> bool:
     C: a document of noise costs little more than reading it."""
     if "@" in text and ids.EMAIL_IN_TEXT.search(text):
         return True
-    try:  # every non-ASCII byte is deleted below: Latin-1 (a copy) gives what UTF-8 gives
-        data = text.encode("latin-1")
-    except UnicodeEncodeError:
-        data = text.encode("utf-8", "ignore")
-    squeezed = data.translate(_DIGITS_AS_0, _SEPARATORS)
-    return b"000000000" in squeezed or b"0A000000" in squeezed
+    squeezed = ids.squeezed(text)
+    return ids.PHONE_RUN in squeezed or ids.NIR_CORSICA_RUN in squeezed
 
 
 def from_text(text: str, *, health: bool = True) -> Fields:

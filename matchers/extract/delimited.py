@@ -14,6 +14,7 @@ Also the cell and header helpers the other table readers share: :func:`split_cel
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import itertools
@@ -140,9 +141,13 @@ def sniff_delimited(lines: list[str]) -> DelimitedGuess | None:
     if sum(1 for line in body if line.strip()) < 2:
         return None
     guesses: dict[str, tuple[float, DelimitedGuess]] = {}
+    joined = "".join(body)
+    # Without a quote (nor a line break, NUL or a giant cell) every line is one record split at
+    # each delimiter: one split per line gives every leading-line choice's records.
+    plain = not any(c in joined for c in '"\r\n\x00') and max(map(len, body)) < csv.field_size_limit()
     for delimiter in DELIMITERS:
         if any(delimiter in line for line in body[:SNIFF_LINES]):
-            guess = _consistent(body, delimiter)
+            guess = _consistent_plain(body, delimiter) if plain else _consistent(body, delimiter)
             if guess is not None:
                 guesses[delimiter] = guess
     if len(guesses) > 1:
@@ -171,6 +176,27 @@ def _consistent(body: list[str], delimiter: str) -> tuple[float, DelimitedGuess]
             quoted = any('"' in line for line in body)
             rows = tuple(tuple(r) for r in records[:20])
             return columns * share, DelimitedGuess(delimiter, leading, columns, quoted, rows)
+    return None
+
+
+def _consistent_plain(body: list[str], delimiter: str) -> tuple[float, DelimitedGuess] | None:
+    """:func:`_consistent` for a sample without quotes: ``csv.reader`` then reads each line as
+    ``line.split(delimiter)`` (an empty line as no record), so the column counts are taken once
+    and each choice of leading lines is a slice of them (tests/matchers/test_pages.py)."""
+    filled = [i for i, line in enumerate(body) if line]
+    widths = [body[i].count(delimiter) + 1 for i in filled]
+    for leading in range(min(MAX_LEADING + 1, len(body) - 1)):
+        if not body[leading].strip():
+            continue
+        first = bisect.bisect_left(filled, leading)
+        records = widths[first:]
+        if len(records) < 2:
+            return None
+        columns, freq = Counter(records).most_common(1)[0]
+        share = freq / len(records)
+        if columns >= 2 and share >= CONSISTENT and records[0] == columns:
+            rows = tuple(tuple(body[i].split(delimiter)) for i in filled[first:first + 20])
+            return columns * share, DelimitedGuess(delimiter, leading, columns, False, rows)
     return None
 
 

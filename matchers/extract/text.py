@@ -57,6 +57,8 @@ def split_lines(text: str) -> list[str]:
 
 
 def parse_kv(line: str) -> tuple[str, str] | None:
+    if ":" not in line and "=" not in line:
+        return None   # no separator: the expression cannot match (a scan of the line in C)
     match = _KV.match(line)
     if not match:
         return None
