@@ -56,14 +56,25 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+# :data:`_KV` without its value: ``(?P<value>.*?)\s*$`` tries the end of the line at each character
+# of the value (quadratic); on a line without a line break it is the rest of the line, stripped.
+_KV_HEAD = re.compile(_KV.pattern.split("\\s*(?P<value>")[0])
+
+
 def parse_kv(line: str) -> tuple[str, str] | None:
     if ":" not in line and "=" not in line:
         return None   # no separator: the expression cannot match (a scan of the line in C)
-    match = _KV.match(line)
-    if not match:
-        return None
+    if "\n" in line:
+        match = _KV.match(line)
+        if not match:
+            return None
+        value = match.group("value")
+    else:
+        match = _KV_HEAD.match(line)
+        if not match:
+            return None
+        value = line[match.end():].strip()
     key = match.group("key").strip()
-    value = match.group("value")
     if value.startswith("//") or len(key.split()) > 4:
         return None   # a URL (`http://…`) or a sentence with a colon
     return key, value
@@ -220,15 +231,19 @@ class Segmenter:
 
     # lookahead ---------------------------------------------------------------------------
     def peek(self, i: int = 0) -> _Line | None:
-        while len(self._buf) <= i:
+        buf = self._buf
+        if i < len(buf):
+            return buf[i]
+        while len(buf) <= i:
             nxt = next(self._it, None)
             if nxt is None:
                 return None
-            self._buf.append(_Line(nxt))
-        return self._buf[i]
+            buf.append(_Line(nxt))
+        return buf[i]
 
     def pop(self) -> _Line:
-        self.peek(0)
+        if not self._buf:
+            self.peek(0)
         self.consumed += 1
         return self._buf.popleft()
 
@@ -334,9 +349,13 @@ class Segmenter:
 
     # rows of each kind -------------------------------------------------------------------
     def _text_rows(self) -> Iterator[str]:
-        while self.peek(0) is not None:
-            yield self.pop().text
-            line = self.peek(0)
+        buf = self._buf
+        line = buf[0] if buf else self.peek(0)
+        while line is not None:
+            buf.popleft()
+            self.consumed += 1
+            yield line.text
+            line = buf[0] if buf else self.peek(0)
             if line is None or not (line.plain or self.detect(0)[0] == "text"):
                 return
 
