@@ -141,9 +141,14 @@ def enroll(home: Path, people_n: int, work: Path) -> None:
 
 
 def rev_of(code: Path) -> str:
+    """The checkout's commit (``+`` when its tracked files were changed since), or its folder's name."""
     rev = subprocess.run(["git", "-C", str(code), "log", "-1", "--format=%h"], capture_output=True,
                          text=True, check=False)
-    return (rev.stdout.strip() if rev.returncode == 0 else "") or code.name
+    if rev.returncode or not rev.stdout.strip():
+        return code.name
+    dirty = subprocess.run(["git", "-C", str(code), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return rev.stdout.strip() + ("+" if dirty else "")
 
 
 def main() -> None:
