@@ -336,15 +336,17 @@ def _text(src: TextSource, sample: str, complete: bool, source: str, ctx: Contex
         ensure_field_limit(limits.max_line_chars)
         yield from sql_tables(text_lines(src.open()[0], limits.max_line_chars), source, encoding)
         return
-    prefix = line_prefix(split_lines(sample))
+    lines = split_lines(sample)   # the sample's lines, split once
+    prefix = line_prefix(lines)
     if prefix is not None:   # a paste viewer's line numbers, a mail quote: read without them
-        sample = "\n".join(strip_prefix(split_lines(sample), prefix)) + "\n"
+        sample = "\n".join(strip_prefix(lines, prefix)) + "\n"
         src = _Stripped(src, prefix)
-    plan = document_plan(sample)
+        lines = split_lines(sample)
+    plan = document_plan(sample, lines)
     if plan == "blank" and complete:  # read in full, nothing in it: not an error
         return
     if plan == "delimited":
-        guess = sniff_delimited(split_lines(sample))
+        guess = sniff_delimited(lines)
         if guess is not None:
             yield from delimited_tables(src, guess, source, ctx)
             return

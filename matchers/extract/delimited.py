@@ -147,8 +147,9 @@ def sniff_delimited(lines: list[str]) -> DelimitedGuess | None:
     # Without a quote (nor a line break, NUL or a giant cell) every line is one record split at
     # each delimiter: one split per line gives every leading-line choice's records.
     plain = not any(c in joined for c in '"\r\n\x00') and max(map(len, body)) < csv.field_size_limit()
+    head = "\n".join(body[:SNIFF_LINES])   # a delimiter in any of its lines
     for delimiter in DELIMITERS:
-        if any(delimiter in line for line in body[:SNIFF_LINES]):
+        if delimiter in head:
             guess = _consistent_plain(body, delimiter) if plain else _consistent(body, delimiter)
             if guess is not None:
                 guesses[delimiter] = guess

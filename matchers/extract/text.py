@@ -460,9 +460,10 @@ class Segmenter:
                 yield Table(self._source, "text", None, iter([self.pop().text]), self._encoding)
 
 
-def document_plan(sample: str) -> str:
-    """``blank``, ``segment`` (key-value / combo / mixed text) or ``delimited`` for a sample."""
-    lines = split_lines(sample)
+def document_plan(sample: str, lines: list[str] | None = None) -> str:
+    """``blank``, ``segment`` (key-value / combo / mixed text) or ``delimited`` for a sample
+    (``lines``: its :func:`split_lines`, when the caller has them)."""
+    lines = split_lines(sample) if lines is None else lines
     filled = [line for line in lines if line.strip()]
     if not filled:
         return "blank"
