@@ -217,7 +217,9 @@ def postcode_norm(value: str) -> str | None:
 
 BLOOD_GROUP = re.compile(r"^\s*(?:groupe\s*)?(A|B|AB|O|0)\s*(?:rh)?\s*(\+|-|pos(?:itif)?|n[ée]g(?:atif)?)\s*$",
                          re.IGNORECASE)
-BLOOD_IN_TEXT = re.compile(r"(?=[ABO])(?<![\w+])(?:AB|A|B|O)\s?(?:\+|-|pos\b|n[ée]g\b)(?![\w+])")
+# The letter first, its look-behind after it: ``re`` then skips to the letters A, B, O in C (an
+# expression that starts with a look-behind tries every position), twice as fast; the same matches.
+BLOOD_IN_TEXT = re.compile(r"(?:A(?<![\w+]A)B?|B(?<![\w+]B)|O(?<![\w+]O))\s?(?:\+|-|pos\b|n[ée]g\b)(?![\w+])")
 
 
 # -- names -----------------------------------------------------------------------------------------
@@ -299,4 +301,8 @@ def health_terms(text: str) -> set[str]:
     (a block of 64 KiB of a log) is folded without :func:`fold`'s cache, which it would fill."""
     if not text:
         return set()
-    return set(_HEALTH_RE.findall(fold(text) if len(text) <= 256 else fold.__wrapped__(text)))
+    folded = fold(text) if len(text) <= 256 else fold.__wrapped__(text)
+    for term in HEALTH_TERMS:   # a term found at a word's start is found anywhere: C searches first
+        if term in folded:
+            return set(_HEALTH_RE.findall(folded))
+    return set()

@@ -1,8 +1,9 @@
 """The engine's cost per crawled page (issue 9, bench/bench_pages.py): each shortcut finds what the
 slower code found.
 
-- the medical words: a trie of the terms (``identifiers._HEALTH_RE``) finds what the alternation
-  of the terms found, on any folded text;
+- the medical words: a trie of the terms (``identifiers._HEALTH_RE``), asked only when a term is
+  in the folded text, finds what the alternation of the terms found; the blood groups' expression
+  with its letter first finds what it found;
 - ``sniff_delimited`` on a sample without quotes (one split per line) guesses what the
   ``csv.reader`` parses guessed;
 - ``parse_kv`` (the expression without its quadratic value part) reads what the whole expression read;
@@ -41,6 +42,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 # -- the reference versions (the code before the shortcuts) ---------------------------------------
 
+OLD_BLOOD = re.compile(r"(?=[ABO])(?<![\w+])(?:AB|A|B|O)\s?(?:\+|-|pos\b|n[ée]g\b)(?![\w+])")
 OLD_HEALTH = re.compile(r"(?=[" + "".join(sorted({t[0] for t in ids.HEALTH_TERMS})) + r"])\b(?:"
                         + "|".join(re.escape(t) for t in ids.HEALTH_TERMS) + r")")
 
@@ -88,6 +90,8 @@ def old_dataish(cell: str) -> bool:
 
 def undo_shortcuts(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ids, "_HEALTH_RE", OLD_HEALTH)
+    mp.setattr(ids, "BLOOD_IN_TEXT", OLD_BLOOD)
+    mp.setattr(ids, "health_terms", lambda text: set(OLD_HEALTH.findall(ids.fold.__wrapped__(text))) if text else set())
     mp.setattr(delim, "_consistent_plain", delim._consistent)
     mp.setattr(delim, "_dataish", old_dataish)
     mp.setattr(text_mod, "parse_kv", old_parse_kv)
@@ -107,6 +111,14 @@ _GLUE = st.sampled_from([" ", "", "-", ", ", "\n", "é", "1", "'", "  "])
 def test_the_trie_finds_what_the_alternation_found(parts):
     text = "".join(w + g for w, g in parts)
     assert ids.health_terms(text) == set(OLD_HEALTH.findall(ids.fold.__wrapped__(text)))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["A", "B", "AB", "O", "0", " ", "+", "-", "pos", "neg", "nég", "x", "_", "é", "\t",
+                                 "groupe ", "\n"]), max_size=10).map("".join), st.integers(0, 4), st.integers(0, 40))
+def test_the_blood_groups_letter_first_find_what_they_found(text, lo, hi):
+    assert ids.BLOOD_IN_TEXT.findall(text) == OLD_BLOOD.findall(text)
+    assert ids.BLOOD_IN_TEXT.findall(text, lo, hi) == OLD_BLOOD.findall(text, lo, hi)
 
 
 _CELL = st.text(alphabet=st.sampled_from("ab1 ;,\t|é-:"), max_size=12)
