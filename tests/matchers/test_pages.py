@@ -3,7 +3,7 @@ slower code found.
 
 - the medical words: a trie of the terms (``identifiers._HEALTH_RE``), asked only when a term is
   in the folded text, finds what the alternation of the terms found; the blood groups' expression
-  with its letter first finds what it found;
+  with its letter first, and the phones' with their first character first, find what they found;
 - ``sniff_delimited`` on a sample without quotes (one split per line) guesses what the
   ``csv.reader`` parses guessed;
 - ``parse_kv`` (the expression without its quadratic value part) reads what the whole expression read;
@@ -35,7 +35,7 @@ from dumpwatch.devkit import synth
 from matchers import identifiers as ids
 from matchers.enroll import enroll_stream
 from matchers.scan import Scanner
-from tests.matchers.test_prefilter import records
+from tests.matchers.test_prefilter import phones, records
 
 KEY = bytes(range(32, 64))
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -43,6 +43,10 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 # -- the reference versions (the code before the shortcuts) ---------------------------------------
 
 OLD_BLOOD = re.compile(r"(?=[ABO])(?<![\w+])(?:AB|A|B|O)\s?(?:\+|-|pos\b|n[ée]g\b)(?![\w+])")
+OLD_PHONE = re.compile(
+    r"(?=[0+])(?<![\w+*])(?:(?:\+|00)\s?(?:33|262|590|594|596|269)[\s.\-]?(?:\(0\)[\s.\-]?)?|0)"
+    r"[1-9](?:[\s.\-]?[0-9]{2}){4}(?!\w)"
+)
 OLD_HEALTH = re.compile(r"(?=[" + "".join(sorted({t[0] for t in ids.HEALTH_TERMS})) + r"])\b(?:"
                         + "|".join(re.escape(t) for t in ids.HEALTH_TERMS) + r")")
 
@@ -91,6 +95,7 @@ def old_dataish(cell: str) -> bool:
 def undo_shortcuts(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ids, "_HEALTH_RE", OLD_HEALTH)
     mp.setattr(ids, "BLOOD_IN_TEXT", OLD_BLOOD)
+    mp.setattr(ids, "PHONE_IN_TEXT", OLD_PHONE)
     mp.setattr(ids, "health_terms", lambda text: set(OLD_HEALTH.findall(ids.fold.__wrapped__(text))) if text else set())
     mp.setattr(delim, "_consistent_plain", delim._consistent)
     mp.setattr(delim, "_dataish", old_dataish)
@@ -119,6 +124,19 @@ def test_the_trie_finds_what_the_alternation_found(parts):
 def test_the_blood_groups_letter_first_find_what_they_found(text, lo, hi):
     assert ids.BLOOD_IN_TEXT.findall(text) == OLD_BLOOD.findall(text)
     assert ids.BLOOD_IN_TEXT.findall(text, lo, hi) == OLD_BLOOD.findall(text, lo, hi)
+
+
+_AROUND = st.sampled_from(["", " ", "a", "*", "+", "_", "1", "0", "é", "\n", "-", "("])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(["0", "00", "+", "33", "590", "6", "1", "12", "9", " ", ".", "-", "(0)", "a", "*", "_",
+                                 "\u00a0", "\n", "é"]), max_size=14).map("".join)
+       | st.tuples(_AROUND, phones(), _AROUND).map("".join), st.integers(0, 4))
+def test_the_phones_first_character_first_finds_what_it_found(text, lo):
+    assert [m.span() for m in ids.PHONE_IN_TEXT.finditer(text)] == [m.span() for m in OLD_PHONE.finditer(text)]
+    assert [m.span() for m in ids.PHONE_IN_TEXT.finditer(text, lo)] == [m.span() for m in OLD_PHONE.finditer(text, lo)]
+    assert bool(ids.PHONE_IN_TEXT.fullmatch(text)) == bool(OLD_PHONE.fullmatch(text))
 
 
 _CELL = st.text(alphabet=st.sampled_from("ab1 ;,\t|é-:"), max_size=12)
