@@ -1,8 +1,8 @@
 """The engine's cost per crawled page (issue 9, bench/bench_pages.py): each shortcut finds what the
 slower code found.
 
-- the medical words: a trie of the terms (``identifiers._HEALTH_RE``), asked only when a term is
-  in the folded text, finds what the alternation of the terms found; the blood groups' expression
+- the medical words: a trie of the terms (``identifiers._HEALTH_RE``) finds what the alternation
+  of the terms found, on any folded text; the blood groups' expression
   with its letter first, and the phones' with their first character first, find what they found;
 - ``sniff_delimited`` on a sample without quotes (one split per line) guesses what the
   ``csv.reader`` parses guessed;
