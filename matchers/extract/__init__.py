@@ -91,15 +91,9 @@ from matchers.extract.model import (
     Limits,
     Table,
 )
+from matchers.extract.prefixes import PrefixStripped, line_prefix, strip_prefix
 from matchers.extract.sqldump import looks_sql, sql_tables
-from matchers.extract.text import (
-    PrefixStripped,
-    Segmenter,
-    document_plan,
-    line_prefix,
-    split_lines,
-    strip_prefix,
-)
+from matchers.extract.text import Segmenter, document_plan, split_lines
 from matchers.extract.xlsx import is_workbook, xlsx_tables
 
 __all__ = [
@@ -281,7 +275,7 @@ def _leaf(raw: SafeReader, head: bytes, name: str, ctx: Context, depth: int = 0)
 
 
 class _Stripped(TextSource):
-    """A text source whose lines lose a prefix (:func:`matchers.extract.text.line_prefix`)."""
+    """A text source whose lines lose a prefix (:func:`matchers.extract.prefixes.line_prefix`)."""
 
     def __init__(self, src: TextSource, prefix):
         super().__init__(encoding=src.encoding)
