@@ -62,6 +62,60 @@ class BareSpider(scrapy.Spider):
         return None
 
 
+# -- ``--engine free``: the full pipeline with an engine that costs nothing --------------------------
+# Each document still goes to the scan worker (its bytes cross the pipe, its SHA-256 is taken, the
+# seen-set and the store are written), but the worker scans a one-line text instead of the body: what
+# the crawl costs outside the engine, the floor a faster engine tends to.
+FREE_BODY = b"nothing to see here\n"
+
+
+class FreeScanner:
+    """A scanner that scans :data:`FREE_BODY` whatever the document (its verdict is ``none``)."""
+
+    def __init__(self, scanner: Any):
+        self.scanner = scanner
+
+    def scan_bytes(self, body: bytes, name: str, sha256: str) -> Any:
+        return self.scanner.scan_bytes(FREE_BODY, name, sha256=sha256)
+
+
+def _free_worker_init(spec: Any) -> None:
+    from crawler import scanworker
+
+    scanworker._worker_init(spec)
+    scanworker._worker_scanner = FreeScanner(scanworker._worker_scanner)
+
+
+def free_engine_pipeline() -> type:
+    """``crawler.pipelines.ScanPipeline`` with a :class:`FreeScanner` in its worker."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from crawler import pipelines, scanworker
+
+    class FreeScanWorker(scanworker.ScanWorker):
+        def __init__(self, spec: Any, processes: int):
+            super().__init__(spec, processes)
+            self.scanner = FreeScanner(self.scanner)
+
+        def _executor(self) -> Any:
+            if self.processes <= 0:
+                return super()._executor()
+            return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_free_worker_init, initargs=(self.spec,))
+
+    class FreeEnginePipeline(pipelines.ScanPipeline):
+        worker_class = FreeScanWorker
+
+    return FreeEnginePipeline
+
+
+def __getattr__(name: str) -> Any:  # ITEM_PIPELINES names a class: made on first use, in the crawl process
+    if name == "FreeEnginePipeline":
+        return free_engine_pipeline()
+    raise AttributeError(name)
+
+
 POST_BYTES, PASTE_BYTES, FILE_BYTES = 5_000, 200_000, 20_000_000
 
 
@@ -172,6 +226,25 @@ COMMON = ["-s", "LOG_LEVEL=INFO", "-s", f"CONCURRENT_REQUESTS={CONCURRENCY}", "-
           "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={CONCURRENCY}", "-s", "CLOSESPIDER_PAGECOUNT=0"]
 
 
+# ``python -c PROFILED FILE crawl …``: ``scrapy crawl …`` under cProfile with the main thread's CPU
+# clock (the reactor thread's own work; the threads that feed the scan worker are not in it).
+PROFILED = (
+    "import cProfile, runpy, sys, time\n"
+    "out = sys.argv[1]\n"
+    "sys.argv = ['scrapy', *sys.argv[2:]]\n"
+    "profile = cProfile.Profile(time.thread_time)\n"
+    "profile.enable()\n"
+    "try:\n"
+    "    runpy.run_module('scrapy', run_name='__main__', alter_sys=True)\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code\n"
+    "else:\n"
+    "    code = 0\n"
+    "profile.disable()\n"
+    "profile.dump_stats(out)\n"
+    "sys.exit(code)\n")
+
+
 def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -185,7 +258,13 @@ def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
         raise SystemExit(f"crawl failed ({proc.returncode}): {proc.stderr[-2000:]}\n{text[-2000:]}")
     elapsed = float(re.search(r"'elapsed_time_seconds': ([0-9.]+)", text).group(1))
     pages = int(re.search(r"'downloader/response_count': (\d+)", text).group(1))
-    return {"wall": wall, "elapsed": elapsed, "pages": pages, "cpu": cpu}
+    out = {"wall": wall, "elapsed": elapsed, "pages": pages, "cpu": cpu}
+    # the full crawl says its own split (crawler.pipelines.cpu_stats): the reactor process, the scan workers
+    for key in ("crawl_process", "scan_workers"):
+        found = re.search(rf"'dumpwatch/cpu/{key}_s': ([0-9.]+)", text)
+        if found:
+            out[key] = float(found.group(1))
+    return out
 
 
 def main() -> None:
@@ -194,6 +273,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--scan-processes", type=int, default=1, help="DUMPWATCH_SCAN_PROCESSES of the full crawl")
     ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost page)")
+    ap.add_argument("--py-spy", metavar="FILE", help="profile the first full crawl with py-spy (raw format, only threads holding the GIL, "
+                    "every process, 100 Hz) into FILE; its times are then not comparable")
+    ap.add_argument("--cprofile", metavar="FILE", help="profile the reactor thread of the first full crawl "
+                    "with cProfile (thread CPU time) into FILE (pstats), the bare crawl's into FILE.bare")
+    ap.add_argument("--engine", choices=("real", "free"), default="real",
+                    help="free: the full crawl's worker scans a one-line text instead of each body (the cost "
+                    "of the crawl outside the engine); its findings are then 0")
     ap.add_argument("--sizes", choices=("small", "realistic"), default="small",
                     help="noise pages: small pastes (~1 KB), or 5 KB posts, 200 KB pastes and a few 20 MB files")
     args = ap.parse_args()
@@ -222,14 +308,22 @@ def main() -> None:
         env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
         results: dict[str, list[dict[str, float]]] = {"bare": [], "full": []}
         findings = 0
+        engine = ([] if args.engine == "real" else
+                  ["-s", 'ITEM_PIPELINES={"bench.bench_crawl.FreeEnginePipeline": 300}'])
         for r in range(args.rounds):
-            bare = run([sys.executable, "-m", "scrapy", "runspider", str(Path(__file__).resolve()),
+            bare_launch = (["-c", PROFILED, str(Path(args.cprofile).resolve()) + ".bare"] if args.cprofile and r == 0
+                           else ["-m", "scrapy"])
+            bare = run([sys.executable, *bare_launch, "runspider", str(Path(__file__).resolve()),
                         "-a", f"listing={base}/api/recent.json", *COMMON], env, work / f"bare-{r}.log")
             results["bare"].append(bare)
             home = work / f"home-{r}"
             shutil.copytree(template_home, home)
-            full = run([sys.executable, "-m", "scrapy", "crawl", "paste-api", "-a", "source=bench", *COMMON,
-                        "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}"],
+            spy = ([str(Path(sys.executable).parent / "py-spy"), "record", "-r", "100", "--gil", "--subprocesses", "-f", "raw",
+                    "-o", args.py_spy, "--"] if args.py_spy and r == 0 else [])
+            launch = (["-c", PROFILED, str(Path(args.cprofile).resolve())] if args.cprofile and r == 0
+                      else ["-m", "scrapy"])
+            full = run([*spy, sys.executable, *launch, "crawl", "paste-api", "-a", "source=bench", *COMMON,
+                        "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}", *engine],
                        {**env, "DUMPWATCH_HOME": str(home)}, work / f"full-{r}.log")
             results["full"].append(full)
             findings = finding_counts(open_db(home / "dumpwatch.db")).get("repost", 0)
@@ -242,6 +336,7 @@ def main() -> None:
             "sizes": args.sizes,
             "megabytes": round(sum(map(len, pages.values())) / 1e6, 1),
             "scan_processes": args.scan_processes,
+            "engine": args.engine,
             "reposts": reposts,
             "repost_findings": findings,
             "bare_pages_per_s": round(best["bare"]["pages"] / best["bare"]["elapsed"], 1),
@@ -253,6 +348,15 @@ def main() -> None:
             "full_wall_s": round(best["full"]["wall"], 2),
             "bare_crawler_cpu_s": round(best["bare"]["cpu"], 2),
             "full_crawler_cpu_s": round(best["full"]["cpu"], 2),
+            # the full crawl's CPU, split: its reactor process (Scrapy, the pipeline, the seen-set,
+            # the store, sending bodies) and its scan workers (start-up, index loading, the engine)
+            "full_reactor_cpu_s": best["full"].get("crawl_process"),
+            "full_workers_cpu_s": best["full"].get("scan_workers"),
+            "ratio_cpu_full_over_bare": round(best["full"]["cpu"] / best["bare"]["cpu"], 2),
+            "ratio_cpu_reactor_over_bare": (round(best["full"]["crawl_process"] / best["bare"]["cpu"], 2)
+                                            if "crawl_process" in best["full"] else None),
+            "rounds": {k: [{m: round(x[m], 2) for m in ("elapsed", "wall", "cpu", "crawl_process", "scan_workers")
+                            if m in x} for x in v] for k, v in results.items()},
         }
         print(json.dumps(out, indent=1))
     finally:
