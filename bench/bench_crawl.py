@@ -260,7 +260,7 @@ def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     pages = int(re.search(r"'downloader/response_count': (\d+)", text).group(1))
     out = {"wall": wall, "elapsed": elapsed, "pages": pages, "cpu": cpu}
     # the full crawl says its own split (crawler.pipelines.cpu_stats): the reactor process, the scan workers
-    for key in ("crawl_process", "scan_workers"):
+    for key in ("crawl_process", "scan_workers", "engine"):
         found = re.search(rf"'dumpwatch/cpu/{key}_s': ([0-9.]+)", text)
         if found:
             out[key] = float(found.group(1))
@@ -352,10 +352,11 @@ def main() -> None:
             # the store, sending bodies) and its scan workers (start-up, index loading, the engine)
             "full_reactor_cpu_s": best["full"].get("crawl_process"),
             "full_workers_cpu_s": best["full"].get("scan_workers"),
+            "full_engine_cpu_s": best["full"].get("engine"),  # the engine's calls only, in the workers
             "ratio_cpu_full_over_bare": round(best["full"]["cpu"] / best["bare"]["cpu"], 2),
             "ratio_cpu_reactor_over_bare": (round(best["full"]["crawl_process"] / best["bare"]["cpu"], 2)
                                             if "crawl_process" in best["full"] else None),
-            "rounds": {k: [{m: round(x[m], 2) for m in ("elapsed", "wall", "cpu", "crawl_process", "scan_workers")
+            "rounds": {k: [{m: round(x[m], 2) for m in ("elapsed", "wall", "cpu", "crawl_process", "scan_workers", "engine")
                             if m in x} for x in v] for k, v in results.items()},
         }
         print(json.dumps(out, indent=1))
