@@ -280,6 +280,8 @@ def main() -> None:
     ap.add_argument("--engine", choices=("real", "free"), default="real",
                     help="free: the full crawl's worker scans a one-line text instead of each body (the cost "
                     "of the crawl outside the engine); its findings are then 0")
+    ap.add_argument("--full-setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Scrapy setting for the full crawl only (repeatable), e.g. CONCURRENT_ITEMS=16")
     ap.add_argument("--sizes", choices=("small", "realistic"), default="small",
                     help="noise pages: small pastes (~1 KB), or 5 KB posts, 200 KB pastes and a few 20 MB files")
     args = ap.parse_args()
@@ -323,7 +325,8 @@ def main() -> None:
             launch = (["-c", PROFILED, str(Path(args.cprofile).resolve())] if args.cprofile and r == 0
                       else ["-m", "scrapy"])
             full = run([*spy, sys.executable, *launch, "crawl", "paste-api", "-a", "source=bench", *COMMON,
-                        "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}", *engine],
+                        "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}", *engine,
+                        *[a for setting in args.full_setting for a in ("-s", setting)]],
                        {**env, "DUMPWATCH_HOME": str(home)}, work / f"full-{r}.log")
             results["full"].append(full)
             findings = finding_counts(open_db(home / "dumpwatch.db")).get("repost", 0)
@@ -337,6 +340,7 @@ def main() -> None:
             "megabytes": round(sum(map(len, pages.values())) / 1e6, 1),
             "scan_processes": args.scan_processes,
             "engine": args.engine,
+            "full_settings": args.full_setting,
             "reposts": reposts,
             "repost_findings": findings,
             "bare_pages_per_s": round(best["bare"]["pages"] / best["bare"]["elapsed"], 1),
