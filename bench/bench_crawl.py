@@ -79,11 +79,22 @@ class FreeScanner:
         return self.scanner.scan_bytes(FREE_BODY, name, sha256=sha256)
 
 
-def _free_worker_init(spec: Any) -> None:
-    from crawler import scanworker
+def _worker_module() -> Any:
+    """Where the scan worker lives: ``crawler.scanworker``, or ``crawler.pipelines`` in revisions
+    before it (so that ``--engine free`` also measures an earlier revision, for a comparison)."""
+    try:
+        from crawler import scanworker
+    except ImportError:
+        from crawler import pipelines
 
-    scanworker._worker_init(spec)
-    scanworker._worker_scanner = FreeScanner(scanworker._worker_scanner)
+        return pipelines
+    return scanworker
+
+
+def _free_worker_init(spec: Any) -> None:
+    module = _worker_module()
+    module._worker_init(spec)
+    module._worker_scanner = FreeScanner(module._worker_scanner)
 
 
 def free_engine_pipeline() -> type:
@@ -91,9 +102,9 @@ def free_engine_pipeline() -> type:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from crawler import pipelines, scanworker
+    from crawler import pipelines
 
-    class FreeScanWorker(scanworker.ScanWorker):
+    class FreeScanWorker(_worker_module().ScanWorker):  # type: ignore[misc,name-defined]
         def __init__(self, spec: Any, processes: int):
             super().__init__(spec, processes)
             self.scanner = FreeScanner(self.scanner)
@@ -106,6 +117,18 @@ def free_engine_pipeline() -> type:
 
     class FreeEnginePipeline(pipelines.ScanPipeline):
         worker_class = FreeScanWorker
+
+        @classmethod
+        def from_crawler(cls, crawler: Any) -> Any:
+            if hasattr(pipelines.ScanPipeline, "worker_class"):
+                return super().from_crawler(crawler)
+            # an earlier revision: its from_crawler, with this worker
+            from crawler.state import state_of
+
+            state = state_of(crawler)
+            threshold = crawler.settings.get("DUMPWATCH_REPOST_THRESHOLD")
+            spec = pipelines.scanner_spec(state, int(threshold) if threshold else None)
+            return cls(crawler, state, FreeScanWorker(spec, crawler.settings.getint("DUMPWATCH_SCAN_PROCESSES", 1)))
 
     return FreeEnginePipeline
 
