@@ -9,9 +9,10 @@ crawler/scanworker.py) so that downloads go on while a document is scanned, on a
 worker is started with the crawl, so its start-up overlaps the first downloads. The database is
 only touched from the reactor thread. When the crawl closes, its stats say where its CPU went
 (``dumpwatch/cpu/crawl_process_s``, ``scan_workers_s``, ``engine_s``: :func:`cpu_stats`).
-``dumpwatch scan`` and the crawler share the engine entry point (:meth:`matchers.scan.Scanner.scan_bytes`), so a crawled document gets exactly
-the verdict the same bytes get from the command line. A document is hashed once, here (the seen-set
-needs its SHA-256 before the scan); the engine is given that hash and puts it in the finding.
+``dumpwatch scan`` and the crawler share the engine entry point
+(:meth:`matchers.scan.Scanner.scan_bytes`), so a crawled document gets exactly the verdict the same
+bytes get from the command line. A document is hashed once, here (the seen-set needs its SHA-256
+before the scan); the engine is given that hash and puts it in the finding.
 """
 
 from __future__ import annotations
