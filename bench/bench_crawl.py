@@ -62,83 +62,6 @@ class BareSpider(scrapy.Spider):
         return None
 
 
-# -- ``--engine free``: the full pipeline with an engine that costs nothing --------------------------
-# Each document still goes to the scan worker (its bytes cross the pipe, its SHA-256 is taken, the
-# seen-set and the store are written), but the worker scans a one-line text instead of the body: what
-# the crawl costs outside the engine, the floor a faster engine tends to.
-FREE_BODY = b"nothing to see here\n"
-
-
-class FreeScanner:
-    """A scanner that scans :data:`FREE_BODY` whatever the document (its verdict is ``none``)."""
-
-    def __init__(self, scanner: Any):
-        self.scanner = scanner
-
-    def scan_bytes(self, body: bytes, name: str, sha256: str) -> Any:
-        return self.scanner.scan_bytes(FREE_BODY, name, sha256=sha256)
-
-
-def _worker_module() -> Any:
-    """Where the scan worker lives: ``crawler.scanworker``, or ``crawler.pipelines`` in revisions
-    before it (so that ``--engine free`` also measures an earlier revision, for a comparison)."""
-    try:
-        from crawler import scanworker
-    except ImportError:
-        from crawler import pipelines
-
-        return pipelines
-    return scanworker
-
-
-def _free_worker_init(spec: Any) -> None:
-    module = _worker_module()
-    module._worker_init(spec)
-    module._worker_scanner = FreeScanner(module._worker_scanner)
-
-
-def free_engine_pipeline() -> type:
-    """``crawler.pipelines.ScanPipeline`` with a :class:`FreeScanner` in its worker."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from crawler import pipelines
-
-    class FreeScanWorker(_worker_module().ScanWorker):  # type: ignore[misc,name-defined]
-        def __init__(self, spec: Any, processes: int):
-            super().__init__(spec, processes)
-            self.scanner = FreeScanner(self.scanner)
-
-        def _executor(self) -> Any:
-            if self.processes <= 0:
-                return super()._executor()
-            return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_free_worker_init, initargs=(self.spec,))
-
-    class FreeEnginePipeline(pipelines.ScanPipeline):
-        worker_class = FreeScanWorker
-
-        @classmethod
-        def from_crawler(cls, crawler: Any) -> Any:
-            if hasattr(pipelines.ScanPipeline, "worker_class"):
-                return super().from_crawler(crawler)
-            # an earlier revision: its from_crawler, with this worker
-            from crawler.state import state_of
-
-            state = state_of(crawler)
-            threshold = crawler.settings.get("DUMPWATCH_REPOST_THRESHOLD")
-            spec = pipelines.scanner_spec(state, int(threshold) if threshold else None)
-            return cls(crawler, state, FreeScanWorker(spec, crawler.settings.getint("DUMPWATCH_SCAN_PROCESSES", 1)))
-
-    return FreeEnginePipeline
-
-
-def __getattr__(name: str) -> Any:  # ITEM_PIPELINES names a class: made on first use, in the crawl process
-    if name == "FreeEnginePipeline":
-        return free_engine_pipeline()
-    raise AttributeError(name)
-
-
 POST_BYTES, PASTE_BYTES, FILE_BYTES = 5_000, 200_000, 20_000_000
 
 
@@ -301,7 +224,7 @@ def main() -> None:
     ap.add_argument("--cprofile", metavar="FILE", help="profile the reactor thread of the first full crawl "
                     "with cProfile (thread CPU time) into FILE (pstats), the bare crawl's into FILE.bare")
     ap.add_argument("--engine", choices=("real", "free"), default="real",
-                    help="free: the full crawl's worker scans a one-line text instead of each body (the cost "
+                    help="free: the full crawl's worker scans a one-line text instead of each body (bench/freeengine.py: the cost "
                     "of the crawl outside the engine); its findings are then 0")
     ap.add_argument("--full-setting", action="append", default=[], metavar="NAME=VALUE",
                     help="a Scrapy setting for the full crawl only (repeatable), e.g. CONCURRENT_ITEMS=16")
@@ -334,7 +257,7 @@ def main() -> None:
         results: dict[str, list[dict[str, float]]] = {"bare": [], "full": []}
         findings = 0
         engine = ([] if args.engine == "real" else
-                  ["-s", 'ITEM_PIPELINES={"bench.bench_crawl.FreeEnginePipeline": 300}'])
+                  ["-s", 'ITEM_PIPELINES={"bench.freeengine.FreeEnginePipeline": 300}'])
         for r in range(args.rounds):
             bare_launch = (["-c", PROFILED, str(Path(args.cprofile).resolve()) + ".bare"] if args.cprofile and r == 0
                            else ["-m", "scrapy"])
