@@ -191,6 +191,9 @@ PROFILED = (
     "sys.exit(code)\n")
 
 
+SPLIT = ("crawl_process", "scan_workers", "engine")  # the full crawl's CPU split, from its stats
+
+
 def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -206,7 +209,7 @@ def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     pages = int(re.search(r"'downloader/response_count': (\d+)", text).group(1))
     out = {"wall": wall, "elapsed": elapsed, "pages": pages, "cpu": cpu}
     # the full crawl says its own split (crawler.pipelines.cpu_stats): the reactor process, the scan workers
-    for key in ("crawl_process", "scan_workers", "engine"):
+    for key in SPLIT:
         found = re.search(rf"'dumpwatch/cpu/{key}_s': ([0-9.]+)", text)
         if found:
             out[key] = float(found.group(1))
@@ -219,13 +222,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--scan-processes", type=int, default=1, help="DUMPWATCH_SCAN_PROCESSES of the full crawl")
     ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost page)")
-    ap.add_argument("--py-spy", metavar="FILE", help="profile the first full crawl with py-spy (raw format, only threads holding the GIL, "
-                    "every process, 100 Hz) into FILE; its times are then not comparable")
+    ap.add_argument("--py-spy", metavar="FILE", help="profile the first full crawl with py-spy (raw format, only "
+                    "threads holding the GIL, every process, 100 Hz) into FILE; its times are then not comparable")
     ap.add_argument("--cprofile", metavar="FILE", help="profile the reactor thread of the first full crawl "
                     "with cProfile (thread CPU time) into FILE (pstats), the bare crawl's into FILE.bare")
     ap.add_argument("--engine", choices=("real", "free"), default="real",
-                    help="free: the full crawl's worker scans a one-line text instead of each body (bench/freeengine.py: the cost "
-                    "of the crawl outside the engine); its findings are then 0")
+                    help="free: the full crawl's worker scans a one-line text instead of each body "
+                    "(bench/freeengine.py: the cost of the crawl outside the engine); its findings are then 0")
     ap.add_argument("--full-setting", action="append", default=[], metavar="NAME=VALUE",
                     help="a Scrapy setting for the full crawl only (repeatable), e.g. CONCURRENT_ITEMS=16")
     ap.add_argument("--sizes", choices=("small", "realistic"), default="small",
@@ -266,8 +269,8 @@ def main() -> None:
             results["bare"].append(bare)
             home = work / f"home-{r}"
             shutil.copytree(template_home, home)
-            spy = ([str(Path(sys.executable).parent / "py-spy"), "record", "-r", "100", "--gil", "--subprocesses", "-f", "raw",
-                    "-o", args.py_spy, "--"] if args.py_spy and r == 0 else [])
+            spy = ([str(Path(sys.executable).parent / "py-spy"), "record", "-r", "100", "--gil", "--subprocesses",
+                    "-f", "raw", "-o", args.py_spy, "--"] if args.py_spy and r == 0 else [])
             launch = (["-c", PROFILED, str(Path(args.cprofile).resolve())] if args.cprofile and r == 0
                       else ["-m", "scrapy"])
             full = run([*spy, sys.executable, *launch, "crawl", "paste-api", "-a", "source=bench", *COMMON,
@@ -306,8 +309,8 @@ def main() -> None:
             "ratio_cpu_full_over_bare": round(best["full"]["cpu"] / best["bare"]["cpu"], 2),
             "ratio_cpu_reactor_over_bare": (round(best["full"]["crawl_process"] / best["bare"]["cpu"], 2)
                                             if "crawl_process" in best["full"] else None),
-            "rounds": {k: [{m: round(x[m], 2) for m in ("elapsed", "wall", "cpu", "crawl_process", "scan_workers", "engine")
-                            if m in x} for x in v] for k, v in results.items()},
+            "rounds": {k: [{m: round(x[m], 2) for m in ("elapsed", "wall", "cpu", *SPLIT) if m in x} for x in v]
+                       for k, v in results.items()},
         }
         print(json.dumps(out, indent=1))
     finally:
