@@ -14,10 +14,14 @@ each (Scrapy's own elapsed time of the crawl, start-up excluded) and the ratio f
 round of each is kept. The noise pages are small pastes (about 1 KB) by default; with ``--sizes
 realistic`` they are what paste sites and forums serve: 5 KB posts, one page in seven a 200 KB paste
 (code, logs, a few CSV lines, chatter) and one in a thousand (at least two) a 20 MB file (a CSV of
-product rows, or another breach's customer export). Run from the repo root::
+product rows, or another breach's customer export). The full crawl's CPU is also given split (its
+stats, ``crawler.pipelines.cpu_stats``): its reactor process, its scan workers, the engine's calls;
+``--engine free`` runs it with an engine that costs nothing (``bench/freeengine.py``), the cost of
+the crawl outside the engine; ``--cprofile`` and ``--py-spy`` profile it. Run from the repo root::
 
     .venv/bin/python bench/bench_crawl.py --pages 5000 --rounds 2
     .venv/bin/python bench/bench_crawl.py --pages 1000 --sizes realistic --rounds 3
+    .venv/bin/python bench/bench_crawl.py --pages 1000 --sizes realistic --rounds 3 --engine free
 """
 
 from __future__ import annotations
