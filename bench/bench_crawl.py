@@ -14,10 +14,14 @@ each (Scrapy's own elapsed time of the crawl, start-up excluded) and the ratio f
 round of each is kept. The noise pages are small pastes (about 1 KB) by default; with ``--sizes
 realistic`` they are what paste sites and forums serve: 5 KB posts, one page in seven a 200 KB paste
 (code, logs, a few CSV lines, chatter) and one in a thousand (at least two) a 20 MB file (a CSV of
-product rows, or another breach's customer export). Run from the repo root::
+product rows, or another breach's customer export). The full crawl's CPU is also given split (its
+stats, ``crawler.pipelines.cpu_stats``): its reactor process, its scan workers, the engine's calls;
+``--engine free`` runs it with an engine that costs nothing (``bench/freeengine.py``), the cost of
+the crawl outside the engine; ``--cprofile`` and ``--py-spy`` profile it. Run from the repo root::
 
     .venv/bin/python bench/bench_crawl.py --pages 5000 --rounds 2
     .venv/bin/python bench/bench_crawl.py --pages 1000 --sizes realistic --rounds 3
+    .venv/bin/python bench/bench_crawl.py --pages 1000 --sizes realistic --rounds 3 --engine free
 """
 
 from __future__ import annotations
@@ -172,6 +176,28 @@ COMMON = ["-s", "LOG_LEVEL=INFO", "-s", f"CONCURRENT_REQUESTS={CONCURRENCY}", "-
           "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={CONCURRENCY}", "-s", "CLOSESPIDER_PAGECOUNT=0"]
 
 
+# ``python -c PROFILED FILE crawl …``: ``scrapy crawl …`` under cProfile with the main thread's CPU
+# clock (the reactor thread's own work; the threads that feed the scan worker are not in it).
+PROFILED = (
+    "import cProfile, runpy, sys, time\n"
+    "out = sys.argv[1]\n"
+    "sys.argv = ['scrapy', *sys.argv[2:]]\n"
+    "profile = cProfile.Profile(time.thread_time)\n"
+    "profile.enable()\n"
+    "try:\n"
+    "    runpy.run_module('scrapy', run_name='__main__', alter_sys=True)\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code\n"
+    "else:\n"
+    "    code = 0\n"
+    "profile.disable()\n"
+    "profile.dump_stats(out)\n"
+    "sys.exit(code)\n")
+
+
+SPLIT = ("crawl_process", "scan_workers", "engine")  # the full crawl's CPU split, from its stats
+
+
 def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -185,7 +211,13 @@ def run(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
         raise SystemExit(f"crawl failed ({proc.returncode}): {proc.stderr[-2000:]}\n{text[-2000:]}")
     elapsed = float(re.search(r"'elapsed_time_seconds': ([0-9.]+)", text).group(1))
     pages = int(re.search(r"'downloader/response_count': (\d+)", text).group(1))
-    return {"wall": wall, "elapsed": elapsed, "pages": pages, "cpu": cpu}
+    out = {"wall": wall, "elapsed": elapsed, "pages": pages, "cpu": cpu}
+    # the full crawl says its own split (crawler.pipelines.cpu_stats): the reactor process, the scan workers
+    for key in SPLIT:
+        found = re.search(rf"'dumpwatch/cpu/{key}_s': ([0-9.]+)", text)
+        if found:
+            out[key] = float(found.group(1))
+    return out
 
 
 def main() -> None:
@@ -194,6 +226,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--scan-processes", type=int, default=1, help="DUMPWATCH_SCAN_PROCESSES of the full crawl")
     ap.add_argument("--people", type=int, default=5000, help="enrolled synthetic people (20 per repost page)")
+    ap.add_argument("--py-spy", metavar="FILE", help="profile the first full crawl with py-spy (raw format, only "
+                    "threads holding the GIL, every process, 100 Hz) into FILE; its times are then not comparable")
+    ap.add_argument("--cprofile", metavar="FILE", help="profile the reactor thread of the first full crawl "
+                    "with cProfile (thread CPU time) into FILE (pstats), the bare crawl's into FILE.bare")
+    ap.add_argument("--engine", choices=("real", "free"), default="real",
+                    help="free: the full crawl's worker scans a one-line text instead of each body "
+                    "(bench/freeengine.py: the cost of the crawl outside the engine); its findings are then 0")
+    ap.add_argument("--full-setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Scrapy setting for the full crawl only (repeatable), e.g. CONCURRENT_ITEMS=16")
     ap.add_argument("--sizes", choices=("small", "realistic"), default="small",
                     help="noise pages: small pastes (~1 KB), or 5 KB posts, 200 KB pastes and a few 20 MB files")
     args = ap.parse_args()
@@ -222,14 +263,23 @@ def main() -> None:
         env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
         results: dict[str, list[dict[str, float]]] = {"bare": [], "full": []}
         findings = 0
+        engine = ([] if args.engine == "real" else
+                  ["-s", 'ITEM_PIPELINES={"bench.freeengine.FreeEnginePipeline": 300}'])
         for r in range(args.rounds):
-            bare = run([sys.executable, "-m", "scrapy", "runspider", str(Path(__file__).resolve()),
+            bare_launch = (["-c", PROFILED, str(Path(args.cprofile).resolve()) + ".bare"] if args.cprofile and r == 0
+                           else ["-m", "scrapy"])
+            bare = run([sys.executable, *bare_launch, "runspider", str(Path(__file__).resolve()),
                         "-a", f"listing={base}/api/recent.json", *COMMON], env, work / f"bare-{r}.log")
             results["bare"].append(bare)
             home = work / f"home-{r}"
             shutil.copytree(template_home, home)
-            full = run([sys.executable, "-m", "scrapy", "crawl", "paste-api", "-a", "source=bench", *COMMON,
-                        "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}"],
+            spy = ([str(Path(sys.executable).parent / "py-spy"), "record", "-r", "100", "--gil", "--subprocesses",
+                    "-f", "raw", "-o", args.py_spy, "--"] if args.py_spy and r == 0 else [])
+            launch = (["-c", PROFILED, str(Path(args.cprofile).resolve())] if args.cprofile and r == 0
+                      else ["-m", "scrapy"])
+            full = run([*spy, sys.executable, *launch, "crawl", "paste-api", "-a", "source=bench", *COMMON,
+                        "-s", f"DUMPWATCH_SCAN_PROCESSES={args.scan_processes}", *engine,
+                        *[a for setting in args.full_setting for a in ("-s", setting)]],
                        {**env, "DUMPWATCH_HOME": str(home)}, work / f"full-{r}.log")
             results["full"].append(full)
             findings = finding_counts(open_db(home / "dumpwatch.db")).get("repost", 0)
@@ -242,6 +292,8 @@ def main() -> None:
             "sizes": args.sizes,
             "megabytes": round(sum(map(len, pages.values())) / 1e6, 1),
             "scan_processes": args.scan_processes,
+            "engine": args.engine,
+            "full_settings": args.full_setting,
             "reposts": reposts,
             "repost_findings": findings,
             "bare_pages_per_s": round(best["bare"]["pages"] / best["bare"]["elapsed"], 1),
@@ -253,6 +305,16 @@ def main() -> None:
             "full_wall_s": round(best["full"]["wall"], 2),
             "bare_crawler_cpu_s": round(best["bare"]["cpu"], 2),
             "full_crawler_cpu_s": round(best["full"]["cpu"], 2),
+            # the full crawl's CPU, split: its reactor process (Scrapy, the pipeline, the seen-set,
+            # the store, sending bodies) and its scan workers (start-up, index loading, the engine)
+            "full_reactor_cpu_s": best["full"].get("crawl_process"),
+            "full_workers_cpu_s": best["full"].get("scan_workers"),
+            "full_engine_cpu_s": best["full"].get("engine"),  # the engine's calls only, in the workers
+            "ratio_cpu_full_over_bare": round(best["full"]["cpu"] / best["bare"]["cpu"], 2),
+            "ratio_cpu_reactor_over_bare": (round(best["full"]["crawl_process"] / best["bare"]["cpu"], 2)
+                                            if "crawl_process" in best["full"] else None),
+            "rounds": {k: [{m: round(x[m], 2) for m in ("elapsed", "wall", "cpu", *SPLIT) if m in x} for x in v]
+                       for k, v in results.items()},
         }
         print(json.dumps(out, indent=1))
     finally:

@@ -4,54 +4,34 @@ A page is marked seen only once its documents are scanned and their findings com
 crawler/seen.py); a document that could not be scanned or recorded is an error of the run
 (``dumpwatch/errors``, ``dumpwatch/lost``) and its page is fetched again next run.
 
-The matchers run in a worker process (``DUMPWATCH_SCAN_PROCESSES``, default 1; 0 = a thread) so
-that downloads go on while a document is scanned, on another core; the database is only touched
-from the reactor thread. ``dumpwatch scan`` and the crawler share the
-engine entry point (:meth:`matchers.scan.Scanner.scan_bytes`), so a crawled document gets exactly
-the verdict the same bytes get from the command line. A document is hashed once, here (the seen-set
-needs its SHA-256 before the scan); the engine is given that hash and puts it in the finding.
+The matchers run in a worker process (``DUMPWATCH_SCAN_PROCESSES``, default 1; 0 = a thread;
+crawler/scanworker.py) so that downloads go on while a document is scanned, on another core; the
+worker is started with the crawl, so its start-up overlaps the first downloads. The database is
+only touched from the reactor thread. When the crawl closes, its stats say where its CPU went
+(``dumpwatch/cpu/crawl_process_s``, ``scan_workers_s``, ``engine_s``: :func:`cpu_stats`).
+``dumpwatch scan`` and the crawler share the engine entry point
+(:meth:`matchers.scan.Scanner.scan_bytes`), so a crawled document gets exactly the verdict the same
+bytes get from the command line. A document is hashed once, here (the seen-set needs its SHA-256
+before the scan); the engine is given that hash and puts it in the finding.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import inspect
 import logging
-import multiprocessing
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from pathlib import Path
+import resource
 from typing import Any
 
 from scrapy.crawler import Crawler
 
 from crawler.items import Document
+from crawler.scanworker import ScannerSpec, ScanWorker
 from crawler.state import CrawlState, state_of
-from dumpwatch.errors import DumpwatchError, ScannerUnavailable
 from dumpwatch.store import storage_failure
 
 log = logging.getLogger(__name__)
-
-
-
-
-@dataclass(frozen=True)
-class ScannerSpec:
-    """How to build the engine (picklable: a scan worker process builds its own from it)."""
-
-    index_dir: Path
-    key: bytes = field(repr=False)
-    repost_threshold: int
-    limits: Any
-
-    def build(self) -> Any:
-        from matchers.scan import Scanner
-
-        return Scanner.from_index_dir(self.index_dir, self.key, repost_threshold=self.repost_threshold,
-                                      limits=self.limits)
 
 
 def scanner_spec(state: CrawlState, repost_threshold: int | None = None) -> ScannerSpec:
@@ -63,67 +43,6 @@ def scanner_spec(state: CrawlState, repost_threshold: int | None = None) -> Scan
     return ScannerSpec(state.home.index_dir, state.home.load_key(), settings.repost_threshold, settings.limits)
 
 
-def load_scanner(spec: ScannerSpec) -> Any:
-    try:
-        return spec.build()
-    except DumpwatchError:
-        raise
-    except Exception as exc:  # an engine error (matchers.errors) or a bug: said as unavailable
-        raise ScannerUnavailable(f"cannot load the fingerprint index in {spec.index_dir}: {exc}; "
-                                 "enroll a leak first: dumpwatch enroll FILE --leak NAME") from exc
-
-
-# -- the scan worker process -------------------------------------------------------------------------
-
-_worker_scanner: Any = None
-
-
-def _worker_init(spec: ScannerSpec) -> None:
-    global _worker_scanner
-    _worker_scanner = spec.build()
-
-
-def _worker_scan(body: bytes, name: str, sha256: str) -> Any:
-    return _worker_scanner.scan_bytes(body, name, sha256=sha256)
-
-
-class ScanWorker:
-    """Runs the engine off the reactor: in ``processes`` worker processes (default 1), so matching
-    runs on another core while Scrapy downloads, or in one thread when ``processes = 0``.
-
-    A worker that dies (a crash on one document) is replaced; that document is reported as an error.
-    """
-
-    def __init__(self, spec: ScannerSpec, processes: int):
-        self.spec = spec
-        self.processes = processes
-        self.scanner = load_scanner(spec)  # errors surface here, with a clear message, before crawling
-        self.executor: Executor = self._executor()
-
-    def _executor(self) -> Executor:
-        if self.processes <= 0:
-            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dumpwatch-scan")
-        return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(self.spec,))
-
-    async def scan(self, body: bytes, name: str, sha256: str) -> Any:
-        """The engine's finding for ``body``, whose SHA-256 the caller computed (not hashed again)."""
-        loop = asyncio.get_running_loop()
-        if self.processes <= 0:
-            return await loop.run_in_executor(self.executor, functools.partial(
-                self.scanner.scan_bytes, body, name, sha256=sha256))
-        try:
-            return await loop.run_in_executor(self.executor, _worker_scan, body, name, sha256)
-        except BrokenProcessPool:
-            log.error("the scan worker died while scanning %s: starting a new one", name)
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = self._executor()
-            raise
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-
 class ScanPipeline:
     """Scan each new document and record what it is; count everything in the crawl stats.
 
@@ -133,6 +52,8 @@ class ScanPipeline:
     and the page is fetched again next run. A storage failure (disk full, database locked past the
     write timeout) is one error line in the crawl log, never a traceback, and never stops the crawl.
     """
+
+    worker_class = ScanWorker  # what runs the engine (a benchmark's stub engine replaces it)
 
     def __init__(self, crawler: Crawler, state: CrawlState, worker: ScanWorker):
         from alerts.outbox import alerting_of
@@ -150,10 +71,13 @@ class ScanPipeline:
         state = state_of(crawler)
         threshold = crawler.settings.get("DUMPWATCH_REPOST_THRESHOLD")
         spec = scanner_spec(state, int(threshold) if threshold else None)
-        return cls(crawler, state, ScanWorker(spec, crawler.settings.getint("DUMPWATCH_SCAN_PROCESSES", 1)))
+        worker = cls.worker_class(spec, crawler.settings.getint("DUMPWATCH_SCAN_PROCESSES", 1))
+        worker.start()
+        return cls(crawler, state, worker)
 
     def close_spider(self) -> None:
         self.worker.close()
+        cpu_stats(self.stats, self.worker.engine_cpu)
 
     def _inc(self, key: str, n: int = 1) -> None:
         assert self.stats is not None
@@ -198,7 +122,7 @@ class ScanPipeline:
         if known:
             self._duplicate(item, sha)
             return True
-        if not body.strip():
+        if body.isspace() or not body:  # what body.strip() would leave empty, without copying the body
             self._bad(item, sha, "empty body")
             return True
         try:
@@ -280,6 +204,17 @@ class ScanPipeline:
         self._inc("dumpwatch/bad")
         self._inc(f"dumpwatch/bad_reasons/{reason}")
         self._done(item, "bad", reason, sha)
+
+
+def cpu_stats(stats: Any, engine_cpu: float) -> None:
+    """Where a crawl's CPU went, in its stats (seconds): the crawl process (``crawl_process_s``: the
+    reactor, Scrapy, the pipeline, the store; with ``DUMPWATCH_SCAN_PROCESSES = 0`` the engine too),
+    its children (``scan_workers_s``: the scan worker processes, once closed, start-up included) and
+    the engine's own calls (``engine_s``, in whichever of the two ran them)."""
+    for key, who in (("crawl_process", resource.RUSAGE_SELF), ("scan_workers", resource.RUSAGE_CHILDREN)):
+        usage = resource.getrusage(who)
+        stats.set_value(f"dumpwatch/cpu/{key}_s", round(usage.ru_utime + usage.ru_stime, 2))
+    stats.set_value("dumpwatch/cpu/engine_s", round(engine_cpu, 2))
 
 
 def finding_detail(item: Document, sha: str, kind: str) -> dict[str, Any]:

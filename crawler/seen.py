@@ -18,7 +18,15 @@ next run. A page downloaded but not done when the crawl stops is not marked at a
 
 Page marks are buffered and written when the crawl closes (Scrapy closes a spider only after every
 item went through the pipelines), so a crawl killed midway fetches those pages again next time
-rather than losing what they held. Content marks are written once the finding is committed.
+rather than losing what they held. Content marks are made once the finding is committed, and
+written a batch at a time (:data:`CONTENT_BATCH` of them in one transaction, the rest with the
+page marks, before them, in the same transaction): a content mark is never written before its
+finding, and a page mark never before its content's. A crawl killed midway loses at most one
+batch of content marks, whose findings are stored: those contents are scanned again when their
+pages are fetched again, and the same copy never makes a second finding (``findings.dedup_key``).
+A batch that cannot be written stays buffered (tried again at the next batch and at the close); the
+document whose mark found the write failing is counted lost by the pipeline, and a close that
+cannot write is an error of the run (crawler/extensions.py).
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ from dumpwatch.clock import cutoff, utcnow
 log = logging.getLogger(__name__)
 
 FRESH_STATUSES = ("ok", "gone", "bad")
+# Content marks written in one transaction (each its own one cost ~0.1 ms of the reactor's CPU and a
+# few WAL pages a document; docs/benchmarks.md, "Pipeline outside the engine").
+CONTENT_BATCH = 64
 # Within one run, the worse news of a page wins: an error (fetched again) over bad over gone over ok.
 _SEVERITY = {"ok": 0, "gone": 1, "bad": 2, "error": 3}
 
@@ -46,6 +57,7 @@ class SeenSet:
         self.source = source
         self.recrawl_age = recrawl_age
         self._pending: dict[str, dict[str, Any]] = {}
+        self._contents: dict[str, tuple[Any, ...]] = {}  # content marks not yet written, by SHA-256
         # the page ledger: documents handed on and not yet done, pages whose callback finished
         self._outstanding: dict[str, int] = {}
         self._parsed: dict[str, str] = {}  # key -> page URL
@@ -116,39 +128,62 @@ class SeenSet:
                   sha256=outcome["sha256"])
 
     def flush(self) -> int:
-        """Write buffered page marks; return how many."""
+        """Write the buffered content marks, then the page marks, in one transaction; return how
+        many page marks. On a failure nothing is written and both stay buffered."""
         if not self._pending:
+            self.flush_contents()
             return 0
         now = utcnow()
         rows = [(r["key"], r["url"], r["source"], now, now, r["status"], r["http_status"], r["reason"], r["sha256"])
                 for r in self._pending.values()]
         with store.write(self.db):
+            self._write_contents()
             self.db.conn.executemany(
                 "INSERT INTO crawl_seen_urls (key, url, source, first_seen, last_seen, status, http_status, reason,"
                 " sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET url = excluded.url,"
                 " source = excluded.source, last_seen = excluded.last_seen, status = excluded.status,"
                 " http_status = excluded.http_status, reason = excluded.reason, sha256 = excluded.sha256", rows)
+        self._contents.clear()
         self._pending.clear()
         log.debug("seen-set: %d page marks written for %s", len(rows), self.source)
         return len(rows)
 
     # -- contents ------------------------------------------------------------------------------
     def content_seen(self, sha256: str) -> bool:
+        if sha256 in self._contents:
+            return True
         row = self.db.execute("SELECT 1 FROM crawl_seen_content WHERE sha256 = ?", [sha256]).fetchone()
         return row is not None
 
     def touch_content(self, sha256: str) -> None:
+        if sha256 in self._contents:
+            return  # its mark, made in this run, is not written yet
         with store.write(self.db):
             self.db.execute("UPDATE crawl_seen_content SET last_seen = ? WHERE sha256 = ?", [utcnow(), sha256])
 
     def mark_content(self, sha256: str, *, size: int, url: str, verdict: str,
                      finding_id: int | None) -> None:
+        """A content whose finding (if any) is committed: known from now on; written with the next
+        batch (:data:`CONTENT_BATCH`), which this call writes when it is full (and may then raise a
+        storage error: the marks stay buffered)."""
         now = utcnow()
-        with store.write(self.db):
-            self.db.execute(
-                "INSERT OR IGNORE INTO crawl_seen_content (sha256, size, source, url, first_seen, last_seen, verdict,"
-                " finding_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [sha256, size, self.source, url, now, now, verdict, finding_id])
+        self._contents.setdefault(sha256, (sha256, size, self.source, url, now, now, verdict, finding_id))
+        if len(self._contents) >= CONTENT_BATCH:
+            self.flush_contents()
+
+    def flush_contents(self) -> int:
+        """Write the buffered content marks (one transaction); return how many."""
+        n = len(self._contents)
+        if n:
+            with store.write(self.db):
+                self._write_contents()
+            self._contents.clear()
+        return n
+
+    def _write_contents(self) -> None:
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO crawl_seen_content (sha256, size, source, url, first_seen, last_seen, verdict,"
+            " finding_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(self._contents.values()))
 
 
 def bad_pages(db: sqlite_utils.Database, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ the seen-set's question on the document's content, :meth:`crawler.cluster.seen.R
 
 - the copy in the worker's home changed on disk (the operator synced the control node's new
   ``index/``) and now matches the published one: the scanner is built again from it
-  (:func:`reload_scanner`: a new :class:`crawler.pipelines.ScanWorker`, the old one let go once its
+  (:func:`reload_scanner`: a new :class:`crawler.scanworker.ScanWorker`, the old one let go once its
   scan in flight is done), counted (``dumpwatch/cluster/index_reloads``), said in the log;
 - the copy the crawl scans with does not match (a leak enrolled again on the control node, a key
   or a leak the other side does not have): the crawl **pauses** (Scrapy's ``engine.pause()``: it
@@ -47,7 +47,8 @@ def watch_of(crawler: Crawler) -> "IndexWatch | None":
 
 def reload_scanner(pipeline: Any) -> None:
     """Build the pipeline's scanner again from the home's index and key (as ``from_crawler`` did)."""
-    from crawler.pipelines import ScanWorker, scanner_spec
+    from crawler.pipelines import scanner_spec
+    from crawler.scanworker import ScanWorker
 
     threshold = pipeline.crawler.settings.get("DUMPWATCH_REPOST_THRESHOLD")
     spec = scanner_spec(pipeline.state, int(threshold) if threshold else None)
