@@ -1,0 +1,127 @@
+"""The batch path's vectorised NIR and numeric columns give, cell for cell, what the scalar
+reading gave (branch ``batchpath``, issue 9): :func:`matchers.columns.nir_column` (Corsican
+``2A``/``2B`` NIRs now read a batch at a time) and :func:`matchers.columns._int_cells` (blank and
+mixed cells now in the digit matrix), with Hypothesis; and :func:`matchers.columns.batched`
+leaves the garbage collector as it found it."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matchers import identifiers as ids
+from matchers.columns import _int_cells, batched, nir_column, phone_column
+from matchers.fingerprint import nir_int
+
+_NIR_STRIP = str.maketrans("", "", " .-_\u00a0\t")
+
+
+def _nir_reference(cells: list[str]) -> tuple[list[int], list[bool]]:
+    """The scalar reading of each cell, as main's nir_column gave it: the cell's digits as an
+    integer (15 digits: body and key; 13: a body), else ``identifiers.nir_parts`` for a cell of
+    13 or 15 characters with letters."""
+    bodies, keys = [], []
+    for cell in cells:
+        c = cell.translate(_NIR_STRIP)
+        v = int(c) if c.isdecimal() and len(c) <= 18 else 0
+        body, keyed = 0, False
+        if 10**14 <= v < 10**15:
+            if 97 - (v // 100) % 97 == v % 100:
+                body, keyed = v // 100, True
+        elif 10**12 <= v < 10**13:
+            body = v
+        elif v == 0 and len(c) in (13, 15) and not c.isdecimal():
+            p = ids.nir_parts(c)
+            if p:
+                body, keyed = nir_int(p[0]), p[1]
+        bodies.append(body)
+        keys.append(keyed)
+    return bodies, keys
+
+
+@st.composite
+def nir_cells(draw) -> str:
+    """NIRs of every shape a column holds: Corsican or not, with a right, wrong or no key, spaced,
+    lower-cased, mangled; and blanks, words, other numbers."""
+    sex = draw(st.sampled_from("0123478"))
+    dept = draw(st.sampled_from(["2A", "2B", "2a", "2b", "19", "18", "75", "2C", "A2", "3A"]))
+    body = sex + draw(st.from_regex(r"[0-9]{4}", fullmatch=True)) + dept + draw(st.from_regex(r"[0-9]{6}", fullmatch=True))
+    if dept.upper() in ("2A", "2B"):
+        right = ids.nir_check_key(body.upper())
+    else:
+        right = 97 - int(body) % 97 if body.isdigit() else 1
+    key = draw(st.sampled_from([f"{right:02d}", f"{(right + 1) % 100:02d}", "", "0", "9A", "٣4"]))
+    nir = body + key
+    if draw(st.booleans()):
+        nir = f"{nir[0]} {nir[1:3]} {nir[3:5]} {nir[5:7]} {nir[7:10]} {nir[10:13]} {nir[13:]}".strip()
+    nir = draw(st.sampled_from([nir, nir.replace(" ", "."), nir.replace(" ", "\u00a0"), nir.lower(), "x" + nir[1:],
+                                nir[:-1], nir + "0"]))
+    other = st.one_of(st.just(""), st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+                      st.text(alphabet="0123456789 2AaBb.-٣é\n", max_size=17), st.sampled_from(["n/a", "inconnu"]))
+    return draw(st.one_of(st.just(nir), other))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(nir_cells(), max_size=60))
+def test_nir_column_reads_each_cell_as_the_scalar_reading(cells):
+    body, keyed = nir_column(cells)
+    expected_body, expected_keyed = _nir_reference(cells)
+    assert body.tolist() == expected_body
+    assert keyed.tolist() == expected_keyed
+
+
+def test_corsican_nirs_of_a_whole_column():
+    """Each of 2A and 2B, any case, keyed right or wrong, 13 or 15 characters, spaced."""
+    cells = []
+    for dept in ("2A", "2B", "2a", "2b"):
+        body = f"18505{dept}123456"
+        key = ids.nir_check_key(body.upper())
+        cells += [body, body + f"{key:02d}", body + f"{(key + 1) % 100:02d}",
+                  f"1 85 05 {dept} 123 456 {key:02d}"]
+    body, keyed = nir_column(cells)
+    assert body.tolist() == _nir_reference(cells)[0]
+    assert keyed.tolist() == [False, True, False, True] * 4
+    assert all(b > 0 for b, k in zip(body.tolist(), [1, 1, 0, 1] * 4) if k)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(""), st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+                          st.from_regex(r"(\+33|0033|0)[67][0-9]{8}", fullmatch=True),
+                          st.text(alphabet="0123456789 +()٣a", max_size=16)), max_size=50),
+       st.sampled_from([1, 9, 14, 18, 19]))
+def test_numeric_cells_with_blanks_parse_as_the_scalar_reading(cells, longest):
+    expected = [int(c) if c.isdecimal() and len(c) <= longest else 0 for c in cells]
+    assert _int_cells(cells, longest).tolist() == expected
+
+
+def test_phone_column_with_blanks_agrees_with_phone_nsn():
+    cells = ["", "06 12 34 56 78", "+33 6 12 34 56 78", "", "0033612345678", "n/a", "0262 12 34 56"] * 5
+    nsn, _ = phone_column(cells)
+    assert nsn.tolist() == [int(p) if (p := ids.phone_nsn(c)) else 0 for c in cells]
+
+
+def test_batched_restores_the_collector_even_when_the_rows_raise():
+    def rows():
+        yield from (["a"] for _ in range(5))
+        assert not gc.isenabled()  # paused while a batch is read
+        raise ValueError("a bad row")
+
+    assert gc.isenabled()
+    got = []
+    try:
+        for b in batched(rows(), 3):
+            assert gc.isenabled()  # on again while the batch is worked on
+            got.append(len(b))
+    except ValueError:
+        pass
+    assert got == [3] and gc.isenabled()
+    gc.disable()
+    try:
+        assert [len(b) for b in batched(iter(range(7)), 3)] == [3, 3, 1]
+        assert not gc.isenabled()  # a collector the caller paused stays paused
+    finally:
+        gc.enable()
+    assert np.array_equal(_int_cells(["1", ""], 18), [1, 0])
