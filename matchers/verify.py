@@ -18,12 +18,15 @@ does for the fields :func:`matchers.records.from_mapped` gives it
 
 Only tables whose mapping names its name columns take it (:func:`eligible`): headerless name
 columns (any two words may be the name) stay on the per-record path.
+
+Also :func:`name_proof`, the name check of that per-record path (one record, one candidate).
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -34,6 +37,9 @@ from matchers import schema as sch
 from matchers.columns import column
 from matchers.fingerprint import Fingerprinter
 from matchers.index import LeakIndex
+
+if TYPE_CHECKING:
+    from matchers.records import Fields
 
 NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
 _TRIED = 6  # birth dates and postcodes of one record tried (Matcher._verify)
@@ -161,6 +167,49 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
         if lost:
             weigh.candidates[kind] += lost
     return confirmed
+
+
+def name_proof(fpr: Fingerprinter, f: Fields, rec: int, salt: int,
+               idx: LeakIndex) -> tuple[str, int, list[str]] | None:
+    """The name proof the fields ``f`` of one record give for the enrolled record ``rec``
+    (:meth:`matchers.match.Matcher._verify`): (kind, values tried, the name's words), or None.
+
+    Kinds: ``name`` (full name, exact), ``surname`` or ``first_name`` (the input gives that part
+    alone), ``name_part`` (a word that may be either: a short text line, a headerless column),
+    ``name~`` (full name, typo-tolerant)."""
+    if bool(f.last_key) != bool(f.first_key):
+        # One part only (a "nom" column without "prenom"): compared with that part alone.
+        kind, value, stored = (("surname", f.last_key, idx.surname_fp) if f.last_key
+                               else ("first_name", f.first_key, idx.first_name_fp))
+        s = int(stored[rec])
+        if s and fpr.salted(salt, kind, value) == s:
+            return kind, 1, value.split()
+        return None
+    names = f.names[:60]
+    stored = int(idx.name_fp[rec])
+    if stored and names and any(fpr.salted(salt, "name", n) == stored for n in names):
+        return "name", len(names), f.name_tokens
+    if f.singles:
+        # Words that may be either part: each is tried as both (``name_part`` counts the two tries).
+        words = f.singles[:_SINGLES_TRIED]
+        for kind, arr in (("surname", idx.surname_fp), ("first_name", idx.first_name_fp)):
+            s = int(arr[rec])
+            if s:
+                for w in words:
+                    if fpr.salted(salt, kind, w) == s:
+                        return "name_part", len(words), w.split()
+    grams = idx.grams(rec) if stored and names else []
+    if not grams:
+        return None
+    # Typo tolerance: Dice coefficient of the salted bigram multisets (rapidfuzz on int lists).
+    for n in names[:12]:
+        mine = fpr.tokens(salt, ids.bigrams(n))
+        if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:
+            return "name~", min(len(names), 12), f.name_tokens
+    return None
+
+
+_SINGLES_TRIED = 60  # words of a headerless name tried as either part
 
 
 def _letters(emails: list[str | None]) -> list[str]:
