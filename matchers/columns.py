@@ -186,34 +186,26 @@ def column(batch: list[Sequence[str]], c: int) -> list[str]:
 
 
 def batched(it: Iterable, n: int) -> Iterator[list]:
-    """Lists of ``n`` items of ``it`` (the last one shorter), each read with the cyclic garbage
-    collector paused (:func:`read_batch`)."""
     it = iter(it)
-    while batch := read_batch(it, n):
+    while batch := list(itertools.islice(it, n)):
         yield batch
 
 
-def read_batch(it: Iterator, n: int) -> list:
-    """Up to ``n`` items of ``it``, read with the cyclic garbage collector paused (:func:`paused_gc`).
-
-    A batch of csv rows is thousands of new lists that stay alive together: read with the
-    collector on, they set off a collection every 700 of them, and the older generations' passes
-    go over the rows read so far again and again (12 % of a plain CSV scan's CPU, py-spy)."""
-    with paused_gc():
-        return list(itertools.islice(it, n))
-
-
 @contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused for the ``with`` block (one batch: bounded work), then
-    restored as it was, whatever the block raises. Reference counting still frees every object
-    that is no longer used; only reference cycles (which rows of strings, numpy arrays and the
-    batch path's lists and tuples do not form) wait for the next collection."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+def young_generation(size: int) -> Iterator[None]:
+    """The cyclic garbage collector's young generation let grow to ``size`` objects (net of those
+    freed) for the ``with`` block, then its threshold restored, whatever the block raises.
+
+    A batch of csv rows is thousands of lists that stay alive together: with the default threshold
+    (700), reading one set off a dozen collections whose older generations went over the rows
+    read so far again and again, and a collection's pass over rows no longer in the CPU's cache
+    costs about 1.5 µs per row (12 % of a plain CSV scan's CPU, py-spy; gc callbacks: 0.7 s of a
+    4 s scan). A table's batches are freed as the next ones are read, so with room for a few
+    batches the young generation's count stays below the threshold and rows are never visited;
+    collections still happen (cycles are still freed) once that many objects outlive their batch."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], size), *threshold[1:])
     try:
         yield
     finally:
-        gc.enable()
+        gc.set_threshold(*threshold)

@@ -40,7 +40,8 @@ from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
 from matchers import verify
-from matchers.columns import SHORT, batched, column, email_digests, nir_column, paused_gc, phone_column
+from matchers.columns import (SHORT, batched, column, email_digests, nir_column, phone_column,
+                              young_generation)
 from matchers.extract import Table
 from matchers.extract.delimited import DelimitedRows
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
@@ -68,6 +69,11 @@ class Matcher:
         if table.kind == "text":
             self._match_text(table.rows, t)
             return
+        with young_generation(_YOUNG):
+            self._match_records(table, t)
+
+    def _match_records(self, table: Table, t: Tally) -> None:
+        """The records of a table (rows, dicts), by their path: profile, mapping, then batches."""
         rows = iter(table.rows)
         sample = list(itertools.islice(rows, PROFILE_ROWS))
         if not sample:
@@ -95,14 +101,10 @@ class Matcher:
             t.records_seen += 1
             self._resolve([from_mapped(row, mapping)], t)
 
-        guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
+        with young_generation(_YOUNG):  # also when matchers.parallel calls this on a byte range
+            guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
 
     def _seq_batch(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
-        """Vectorised matching of a batch of rows, the garbage collector paused (columns.paused_gc)."""
-        with paused_gc():
-            self._batch(rows, mapping, t)
-
-    def _batch(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
         """Vectorised matching of a batch of rows: numeric identifiers first, emails only if needed."""
         numeric_cols = [(c, k) for k in ("nir", "phone") for c in mapping.cols(k)]
         email_cols = mapping.cols("email")
@@ -138,7 +140,7 @@ class Matcher:
                         fps = np.zeros(n, dtype=np.uint64)
                         fps[todo] = np.frombuffer(email_digests(column(rows_todo, c), h), dtype="<u8")
                         columns.append(("email", fps))
-                    per_leak = [self._confirm(h_.index, columns, n) for h_ in t.leaks]
+                    per_leak = [self._confirm(h_.index, columns, n, p[2]) for h_, p in zip(t.leaks, per_leak)]
             slow = np.zeros(n, dtype=bool)
             single = np.zeros(n, dtype=bool)  # one strong field hits, alone: verified as a batch
             for hits, (best, any_hit, found) in zip(t.leaks, per_leak):
@@ -207,12 +209,15 @@ class Matcher:
             self._resolve([from_mapped(batch[j], mapping) for j in slow[done:]], t, count=False)
 
     @staticmethod
-    def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray, list]:
+    def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int,
+                 before: list = ()) -> tuple[np.ndarray, np.ndarray, list]:
         """Per row: the enrolled record two strong fields of different kinds agree on (-1: none),
-        whether any strong field hit at all, and per column (kind, the record each row's field found)."""
-        # One sorted lookup for all columns: the index is walked once per batch.
-        found = idx.lookup(np.concatenate([fps for _, fps in columns])) if columns else np.empty(0, np.int64)
-        recs = [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(columns)]
+        whether any strong field hit at all, and per column (kind, the record each row's field found).
+        ``before``: that last list for the first columns, already looked up (the numeric ones)."""
+        # One sorted lookup for the columns not yet looked up: the index is walked once per batch.
+        new = columns[len(before):]
+        found = idx.lookup(np.concatenate([fps for _, fps in new])) if new else np.empty(0, np.int64)
+        recs = list(before) + [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(new)]
         best = np.full(n, -1, dtype=np.int64)
         any_hit = np.zeros(n, dtype=bool)
         for k, r in recs:
@@ -408,6 +413,7 @@ class Matcher:
         return best, best_proofs
 
 
+_YOUNG = 3 * BATCH  # objects the collector's young generation may hold (columns.young_generation)
 _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
                "name_part": "last_name",
                "dob": "birth_date", "postcode": "postcode"}

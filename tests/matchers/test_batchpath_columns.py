@@ -1,8 +1,8 @@
 """The batch path's vectorised NIR and numeric columns give, cell for cell, what the scalar
 reading gave (branch ``batchpath``, issue 9): :func:`matchers.columns.nir_column` (Corsican
 ``2A``/``2B`` NIRs now read a batch at a time) and :func:`matchers.columns._int_cells` (blank and
-mixed cells now in the digit matrix), with Hypothesis; and :func:`matchers.columns.batched`
-leaves the garbage collector as it found it."""
+mixed cells now in the digit matrix), with Hypothesis; and the batch path's young generation
+(:func:`matchers.columns.young_generation`), restored after a table."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers import identifiers as ids
-from matchers.columns import _int_cells, batched, nir_column, phone_column
-from matchers.fingerprint import nir_int
+from matchers.columns import _int_cells, nir_column, phone_column, young_generation
+from matchers.fingerprint import Fingerprinter, nir_int
 
 _NIR_STRIP = str.maketrans("", "", " .-_\u00a0\t")
 
@@ -103,25 +103,41 @@ def test_phone_column_with_blanks_agrees_with_phone_nsn():
     assert nsn.tolist() == [int(p) if (p := ids.phone_nsn(c)) else 0 for c in cells]
 
 
-def test_batched_restores_the_collector_even_when_the_rows_raise():
-    def rows():
-        yield from (["a"] for _ in range(5))
-        assert not gc.isenabled()  # paused while a batch is read
-        raise ValueError("a bad row")
-
-    assert gc.isenabled()
-    got = []
+def test_young_generation_is_sized_for_the_block_then_restored():
+    before = gc.get_threshold()
     try:
-        for b in batched(rows(), 3):
-            assert gc.isenabled()  # on again while the batch is worked on
-            got.append(len(b))
-    except ValueError:
-        pass
-    assert got == [3] and gc.isenabled()
-    gc.disable()
-    try:
-        assert [len(b) for b in batched(iter(range(7)), 3)] == [3, 3, 1]
-        assert not gc.isenabled()  # a collector the caller paused stays paused
+        gc.set_threshold(700, 10, 10)
+        with young_generation(3 * 8192):
+            assert gc.get_threshold() == (3 * 8192, 10, 10)
+            with young_generation(100):  # never smaller than what the caller set
+                assert gc.get_threshold() == (3 * 8192, 10, 10)
+            assert gc.get_threshold() == (3 * 8192, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        try:
+            with young_generation(5000):
+                raise ValueError("a bad row")
+        except ValueError:
+            pass
+        assert gc.get_threshold() == (700, 10, 10)
     finally:
-        gc.enable()
+        gc.set_threshold(*before)
+
+
+def test_a_scan_sizes_the_young_generation_for_its_batches_and_restores_it(monkeypatch):
+    """The batch path reads its rows with room for a few batches in the young generation."""
+    from matchers import match
+    from matchers.extract.model import Table
+
+    seen = []
+    real = match.Matcher._seq_batch
+    monkeypatch.setattr(match.Matcher, "_seq_batch", lambda self, *a: seen.append(gc.get_threshold()[0]) or real(self, *a))
+    before = gc.get_threshold()
+    body = 1850578006084
+    rows = [[f"{body + i}{97 - (body + i) % 97:02d}", f"x{i}@example.org", f"06123456{i:02d}"] for i in range(10)]
+    table = Table(kind="delimited", header=("nir", "email", "telephone"), rows=iter(rows), source="t")
+    from matchers.tally import Tally
+
+    match.Matcher([], Fingerprinter(bytes(32))).match_table(table, Tally(leaks=[]))
+    assert seen and all(s >= 3 * match.BATCH for s in seen)
+    assert gc.get_threshold() == before
     assert np.array_equal(_int_cells(["1", ""], 18), [1, 0])
