@@ -185,6 +185,15 @@ def column(batch: list[Sequence[str]], c: int) -> list[str]:
         return [r[c] if c < len(r) else "" for r in batch]
 
 
+def pick(cells: list[str], at: np.ndarray) -> list[str]:
+    """``[cells[i] for i in at]`` (all of ``cells`` when ``at`` is every row), in one C call."""
+    if len(at) == len(cells):
+        return cells
+    if len(at) == 1:
+        return [cells[int(at[0])]]
+    return list(operator.itemgetter(*at.tolist())(cells)) if len(at) else []
+
+
 def batched(it: Iterable, n: int) -> Iterator[list]:
     it = iter(it)
     while batch := list(itertools.islice(it, n)):

@@ -40,7 +40,7 @@ from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
 from matchers import verify
-from matchers.columns import (SHORT, batched, column, email_digests, nir_column, phone_column,
+from matchers.columns import (SHORT, batched, column, email_digests, nir_column, phone_column, pick,
                               young_generation)
 from matchers.extract import Table
 from matchers.extract.delimited import DelimitedRows
@@ -129,16 +129,15 @@ class Matcher:
             for best, _, _ in per_leak:
                 need &= best < 0
             if email_cols:
-                for c in email_cols:
-                    cells = column(batch, c)
+                emails = [column(batch, c) for c in email_cols]
+                for cells in emails:
                     t.count("email", len(cells) - cells.count(""))
                 todo = np.flatnonzero(need)
                 if len(todo):
                     h = self._hash["email"]
-                    rows_todo = batch if len(todo) == n else [batch[i] for i in todo.tolist()]
-                    for c in email_cols:
+                    for cells in emails:
                         fps = np.zeros(n, dtype=np.uint64)
-                        fps[todo] = np.frombuffer(email_digests(column(rows_todo, c), h), dtype="<u8")
+                        fps[todo] = np.frombuffer(email_digests(pick(cells, todo), h), dtype="<u8")
                         columns.append(("email", fps))
                     per_leak = [self._confirm(h_.index, columns, n, p[2]) for h_, p in zip(t.leaks, per_leak)]
             slow = np.zeros(n, dtype=bool)

@@ -24,6 +24,8 @@ Also :func:`name_proof`, the name check of that per-record path (one record, one
 
 from __future__ import annotations
 
+import itertools
+import operator
 import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -46,6 +48,7 @@ _TRIED = 6  # birth dates and postcodes of one record tried (Matcher._verify)
 _CACHE = 1 << 17  # distinct cells whose normal form a cache keeps (then starts afresh)
 # Name proofs, by code (0: none).
 _NAME_KINDS = (None, "name", "name~", "surname", "first_name")
+_NEW = object()  # a cell no cache holds yet (Normal.column)
 
 
 def eligible(mapping: sch.Mapping) -> bool:
@@ -66,9 +69,13 @@ class Normal:
         if len(cache) > _CACHE:
             cache.clear()
             cache[""] = empty
-        for c in set(cells).difference(cache):
-            cache[c] = fn(c)
-        return list(map(cache.__getitem__, cells))
+        out = list(map(cache.get, cells, itertools.repeat(_NEW)))  # C-level: most cells were seen
+        if _NEW in out:
+            for i in [i for i, v in enumerate(out) if v is _NEW]:
+                c = cells[i]
+                v = cache.get(c, _NEW)
+                out[i] = cache[c] = fn(c) if v is _NEW else v
+        return out
 
 
 def _words(cell: str) -> tuple[str, ...]:
@@ -110,8 +117,8 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
     words = {k: _joined([norm.column("words", column(rows, c), _words, ()) for c in mapping.cols(k)], n)
              for k in ("last_name", "first_name", "full_name")}
     w_last, w_first, w_full = words["last_name"], words["first_name"], words["full_name"]
-    toks = [sorted(a + b + c) for a, b, c in zip(w_last, w_first, w_full)]
-    keys = [" ".join(t) or None for t in toks]
+    toks = list(map(sorted, map(operator.add, map(operator.add, w_last, w_first), w_full)))
+    keys = list(map(" ".join, toks))  # "" without a name
     has_last = np.fromiter(map(bool, w_last), dtype=bool, count=n)
     has_first = np.fromiter(map(bool, w_first), dtype=bool, count=n)
     name_code = np.zeros(n, dtype=np.int64)
@@ -127,7 +134,7 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
             name_code[where[ok]] = code
             for i, v in zip(where[ok].tolist(), np.array(values, dtype=object)[ok].tolist()):
                 part_words[i] = v.split()
-    full = ~one_part & np.fromiter((k is not None for k in keys), dtype=bool, count=n)
+    full = ~one_part & np.fromiter(map(bool, keys), dtype=bool, count=n)
     stored_name = np.asarray(idx.name_fp[recs], dtype=np.uint64)
     where = np.flatnonzero(full & (stored_name != 0))
     if len(where):

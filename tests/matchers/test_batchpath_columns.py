@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers import identifiers as ids
-from matchers.columns import _int_cells, nir_column, phone_column, young_generation
+from matchers.columns import _int_cells, nir_column, phone_column, pick, young_generation
 from matchers.fingerprint import Fingerprinter, nir_int
 
 _NIR_STRIP = str.maketrans("", "", " .-_\u00a0\t")
@@ -141,3 +141,21 @@ def test_a_scan_sizes_the_young_generation_for_its_batches_and_restores_it(monke
     assert seen and all(s >= 3 * match.BATCH for s in seen)
     assert gc.get_threshold() == before
     assert np.array_equal(_int_cells(["1", ""], 18), [1, 0])
+
+
+@given(st.lists(st.text(max_size=3), max_size=20), st.data())
+def test_pick_takes_the_cells_of_the_rows_asked(cells, data):
+    at = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(cells) - 1, 0)), max_size=len(cells)))),
+                  dtype=np.int64) if cells else np.zeros(0, dtype=np.int64)
+    assert pick(cells, at) == [cells[i] for i in at.tolist()]
+
+
+def test_normal_column_normalises_each_distinct_cell_once():
+    from matchers.verify import Normal
+
+    calls = []
+    norm = Normal()
+    fn = lambda c: calls.append(c) or (c.upper() if c != "x" else None)  # noqa: E731
+    assert norm.column("k", ["a", "b", "a", "", "x", "x"], fn) == ["A", "B", "A", None, None, None]
+    assert norm.column("k", ["b", "c", "x"], fn) == ["B", "C", None]
+    assert calls == ["a", "b", "x", "c"]
