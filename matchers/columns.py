@@ -12,6 +12,7 @@ import contextlib
 import gc
 import itertools
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -158,7 +159,8 @@ def email_digests(cells: list[str], digest: Callable[[str], bytes]) -> bytes:
     fingerprinted lower-cased as it is, valid or not: :func:`identifiers.email_norm` would give
     that same text or nothing, and a text it rejects is no enrolled email (the index holds only
     normalised ones), so its fingerprint finds nothing (what an absent email finds). The other
-    cells (and empty ones), found by their length stripped or not (C-level maps), take
+    cells (and empty ones), found by their length stripped or not (C-level maps; skipped when
+    one scan of the column finds no character :func:`identifiers.email_norm` strips), take
     :func:`identifiers.email_norm`."""
     joined = "\n".join(cells).lower()
     low = joined.split("\n")
@@ -166,8 +168,11 @@ def email_digests(cells: list[str], digest: Callable[[str], bytes]) -> bytes:
         return b"".join(digest(e) if (e := ids.email_norm(c) if "@" in c else None) else _ZERO for c in cells)
     out = list(map(digest, low))
     n = len(low)
-    lengths = np.fromiter(map(len, low), np.int64, n)
-    odd = (lengths == 0) | (lengths != np.fromiter(map(len, map(_STRIP_ENDS, low)), np.int64, n))
+    if _AROUND.search(joined) is None:  # one C scan: nothing around any cell; only empty ones are odd
+        odd = np.fromiter(map(len, low), np.int64, n) == 0 if "" in low else np.zeros(0, dtype=bool)
+    else:
+        lengths = np.fromiter(map(len, low), np.int64, n)
+        odd = (lengths == 0) | (lengths != np.fromiter(map(len, map(_STRIP_ENDS, low)), np.int64, n))
     for i in np.flatnonzero(odd).tolist():
         e = ids.email_norm(cells[i]) if "@" in cells[i] else None
         out[i] = digest(e) if e else _ZERO
@@ -178,6 +183,7 @@ def email_digests(cells: list[str], digest: Callable[[str], bytes]) -> bytes:
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
               "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 _STRIP_ENDS = operator.methodcaller("strip", WHITESPACE + "<>\"'")
+_AROUND = re.compile(r"[^\S\n]|[<>\"']")  # what _STRIP_ENDS strips, the cells' separator "\n" aside
 _ZERO = b"\0" * 8
 
 
