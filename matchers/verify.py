@@ -36,7 +36,7 @@ from rapidfuzz import fuzz
 from matchers import evidence as ev
 from matchers import identifiers as ids
 from matchers import schema as sch
-from matchers.columns import column
+from matchers.columns import column, email_column
 from matchers.fingerprint import Fingerprinter
 from matchers.index import LeakIndex
 
@@ -154,7 +154,7 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
         picked = [rows[i] for i in where.tolist()]
         spells = np.zeros(len(where), dtype=bool)
         for c in mapping.cols("email"):
-            emails = [ids.email_norm(v) if v else None for v in column(picked, c)]
+            emails = email_column(column(picked, c))
             for j, (i, e, local) in enumerate(zip(where.tolist(), emails, _letters(emails))):
                 words = part_words.get(i) or toks[i]
                 if e and words and all(w in local for w in words):

@@ -159,3 +159,18 @@ def test_normal_column_normalises_each_distinct_cell_once():
     assert norm.column("k", ["a", "b", "a", "", "x", "x"], fn) == ["A", "B", "A", None, None, None]
     assert norm.column("k", ["b", "c", "x"], fn) == ["B", "C", None]
     assert calls == ["a", "b", "x", "c"]
+
+
+_emails = st.from_regex(r"[A-Za-zΣσ0-9._+-]{1,12}@[A-Za-z0-9-]{1,8}(\.[A-Za-z]{2,4}){1,2}", fullmatch=True)
+_around = st.text(alphabet=st.sampled_from(" \t<>\"'\u00a0\u3000\x0b\x1c\u2028\r"), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_emails, st.tuples(_around, _emails, _around).map("".join), st.just(""),
+                          st.text(alphabet=st.sampled_from("aZ0@.-_+ éİẞΣ\"'<>\u00a0,;\n"), max_size=12)),
+                max_size=30))
+def test_email_column_is_email_norm_of_each_cell(cells):
+    """The email-spells-the-name check of verify_single reads its emails by column."""
+    from matchers.columns import email_column
+
+    assert email_column(cells) == [ids.email_norm(c) if c else None for c in cells]
