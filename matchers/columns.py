@@ -13,6 +13,7 @@ import gc
 import itertools
 import operator
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -216,7 +217,8 @@ def batched(it: Iterable, n: int) -> Iterator[list]:
 @contextlib.contextmanager
 def young_generation(size: int) -> Iterator[None]:
     """The cyclic garbage collector's young generation let grow to ``size`` objects (net of those
-    freed) for the ``with`` block, then its threshold restored, whatever the block raises.
+    freed) while any ``with`` block of this runs (threads or nested: the first one in sets it, at
+    least as large as it was; the last one out restores it, whatever the blocks raise).
 
     A batch of csv rows is thousands of lists that stay alive together: with the default threshold
     (700), reading one set off a dozen collections whose older generations went over the rows
@@ -225,9 +227,21 @@ def young_generation(size: int) -> Iterator[None]:
     4 s scan). A table's batches are freed as the next ones are read, so with room for a few
     batches the young generation's count stays below the threshold and rows are never visited;
     collections still happen (cycles are still freed) once that many objects outlive their batch."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], size), *threshold[1:])
+    global _young_depth, _young_saved
+    with _young_lock:
+        if _young_depth == 0:
+            _young_saved = gc.get_threshold()
+            gc.set_threshold(max(_young_saved[0], size), *_young_saved[1:])
+        _young_depth += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
+        with _young_lock:
+            _young_depth -= 1
+            if _young_depth == 0:
+                gc.set_threshold(*_young_saved)
+
+
+_young_lock = threading.Lock()
+_young_depth = 0
+_young_saved = gc.get_threshold()

@@ -123,6 +123,34 @@ def test_young_generation_is_sized_for_the_block_then_restored():
         gc.set_threshold(*before)
 
 
+def test_young_generation_is_restored_when_blocks_of_two_threads_overlap():
+    """A scan in each of two threads (the daemon's jobs): the first in raises it, the last out
+    restores it, whichever order they leave in."""
+    import threading
+
+    before = gc.get_threshold()
+    entered, leave_first = threading.Event(), threading.Event()
+
+    def other():
+        with young_generation(5000):
+            entered.set()
+            leave_first.wait(10)
+
+    try:
+        gc.set_threshold(700, 10, 10)
+        with young_generation(5000):
+            th = threading.Thread(target=other)
+            th.start()
+            assert entered.wait(10)
+        assert gc.get_threshold()[0] == 5000  # the other thread's block still runs
+        leave_first.set()
+        th.join(10)
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        leave_first.set()
+        gc.set_threshold(*before)
+
+
 def test_a_scan_sizes_the_young_generation_for_its_batches_and_restores_it(monkeypatch):
     """The batch path reads its rows with room for a few batches in the young generation."""
     from matchers import match
