@@ -18,7 +18,8 @@ work any reader must do on the same bytes, in the same run, best of ``--repeat``
 
 Each ``--code DIR`` runs the engine found in DIR (``git archive COMMIT | tar -x -C DIR`` for an
 older version) on the same enrolled home (enrolled once, by this tree, and kept in ``--out``); the
-scan JSON of every code is compared (it must be identical) and the answer printed.
+scan JSON of every code is compared (it must be identical) and the answer printed. Each code's
+sources are byte-compiled first, as an installed package's are.
 
 Usage:  .venv/bin/python bench/bench_onecore.py [--rows 491840] [--repeat 3] [--cases csv,single,gzip,jsonl,array]
             [--single 0.5] [--code DIR]... [--out bench/out/onecore]
@@ -154,6 +155,11 @@ def main() -> None:
             env0, ROOT)
         print(f"enrolled in {time.perf_counter() - t:.1f}s", file=sys.stderr)
 
+    for code in codes:
+        # Byte-compiled once, as an installed package is (bench_noise.py does the same): a
+        # PYTHONDONTWRITEBYTECODE environment would otherwise compile the sources in every timed run.
+        subprocess.run([py, "-m", "compileall", "-q", *(str(code / d) for d in ("matchers", "dumpwatch"))],
+                       capture_output=True, check=True)
     revs = {code: subprocess.run(["git", "-C", str(code), "log", "-1", "--format=%h"], capture_output=True,
                                  text=True).stdout.strip() or code.name for code in codes}
     lines, same_lines = [], []

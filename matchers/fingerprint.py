@@ -25,6 +25,8 @@ keeps a scan of a 491,840-row file close to the cost of merely parsing it. Textu
 from __future__ import annotations
 
 import hashlib
+import itertools
+import operator
 from collections.abc import Iterable
 
 import numpy as np
@@ -130,12 +132,12 @@ class Fingerprinter:
         values = list(values)
         out = list(map(cache.get, values))  # a C-level pass: most values were seen before
         if None in out:
-            at = [i for i, h in enumerate(out) if h is None]
-            new = {values[i]: None for i in at}  # each distinct new value hashed once
+            # Only C-level passes but the hash itself: the new values, each distinct one hashed once.
+            at = itertools.compress(values, map(operator.is_, out, itertools.repeat(None)))
+            new = dict.fromkeys(at)
             new.update(zip(new, map(self._value_hasher(kind), new)))
             cache.update(new)
-            for i in at:
-                out[i] = new[values[i]]
+            out = list(map(new.get, values, out))
         return b"".join(out)
 
     def _grams(self, names: list[str | None]) -> tuple[np.ndarray, bytes]:

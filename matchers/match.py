@@ -21,8 +21,8 @@ table takes one of three paths, chosen from its profile (:mod:`matchers.profiles
 The **per-record verification** (:meth:`Matcher._verify`) takes the candidates a record's strong
 fields (or its name and birth date) find in the index and checks its secondary fields against
 each with that record's salted fingerprints: birth date, postcode, and the name, exact, by one
-part, or typo-tolerant (rapidfuzz on salted bigrams). What it proves goes to the evidence model
-(:mod:`matchers.evidence`), which decides once the whole input is read. A batch or a record that
+part, or typo-tolerant (:func:`matchers.verify.name_proof`). What it proves goes to the evidence
+model (:mod:`matchers.evidence`), which decides once the whole input is read. A batch or a record that
 raises is counted in the tally (never quoted) and the matching goes on.
 """
 
@@ -33,7 +33,6 @@ import itertools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from rapidfuzz import fuzz
 
 from matchers import evidence as ev
 from matchers import flatrecords as flat
@@ -41,8 +40,8 @@ from matchers import identifiers as ids
 from matchers import proximity as prox
 from matchers import schema as sch
 from matchers import verify
-from matchers.verify import NAME_DICE
-from matchers.columns import SHORT, batched, column, email_digests, nir_column, phone_column
+from matchers.columns import (SHORT, batched, column, email_digests, nir_column, phone_column, pick,
+                              young_generation)
 from matchers.extract import Table
 from matchers.extract.delimited import DelimitedRows
 from matchers.fingerprint import STRONG_KINDS, Fingerprinter, nir_int
@@ -70,6 +69,11 @@ class Matcher:
         if table.kind == "text":
             self._match_text(table.rows, t)
             return
+        with young_generation(_YOUNG):
+            self._match_records(table, t)
+
+    def _match_records(self, table: Table, t: Tally) -> None:
+        """The records of a table (rows, dicts), by their path: profile, mapping, then batches."""
         rows = iter(table.rows)
         sample = list(itertools.islice(rows, PROFILE_ROWS))
         if not sample:
@@ -97,7 +101,8 @@ class Matcher:
             t.records_seen += 1
             self._resolve([from_mapped(row, mapping)], t)
 
-        guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
+        with young_generation(_YOUNG):  # also when matchers.parallel calls this on a byte range
+            guarded(batched(rows, BATCH), lambda b: self._seq_batch(b, mapping, t), one, t)
 
     def _seq_batch(self, rows: Iterable, mapping: sch.Mapping, t: Tally) -> None:
         """Vectorised matching of a batch of rows: numeric identifiers first, emails only if needed."""
@@ -124,18 +129,17 @@ class Matcher:
             for best, _, _ in per_leak:
                 need &= best < 0
             if email_cols:
-                for c in email_cols:
-                    cells = column(batch, c)
+                emails = [column(batch, c) for c in email_cols]
+                for cells in emails:
                     t.count("email", len(cells) - cells.count(""))
                 todo = np.flatnonzero(need)
                 if len(todo):
                     h = self._hash["email"]
-                    rows_todo = batch if len(todo) == n else [batch[i] for i in todo.tolist()]
-                    for c in email_cols:
+                    for cells in emails:
                         fps = np.zeros(n, dtype=np.uint64)
-                        fps[todo] = np.frombuffer(email_digests(column(rows_todo, c), h), dtype="<u8")
+                        fps[todo] = np.frombuffer(email_digests(pick(cells, todo), h), dtype="<u8")
                         columns.append(("email", fps))
-                    per_leak = [self._confirm(h_.index, columns, n) for h_ in t.leaks]
+                    per_leak = [self._confirm(h_.index, columns, n, p[2]) for h_, p in zip(t.leaks, per_leak)]
             slow = np.zeros(n, dtype=bool)
             single = np.zeros(n, dtype=bool)  # one strong field hits, alone: verified as a batch
             for hits, (best, any_hit, found) in zip(t.leaks, per_leak):
@@ -204,12 +208,15 @@ class Matcher:
             self._resolve([from_mapped(batch[j], mapping) for j in slow[done:]], t, count=False)
 
     @staticmethod
-    def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray, list]:
+    def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int,
+                 before: list = ()) -> tuple[np.ndarray, np.ndarray, list]:
         """Per row: the enrolled record two strong fields of different kinds agree on (-1: none),
-        whether any strong field hit at all, and per column (kind, the record each row's field found)."""
-        # One sorted lookup for all columns: the index is walked once per batch.
-        found = idx.lookup(np.concatenate([fps for _, fps in columns])) if columns else np.empty(0, np.int64)
-        recs = [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(columns)]
+        whether any strong field hit at all, and per column (kind, the record each row's field found).
+        ``before``: that last list for the first columns, already looked up (the numeric ones)."""
+        # One sorted lookup for the columns not yet looked up: the index is walked once per batch.
+        new = columns[len(before):]
+        found = idx.lookup(np.concatenate([fps for _, fps in new])) if new else np.empty(0, np.int64)
+        recs = list(before) + [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(new)]
         best = np.full(n, -1, dtype=np.int64)
         any_hit = np.zeros(n, dtype=bool)
         for k, r in recs:
@@ -393,7 +400,7 @@ class Matcher:
                     proofs["postcode"] = len(tried)
             strong = sum(k in ev.STRONG for k in proofs)
             if "name" not in proofs and strong < 2:
-                hit = self._name_matches(f, rec, salt, idx)
+                hit = verify.name_proof(self.fpr, f, rec, salt, idx)
                 # An email that spells the name is one proof, not two (jean.dupont@…).
                 if hit and not ("email" in proofs and strong == 1
                                 and any(ids.email_spells_name(e, hit[2]) for e in f.emails)):
@@ -404,45 +411,8 @@ class Matcher:
                     best, best_q, best_proofs = rec, q, proofs
         return best, best_proofs
 
-    def _name_matches(self, f: Fields, rec: int, salt: int, idx: LeakIndex) -> tuple[str, int, list[str]] | None:
-        """The name proof ``f`` gives for ``rec``: (kind, values tried, the name's words), or None.
 
-        Kinds: ``name`` (full name, exact), ``surname`` or ``first_name`` (the input gives that part
-        alone), ``name_part`` (a word that may be either: a short text line, a headerless column),
-        ``name~`` (full name, typo-tolerant)."""
-        if bool(f.last_key) != bool(f.first_key):
-            # One part only (a "nom" column without "prenom"): compared with that part alone.
-            kind, value, stored = (("surname", f.last_key, idx.surname_fp) if f.last_key
-                                   else ("first_name", f.first_key, idx.first_name_fp))
-            s = int(stored[rec])
-            if s and self.fpr.salted(salt, kind, value) == s:
-                return kind, 1, value.split()
-            return None
-        names = f.names[:60]
-        stored = int(idx.name_fp[rec])
-        if stored and names and any(self.fpr.salted(salt, "name", n) == stored for n in names):
-            return "name", len(names), f.name_tokens
-        if f.singles:
-            # Words that may be either part: each is tried as both (``name_part`` counts the two tries).
-            words = f.singles[:_SINGLES_TRIED]
-            for kind, arr in (("surname", idx.surname_fp), ("first_name", idx.first_name_fp)):
-                s = int(arr[rec])
-                if s:
-                    for w in words:
-                        if self.fpr.salted(salt, kind, w) == s:
-                            return "name_part", len(words), w.split()
-        grams = idx.grams(rec) if stored and names else []
-        if not grams:
-            return None
-        # Typo tolerance: Dice coefficient of the salted bigram multisets (rapidfuzz on int lists).
-        for n in names[:12]:
-            mine = self.fpr.tokens(salt, ids.bigrams(n))
-            if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:
-                return "name~", min(len(names), 12), f.name_tokens
-        return None
-
-
-_SINGLES_TRIED = 60
+_YOUNG = 3 * BATCH  # objects the collector's young generation may hold (columns.young_generation)
 _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
                "name_part": "last_name",
                "dob": "birth_date", "postcode": "postcode"}

@@ -18,12 +18,17 @@ does for the fields :func:`matchers.records.from_mapped` gives it
 
 Only tables whose mapping names its name columns take it (:func:`eligible`): headerless name
 columns (any two words may be the name) stay on the per-record path.
+
+Also :func:`name_proof`, the name check of that per-record path (one record, one candidate).
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -31,15 +36,19 @@ from rapidfuzz import fuzz
 from matchers import evidence as ev
 from matchers import identifiers as ids
 from matchers import schema as sch
-from matchers.columns import column
+from matchers.columns import column, email_column
 from matchers.fingerprint import Fingerprinter
 from matchers.index import LeakIndex
+
+if TYPE_CHECKING:
+    from matchers.records import Fields
 
 NAME_DICE = 0.72  # one typo in a short name keeps about 3/4 of its bigrams
 _TRIED = 6  # birth dates and postcodes of one record tried (Matcher._verify)
 _CACHE = 1 << 17  # distinct cells whose normal form a cache keeps (then starts afresh)
 # Name proofs, by code (0: none).
 _NAME_KINDS = (None, "name", "name~", "surname", "first_name")
+_NEW = object()  # a cell no cache holds yet (Normal.column)
 
 
 def eligible(mapping: sch.Mapping) -> bool:
@@ -60,9 +69,13 @@ class Normal:
         if len(cache) > _CACHE:
             cache.clear()
             cache[""] = empty
-        for c in set(cells).difference(cache):
-            cache[c] = fn(c)
-        return list(map(cache.__getitem__, cells))
+        out = list(map(cache.get, cells, itertools.repeat(_NEW)))  # C-level: most cells were seen
+        if _NEW in out:
+            for i in [i for i, v in enumerate(out) if v is _NEW]:
+                c = cells[i]
+                v = cache.get(c, _NEW)
+                out[i] = cache[c] = fn(c) if v is _NEW else v
+        return out
 
 
 def _words(cell: str) -> tuple[str, ...]:
@@ -104,8 +117,8 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
     words = {k: _joined([norm.column("words", column(rows, c), _words, ()) for c in mapping.cols(k)], n)
              for k in ("last_name", "first_name", "full_name")}
     w_last, w_first, w_full = words["last_name"], words["first_name"], words["full_name"]
-    toks = [sorted(a + b + c) for a, b, c in zip(w_last, w_first, w_full)]
-    keys = [" ".join(t) or None for t in toks]
+    toks = list(map(sorted, map(operator.add, map(operator.add, w_last, w_first), w_full)))
+    keys = list(map(" ".join, toks))  # "" without a name
     has_last = np.fromiter(map(bool, w_last), dtype=bool, count=n)
     has_first = np.fromiter(map(bool, w_first), dtype=bool, count=n)
     name_code = np.zeros(n, dtype=np.int64)
@@ -121,7 +134,7 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
             name_code[where[ok]] = code
             for i, v in zip(where[ok].tolist(), np.array(values, dtype=object)[ok].tolist()):
                 part_words[i] = v.split()
-    full = ~one_part & np.fromiter((k is not None for k in keys), dtype=bool, count=n)
+    full = ~one_part & np.fromiter(map(bool, keys), dtype=bool, count=n)
     stored_name = np.asarray(idx.name_fp[recs], dtype=np.uint64)
     where = np.flatnonzero(full & (stored_name != 0))
     if len(where):
@@ -141,7 +154,7 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
         picked = [rows[i] for i in where.tolist()]
         spells = np.zeros(len(where), dtype=bool)
         for c in mapping.cols("email"):
-            emails = [ids.email_norm(v) if v else None for v in column(picked, c)]
+            emails = email_column(column(picked, c))
             for j, (i, e, local) in enumerate(zip(where.tolist(), emails, _letters(emails))):
                 words = part_words.get(i) or toks[i]
                 if e and words and all(w in local for w in words):
@@ -161,6 +174,49 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
         if lost:
             weigh.candidates[kind] += lost
     return confirmed
+
+
+def name_proof(fpr: Fingerprinter, f: Fields, rec: int, salt: int,
+               idx: LeakIndex) -> tuple[str, int, list[str]] | None:
+    """The name proof the fields ``f`` of one record give for the enrolled record ``rec``
+    (:meth:`matchers.match.Matcher._verify`): (kind, values tried, the name's words), or None.
+
+    Kinds: ``name`` (full name, exact), ``surname`` or ``first_name`` (the input gives that part
+    alone), ``name_part`` (a word that may be either: a short text line, a headerless column),
+    ``name~`` (full name, typo-tolerant)."""
+    if bool(f.last_key) != bool(f.first_key):
+        # One part only (a "nom" column without "prenom"): compared with that part alone.
+        kind, value, stored = (("surname", f.last_key, idx.surname_fp) if f.last_key
+                               else ("first_name", f.first_key, idx.first_name_fp))
+        s = int(stored[rec])
+        if s and fpr.salted(salt, kind, value) == s:
+            return kind, 1, value.split()
+        return None
+    names = f.names[:60]
+    stored = int(idx.name_fp[rec])
+    if stored and names and any(fpr.salted(salt, "name", n) == stored for n in names):
+        return "name", len(names), f.name_tokens
+    if f.singles:
+        # Words that may be either part: each is tried as both (``name_part`` counts the two tries).
+        words = f.singles[:_SINGLES_TRIED]
+        for kind, arr in (("surname", idx.surname_fp), ("first_name", idx.first_name_fp)):
+            s = int(arr[rec])
+            if s:
+                for w in words:
+                    if fpr.salted(salt, kind, w) == s:
+                        return "name_part", len(words), w.split()
+    grams = idx.grams(rec) if stored and names else []
+    if not grams:
+        return None
+    # Typo tolerance: Dice coefficient of the salted bigram multisets (rapidfuzz on int lists).
+    for n in names[:12]:
+        mine = fpr.tokens(salt, ids.bigrams(n))
+        if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:
+            return "name~", min(len(names), 12), f.name_tokens
+    return None
+
+
+_SINGLES_TRIED = 60  # words of a headerless name tried as either part
 
 
 def _letters(emails: list[str | None]) -> list[str]:
