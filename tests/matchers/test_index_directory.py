@@ -149,3 +149,31 @@ def test_loaded_arrays_are_plain_views_of_the_files(tmp_path):
         assert type(arr) is np.ndarray, name  # not np.memmap: its __getitem__ costs per record
         assert not arr.flags.writeable and not arr.flags.owndata, name  # still the mapped file
     assert again.lookup(np.array([fpr.fp("nir", "1850578006084")], dtype=np.uint64)).tolist() == [0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3), st.booleans())
+def test_a_repeated_head_is_answered_as_a_new_lookup(seed, change, with_directory):
+    """The batch path asks a batch's numeric columns, then those and its emails: the second answer
+    reuses the first for the repeated head, and equals a lookup from scratch, whatever changed."""
+    rng = np.random.default_rng(seed)
+    fps = np.sort(rng.integers(0, 2**64, 3000, dtype=np.uint64))
+    recs = rng.integers(0, 2**32, 3000, dtype=np.uint64).astype(np.uint32)
+    idx = _index(fps, recs)
+    if with_directory:
+        idx._directory = Directory(fps, 8)
+    head = np.concatenate([fps[rng.integers(0, 3000, ix.DIRECTORY_QUERIES)], rng.integers(0, 2**64, 100, dtype=np.uint64)])
+    tail = np.concatenate([fps[rng.integers(0, 3000, 600)], np.zeros(5, dtype=np.uint64)])
+    first = idx.lookup(head)
+    assert np.array_equal(first, _plain(fps, recs, head))
+    first[:] = -7  # a caller writing into an answer changes nothing of the next
+    again = head.copy()
+    if change == 1:
+        again[0] = fps[0] if head[0] != fps[0] else fps[1]  # the head differs in one query
+    elif change == 2:
+        again = again[:-1]  # shorter: not a repeated head
+    elif change == 3:
+        tail = tail[:0]  # the same queries again
+    q = np.concatenate([again, tail])
+    assert np.array_equal(idx.lookup(q), _plain(fps, recs, q))
+    assert np.array_equal(idx.lookup(q[:100]), _plain(fps, recs, q[:100]))
