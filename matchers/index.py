@@ -274,15 +274,21 @@ class Directory:
         self.bits = max(1, min(32, len(sample).bit_length()))
         self.bits_below = 64 - self.bits
         self.shift = np.uint64(self.bits_below)
-        # below[k]: sampled fingerprints whose prefix is below k (the sample is sorted)
         counts = np.bincount((sample >> self.shift).astype(np.intp), minlength=1 << self.bits)
-        below = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=below[1:])
-        lo = np.maximum(below[:-1] - 1, 0) * every  # fps[lo] < the prefix's smallest value (or lo = 0)
-        hi = np.minimum(below[1:] * every, n)  # fps[hi:] > the prefix's largest value
-        span = int((hi - lo).max()) if n else 0
+        del sample
+        # With below[k] sampled fingerprints under prefix k (the sample is sorted), fps[lo] with
+        # lo = (below[k] - 1) * every is under the prefix's smallest value (or lo = 0), and every
+        # fingerprint from (below[k] + counts[k]) * every on is over its largest: a window of
+        # (counts[k] + 1) * every from lo holds the answer.
+        start = np.empty(len(counts), dtype=np.int64)
+        np.cumsum(counts, out=start)
+        start -= counts + 1
+        span = (int(counts.max()) + 1) * every if n else 0
+        del counts
+        np.maximum(start, 0, out=start)
+        start *= every
         self.width = 1 << max(0, span - 1).bit_length()  # the smallest power of two >= span
-        start = np.minimum(lo, max(0, n - self.width))  # shifted left: the window stays inside fps
+        np.minimum(start, max(0, n - self.width), out=start)  # shifted left: the window stays inside fps
         self.start = start.astype(np.uint32 if n < 1 << 32 else np.int64)
 
     def lower_bound(self, fps: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -307,7 +313,7 @@ class Directory:
 
 
 SAMPLE_EVERY = 64  # fingerprints per sampled one: 2 M sampled, 8 MB of directory at 33 M records
-DIRECTORY_MIN = 1 << 23  # strong fingerprints (about 2 M records) from which the directory pays
+DIRECTORY_MIN = 1 << 21  # strong fingerprints (about 550,000 records) from which the directory pays
 DIRECTORY_QUERIES = 1024  # a lookup this large builds it (a few identifiers of a post do not)
 _FEW = 8
 
