@@ -416,7 +416,8 @@ def main() -> None:
               f"(CPU {result['ratio_cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
               f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
         if a.scale_to > a.rows:
-            step = run([sys.executable, __file__, "--assemble-home", str(home), "--scale-to", str(a.scale_to)], env)
+            step = run([sys.executable, __file__, "--assemble-home", str(home), "--scale-to", str(a.scale_to)]
+                       + (["--front"] if a.front else []), env)
             took = json.loads(step["out"].splitlines()[-1])
             size = du(home / "index" / "big")
             per_code, b = scan_all()
