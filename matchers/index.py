@@ -22,10 +22,11 @@ The arrays are handed out as plain ``ndarray`` views of the maps (``np.memmap``'
 
 Looking fingerprints up: a binary search of 125 million sorted fingerprints (a 33 M-record leak,
 1 GB) touches 27 cache lines per query, far apart, most of them cold; the first large lookup of a
-large index therefore builds a :class:`Directory` (every 64th fingerprint read once, about 60 ms
-at 33 M records, a few MB in memory), which narrows each query to a window of a few hundred
+large index therefore builds a :class:`Directory` (every 64th fingerprint read once, 0.03–0.2 s
+at 33 M records, 8 MB kept in memory), which narrows each query to a window of a few hundred
 fingerprints, searched without branches in a few numpy passes: the same answers as
 ``np.searchsorted``, in half the time or less (docs/benchmarks.md, "Enrollment at scale").
+
 An index of another format is refused with a message that says to enroll the leak again (format 4
 changed the salted fingerprints: see :mod:`matchers.fingerprint`).
 
