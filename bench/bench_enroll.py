@@ -16,10 +16,12 @@
    ``--repeat`` each side, in the same run, with the scan's peak RSS (tree, anonymous part).
 
 4. With ``--scale-to N``: joins the enrolled index with random filler records up to N (uniform
-   fingerprints in the real records' proportions) through the real ``matchers.indexbuild.assemble``,
+   fingerprints in the real records' proportions) through the real ``matchers.indexbuild.assemble``
+   (:mod:`bench.enrollscale`: the real records spread among the filler, unless ``--front``),
    reports the join's time and peak RSS, and scans the repost against that N-record index (the
    enrolled rows still match): the memory and lookup cost of a 33 M-record index without
-   fingerprinting 33 M rows.
+   fingerprinting 33 M rows. ``--scan-home HOME``: no enrollment and no join, the scans only,
+   against the index already in ``HOME`` (a kept ``--dir``'s ``home``: what a first run built).
 5. With ``--code DIR`` (repeatable): the scans are made by each of these checkouts in turn
    (``git archive REV | tar -x -C DIR``), alternated, on the same index; each one's CPU, peak RSS
    and whether its scan JSON is the first's go to stderr (the scan's memory before and after a
@@ -30,7 +32,8 @@
 
 Usage:  .venv/bin/python bench/bench_enroll.py [--rows 1000000] [--repost-rows 1000000]
             [--workers N] [--repeat 3] [--dir DIR] [--keep] [--reuse] [--generate-only]
-            [--scale-to 33000000] [--code DIR]... [--scan-workers N] [--against REV]
+            [--scale-to 33000000 [--front]] [--scan-home HOME] [--code DIR]... [--scan-workers N]
+            [--against REV]
 Prints a Markdown table row for docs/benchmarks.md ("Enrollment at scale (issue 9)") and a JSON line.
 Large files go to ``--dir`` (default a temporary directory, removed unless ``--keep``);
 ``--generate-only`` writes the files and stops (with ``--keep``: a later ``--reuse`` run uses them).
@@ -40,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 import os
 import resource
 import shutil
@@ -56,6 +58,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.enrollscale import assemble_scaled  # noqa: E402
 from dumpwatch.devkit import synth  # noqa: E402
 
 CSV_BASELINE = ("import csv, sys\nwith open(sys.argv[1], newline='', encoding='utf-8') as f:\n"
@@ -275,96 +278,6 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _index_as_part(index_dir: Path, part: Path, bits: int):
-    """A saved index's records written back as an :class:`~matchers.indexbuild.IndexPart`'s files."""
-    from matchers.index import LeakIndex
-    from matchers.indexbuild import _STRONG, PartSummary
-
-    idx = LeakIndex.load(index_dir)
-    part.mkdir(parents=True)
-    for name in ("salt", "name", "dob", "postcode", "surname", "first_name", "lab", "row", "gram"):
-        np.asarray(idx.arrays[name]).tofile(part / f"{name}.bin")
-    np.diff(np.asarray(idx.arrays["gram_off"])).astype("<u4").tofile(part / "gram_n.bin")
-    e = np.empty(len(idx.arrays["strong_fp"]), dtype=_STRONG)
-    for n in ("fp", "rec", "kind"):
-        e[n] = idx.arrays[f"strong_{n}"]
-    b = (e["fp"] >> np.uint64(64 - bits)).astype(np.intp)
-    for k in range(1 << bits):
-        e[b == k].tofile(part / f"strong-{k:03d}.bin")
-    return idx.meta, PartSummary(part, len(idx), len(e), len(idx.arrays["gram"]), tuple(idx.labs),
-                                 dict(idx.meta["lab_counts"]), tuple(idx.meta["kind_counts"]), bits)
-
-
-def _filler_part(part: Path, n: int, labs: tuple[str, ...], kinds: list[float], grams_per: float, bits: int,
-                 seed: int):
-    """``n`` records of random fingerprints (uniform, as keyed fingerprints are) in the real
-    records' proportions of kinds, bigrams and labs: only for the size of an index, never matched."""
-    from matchers.indexbuild import _STRONG, PartSummary
-
-    rng = np.random.default_rng(seed)
-    part.mkdir(parents=True)
-    for name in ("salt", "name", "dob", "postcode", "surname", "first_name"):
-        rng.integers(0, 2**64, n, dtype=np.uint64).tofile(part / f"{name}.bin")
-    lab = rng.integers(0, len(labs), n).astype("<u2")
-    lab.tofile(part / "lab.bin")
-    np.arange(1, n + 1, dtype="<u4").tofile(part / "row.bin")
-    gram_n = rng.poisson(grams_per, n).astype("<u4")
-    gram_n.tofile(part / "gram_n.bin")
-    rng.integers(0, 2**32, int(gram_n.sum()), dtype=np.uint32).tofile(part / "gram.bin")
-    recs, kk = [], []
-    for kind, share in enumerate(kinds):  # share: fingerprints of this kind per real record
-        if share:
-            has = np.flatnonzero(rng.random(n) < min(1.0, share))
-            recs.append(has)
-            kk.append(np.full(len(has), kind, dtype=np.uint8))
-    rec = np.concatenate(recs).astype(np.uint32)
-    e = np.empty(len(rec), dtype=_STRONG)
-    e["fp"] = rng.integers(1, 2**64, len(rec), dtype=np.uint64)
-    e["rec"], e["kind"] = rec, np.concatenate(kk)
-    b = (e["fp"] >> np.uint64(64 - bits)).astype(np.intp)
-    order = np.argsort(b, kind="stable")
-    ends = np.cumsum(np.bincount(b, minlength=1 << bits))
-    for k in range(1 << bits):
-        e[order[(ends[k - 1] if k else 0):ends[k]]].tofile(part / f"strong-{k:03d}.bin")
-    counts = Counter(lab.tolist())
-    return PartSummary(part, n, len(e), int(gram_n.sum()), labs, {labs[i]: c for i, c in counts.items()},
-                       tuple(int(x) for x in np.bincount(e["kind"], minlength=len(kinds))), bits)
-
-
-def assemble_scaled(home: Path, total: int, chunk: int = 4_000_000) -> None:
-    """(In a child process, for its peak RSS.) The real index of ``home`` plus filler records up to
-    ``total``, joined by :func:`matchers.indexbuild.assemble` into the index the scan then reads."""
-    from matchers.indexbuild import BUCKET_BITS, assemble, stage_dir
-
-    index_dir = home / "index" / "big"
-    stage = stage_dir(home / "index")
-    t = time.perf_counter()
-    meta, real = _index_as_part(index_dir, stage / "part-0", BUCKET_BITS)
-    parts, rows = [real], [0]
-    grams_per = real.grams / max(1, real.records)
-    done, i = real.records, 1
-    while done < total:
-        n = min(chunk, total - done)
-        parts.append(_filler_part(stage / f"part-{i}", n, real.labs, [k / real.records for k in real.kind_counts],
-                                  grams_per, BUCKET_BITS, i))
-        rows.append(done)
-        done, i = done + n, i + 1
-    fill = time.perf_counter() - t
-    try:  # the filler's own arrays are gone: the peak RSS from here on is the join's (Linux >= 4.0)
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-    t, c = time.perf_counter(), time.process_time()
-    counts = assemble(parts, stage, rows)
-    took = {"assemble_wall_s": time.perf_counter() - t, "assemble_cpu_s": time.process_time() - c, "filler_s": fill,
-            "assemble_peak_rss_mb": next(int(line.split()[1]) for line in Path("/proc/self/status").read_text()
-                                         .splitlines() if line.startswith("VmHWM:")) / 1024}
-    (stage / "meta.json").write_text(json.dumps({**meta, **counts}))
-    shutil.rmtree(index_dir)
-    os.replace(stage, index_dir)
-    print(json.dumps(took))
-
-
 def compare(rev: str, leak: Path, work: Path, rows: int, workers: int, rounds: int, env: dict) -> None:
     """``dumpwatch enroll`` of one file by git revision ``rev`` (exported to a temporary directory, run
     with this interpreter) and by this tree, alternately, ``rounds`` times: best wall and CPU of each."""
@@ -416,14 +329,18 @@ def main() -> None:
     ap.add_argument("--against", metavar="REV",
                     help="only time the enrollment, by git revision REV and by this tree alternately "
                          "(--repeat rounds, best of each side)")
+    ap.add_argument("--front", action="store_true",
+                    help="with --scale-to: the real records before the filler (the figures before 2026-12-01)")
+    ap.add_argument("--scan-home", type=Path, help="only the scans, against the index in this home")
     ap.add_argument("--assemble-home", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.assemble_home:
-        return assemble_scaled(a.assemble_home, a.scale_to)
+        return assemble_scaled(a.assemble_home, a.scale_to, spread=not a.front)
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-enroll-"))
     work.mkdir(parents=True, exist_ok=True)
-    leak, repost, home = work / "leak.csv", work / "repost.csv", work / "home"
-    shutil.rmtree(home, ignore_errors=True)
+    leak, repost, home = work / "leak.csv", work / "repost.csv", a.scan_home or work / "home"
+    if not a.scan_home:
+        shutil.rmtree(home, ignore_errors=True)
     env = {**os.environ, "DUMPWATCH_KEY": "5e" * 32, "PYTHONPATH": str(ROOT)}
     done = work / f"generated-{a.rows}-{a.repost_rows}"
     try:
@@ -461,6 +378,20 @@ def main() -> None:
                       f"scan JSON same as {revs[codes[0]]}: {_comparable(r['out']) == first}", file=sys.stderr)
             return bests, best(base)
 
+        if a.scan_home:
+            per_code, b = scan_all()
+            scan = per_code[codes[0]]
+            finding = json.loads(scan["out"].splitlines()[0])
+            records = json.loads((home / "index" / "big" / "meta.json").read_text())["records"]
+            print(json.dumps({"index_records": records, "scan_wall_s": scan["wall"], "scan_cpu_s": scan["cpu"],
+                              "csv_wall_s": b["wall"], "csv_cpu_s": b["cpu"], "ratio_cpu": scan["cpu"] / b["cpu"],
+                              "scan_rss_mb": scan["rss_mb"], "scan_anon_mb": scan["anon_mb"],
+                              "matched": finding["matched_records"], "records_seen": finding["records_seen"]}))
+            print(f"| {records:,} (index in {home}) | {scan['wall']:.2f} s / {b['wall']:.2f} s = "
+                  f"{scan['wall'] / b['wall']:.2f}× (CPU {scan['cpu']:.2f} s / {b['cpu']:.2f} s = "
+                  f"{scan['cpu'] / b['cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
+                  f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
+            return
         enroll = run(dw + ["enroll", str(leak), "--leak", "big", "--lab-column", "laboratoire",
                            "--workers", str(a.workers)], env)
         print(enroll["out"].strip(), file=sys.stderr)
@@ -485,7 +416,8 @@ def main() -> None:
               f"(CPU {result['ratio_cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
               f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
         if a.scale_to > a.rows:
-            step = run([sys.executable, __file__, "--assemble-home", str(home), "--scale-to", str(a.scale_to)], env)
+            step = run([sys.executable, __file__, "--assemble-home", str(home), "--scale-to", str(a.scale_to)]
+                       + (["--front"] if a.front else []), env)
             took = json.loads(step["out"].splitlines()[-1])
             size = du(home / "index" / "big")
             per_code, b = scan_all()
@@ -504,7 +436,7 @@ def main() -> None:
                   f"(CPU {scaled['ratio_cpu']:.2f}×) | {scan['rss_mb']:.0f} MB ({scan['anon_mb']:.0f} MB anon.) | "
                   f"{finding['verdict']}, {finding['matched_records']:,} of {finding['records_seen']:,} |")
     finally:
-        if not a.keep:
+        if not a.keep and not a.scan_home:  # a home given is never removed, nor what is beside it
             shutil.rmtree(work, ignore_errors=True)
 
 

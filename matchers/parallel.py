@@ -149,6 +149,8 @@ def _child(conn, matcher: Matcher, path: Path, plan_: Plan, rng: tuple[int, int]
 def scan_ranges(matcher: Matcher, path: Path, plan_: Plan, tally: Tally, progress=None) -> str:
     """Match every range into ``tally`` (children for all ranges but the first); returns the SHA-256."""
     ctx = multiprocessing.get_context("fork")
+    for index in matcher.indexes:  # built once here, shared by the forked workers
+        index.directory()
     procs = []
     for rng in plan_.ranges[1:]:
         recv, send = ctx.Pipe(duplex=False)
