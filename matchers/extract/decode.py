@@ -11,11 +11,14 @@ from __future__ import annotations
 import codecs
 import functools
 import io
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 SAMPLE_BYTES = 64 * 1024
 BUFFER_BYTES = 64 * 1024
+BATCH_LINES = 1024           # line_batches: lines of one list
+BATCH_CHARS = 16 * 1024**2   # ... and the text one list gathers before it is given
 
 # BOM → codec that strips it. UTF-32 first: its little-endian BOM starts with UTF-16's.
 BOMS = (
@@ -192,9 +195,45 @@ def raw_lines(text: io.TextIOBase, cap: int) -> Iterator[str]:
 def text_lines(text: io.TextIOBase, cap: int) -> Iterator[str]:
     """Lines without terminators; a line longer than ``cap`` is split, at a space when there is one
     near the cut, so no giant string is ever built and no word is cut in two when avoidable."""
+    return itertools.chain.from_iterable(line_batches(text, cap))
+
+
+def line_batches(text: io.TextIOBase, cap: int) -> Iterator[list[str]]:
+    """The lines of :func:`text_lines`, a list at a time, read and stripped of their terminators by
+    C-level passes (no Python step per line) until a line reaches ``cap``; from there on, the
+    lines go through the splitting of long lines one by one.
+
+    A list holds up to :data:`BATCH_LINES` lines, read a few at a time (as many as
+    :data:`BATCH_CHARS` // ``cap``, 1 to 64) until it holds :data:`BATCH_CHARS` characters: with
+    the default cap, 16 lines of 1 MiB at most, so a list never holds much more than 32 MiB."""
+    chunks = raw_lines(text, cap)
+    step = max(1, min(64, BATCH_CHARS // max(cap, 1)))
+    while batch := _take(chunks, step):
+        if max(map(len, batch)) < cap:   # every piece is one whole line (or the last one)
+            yield list(map(str.rstrip, batch, itertools.repeat("\r\n")))
+            continue
+        pieces = _cut_lines(itertools.chain(batch, chunks), cap)
+        while batch := _take(pieces, step):
+            yield batch
+        return
+
+
+def _take(items: Iterator[str], step: int) -> list[str]:
+    """Up to :data:`BATCH_LINES` of ``items``, ``step`` at a time, until they hold :data:`BATCH_CHARS`."""
+    batch = list(itertools.islice(items, step))
+    size = sum(map(len, batch))
+    while len(batch) < BATCH_LINES and size < BATCH_CHARS and (more := list(itertools.islice(items, step))):
+        batch += more
+        size += sum(map(len, more))
+    return batch
+
+
+def _cut_lines(chunks: Iterator[str], cap: int) -> Iterator[str]:
+    """Lines from the pieces of :func:`raw_lines` (at most ``cap`` characters each), a long line cut
+    at a space near ``cap`` when there is one, a ``\r\n`` split by the cap kept as one terminator."""
     carry = ""
     after_cr = False
-    for chunk in iter(functools.partial(text.readline, cap), ""):
+    for chunk in chunks:
         if after_cr and chunk.startswith("\n"):
             chunk = chunk[1:]     # "\r\n" split by the cap: the "\n" is not an empty line
             after_cr = False

@@ -13,22 +13,34 @@ Shapes:
 * JSON lines → one table, one record per line; lines that do not parse are counted in one error.
 
 Malformed or truncated JSON yields the records read so far plus an error entry.
+
+Speed (issue 9): JSON lines are read a list at a time (:func:`~matchers.extract.decode.line_batches`)
+and decoded by the C scanner ``json.loads`` itself calls, mapped over the list at C level; a list
+in which a line does not parse as one whole value (or nests too deeply) is decoded again line by
+line with ``json.loads``, so a bad line is counted and located as before. Array items are taken
+from ijson a list at a time. Records that are already flat (objects whose values are all strings,
+most dumps) are recognised by one type check per list, not per value.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import ijson
 
-from matchers.extract.decode import text_lines
+from matchers.extract.decode import line_batches
 from matchers.extract.model import Context, Table
 
 SCALAR_JOIN_MAX = 1000
+ARRAY_BATCH = 256       # array items taken from ijson at a time
+_SCAN = json.JSONDecoder().scan_once   # what json.loads calls: (value, end) of the value at an index
+_LAST = operator.itemgetter(-1)
 _STRUCTURAL_SECOND = ("start_map", "map_key", "start_array", "end_array", "end_map")
 
 
@@ -123,6 +135,17 @@ def record(value: Any, key: str = "value") -> dict[str, str]:
     return {key: _s(value)}
 
 
+def _flat(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Every value an object whose values are all strings (:func:`record` returns each as it is):
+    one C-level pass, ``str.join`` refusing anything but strings (``dict.values`` anything but
+    objects)."""
+    try:
+        "".join(itertools.chain.from_iterable(map(dict.values, values)))
+    except TypeError:
+        return False
+    return True
+
+
 @dataclass
 class _State:
     records: int = 0
@@ -164,33 +187,113 @@ def _safe(events: Iterator[tuple[str, Any]], on_error: Callable[[BaseException],
 
 def _array_rows(items: Iterator[Any], state: _State, on_error: Callable[[BaseException], None]
                 ) -> Iterator[dict[str, str]]:
-    try:
-        for item in items:
-            state.records += 1
-            yield record(item)
-    except Exception as exc:  # noqa: BLE001
-        on_error(exc)
+    """The records of an array's items in order, :data:`ARRAY_BATCH` items at a time; the first
+    failure (of the parse, or of an item too deeply nested to flatten) is reported after the
+    records before it, and ends the table."""
+    while True:
+        batch: list[Any] = []
+        failure: BaseException | None = None
+        try:   # list.extend keeps the items read before a parse error: they are still yielded
+            batch.extend(itertools.islice(items, ARRAY_BATCH))
+        except Exception as exc:  # noqa: BLE001 — bad content is reported, never raised
+            failure = exc
+        if _flat(batch):
+            state.records += len(batch)
+            yield from batch
+        else:
+            for item in batch:
+                state.records += 1
+                try:
+                    row = record(item)
+                except Exception as exc:  # noqa: BLE001
+                    on_error(exc)
+                    return
+                yield row
+        if failure is not None:
+            on_error(failure)
+            return
+        if len(batch) < ARRAY_BATCH:
+            return
 
 
 def _lines_rows(text: io.TextIOBase, source: str, ctx: Context, state: _State
                 ) -> Iterator[dict[str, str]]:
     bad = 0
     first_bad = 0
-    for number, line in enumerate(text_lines(text, ctx.limits.max_line_chars), 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            row = record(json.loads(line))
-        except (ValueError, RecursionError):
-            bad += 1
-            first_bad = first_bad or number
-            continue
-        state.records += 1
-        yield row
+    number = 0    # lines before the batch
+    misses = 0    # batches the one-call decoding did not take ...
+    skip = 0      # ... and how many batches it sits out since the last (doubling: 2, 4, … 1024)
+    for batch in line_batches(text, ctx.limits.max_line_chars):
+        lines = list(filter(None, map(str.strip, batch)))
+        rows = None
+        if skip:
+            skip -= 1
+        elif lines:
+            rows = _joined(lines)
+            if rows is None:
+                misses += 1
+                skip = 1 << min(misses, 10)
+        if rows is None:
+            rows = _decoded(lines)
+        if rows is None:   # a line that does not parse: the batch line by line, as json.loads says
+            rows = []
+            for at, line in enumerate(batch, number + 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rows.append(record(json.loads(line)))
+                except (ValueError, RecursionError):
+                    bad += 1
+                    first_bad = first_bad or at
+        number += len(batch)
+        state.records += len(rows)
+        yield from rows
     if bad:
         ctx.report(source, f"{bad} JSON lines could not be parsed (first at line {first_bad}); "
                            f"{state.records} records read")
+
+
+def _joined(lines: list[str]) -> list[dict[str, str]] | None:
+    """Stripped, non-empty JSON lines decoded in one call, as the items of one array (the keys of
+    all records then share their string objects), when every line is a flat object: else None.
+
+    Sound because the joint is ``,\\n`` and a raw line break cannot be inside a JSON string: each
+    line ends with a ``}`` outside any string; when every item is an object whose values are all
+    strings, nothing nests, so that ``}`` closes an item and the joint that follows separates two
+    items. With as many items as lines, every line is exactly one item, the value ``json.loads``
+    gives for that line alone."""
+    if set(map(_LAST, lines)) != {"}"}:
+        return None
+    try:
+        values = json.loads("[" + ",\n".join(lines) + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(values) != len(lines) or not _flat(values):
+        return None
+    return values
+
+
+def _decoded(lines: list[str]) -> list[dict[str, str]] | None:
+    """The records of stripped, non-empty JSON lines, decoded by the C scanner mapped over them;
+    None when any line is not one whole JSON value (the caller then decodes line by line)."""
+    try:
+        parsed = list(map(_SCAN, lines, itertools.repeat(0)))
+    except (ValueError, RecursionError):
+        return None
+    if len(parsed) != len(lines):   # no value at the start of a line: its StopIteration ended map
+        return None
+    if not parsed:
+        return []
+    values, ends = zip(*parsed)
+    if ends != tuple(map(len, lines)):   # text after the value ("extra data" for json.loads)
+        return None
+    if _flat(values):
+        return list(values)
+    try:
+        return list(map(record, values))
+    except (ValueError, RecursionError):
+        return None
 
 
 class _ObjectWalker:
