@@ -220,9 +220,10 @@ def line_batches(text: io.TextIOBase, cap: int) -> Iterator[list[str]]:
 
 def _take(items: Iterator[str], step: int) -> list[str]:
     """Up to :data:`BATCH_LINES` of ``items``, ``step`` at a time, until they hold :data:`BATCH_CHARS`."""
-    batch = list(itertools.islice(items, step))
+    batch = list(itertools.islice(items, min(step, BATCH_LINES)))
     size = sum(map(len, batch))
-    while len(batch) < BATCH_LINES and size < BATCH_CHARS and (more := list(itertools.islice(items, step))):
+    while (room := BATCH_LINES - len(batch)) > 0 and size < BATCH_CHARS and (
+            more := list(itertools.islice(items, min(step, room)))):
         batch += more
         size += sum(map(len, more))
     return batch
