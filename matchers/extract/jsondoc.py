@@ -24,6 +24,7 @@ most dumps) are recognised by one type check per list, not per value.
 
 from __future__ import annotations
 
+import codecs
 import io
 import itertools
 import json
@@ -54,6 +55,57 @@ class _Utf8:
         if n == 0:
             return b""   # ijson probes the type of the stream with read(0)
         return self._text.read(n if n > 0 else 65536).encode("utf-8", "surrogatepass")
+
+
+class _Utf8Bytes:
+    """The bytes under a fresh UTF-8 text stream, as :class:`_Utf8` would give them, without
+    decoding them to text and encoding them back: valid UTF-8 passes as it is (checked by a strict
+    decode of each read, an incomplete character kept for the next), and from the first invalid
+    byte on, the rest is decoded with ``errors="replace"`` and encoded, as the text stream does."""
+
+    def __init__(self, text: io.TextIOWrapper):
+        self._text = text          # kept: the wrapper closes its buffer when it goes
+        self._raw = text.buffer
+        self._tail = b""
+        self._replacing: codecs.IncrementalDecoder | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:
+            return b""
+        while True:
+            data = self._raw.read(n if n > 0 else 65536)
+            if self._replacing is not None:
+                out = self._replacing.decode(data, final=not data)
+                if out or not data:
+                    return out.encode("utf-8", "surrogatepass")
+                continue   # only the start of a character: read on
+            if not data:   # the end: a character cut short there is one U+FFFD, as in the text
+                tail, self._tail = self._tail, b""
+                return tail.decode("utf-8", "replace").encode("utf-8", "surrogatepass")
+            if self._tail:
+                data, self._tail = self._tail + data, b""
+            if data.isascii():
+                return data
+            try:
+                _, used = codecs.utf_8_decode(data, "strict", False)
+            except UnicodeDecodeError:
+                self._replacing = codecs.getincrementaldecoder("utf-8")("replace")
+                return self._replacing.decode(data).encode("utf-8", "surrogatepass")
+            if used == len(data):
+                return data
+            self._tail = data[used:]
+            if used:
+                return data[:used]
+            # only the start of a character so far: read on
+
+
+def _utf8(text: io.TextIOBase) -> _Utf8 | _Utf8Bytes:
+    """What ijson reads: the bytes under ``text`` when it is a fresh UTF-8 text stream that
+    replaces bad bytes (:func:`matchers.extract.decode.open_text`), else its text encoded."""
+    if (isinstance(text, io.TextIOWrapper) and text.errors == "replace"
+            and codecs.lookup(text.encoding).name == "utf-8"):
+        return _Utf8Bytes(text)
+    return _Utf8(text)
 
 
 def _premature(exc: BaseException) -> bool:
@@ -168,12 +220,14 @@ def json_tables(text: io.TextIOBase, shape: str, source: str, encoding: str | No
                                f"{state.records} records; the records before were read")
 
     if shape == "lines":
-        yield Table(source, "json", None, _lines_rows(text, source, ctx, state), encoding)
+        rows = itertools.chain.from_iterable(_lines_rows(text, source, ctx, state))
+        yield Table(source, "json", None, rows, encoding)
     elif shape == "array":
-        items = ijson.items(_Utf8(text), "item")
-        yield Table(source, "json", None, _array_rows(items, state, report_failure), encoding)
+        items = ijson.items(_utf8(text), "item")
+        rows = itertools.chain.from_iterable(_array_rows(items, state, report_failure))
+        yield Table(source, "json", None, rows, encoding)
     else:
-        events = _safe(ijson.basic_parse(_Utf8(text)), report_failure)
+        events = _safe(ijson.basic_parse(_utf8(text)), report_failure)
         yield from _ObjectWalker(events, source, encoding, ctx, state).tables()
 
 
@@ -186,29 +240,30 @@ def _safe(events: Iterator[tuple[str, Any]], on_error: Callable[[BaseException],
 
 
 def _array_rows(items: Iterator[Any], state: _State, on_error: Callable[[BaseException], None]
-                ) -> Iterator[dict[str, str]]:
-    """The records of an array's items in order, :data:`ARRAY_BATCH` items at a time; the first
-    failure (of the parse, or of an item too deeply nested to flatten) is reported after the
-    records before it, and ends the table."""
+                ) -> Iterator[list[dict[str, str]]]:
+    """The records of an array's items in order, in lists of :data:`ARRAY_BATCH` (the table's
+    rows are their chain: no Python step per record); the first failure (of the parse, or of an
+    item too deeply nested to flatten) is reported after the records before it, and ends the table."""
     while True:
         batch: list[Any] = []
         failure: BaseException | None = None
-        try:   # list.extend keeps the items read before a parse error: they are still yielded
+        try:   # list.extend keeps the items read before a parse error: they are still given
             batch.extend(itertools.islice(items, ARRAY_BATCH))
         except Exception as exc:  # noqa: BLE001 — bad content is reported, never raised
             failure = exc
         if _flat(batch):
             state.records += len(batch)
-            yield from batch
+            yield batch
         else:
+            rows = []
             for item in batch:
                 state.records += 1
                 try:
-                    row = record(item)
+                    rows.append(record(item))
                 except Exception as exc:  # noqa: BLE001
-                    on_error(exc)
-                    return
-                yield row
+                    failure = exc
+                    break
+            yield rows
         if failure is not None:
             on_error(failure)
             return
@@ -217,7 +272,8 @@ def _array_rows(items: Iterator[Any], state: _State, on_error: Callable[[BaseExc
 
 
 def _lines_rows(text: io.TextIOBase, source: str, ctx: Context, state: _State
-                ) -> Iterator[dict[str, str]]:
+                ) -> Iterator[list[dict[str, str]]]:
+    """The records of JSON lines, a list per list of lines (the table's rows are their chain)."""
     bad = 0
     first_bad = 0
     number = 0    # lines before the batch
@@ -248,7 +304,7 @@ def _lines_rows(text: io.TextIOBase, source: str, ctx: Context, state: _State
                     first_bad = first_bad or at
         number += len(batch)
         state.records += len(rows)
-        yield from rows
+        yield rows
     if bad:
         ctx.report(source, f"{bad} JSON lines could not be parsed (first at line {first_bad}); "
                            f"{state.records} records read")

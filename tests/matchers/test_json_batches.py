@@ -82,7 +82,7 @@ def old_lines(text: io.TextIOBase, cap: int) -> tuple[list, list[str]]:
 def old_array(data: bytes) -> tuple[list, list[str]]:
     rows, errors, records = [], [], 0
     try:
-        for item in ijson.items(io.BytesIO(data), "item"):
+        for item in ijson.items(jsondoc._Utf8(decode.open_text(io.BytesIO(data), "utf-8")), "item"):
             records += 1
             rows.append(jsondoc.record(item))
     except Exception as exc:  # noqa: BLE001
@@ -178,13 +178,17 @@ def array_document(draw) -> bytes:
     if draw(st.booleans()):   # an item nested deeper than the flattening can follow
         items.insert(draw(st.integers(0, len(items))), "DEEP")
     text = "[" + ",".join('{"a":' * 2000 + "1" + "}" * 2000 if i == "DEEP" else json.dumps(i) for i in items) + "]"
-    cut = draw(st.sampled_from(["none", "truncate", "garbage"]))
+    cut = draw(st.sampled_from(["none", "truncate", "garbage", "bytes"]))
     if cut == "truncate":
         text = text[:draw(st.integers(0, len(text)))]
     elif cut == "garbage":
         at = draw(st.integers(0, len(text)))
         text = text[:at] + draw(st.sampled_from(["}", "]]", "x", ",,", "{"])) + text[at:]
-    return text.encode()
+    data = text.encode()
+    if cut == "bytes":   # bytes that are not UTF-8 (the text stream reads U+FFFD), or a character cut
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80"])) + data[at:]
+    return data
 
 
 @SETTINGS
@@ -194,6 +198,27 @@ def test_arrays_give_the_records_and_errors_of_the_item_by_item_reader(data, per
         m.setattr(jsondoc, "ARRAY_BATCH", per_list)
         text = decode.open_text(io.BytesIO(data), "utf-8")
         assert new_tables(text, "array", "x.json", 1 << 20) == old_array(data)
+
+
+PIECES = st.sampled_from([b"a", b"{", b'"', "é".encode(), "€".encode(), "😀".encode(), b"\xff", b"\xc3",
+                          b"\xe2\x82", b"\xf0\x9f", b"\xed\xa0\x80", b"\x00"])
+
+
+@SETTINGS
+@given(data=st.lists(PIECES, max_size=60).map(b"".join), n=st.sampled_from([1, 2, 3, 5, 65536]))
+def test_the_bytes_ijson_reads_are_the_text_encoded(data, n):
+    """The bytes under a UTF-8 text stream pass as they are, bad bytes as the text reads them."""
+    reader = jsondoc._utf8(decode.open_text(io.BytesIO(data), "utf-8"))
+    assert isinstance(reader, jsondoc._Utf8Bytes)
+    assert reader.read(0) == b""
+    got = b"".join(iter(functools.partial(reader.read, n), b""))
+    assert got == decode.open_text(io.BytesIO(data), "utf-8").read().encode("utf-8", "surrogatepass")
+
+
+def test_other_text_streams_are_read_as_text():
+    assert isinstance(jsondoc._utf8(io.StringIO("[]")), jsondoc._Utf8)
+    assert isinstance(jsondoc._utf8(decode.open_text(io.BytesIO(b"[]"), "cp1252")), jsondoc._Utf8)
+    assert isinstance(jsondoc._utf8(decode.open_text(io.BytesIO(b"[]"), "utf-8-sig")), jsondoc._Utf8)
 
 
 def test_flat_json_lines_are_decoded_a_list_at_a_time(monkeypatch):
