@@ -18,13 +18,14 @@ Speed (issue 9): JSON lines are read a list at a time (:func:`~matchers.extract.
 and decoded by the C scanner ``json.loads`` itself calls, mapped over the list at C level; a list
 in which a line does not parse as one whole value (or nests too deeply) is decoded again line by
 line with ``json.loads``, so a bad line is counted and located as before. Array items are taken
-from ijson a list at a time. Records that are already flat (objects whose values are all strings,
-most dumps) are recognised by one type check per list, not per value.
+from ijson a list at a time, ijson reading the bytes under a UTF-8 stream as they are
+(:mod:`matchers.extract.jsonbytes`). Records that are already flat (objects whose values are all
+strings, most dumps) are recognised by one C-level pass per list, not per value. A table's rows are
+the chain of these lists: no Python step per record.
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import itertools
 import json
@@ -36,6 +37,7 @@ from typing import Any
 import ijson
 
 from matchers.extract.decode import line_batches
+from matchers.extract.jsonbytes import utf8_reader
 from matchers.extract.model import Context, Table
 
 SCALAR_JOIN_MAX = 1000
@@ -43,69 +45,6 @@ ARRAY_BATCH = 256       # array items taken from ijson at a time
 _SCAN = json.JSONDecoder().scan_once   # what json.loads calls: (value, end) of the value at an index
 _LAST = operator.itemgetter(-1)
 _STRUCTURAL_SECOND = ("start_map", "map_key", "start_array", "end_array", "end_map")
-
-
-class _Utf8:
-    """A ``read(n) -> bytes`` view of a text stream: ijson parses UTF-8 whatever the source was."""
-
-    def __init__(self, text: io.TextIOBase):
-        self._text = text
-
-    def read(self, n: int = -1) -> bytes:
-        if n == 0:
-            return b""   # ijson probes the type of the stream with read(0)
-        return self._text.read(n if n > 0 else 65536).encode("utf-8", "surrogatepass")
-
-
-class _Utf8Bytes:
-    """The bytes under a fresh UTF-8 text stream, as :class:`_Utf8` would give them, without
-    decoding them to text and encoding them back: valid UTF-8 passes as it is (checked by a strict
-    decode of each read, an incomplete character kept for the next), and from the first invalid
-    byte on, the rest is decoded with ``errors="replace"`` and encoded, as the text stream does."""
-
-    def __init__(self, text: io.TextIOWrapper):
-        self._text = text          # kept: the wrapper closes its buffer when it goes
-        self._raw = text.buffer
-        self._tail = b""
-        self._replacing: codecs.IncrementalDecoder | None = None
-
-    def read(self, n: int = -1) -> bytes:
-        if n == 0:
-            return b""
-        while True:
-            data = self._raw.read(n if n > 0 else 65536)
-            if self._replacing is not None:
-                out = self._replacing.decode(data, final=not data)
-                if out or not data:
-                    return out.encode("utf-8", "surrogatepass")
-                continue   # only the start of a character: read on
-            if not data:   # the end: a character cut short there is one U+FFFD, as in the text
-                tail, self._tail = self._tail, b""
-                return tail.decode("utf-8", "replace").encode("utf-8", "surrogatepass")
-            if self._tail:
-                data, self._tail = self._tail + data, b""
-            if data.isascii():
-                return data
-            try:
-                _, used = codecs.utf_8_decode(data, "strict", False)
-            except UnicodeDecodeError:
-                self._replacing = codecs.getincrementaldecoder("utf-8")("replace")
-                return self._replacing.decode(data).encode("utf-8", "surrogatepass")
-            if used == len(data):
-                return data
-            self._tail = data[used:]
-            if used:
-                return data[:used]
-            # only the start of a character so far: read on
-
-
-def _utf8(text: io.TextIOBase) -> _Utf8 | _Utf8Bytes:
-    """What ijson reads: the bytes under ``text`` when it is a fresh UTF-8 text stream that
-    replaces bad bytes (:func:`matchers.extract.decode.open_text`), else its text encoded."""
-    if (isinstance(text, io.TextIOWrapper) and text.errors == "replace"
-            and codecs.lookup(text.encoding).name == "utf-8"):
-        return _Utf8Bytes(text)
-    return _Utf8(text)
 
 
 def _premature(exc: BaseException) -> bool:
@@ -223,11 +162,11 @@ def json_tables(text: io.TextIOBase, shape: str, source: str, encoding: str | No
         rows = itertools.chain.from_iterable(_lines_rows(text, source, ctx, state))
         yield Table(source, "json", None, rows, encoding)
     elif shape == "array":
-        items = ijson.items(_utf8(text), "item")
+        items = ijson.items(utf8_reader(text), "item")
         rows = itertools.chain.from_iterable(_array_rows(items, state, report_failure))
         yield Table(source, "json", None, rows, encoding)
     else:
-        events = _safe(ijson.basic_parse(_utf8(text)), report_failure)
+        events = _safe(ijson.basic_parse(utf8_reader(text)), report_failure)
         yield from _ObjectWalker(events, source, encoding, ctx, state).tables()
 
 

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matchers.extract import decode, jsondoc
+from matchers.extract import decode, jsonbytes, jsondoc
 from matchers.extract.model import Context, Limits
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,7 +82,7 @@ def old_lines(text: io.TextIOBase, cap: int) -> tuple[list, list[str]]:
 def old_array(data: bytes) -> tuple[list, list[str]]:
     rows, errors, records = [], [], 0
     try:
-        for item in ijson.items(jsondoc._Utf8(decode.open_text(io.BytesIO(data), "utf-8")), "item"):
+        for item in ijson.items(jsonbytes.Utf8Text(decode.open_text(io.BytesIO(data), "utf-8")), "item"):
             records += 1
             rows.append(jsondoc.record(item))
     except Exception as exc:  # noqa: BLE001
@@ -208,17 +208,17 @@ PIECES = st.sampled_from([b"a", b"{", b'"', "é".encode(), "€".encode(), "😀
 @given(data=st.lists(PIECES, max_size=60).map(b"".join), n=st.sampled_from([1, 2, 3, 5, 65536]))
 def test_the_bytes_ijson_reads_are_the_text_encoded(data, n):
     """The bytes under a UTF-8 text stream pass as they are, bad bytes as the text reads them."""
-    reader = jsondoc._utf8(decode.open_text(io.BytesIO(data), "utf-8"))
-    assert isinstance(reader, jsondoc._Utf8Bytes)
+    reader = jsonbytes.utf8_reader(decode.open_text(io.BytesIO(data), "utf-8"))
+    assert isinstance(reader, jsonbytes.Utf8Bytes)
     assert reader.read(0) == b""
     got = b"".join(iter(functools.partial(reader.read, n), b""))
     assert got == decode.open_text(io.BytesIO(data), "utf-8").read().encode("utf-8", "surrogatepass")
 
 
 def test_other_text_streams_are_read_as_text():
-    assert isinstance(jsondoc._utf8(io.StringIO("[]")), jsondoc._Utf8)
-    assert isinstance(jsondoc._utf8(decode.open_text(io.BytesIO(b"[]"), "cp1252")), jsondoc._Utf8)
-    assert isinstance(jsondoc._utf8(decode.open_text(io.BytesIO(b"[]"), "utf-8-sig")), jsondoc._Utf8)
+    assert isinstance(jsonbytes.utf8_reader(io.StringIO("[]")), jsonbytes.Utf8Text)
+    assert isinstance(jsonbytes.utf8_reader(decode.open_text(io.BytesIO(b"[]"), "cp1252")), jsonbytes.Utf8Text)
+    assert isinstance(jsonbytes.utf8_reader(decode.open_text(io.BytesIO(b"[]"), "utf-8-sig")), jsonbytes.Utf8Text)
 
 
 def test_flat_json_lines_are_decoded_a_list_at_a_time(monkeypatch):
