@@ -14,10 +14,12 @@ Shapes:
 
 Malformed or truncated JSON yields the records read so far plus an error entry.
 
-Speed (issue 9): JSON lines are read a list at a time (:func:`~matchers.extract.decode.line_batches`)
-and decoded by the C scanner ``json.loads`` itself calls, mapped over the list at C level; a list
-in which a line does not parse as one whole value (or nests too deeply) is decoded again line by
-line with ``json.loads``, so a bad line is counted and located as before. Array items are taken
+Speed (issue 9): JSON lines are read a list at a time (:func:`~matchers.extract.decode.line_batches`).
+A list of flat objects (every value a string) is decoded in one ``json.loads`` call, as the items of
+one array (exactly what line by line gives: :func:`_joined`); any other list by the C scanner
+``json.loads`` itself calls, mapped over the list at C level; a list in which a line does not parse
+as one whole value (or nests too deeply) is decoded again line by line with ``json.loads``, so a
+bad line is counted and located as before. Array items are taken
 from ijson a list at a time, ijson reading the bytes under a UTF-8 stream as they are
 (:mod:`matchers.extract.jsonbytes`). Records that are already flat (objects whose values are all
 strings, most dumps) are recognised by one C-level pass per list, not per value. A table's rows are

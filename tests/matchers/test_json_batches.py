@@ -265,3 +265,11 @@ def test_a_list_of_lines_holds_little_text_when_lines_are_long(cap, monkeypatch)
     assert sum(map(len, batches)) == 100
     step = max(1, min(64, 64 // cap))
     assert max(sum(map(len, b)) for b in batches) <= 64 + step * cap
+
+
+def test_text_lines_reads_ahead_about_what_the_text_stream_does():
+    """The text reader meters blobs beside the lines: reading far ahead would change the order."""
+    text = io.StringIO(("x" * 2000 + "\n") * 5_000)
+    lines = decode.text_lines(text, 1 << 20)
+    assert next(lines) == "x" * 2000
+    assert text.tell() <= decode.BUFFER_BYTES + 16 * 2001
