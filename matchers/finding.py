@@ -44,12 +44,10 @@ class Positions(Mapping):
 
     def __getitem__(self, lab: str) -> tuple[int, ...]:
         if lab not in self._built:
-            for number, name in self._labs.items():
-                if name == lab:
-                    self._built[lab] = tuple(self._positions[self._of_lab == number].tolist())
-                    break
-            else:
+            number = next((n for n, name in self._labs.items() if name == lab), None)
+            if number is None:
                 raise KeyError(lab)
+            self._built[lab] = tuple(self._positions[self._of_lab == number].tolist())
         return self._built[lab]
 
     def __iter__(self) -> Iterator[str]:
