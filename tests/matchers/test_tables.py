@@ -7,6 +7,8 @@ finds is what the mapping computed from the values found.
   across examples) equals the code before the memo (:func:`reference_map_columns`, copied from
   ``merge``, with its share of medical words);
 - two snippets with other values of the same kinds share one entry;
+- ``profiles.hidden_identifiers`` answers a sample without ``@`` nor a run of digits by one pass
+  over all its rows: what the per-row reading answered (Hypothesis, against the code before);
 - the memo is bounded (:data:`matchers.schema._MAPPINGS_MAX`) and keeps no value: a header that
   could be a row of data with an identifier is not remembered.
 """
@@ -21,7 +23,10 @@ from hypothesis import strategies as st
 
 from dumpwatch.devkit import synth
 from matchers import identifiers as ids
+from matchers import profiles
+from matchers import proximity as prox
 from matchers import schema as sch
+from matchers.records import from_mapped
 
 # -- the reference: map_columns before the memo (merge 048d21d) ------------------------------------
 
@@ -174,3 +179,42 @@ def test_memo_is_bounded_and_keeps_no_value():
     sch.map_columns(["sku"], [["A-1"]] * (sch._MEMO_ROWS + 1))
     sch.map_columns(["sku"], [["A-1"]], {"sku": "nir"})
     assert not sch._MAPPINGS
+
+
+# -- hidden identifiers: one pass over a sample without candidates ---------------------------------
+
+
+def reference_hidden_identifiers(sample: list, mapping: sch.Mapping) -> bool:
+    with_ids = hidden = 0
+    for row in sample:
+        anchors, _ = prox.find_anchors(prox.row_text(row))
+        if not anchors:
+            continue
+        with_ids += 1
+        f = from_mapped(row, mapping)
+        mapped = {k for k, v in (("nir", f.nirs), ("email", f.emails), ("phone", f.phones)) if v}
+        if {a.kind for a in anchors} - mapped or profiles._keyed_cell(row, mapping):
+            hidden += 1
+    return with_ids > 0 and hidden * 2 > with_ids
+
+
+_GLUED = st.sampled_from(_BY_KIND["nir"] + _BY_KIND["phone"] + _BY_KIND["email"]).flatmap(
+    lambda v: st.sampled_from([v, f"1 {v}", f'"{v}', f"{v} nom=DUPONT prenom=Jean", v.replace(" ", "")[:8],
+                               v.replace(" ", "")[:-1], f"Ajaccio 2A{v[3:9]}" if v[:1].isdigit() else v]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda w: st.lists(st.lists(st.one_of(cells, _GLUED), min_size=w, max_size=w),
+                                                   min_size=1, max_size=6)),
+       st.booleans())
+def test_hidden_identifiers_as_per_row(rows, as_dicts):
+    sample = [{f"k{i}": v for i, v in enumerate(r)} for r in rows] if as_dicts else rows
+    mapping = sch.map_columns(None, sample)
+    assert profiles.hidden_identifiers(sample, mapping) == reference_hidden_identifiers(sample, mapping)
+
+
+def test_hidden_identifiers_of_a_snippet_without_candidates_skip_the_rows(monkeypatch):
+    rows = [["A-1001", "Vis inox 4x40", "0.12", "5000"], ["B-2001", "Perceuse 18V", "89.90", "14"]]
+    mapping = sch.map_columns(["sku", "designation", "prix", "stock"], rows)
+    monkeypatch.setattr(prox, "find_anchors", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read")))
+    assert not profiles.hidden_identifiers(rows, mapping)
