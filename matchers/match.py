@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -68,15 +68,19 @@ class Matcher:
         if table.kind == "text":
             self._match_text(table.rows, t)
             return
-        with young_generation(_YOUNG):
-            self._match_records(table, t)
-
-    def _match_records(self, table: Table, t: Tally) -> None:
-        """The records of a table (rows, dicts), by their path: profile, mapping, then batches."""
         rows = iter(table.rows)
         sample = list(itertools.islice(rows, PROFILE_ROWS))
         if not sample:
             return
+        if len(sample) < PROFILE_ROWS:  # the whole table is read: no batch will follow
+            self._match_records(table, sample, rows, t)
+            return
+        with young_generation(_YOUNG):
+            self._match_records(table, sample, rows, t)
+
+    def _match_records(self, table: Table, sample: list, rows: Iterator, t: Tally) -> None:
+        """The records of a table (rows, dicts), by their path: profile (``sample``, its first rows;
+        ``rows``, the rest), mapping, then batches."""
         mapping = sch.map_columns(table.header, sample)
         score_schema(mapping, len(sample), self.indexes, t)
         all_rows = itertools.chain(sample, rows)

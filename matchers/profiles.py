@@ -45,10 +45,18 @@ def score_schema(mapping: sch.Mapping, n_rows: int, indexes: Sequence[LeakIndex]
 
 def hidden_identifiers(sample: list, mapping: sch.Mapping) -> bool:
     """Whether most sample rows holding a strong identifier in their text hold one of a kind the
-    parsed columns do not give (the table parse misses them: proximity reads such a table)."""
+    parsed columns do not give (the table parse misses them: proximity reads such a table).
+
+    A sample whose text has no ``@`` nor the run of digits of a NIR or a phone (the pre-filter of
+    :func:`matchers.proximity.find_anchors`, on all its rows at once) holds no row with an
+    identifier: most small tables of a paste are answered by that one pass. Exact: the squeezed
+    text of a row is a piece of that of the rows joined (one byte per character or none)."""
+    texts = list(map(prox.row_text, sample))
+    if not _may_anchor("\n".join(texts)):
+        return False
     with_ids = hidden = 0
-    for row in sample:
-        anchors, _ = prox.find_anchors(prox.row_text(row))
+    for row, text in zip(sample, texts):
+        anchors, _ = prox.find_anchors(text)
         if not anchors:
             continue
         with_ids += 1
@@ -57,6 +65,15 @@ def hidden_identifiers(sample: list, mapping: sch.Mapping) -> bool:
         if {a.kind for a in anchors} - mapped or _keyed_cell(row, mapping):
             hidden += 1
     return with_ids > 0 and hidden * 2 > with_ids
+
+
+def _may_anchor(text: str) -> bool:
+    """False when :func:`matchers.proximity.find_anchors` finds nothing in ``text`` nor in any piece
+    of it, by its own first test (no ``@``, no run of 9 digits, no Corsican NIR's run)."""
+    if "@" in text:
+        return True
+    squeezed = ids.squeezed(text)
+    return ids.PHONE_RUN in squeezed or ids.NIR_CORSICA_RUN in squeezed
 
 
 def _keyed_cell(row, mapping: sch.Mapping) -> bool:

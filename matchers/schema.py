@@ -151,26 +151,6 @@ def _keyed_nir_valid(v: str) -> bool:
     return v.translate(ids._NIR_STRIP).isascii() or ids.is_valid_nir(v)
 
 
-def profile(values: Iterable[str]) -> dict[str, float]:
-    """Fraction of the non-empty values of a column that look like each provable kind."""
-    counts: dict[str, int] = {}
-    n = 0
-    health = 0
-    for v in values:
-        if not v or not v.strip():
-            continue
-        n += 1
-        k = value_kind(v)
-        if k:
-            counts[k] = counts.get(k, 0) + 1
-        elif ids.health_terms(v):
-            health += 1
-    out = {k: c / n for k, c in counts.items()} if n else {}
-    if n and health:
-        out["health"] = health / n
-    return out
-
-
 @dataclass(frozen=True)
 class Mapping:
     """Which columns (by index or key) hold which kind, and the evidence behind it."""
@@ -193,9 +173,25 @@ def map_columns(header: Sequence[str] | None, sample_rows: Sequence[Sequence[str
 
     ``sample_rows`` are sequences (delimited, html) or dicts (json, key-value: keys act as header).
     ``overrides`` maps a column name (or its index as a string) to a kind, or to ``""`` to ignore it.
+
+    A column's kind depends on its header name and, per value, only on what :func:`_named_signature`
+    keeps (blank or not, the kind the value proves, whether it looks like a name): the many tiny
+    tables of a paste (``sku;designation;prix;stock`` snippets) share a header and those
+    signatures, so a small table's mapping is remembered by them (:func:`_memo_key`, a bounded
+    memo per process that keeps no value) and computed once.
     """
+    dicts = bool(sample_rows) and isinstance(sample_rows[0], dict)
+    if not dicts:
+        width = max((len(r) for r in sample_rows), default=len(header or ()))
+        names = list(header or ()) + [""] * (width - len(header or ()))
+        if not overrides and (key := _memo_key(header, sample_rows, width, names)) is not None:
+            if (mapping := _MAPPINGS.get(key)) is None:
+                if len(_MAPPINGS) >= _MAPPINGS_MAX:
+                    _MAPPINGS.clear()
+                mapping = _MAPPINGS[key] = _mapping(header, list(range(width)), names, key[2], {})
+            return mapping
     overrides = {ids.fold(k) if not k.isdigit() else k: v for k, v in (overrides or {}).items()}
-    if sample_rows and isinstance(sample_rows[0], dict):
+    if dicts:
         keys: list[str] = []
         for r in sample_rows:
             keys.extend(k for k in r if k not in keys)
@@ -203,41 +199,96 @@ def map_columns(header: Sequence[str] | None, sample_rows: Sequence[Sequence[str
         names = keys
         values = {k: [r.get(k, "") for r in sample_rows] for k in keys}
     else:
-        width = max((len(r) for r in sample_rows), default=len(header or ()))
         columns = list(range(width))
-        names = list(header or ()) + [""] * (width - len(header or ()))
         values = {i: [r[i] if i < len(r) else "" for r in sample_rows] for i in columns}
+    sigs = tuple(tuple(map(_named_signature if name else _unnamed_signature, values[col]))
+                 for col, name in zip(columns, names))
+    return _mapping(header, columns, names, sigs, overrides)
+
+
+# The memo of small tables' mappings: (header, width, signatures) -> Mapping (never mutated).
+_MAPPINGS: dict[tuple, Mapping] = {}
+_MAPPINGS_MAX = 4096
+_MEMO_ROWS, _MEMO_WIDTH, _MEMO_CELL = 16, 32, 80  # tables larger than this are mapped afresh
+
+
+def _memo_key(header: Sequence[str] | None, rows: Sequence[Sequence[str]], width: int,
+              names: list[str]) -> tuple | None:
+    """The memo's key of a small table of sequence rows, or ``None`` (not remembered).
+
+    Only the header's names and the cells' signatures (:func:`_named_signature`): no value. A
+    header that could be a row of data with an identifier (a cell with an ``@`` or 9 digits, or
+    a long one) is not kept.
+    """
+    if len(rows) > _MEMO_ROWS or width > _MEMO_WIDTH:
+        return None
+    head = tuple(header) if header else None
+    if head and not _keepable(head):
+        return None
+    if any(len(r) != width for r in rows):
+        rows = [list(r) + [""] * (width - len(r)) for r in rows]
+    sigs = tuple(tuple(map(_named_signature if name else _unnamed_signature, cells))
+                 for cells, name in zip(zip(*rows) if rows else [()] * width, names))
+    return head, width, sigs
+
+
+@lru_cache(maxsize=1024)
+def _keepable(head: tuple[str, ...]) -> bool:
+    """Whether a header's names may be a key of the memo (none could be an identifier)."""
+    return not any(len(h) > _MEMO_CELL or "@" in h or sum(map(str.isdigit, h)) >= 9 for h in head)
+
+
+def _named_signature(value: str) -> object:
+    """What a column's mapping needs of one value: ``0`` when blank, else the kind it proves
+    (:func:`value_kind`, ``None`` if none)."""
+    return 0 if not value or value.isspace() else value_kind(value)
+
+
+def _unnamed_signature(value: str) -> object:
+    """:func:`_named_signature`, and, for a column without a header name, whether the value
+    looks like a name part (short, no digit, at most three words)."""
+    if not value or value.isspace():
+        return 0
+    return value_kind(value), len(value) <= 40 and not any(c.isdigit() for c in value) and len(value.split()) <= 3
+
+
+def _mapping(header: Sequence[str] | None, columns: list[int | str], names: list[str],
+             sigs: tuple[tuple, ...], overrides: dict[str, str]) -> Mapping:
+    """:func:`map_columns` from the header names and the cells' signatures.
+
+    By content, a column takes the kind most of its values prove, if it is a :data:`PROFILED` kind
+    proved by ≥ 60 % of them (values with medical words need not be counted: no share of them
+    could beat a kind proved by ≥ 60 %, and a kind proved by fewer loses anyway). A column without
+    a header name whose kind is unknown may hold name parts if ≥ 80 % of its values look like one.
+    """
     mapped: dict[int | str, str] = {}
     alpha: list[int | str] = []
-    for col, name in zip(columns, names):
+    for col, name, sig in zip(columns, names, sigs):
         fname = ids.fold(str(name))
         if fname in overrides or str(col) in overrides:
             kind = overrides.get(fname, overrides.get(str(col)))
             if kind:
                 mapped[col] = kind
             continue
-        by_header = header_kind(str(name)) if name else None
-        prof = profile(values[col])
-        by_content = max(prof.items(), key=lambda kv: kv[1]) if prof else None
-        kind = by_header
-        if by_content and by_content[1] >= 0.6 and by_content[0] in PROFILED:
+        unnamed = not name
+        filled = [c for c in sig if c != 0]
+        counts: dict[str, int] = {}
+        for c in filled:
+            k = c[0] if unnamed else c
+            if k:
+                counts[k] = counts.get(k, 0) + 1
+        by_content = max(counts.items(), key=lambda kv: kv[1]) if counts else None
+        kind = header_kind(str(name)) if name else None
+        if by_content and by_content[1] / len(filled) >= 0.6 and by_content[0] in PROFILED:
             # Values that prove their kind win over a misleading header, except for dates
             # (a header tells a birth date from a sample date) and postcodes (vs. other 5-digit codes).
-            if not (by_header and by_content[0] in ("birth_date", "postcode")):
+            if not (kind and by_content[0] in ("birth_date", "postcode")):
                 kind = by_content[0]
         if kind:
             mapped[col] = kind
-        elif not name and _looks_alphabetic(values[col]):
+        elif unnamed and filled and sum(c[1] for c in filled) / len(filled) >= 0.8:
             alpha.append(col)
     return Mapping(columns=mapped, header=tuple(header) if header else None, name_parts=tuple(alpha))
-
-
-def _looks_alphabetic(values: Sequence[str]) -> bool:
-    vals = [v for v in values if v and v.strip()]
-    if not vals:
-        return False
-    ok = sum(1 for v in vals if len(v) <= 40 and not any(c.isdigit() for c in v) and len(v.split()) <= 3)
-    return ok / len(vals) >= 0.8
 
 
 def schema_score(kinds: Iterable[str], reference: Iterable[str] = GENERIC_SCHEMA) -> float:
