@@ -10,6 +10,7 @@ verdict ``error`` (its reason in ``errors``), and one read only in part keeps it
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -18,6 +19,48 @@ SCHEMA_MATCH = "schema-match"
 NONE = "none"
 ERROR = "error"  # the input could not be read at all (missing file, HTTP error, refused connection …)
 VERDICTS = (REPOST, SCHEMA_MATCH, NONE, ERROR)
+
+
+class Positions(Mapping):
+    """The confirmed records of one leak in an input, per lab, built only when read.
+
+    A :class:`~collections.abc.Mapping` ``{lab: (position, …)}`` (positions in the enrolled index,
+    ascending) made from two arrays the scan has anyway: the sorted ``positions`` confirmed and the
+    lab number of each (``of_lab``, indices into ``labs``). The scan JSON never prints them: only
+    the store reads them (``alerts.patients.save_positions``, the Art. 34 look-ups), so a scan that
+    is not recorded never turns hundreds of thousands of positions into Python tuples. Equal to the
+    plain dict of the same content; pickled as its arrays (the crawler's scan worker sends it
+    through a pipe), never as tuples. Works on any array type with ``==``, indexing and ``tolist``
+    (numpy's): this module imports no numpy, the CLI imports it at start-up.
+    """
+
+    __slots__ = ("_positions", "_of_lab", "_labs", "_built")
+
+    def __init__(self, positions: Any, of_lab: Any, labs: dict[int, str]):
+        self._positions = positions   # sorted positions confirmed (an integer array)
+        self._of_lab = of_lab         # the lab number of each, aligned with positions
+        self._labs = labs             # lab number -> lab name, only the labs present
+        self._built: dict[str, tuple[int, ...]] = {}
+
+    def __getitem__(self, lab: str) -> tuple[int, ...]:
+        if lab not in self._built:
+            number = next((n for n, name in self._labs.items() if name == lab), None)
+            if number is None:
+                raise KeyError(lab)
+            self._built[lab] = tuple(self._positions[self._of_lab == number].tolist())
+        return self._built[lab]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labs.values())
+
+    def __len__(self) -> int:
+        return len(self._labs)
+
+    def __repr__(self) -> str:
+        return f"Positions({len(self._positions)} positions in {len(self._labs)} lab(s))"
+
+    def __reduce__(self):  # the arrays, not the tuples built so far
+        return (Positions, (self._positions, self._of_lab, self._labs))
 
 
 @dataclass(frozen=True)
@@ -50,8 +93,9 @@ class Finding:
     complete: bool = True
     # Positions in the enrolled index (never a value) of the records of ``leak`` confirmed in this
     # input, by lab: what `dumpwatch findings patients` turns into row numbers of the enrolled file.
-    # Not part of the scan JSON (:meth:`to_json`); stored per lab, as positions only.
-    records: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    # Not part of the scan JSON (:meth:`to_json`); stored per lab, as positions only. A scan gives
+    # a :class:`Positions`, which builds a lab's tuple when it is read.
+    records: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:

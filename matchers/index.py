@@ -74,7 +74,6 @@ class LeakIndex:
     staged: Path | None = None  # the hidden directory it was built in, until saved
     staged_lock: int | None = None  # a descriptor holding its lock (matchers.indexbuild), until then
     _directory: "Directory | None" = field(default=None, repr=False, compare=False)
-    _last: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -130,32 +129,37 @@ class LeakIndex:
             self.meta["kind_counts"] = counts
         return int(counts[STRONG_KINDS[kind]])
 
-    def lookup(self, q: np.ndarray) -> np.ndarray:
-        """Enrolled record (int64) of each fingerprint in ``q`` (uint64), -1 when absent; 0 is absent."""
+    def lookup(self, q: np.ndarray, *, shared: bool = False):
+        """Enrolled record (int64) of each fingerprint in ``q`` (uint64), -1 when absent; 0 is absent.
+
+        With ``shared``: ``(records, shared)``, ``shared`` true where the fingerprint is held by more
+        than one record (it is in :attr:`dup_fps`): the fingerprint after the answer in the sorted
+        array is then equal, read beside it (a neighbouring cache line, no second search)."""
         fps = self.arrays["strong_fp"]
         q = np.asarray(q, dtype=np.uint64)
         if len(fps) == 0 or len(q) == 0:
-            return np.full(len(q), -1, dtype=np.int64)
+            out = np.full(len(q), -1, dtype=np.int64)
+            return (out, np.zeros(len(q), dtype=bool)) if shared else out
         if len(q) <= _FEW:  # one record's identifiers: a search each, no numpy pass over a few
-            return np.array([self._find(fps, v) for v in q.tolist()], dtype=np.int64)
-        # The batch path looks a batch's numeric columns up, then the same and its email columns:
-        # the answers for a repeated head are taken from the previous lookup (compared in full).
-        last = self._last
-        if last is not None and len(last[0]) < len(q) and np.array_equal(last[0], q[:len(last[0])]):
-            out = np.concatenate([last[1], self._search(fps, q[len(last[0]):])])
-        else:
-            out = self._search(fps, q)
-        self._last = (q.copy(), out.copy()) if len(q) >= DIRECTORY_QUERIES else None
-        return out
-
-    def _search(self, fps: np.ndarray, q: np.ndarray) -> np.ndarray:
+            vals = q.tolist()
+            out = np.array([self._find(fps, v) for v in vals], dtype=np.int64)
+            if not shared:
+                return out
+            return out, np.array([r >= 0 and v in self.dup_fps for v, r in zip(vals, out.tolist())], dtype=bool)
         order = np.argsort(q)  # sorted queries walk the index in order: fewer cache misses
         pos = np.empty(len(q), dtype=np.intp)
         d = self.directory() if len(q) >= DIRECTORY_QUERIES else self._directory
         pos[order] = d.lower_bound(fps, q[order]) if d else fps.searchsorted(q[order])
-        np.minimum(pos, len(fps) - 1, out=pos)  # past the end: compared with the last, never equal
+        last = len(fps) - 1
+        np.minimum(pos, last, out=pos)  # past the end: compared with the last, never equal
         hit = (fps[pos] == q) & (q != 0)
-        return np.where(hit, self.arrays["strong_rec"][pos].astype(np.int64), -1)
+        out = np.where(hit, self.arrays["strong_rec"][pos].astype(np.int64), -1)
+        if not shared:
+            return out
+        # pos is the first equal one: another record holds it if the next one is equal too.
+        has_next = hit & (pos < last)
+        pos += has_next
+        return out, has_next & (fps[pos] == q)
 
     def _find(self, fps: np.ndarray, fp: int) -> int:
         """:meth:`lookup` of one fingerprint (a Python int)."""

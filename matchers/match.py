@@ -61,7 +61,6 @@ class Matcher:
         self.fpr = fpr
         self._hash = {k: fpr.hasher(k) for k in STRONG_KINDS}
         self._norm = verify.Normal()
-        self._dups: dict[str, np.ndarray] = {}  # per leak: its shared strong fingerprints, sorted
 
     # -- tables ------------------------------------------------------------------------------------
     def match_table(self, table: Table, t: Tally) -> None:
@@ -130,7 +129,7 @@ class Matcher:
                 columns.append((k, self.fpr.numeric(k, ints)))
             need = np.ones(n, dtype=bool)  # rows not yet confirmed by numeric identifiers in any leak
             per_leak = [self._confirm(h.index, columns, n) for h in t.leaks]
-            for best, _, _ in per_leak:
+            for best, *_ in per_leak:
                 need &= best < 0
             if email_cols:
                 emails = [column(batch, c) for c in email_cols]
@@ -143,10 +142,10 @@ class Matcher:
                         fps = np.zeros(n, dtype=np.uint64)
                         fps[todo] = np.frombuffer(email_digests(pick(cells, todo), h), dtype="<u8")
                         columns.append(("email", fps))
-                    per_leak = [self._confirm(h_.index, columns, n, p[2]) for h_, p in zip(t.leaks, per_leak)]
+                    per_leak = [self._confirm(h_.index, columns, n, p) for h_, p in zip(t.leaks, per_leak)]
             slow = np.zeros(n, dtype=bool)
             single = np.zeros(n, dtype=bool)  # one strong field hits, alone: verified as a batch
-            for hits, (best, any_hit, found) in zip(t.leaks, per_leak):
+            for hits, (best, any_hit, found, shared) in zip(t.leaks, per_leak):
                 # Rows with a lone or conflicting hit are verified (those with one strong field
                 # that hits, as a batch: matchers/verify.py); so are rows that found nothing
                 # strong when a name and a birth date may still find them.
@@ -155,14 +154,8 @@ class Matcher:
                     slow |= ~any_hit
                 if vector:
                     single = (best < 0) & (sum(r >= 0 for _, r in found) == 1)
-                if hits.index.dup_fps:
-                    dup = self._dups.get(hits.index.name)
-                    if dup is None:
-                        dup = self._dups[hits.index.name] = np.array(sorted(hits.index.dup_fps), dtype=np.uint64)
-                    for _, fps in columns:
-                        shared = dup[np.minimum(np.searchsorted(dup, fps), len(dup) - 1)] == fps
-                        slow |= shared
-                        single &= ~shared
+                slow |= shared  # a fingerprint more than one record holds: each is a candidate
+                single &= ~shared
                 new = (best >= 0) & ~slow
                 if new.any():
                     hits.add(best[new])
@@ -213,14 +206,21 @@ class Matcher:
 
     @staticmethod
     def _confirm(idx: LeakIndex, columns: list[tuple[str, np.ndarray]], n: int,
-                 before: list = ()) -> tuple[np.ndarray, np.ndarray, list]:
+                 before: tuple = ()) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
         """Per row: the enrolled record two strong fields of different kinds agree on (-1: none),
-        whether any strong field hit at all, and per column (kind, the record each row's field found).
-        ``before``: that last list for the first columns, already looked up (the numeric ones)."""
+        whether any strong field hit at all, per column (kind, the record each row's field found),
+        and whether any of its fields holds a fingerprint shared by several enrolled records.
+        ``before``: what this returned for the first columns, already looked up (the numeric ones)."""
         # One sorted lookup for the columns not yet looked up: the index is walked once per batch.
-        new = columns[len(before):]
-        found = idx.lookup(np.concatenate([fps for _, fps in new])) if new else np.empty(0, np.int64)
-        recs = list(before) + [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(new)]
+        new = columns[len(before[2]) if before else 0:]
+        if new:
+            found, dup = idx.lookup(np.concatenate([fps for _, fps in new]), shared=True)
+        else:
+            found, dup = np.empty(0, np.int64), np.empty(0, bool)
+        recs = (list(before[2]) if before else []) + [(k, found[i * n:(i + 1) * n]) for i, (k, _) in enumerate(new)]
+        shared = before[3].copy() if before else np.zeros(n, dtype=bool)
+        for i in range(len(new)):
+            shared |= dup[i * n:(i + 1) * n]
         best = np.full(n, -1, dtype=np.int64)
         any_hit = np.zeros(n, dtype=bool)
         for k, r in recs:
@@ -229,7 +229,7 @@ class Matcher:
             if ka != kb:
                 agree = (ra >= 0) & (ra == rb) & (best < 0)
                 best[agree] = ra[agree]
-        return best, any_hit, recs
+        return best, any_hit, recs, shared
 
     def _match_text(self, lines: Iterable[str], t: Tally) -> None:
         self._match_proximity(lines, t)
@@ -318,23 +318,27 @@ class Matcher:
         for hits in t.leaks:
             weigh = t.evidence_of(hits.index)
             lookups = self._lookup_strong(fields, hits.index)
+            namedob = self._lookup_namedob(fields, lookups, hits.index)
             for i, f in enumerate(fields):
                 try:
-                    self._resolve_one(i, fields, lookups, hits.index, weigh, t)
+                    self._resolve_one(i, fields, lookups, namedob, hits.index, weigh, t)
                 except Exception as exc:
                     if i not in lost:
                         lost.add(i)
                         t.fail(exc, 1, "a record")
 
     def _resolve_one(self, i: int, fields: list[Fields], lookups: list[dict[int, set[str]]],
-                     idx: LeakIndex, weigh: ev.Evidence, t: Tally) -> None:
+                     namedob: dict[int, dict[int, set[str]] | Exception], idx: LeakIndex,
+                     weigh: ev.Evidence, t: Tally) -> None:
         """Verify record ``i`` of ``fields`` against one leak and hand what it proves to the
         evidence model, which decides once the whole input is read."""
         f = fields[i]
         cands = lookups[i]
         if not cands and f.dobs and f.names:
             weigh.namedob_keys += min(len(f.names), 40) * min(len(f.dobs), 3)
-            cands = self._namedob_candidates(f, idx)
+            cands = namedob[i]  # looked up with the other records' (_lookup_namedob)
+            if isinstance(cands, Exception):
+                raise cands
         if not cands:
             return
         rec, fields_ = self._verify(f, cands, idx)
@@ -368,23 +372,51 @@ class Matcher:
         if not owners:
             return out
         q = np.concatenate(fps)
-        recs = idx.lookup(q)
-        for (i, kind), fp, rec in zip(owners, q.tolist(), recs.tolist()):
+        recs, shared = idx.lookup(q, shared=True)
+        for (i, kind), fp, rec, dup in zip(owners, q.tolist(), recs.tolist(), shared.tolist()):
             if rec < 0:
                 continue
-            for r in (idx.all_records(fp) if fp in idx.dup_fps else (rec,)):
+            for r in (idx.all_records(fp) if dup else (rec,)):
                 out[i].setdefault(r, set()).add(kind)
         return out
 
-    def _namedob_candidates(self, f: Fields, idx: LeakIndex) -> dict[int, set[str]]:
-        out: dict[int, set[str]] = {}
-        for name in f.names[:40]:
-            for dob in f.dobs[:3]:
-                fp = self.fpr.fp("namedob", f"{name}|{dob}")
-                rec = int(idx.lookup(np.array([fp], dtype=np.uint64))[0])
+    def _lookup_namedob(self, fields: list[Fields], strong: list[dict[int, set[str]]],
+                        idx: LeakIndex) -> dict[int, dict[int, set[str]] | Exception]:
+        """Per record with a name and a birth date and no strong candidate: the enrolled records
+        its names × birth dates (40 × 3 at most) find, looked up together, at most
+        :data:`_NAMEDOB_LOOKUP` fingerprints a lookup; a record whose fingerprints raise gets the
+        exception, raised again where that record is verified (counted as that record's failure)."""
+        out: dict[int, dict[int, set[str]] | Exception] = {}
+        h = self._hash["namedob"]
+        owners: list[int] = []
+        digests: list[bytes] = []
+
+        def flush() -> None:
+            q = np.frombuffer(b"".join(digests), dtype="<u8")
+            recs, shared = idx.lookup(q, shared=True)
+            for i, fp, rec, dup in zip(owners, q.tolist(), recs.tolist(), shared.tolist()):
                 if rec >= 0:
-                    for r in (idx.all_records(fp) if fp in idx.dup_fps else (rec,)):
-                        out.setdefault(r, set()).update(("name", "dob"))
+                    found = out[i]
+                    for r in (idx.all_records(fp) if dup else (rec,)):
+                        found.setdefault(r, set()).update(("name", "dob"))  # type: ignore[union-attr]
+            owners.clear()
+            digests.clear()
+
+        for i, f in enumerate(fields):
+            if strong[i] or not (f.dobs and f.names):
+                continue
+            try:
+                mine = [h(f"{name}|{dob}") for name in f.names[:40] for dob in f.dobs[:3]]
+            except Exception as exc:  # noqa: BLE001 - the record's own failure, raised at its turn
+                out[i] = exc
+                continue
+            out[i] = {}
+            owners.extend([i] * len(mine))
+            digests.extend(mine)
+            if len(digests) >= _NAMEDOB_LOOKUP:
+                flush()
+        if digests:
+            flush()
         return out
 
     def _verify(self, f: Fields, cands: dict[int, set[str]], idx: LeakIndex) -> tuple[int | None, dict[str, int]]:
@@ -416,6 +448,7 @@ class Matcher:
         return best, best_proofs
 
 
+_NAMEDOB_LOOKUP = 8192  # name × birth date fingerprints a lookup at most (bounded memory)
 _YOUNG = 3 * BATCH  # objects the collector's young generation may hold (columns.young_generation)
 _FOUND_KIND = {"name": "full_name", "name~": "full_name", "surname": "last_name", "first_name": "first_name",
                "name_part": "last_name",

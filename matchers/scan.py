@@ -36,7 +36,7 @@ from matchers import evidence as ev
 from matchers import proximity as prox
 from matchers.errors import SettingsError
 from matchers.extract import Limits, extract
-from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding
+from matchers.finding import NONE, REPOST, SCHEMA_MATCH, Finding, Positions
 from matchers.fingerprint import Fingerprinter, key_id
 from matchers.index import LeakIndex, load_all
 from matchers.match import Matcher
@@ -215,13 +215,14 @@ class Scanner:
         best = max(t.leaks, key=lambda h: per_leak[h.index.name], default=None)
         matched = per_leak[best.index.name] if best else 0
         labs: dict[str, int] = {}
-        records: dict[str, tuple[int, ...]] = {}
+        records: Positions | dict = {}
         if best and matched:
-            counts = np.bincount(best.index.lab[confirmed[best.index.name]], minlength=len(best.index.labs))
-            labs = {best.index.labs[i]: int(c) for i, c in enumerate(counts) if c}
             positions = confirmed[best.index.name]
-            of_lab = np.asarray(best.index.lab)[positions]
-            records = {best.index.labs[i]: tuple(positions[of_lab == i].tolist()) for i in np.unique(of_lab)}
+            of_lab = np.asarray(best.index.lab[positions])
+            counts = np.bincount(of_lab, minlength=len(best.index.labs))
+            labs = {best.index.labs[i]: int(c) for i, c in enumerate(counts) if c}
+            # Per lab, as tuples, only when the store reads them: the scan JSON does not print them.
+            records = Positions(positions, of_lab, {i: best.index.labs[i] for i, c in enumerate(counts) if c})
         # A repost: enough records, and far more than chance would confirm in an input this size.
         beyond_chance = best is not None and ev.poisson_tail(matched, chance[best.index.name]) < ev.FALSE_ALARM
         if matched >= self.repost_threshold and not beyond_chance:

@@ -11,8 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from rapidfuzz import fuzz, process
-
 from matchers import identifiers as ids
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -80,6 +78,8 @@ def header_kind(name: str) -> str | None:
         return _ALIAS_KIND[key]
     if len(key) < 4:
         return None
+    from rapidfuzz import fuzz, process  # with the first header that is no alias: start-up stays short
+
     best = process.extractOne(key, _ALIAS_CHOICES, scorer=fuzz.token_sort_ratio, score_cutoff=86)
     if best:
         return _ALIAS_KIND[best[0]]
@@ -117,7 +117,8 @@ def _value_kind(value: str) -> str | None:
     """:func:`value_kind`, computed.
 
     Column profiles use the reference libraries: a NIR with its key must pass python-stdnum's
-    check, a phone must be one phonenumbers accepts (the scan's vectorised paths agree with them).
+    check (:func:`_keyed_nir_valid`), a phone must be one phonenumbers accepts (the scan's
+    vectorised paths agree with them).
     """
     v = value.strip()
     if not v or len(v) > 80:
@@ -126,7 +127,7 @@ def _value_kind(value: str) -> str | None:
         return "email" if ids.email_norm(v) else None
     if any(c.isdigit() for c in v):
         p = ids.nir_parts(v)
-        if p and (ids.is_valid_nir(v) if p[1] else len(v.translate(ids._NIR_STRIP)) == 13):
+        if p and (_keyed_nir_valid(v) if p[1] else len(v.translate(ids._NIR_STRIP)) == 13):
             return "nir"
         if ids.phone_nsn(v) and ids.PHONE_IN_TEXT.fullmatch(v) and ids.phone_e164(v):
             return "phone"
@@ -137,6 +138,17 @@ def _value_kind(value: str) -> str | None:
     if ids.BLOOD_GROUP.match(v):
         return "blood_group"
     return None
+
+
+def _keyed_nir_valid(v: str) -> bool:
+    """python-stdnum's verdict on a NIR :func:`matchers.identifiers.nir_parts` found with its key.
+
+    The two checks are the same (digits, Corsica's ``2A``/``2B``, 15 characters, the key mod 97):
+    they can only differ on a key written in non-ASCII digits, which ``str.isdigit`` accepts and
+    stdnum does not; only then is stdnum asked (a property test holds them equal), so a scan's
+    start-up does not import stdnum for the NIRs of its profiles.
+    """
+    return v.translate(ids._NIR_STRIP).isascii() or ids.is_valid_nir(v)
 
 
 @dataclass(frozen=True)
@@ -293,6 +305,8 @@ def header_similarity(header: Sequence[str] | None, reference: Sequence[str]) ->
     """Share of the reference header's names found (fuzzily) in a table's header (0–1)."""
     if not header or not reference:
         return 0.0
+    from rapidfuzz import fuzz, process
+
     mine = [ids.fold(h) for h in header if h]
     hits = sum(1 for r in reference
                if process.extractOne(ids.fold(r), mine, scorer=fuzz.ratio, score_cutoff=90))

@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from rapidfuzz import fuzz
 
 from matchers import evidence as ev
 from matchers import identifiers as ids
@@ -142,6 +141,8 @@ def verify_single(fpr: Fingerprinter, norm: Normal, rows: Sequence[Sequence[str]
         name_code[where[exact]] = 1
         where = where[~exact]
     if len(where):  # typo tolerance: Dice of the salted bigram multisets (rapidfuzz on int lists)
+        from rapidfuzz import fuzz  # with the first mistyped name: a scan's start-up stays short
+
         counts, tokens = fpr.tokens_many(salts[where], [keys[i] for i in where.tolist()])
         ends = np.cumsum(counts).tolist()
         for i, end, count in zip(where.tolist(), ends, counts.tolist()):
@@ -209,6 +210,8 @@ def name_proof(fpr: Fingerprinter, f: Fields, rec: int, salt: int,
     if not grams:
         return None
     # Typo tolerance: Dice coefficient of the salted bigram multisets (rapidfuzz on int lists).
+    from rapidfuzz import fuzz
+
     for n in names[:12]:
         mine = fpr.tokens(salt, ids.bigrams(n))
         if fuzz.ratio(mine, grams) / 100 >= NAME_DICE:

@@ -70,11 +70,8 @@ import io
 import logging
 import traceback
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from matchers.extract.archives import spool, tar_members, zip_members
-from matchers.extract.blobs import BlobReader
-from matchers.extract.compressed import Inflate, gzip_bomb_confirmed, gzip_declared_size
 from matchers.extract.containers import SafeReader, container_kind
 from matchers.extract.decode import SAMPLE_BYTES, TextSource, decode_sample, read_head, sniff, text_lines
 from matchers.extract.delimited import delimited_tables, ensure_field_limit, sniff_delimited
@@ -94,7 +91,13 @@ from matchers.extract.model import (
 from matchers.extract.prefixes import PrefixStripped, line_prefix, strip_prefix
 from matchers.extract.sqldump import looks_sql, sql_tables
 from matchers.extract.text import Segmenter, document_plan, split_lines
-from matchers.extract.xlsx import is_workbook, xlsx_tables
+
+if TYPE_CHECKING:
+    from matchers.extract.blobs import BlobReader
+
+# The readers of containers (archives, compressed streams, workbooks: tarfile, tempfile, bz2,
+# openpyxl …) are imported by the first input that needs them (:func:`_container`, :func:`_zip`):
+# the scan of a plain text or CSV does not pay for them at start-up.
 
 __all__ = [
     "KINDS", "ArchiveBombError", "CorruptInputError", "ExtractError", "LimitExceededError",
@@ -203,6 +206,9 @@ def _inner_name(name: str, kind: str, head: bytes) -> str:
 
 def _container(kind: str, stream: BinaryIO | SafeReader, head: bytes, seekable: bool, name: str,
                ctx: Context, depth: int) -> Iterator[Table]:
+    from matchers.extract.archives import spool, tar_members
+    from matchers.extract.compressed import Inflate, gzip_bomb_confirmed, gzip_declared_size
+
     limits = ctx.limits
     if depth >= limits.max_depth:
         ctx.report(name, f"{kind} archive nested deeper than max_depth={limits.max_depth}: "
@@ -252,6 +258,9 @@ def _container(kind: str, stream: BinaryIO | SafeReader, head: bytes, seekable: 
 
 
 def _zip(fileobj: BinaryIO, name: str, ctx: Context, depth: int) -> Iterator[Table]:
+    from matchers.extract.archives import zip_members
+    from matchers.extract.xlsx import is_workbook, xlsx_tables
+
     if is_workbook(fileobj):
         sheets = xlsx_tables(fileobj, name, ctx)
         if sheets is not None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import codecs
 import functools
 import io
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 SAMPLE_BYTES = 64 * 1024
 BUFFER_BYTES = 64 * 1024
+BATCH_LINES = 1024           # line_batches: lines of one list
+BATCH_CHARS = 16 * 1024**2   # ... and the text one list gathers before it is given
 
 # BOM → codec that strips it. UTF-32 first: its little-endian BOM starts with UTF-16's.
 BOMS = (
@@ -191,10 +194,53 @@ def raw_lines(text: io.TextIOBase, cap: int) -> Iterator[str]:
 
 def text_lines(text: io.TextIOBase, cap: int) -> Iterator[str]:
     """Lines without terminators; a line longer than ``cap`` is split, at a space when there is one
-    near the cut, so no giant string is ever built and no word is cut in two when avoidable."""
+    near the cut, so no giant string is ever built and no word is cut in two when avoidable.
+
+    Read a list at a time (:func:`line_batches`) of at most :data:`BUFFER_BYTES` characters (and
+    16 lines more): about what the text stream reads ahead anyway, so a reader of the lines that
+    meters other input beside them (the blobs in a text) meters in nearly the same order."""
+    return itertools.chain.from_iterable(line_batches(text, cap, BUFFER_BYTES))
+
+
+def line_batches(text: io.TextIOBase, cap: int, chars: int | None = None) -> Iterator[list[str]]:
+    """The lines of :func:`text_lines`, a list at a time, read and stripped of their terminators by
+    C-level passes (no Python step per line) until a line reaches ``cap``; from there on, the
+    lines go through the splitting of long lines one by one.
+
+    A list holds up to :data:`BATCH_LINES` lines, read a few at a time (as many as
+    :data:`BATCH_CHARS` // ``cap``, 1 to 64) until it holds ``chars`` characters
+    (:data:`BATCH_CHARS` by default): with the default cap, 16 lines of 1 MiB at most, so a list
+    never holds much more than 32 MiB."""
+    chars = BATCH_CHARS if chars is None else chars
+    chunks = raw_lines(text, cap)
+    step = max(1, min(64, BATCH_CHARS // max(cap, 1)))
+    while batch := _take(chunks, step, chars):
+        if max(map(len, batch)) < cap:   # every piece is one whole line (or the last one)
+            yield list(map(str.rstrip, batch, itertools.repeat("\r\n")))
+            continue
+        pieces = _cut_lines(itertools.chain(batch, chunks), cap)
+        while batch := _take(pieces, step, chars):
+            yield batch
+        return
+
+
+def _take(items: Iterator[str], step: int, chars: int) -> list[str]:
+    """Up to :data:`BATCH_LINES` of ``items``, ``step`` at a time, until they hold ``chars``."""
+    batch = list(itertools.islice(items, min(step, BATCH_LINES)))
+    size = sum(map(len, batch))
+    while (room := BATCH_LINES - len(batch)) > 0 and size < chars and (
+            more := list(itertools.islice(items, min(step, room)))):
+        batch += more
+        size += sum(map(len, more))
+    return batch
+
+
+def _cut_lines(chunks: Iterator[str], cap: int) -> Iterator[str]:
+    """Lines from the pieces of :func:`raw_lines` (at most ``cap`` characters each), a long line cut
+    at a space near ``cap`` when there is one, a ``\r\n`` split by the cap kept as one terminator."""
     carry = ""
     after_cr = False
-    for chunk in iter(functools.partial(text.readline, cap), ""):
+    for chunk in chunks:
         if after_cr and chunk.startswith("\n"):
             chunk = chunk[1:]     # "\r\n" split by the cap: the "\n" is not an empty line
             after_cr = False

@@ -13,35 +13,40 @@ Shapes:
 * JSON lines → one table, one record per line; lines that do not parse are counted in one error.
 
 Malformed or truncated JSON yields the records read so far plus an error entry.
+
+Speed (issue 9): JSON lines are read a list at a time (:func:`~matchers.extract.decode.line_batches`).
+A list of flat objects (every value a string) is decoded in one ``json.loads`` call, as the items of
+one array (exactly what line by line gives: :func:`_joined`); any other list by the C scanner
+``json.loads`` itself calls, mapped over the list at C level; a list in which a line does not parse
+as one whole value (or nests too deeply) is decoded again line by line with ``json.loads``, so a
+bad line is counted and located as before. Array items are taken
+from ijson a list at a time, ijson reading the bytes under a UTF-8 stream as they are
+(:mod:`matchers.extract.jsonbytes`). Records that are already flat (objects whose values are all
+strings, most dumps) are recognised by one C-level pass per list, not per value. A table's rows are
+the chain of these lists: no Python step per record.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import ijson
 
-from matchers.extract.decode import text_lines
+from matchers.extract.decode import line_batches
+from matchers.extract.jsonbytes import utf8_reader
 from matchers.extract.model import Context, Table
 
 SCALAR_JOIN_MAX = 1000
+ARRAY_BATCH = 256       # array items taken from ijson at a time
+_SCAN = json.JSONDecoder().scan_once   # what json.loads calls: (value, end) of the value at an index
+_LAST = operator.itemgetter(-1)
 _STRUCTURAL_SECOND = ("start_map", "map_key", "start_array", "end_array", "end_map")
-
-
-class _Utf8:
-    """A ``read(n) -> bytes`` view of a text stream: ijson parses UTF-8 whatever the source was."""
-
-    def __init__(self, text: io.TextIOBase):
-        self._text = text
-
-    def read(self, n: int = -1) -> bytes:
-        if n == 0:
-            return b""   # ijson probes the type of the stream with read(0)
-        return self._text.read(n if n > 0 else 65536).encode("utf-8", "surrogatepass")
 
 
 def _premature(exc: BaseException) -> bool:
@@ -123,6 +128,17 @@ def record(value: Any, key: str = "value") -> dict[str, str]:
     return {key: _s(value)}
 
 
+def _flat(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Every value an object whose values are all strings (:func:`record` returns each as it is):
+    one C-level pass, ``str.join`` refusing anything but strings (``dict.values`` anything but
+    objects)."""
+    try:
+        "".join(itertools.chain.from_iterable(map(dict.values, values)))
+    except TypeError:
+        return False
+    return True
+
+
 @dataclass
 class _State:
     records: int = 0
@@ -145,12 +161,14 @@ def json_tables(text: io.TextIOBase, shape: str, source: str, encoding: str | No
                                f"{state.records} records; the records before were read")
 
     if shape == "lines":
-        yield Table(source, "json", None, _lines_rows(text, source, ctx, state), encoding)
+        rows = itertools.chain.from_iterable(_lines_rows(text, source, ctx, state))
+        yield Table(source, "json", None, rows, encoding)
     elif shape == "array":
-        items = ijson.items(_Utf8(text), "item")
-        yield Table(source, "json", None, _array_rows(items, state, report_failure), encoding)
+        items = ijson.items(utf8_reader(text), "item")
+        rows = itertools.chain.from_iterable(_array_rows(items, state, report_failure))
+        yield Table(source, "json", None, rows, encoding)
     else:
-        events = _safe(ijson.basic_parse(_Utf8(text)), report_failure)
+        events = _safe(ijson.basic_parse(utf8_reader(text)), report_failure)
         yield from _ObjectWalker(events, source, encoding, ctx, state).tables()
 
 
@@ -163,34 +181,116 @@ def _safe(events: Iterator[tuple[str, Any]], on_error: Callable[[BaseException],
 
 
 def _array_rows(items: Iterator[Any], state: _State, on_error: Callable[[BaseException], None]
-                ) -> Iterator[dict[str, str]]:
-    try:
-        for item in items:
-            state.records += 1
-            yield record(item)
-    except Exception as exc:  # noqa: BLE001
-        on_error(exc)
+                ) -> Iterator[list[dict[str, str]]]:
+    """The records of an array's items in order, in lists of :data:`ARRAY_BATCH` (the table's
+    rows are their chain: no Python step per record); the first failure (of the parse, or of an
+    item too deeply nested to flatten) is reported after the records before it, and ends the table."""
+    while True:
+        batch: list[Any] = []
+        failure: BaseException | None = None
+        try:   # list.extend keeps the items read before a parse error: they are still given
+            batch.extend(itertools.islice(items, ARRAY_BATCH))
+        except Exception as exc:  # noqa: BLE001 — bad content is reported, never raised
+            failure = exc
+        if _flat(batch):
+            state.records += len(batch)
+            yield batch
+        else:
+            rows = []
+            for item in batch:
+                state.records += 1
+                try:
+                    rows.append(record(item))
+                except Exception as exc:  # noqa: BLE001
+                    failure = exc
+                    break
+            yield rows
+        if failure is not None:
+            on_error(failure)
+            return
+        if len(batch) < ARRAY_BATCH:
+            return
 
 
 def _lines_rows(text: io.TextIOBase, source: str, ctx: Context, state: _State
-                ) -> Iterator[dict[str, str]]:
+                ) -> Iterator[list[dict[str, str]]]:
+    """The records of JSON lines, a list per list of lines (the table's rows are their chain)."""
     bad = 0
     first_bad = 0
-    for number, line in enumerate(text_lines(text, ctx.limits.max_line_chars), 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            row = record(json.loads(line))
-        except (ValueError, RecursionError):
-            bad += 1
-            first_bad = first_bad or number
-            continue
-        state.records += 1
-        yield row
+    number = 0    # lines before the batch
+    misses = 0    # batches the one-call decoding did not take ...
+    skip = 0      # ... and how many batches it sits out since the last (doubling: 2, 4, … 1024)
+    for batch in line_batches(text, ctx.limits.max_line_chars):
+        lines = list(filter(None, map(str.strip, batch)))
+        rows = None
+        if skip:
+            skip -= 1
+        elif lines:
+            rows = _joined(lines)
+            if rows is None:
+                misses += 1
+                skip = 1 << min(misses, 10)
+        if rows is None:
+            rows = _decoded(lines)
+        if rows is None:   # a line that does not parse: the batch line by line, as json.loads says
+            rows = []
+            for at, line in enumerate(batch, number + 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rows.append(record(json.loads(line)))
+                except (ValueError, RecursionError):
+                    bad += 1
+                    first_bad = first_bad or at
+        number += len(batch)
+        state.records += len(rows)
+        yield rows
     if bad:
         ctx.report(source, f"{bad} JSON lines could not be parsed (first at line {first_bad}); "
                            f"{state.records} records read")
+
+
+def _joined(lines: list[str]) -> list[dict[str, str]] | None:
+    """Stripped, non-empty JSON lines decoded in one call, as the items of one array (the keys of
+    all records then share their string objects), when every line is a flat object: else None.
+
+    Sound because the joint is ``,\\n`` and a raw line break cannot be inside a JSON string: each
+    line ends with a ``}`` outside any string; when every item is an object whose values are all
+    strings, nothing nests, so that ``}`` closes an item and the joint that follows separates two
+    items. With as many items as lines, every line is exactly one item, the value ``json.loads``
+    gives for that line alone."""
+    if set(map(_LAST, lines)) != {"}"}:
+        return None
+    try:
+        values = json.loads("[" + ",\n".join(lines) + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(values) != len(lines) or not _flat(values):
+        return None
+    return values
+
+
+def _decoded(lines: list[str]) -> list[dict[str, str]] | None:
+    """The records of stripped, non-empty JSON lines, decoded by the C scanner mapped over them;
+    None when any line is not one whole JSON value (the caller then decodes line by line)."""
+    try:
+        parsed = list(map(_SCAN, lines, itertools.repeat(0)))
+    except (ValueError, RecursionError):
+        return None
+    if len(parsed) != len(lines):   # no value at the start of a line: its StopIteration ended map
+        return None
+    if not parsed:
+        return []
+    values, ends = zip(*parsed)
+    if ends != tuple(map(len, lines)):   # text after the value ("extra data" for json.loads)
+        return None
+    if _flat(values):
+        return list(values)
+    try:
+        return list(map(record, values))
+    except (ValueError, RecursionError):
+        return None
 
 
 class _ObjectWalker:

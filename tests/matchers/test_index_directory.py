@@ -154,8 +154,8 @@ def test_loaded_arrays_are_plain_views_of_the_files(tmp_path):
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 3), st.booleans())
 def test_a_repeated_head_is_answered_as_a_new_lookup(seed, change, with_directory):
-    """The batch path asks a batch's numeric columns, then those and its emails: the second answer
-    reuses the first for the repeated head, and equals a lookup from scratch, whatever changed."""
+    """Successive lookups that share a head (the batch path once asked a batch's numeric columns,
+    then those and its emails) each equal a lookup from scratch, whatever changed."""
     rng = np.random.default_rng(seed)
     fps = np.sort(rng.integers(0, 2**64, 3000, dtype=np.uint64))
     recs = rng.integers(0, 2**32, 3000, dtype=np.uint64).astype(np.uint32)
