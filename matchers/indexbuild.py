@@ -335,7 +335,8 @@ def remove_stage(stage: Path) -> None:
 
 def remove_stale(parent: Path) -> list[Path]:
     """Remove the ``.enroll-*`` directories under ``parent`` that no living process holds (left by
-    an enrollment that was killed); each is logged. Returns those removed."""
+    an enrollment that was killed); each is logged, and so is one that could not be removed. Returns
+    those removed."""
     removed = []
     for d in sorted(Path(parent).glob(f"{STAGE_PREFIX}*")):
         if str(d) in _HELD or not d.is_dir():
@@ -350,7 +351,12 @@ def remove_stale(parent: Path) -> list[Path]:
             continue  # an enrollment still running
         finally:
             os.close(fd)  # (closing it releases the lock just taken)
-        shutil.rmtree(d, ignore_errors=True)
+        try:
+            shutil.rmtree(d)
+        except OSError as exc:  # said, and not counted as removed: it is tried again next time
+            log.warning("could not remove %s, left by an enrollment that did not finish (%s): remove it "
+                        "by hand", d, exc)
+            continue
         log.warning("removed %s, left by an enrollment that did not finish (killed?)", d)
         removed.append(d)
     return removed

@@ -31,6 +31,23 @@ def test_only_unlocked_stages_are_stale(tmp_path, caplog):
     assert remove_stale(tmp_path) == []
 
 
+def test_a_stale_stage_that_cannot_be_removed_is_said_not_reported_removed(tmp_path, caplog, monkeypatch):
+    import shutil
+
+    dead = tmp_path / ".enroll-dead"
+    dead.mkdir()
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    with caplog.at_level(logging.WARNING, logger="matchers.indexbuild"):
+        assert remove_stale(tmp_path) == []
+    assert dead.is_dir()
+    assert f"could not remove {dead}" in caplog.text and "Permission denied" in caplog.text
+    assert f"removed {dead}" not in caplog.text.replace(f"could not remove {dead}", "")
+
+
 def test_a_stage_held_by_another_open_descriptor_is_not_stale(tmp_path):
     import fcntl
 
